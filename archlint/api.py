@@ -1,0 +1,162 @@
+"""The public API: ``lint(path, config) -> list[Finding]``.
+
+The CLI and the tests call this; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archlint.config import Config
+from archlint.errors import ArchlintError, LoadError, UsageError
+from archlint.findings import Finding, Severity
+from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, load_graph
+from archlint.graph import Graph
+from archlint.rules.base import RuleContext
+
+INTERNAL_CODE = "AL000"
+
+
+@dataclass
+class FileResult:
+    """One linted target: its findings, or the error that stopped loading it."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    suppressed: list[tuple[Finding, str]] = field(default_factory=list)
+    error: str | None = None
+    format: str | None = None
+    nodes: int = 0
+    exc: BaseException | None = field(default=None, repr=False)
+
+
+@dataclass
+class LintResult:
+    files: list[FileResult] = field(default_factory=list)
+    unused_suppressions: list[str] = field(default_factory=list)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for r in self.files for f in r.findings]
+
+    @property
+    def errors(self) -> list[FileResult]:
+        return [r for r in self.files if r.error]
+
+
+def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
+    """Run the enabled rules on a graph. A rule that raises becomes an
+    internal finding naming the rule; the other rules still run."""
+    config = config or Config()
+    out: list[Finding] = []
+    for rule_cls in config.enabled_rules():
+        opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
+        ctx = RuleContext(path=path, options=opts)
+        rule = rule_cls()
+        try:
+            out.extend(rule.check(graph, ctx))
+        except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
+            out.append(
+                Finding(
+                    code=INTERNAL_CODE,
+                    rule="internal-error",
+                    severity=Severity.ERROR,
+                    message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
+                    fix="please report this with the model file",
+                    path=path,
+                )
+            )
+    out.sort(key=Finding.sort_key)
+    return out
+
+
+def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
+    """Load one model and return its findings (suppressions applied).
+
+    Raises :class:`archlint.errors.LoadError` when the model cannot be read."""
+    config = config or Config()
+    graph = load_graph(str(path), config.load)
+    findings = check_graph(graph, config, str(path))
+    return [f for f in findings if not config.is_suppressed(f)]
+
+
+def expand_targets(targets: Iterable[str]) -> Iterator[tuple[str, str | None]]:
+    """Yield ``(target, error)``: folders are searched for model files."""
+    for t in targets:
+        if is_torch_spec(t):
+            yield t, None
+            continue
+        p = Path(t)
+        if not p.exists():
+            yield t, "no such file or folder"
+        elif p.is_dir() and not is_model_dir(p):
+            found = sorted(_walk_models(p))
+            if not found:
+                yield t, f"no model files found in folder (looked for {', '.join(sorted(EXTENSIONS))} and SavedModel folders)"
+            for f in found:
+                yield f, None
+        else:
+            yield t, None
+
+
+def _walk_models(root: Path) -> Iterator[str]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        d = Path(dirpath)
+        if (d / "saved_model.pb").is_file():
+            dirnames[:] = []
+            yield str(d)
+            continue
+        dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
+        for name in filenames:
+            if Path(name).suffix.lower() in EXTENSIONS:
+                yield str(d / name)
+
+
+def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResult:
+    """Lint many targets; a target that fails to load is recorded, not raised."""
+    config = config or Config()
+    config.enabled_rules()  # unknown codes are a usage error before any work
+    result = LintResult()
+    used: set[str] = set()
+    for target, error in expand_targets(targets):
+        fr = FileResult(path=target, error=error)
+        result.files.append(fr)
+        if error:
+            continue
+        try:
+            graph = load_graph(target, config.load)
+        except LoadError as e:
+            fr.error = e.problem
+            continue
+        except UsageError:
+            raise
+        except ArchlintError as e:
+            fr.error = str(e)
+            continue
+        except RecursionError:
+            fr.error = "model too deeply nested to read"
+            continue
+        except MemoryError:
+            fr.error = "model too large to read in memory"
+            continue
+        except Exception as e:  # noqa: BLE001 - one bad file must not stop the run
+            fr.error = f"could not read the model ({type(e).__name__}: {e})"
+            fr.exc = e
+            continue
+        fr.format = graph.format
+        fr.nodes = len(graph)
+        for f in check_graph(graph, config, target):
+            why = config.is_suppressed(f)
+            if why:
+                fr.suppressed.append((f, why))
+                used.add(why)
+            else:
+                fr.findings.append(f)
+    declared = [f"per-file-ignores[{g!r}]" for g in config.per_file_ignores] + [
+        f"per-layer-ignores[{g!r}]" for g in config.per_layer_ignores
+    ]
+    result.unused_suppressions = [d for d in declared if d not in used]
+    return result

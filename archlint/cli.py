@@ -1,0 +1,182 @@
+"""The command line: a thin typer app over :mod:`archlint.api`.
+
+Exit codes: 0 nothing at or above the fail level, 1 findings at or above it,
+2 usage or load errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from archlint import __version__
+from archlint.errors import ArchlintError
+
+app = typer.Typer(
+    name="archlint",
+    help="Lint neural-network architectures (ONNX, Keras, PyTorch) for known mistakes.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"archlint: error: {msg}\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"archlint {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = None,
+) -> None:
+    """archlint: find architecture mistakes in neural networks."""
+
+
+def _parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    try:
+        dims = tuple(int(x) for x in text.lower().replace(",", "x").split("x") if x.strip())
+    except ValueError:
+        raise ArchlintError(f"--input-shape {text!r}: expected numbers like 1x3x32x32") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise ArchlintError(f"--input-shape {text!r}: dimensions must be positive")
+    return dims
+
+
+@app.command()
+def check(
+    paths: Annotated[list[str], typer.Argument(help="Model files, folders, or PyTorch specs pkg.mod:factory / file.py:Net.")],
+    *,
+    format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif or github.")] = "text",
+    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")] = None,
+    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")] = None,
+    fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Lowest severity that fails: info, warning, error.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
+) -> None:
+    """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
+    from archlint import config as cfg
+    from archlint.api import lint_paths
+    from archlint.reporters import emit
+
+    try:
+        conf = cfg.resolve_config(config, paths) if hasattr(cfg, "resolve_config") else cfg.Config()
+        if select is not None:
+            conf.select = cfg.parse_codes(select)
+        if ignore is not None:
+            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        if fail_on is not None:
+            conf.fail_on = cfg.parse_severity(fail_on)
+        conf.load.trust = trust
+        conf.load.input_shape = _parse_shape(input_shape)
+        conf.load.args = list(arg or [])
+        fmt = format.lower()
+        from archlint.reporters import FORMATS
+
+        if fmt not in FORMATS:
+            raise ArchlintError(f"unknown --format {format!r} (use {', '.join(FORMATS)})")
+        result = lint_paths(paths, conf)
+    except ArchlintError as e:
+        _err(str(e))
+        if verbose:
+            traceback.print_exc()
+        raise typer.Exit(EXIT_ERROR) from None
+
+    for r in result.errors:
+        _err(f"{r.path}: {r.error}")
+        if verbose and r.exc is not None:
+            traceback.print_exception(r.exc)
+    try:
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                emit(fmt, result, fh, verbose=verbose, color=False)
+        else:
+            emit(fmt, result, sys.stdout, verbose=verbose)
+    except OSError as e:
+        _err(f"cannot write report to {output}: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    if result.errors:
+        raise typer.Exit(EXIT_ERROR)
+    if any(f.severity >= conf.fail_on for f in result.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+def rules(
+    *,
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+) -> None:
+    """List every rule: code, name, severity and summary."""
+    from archlint.rules import ALL_RULES
+
+    if format == "json":
+        import json
+
+        json.dump(
+            [
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "severity": r.severity.label,
+                    "summary": r.summary,
+                    "opt_in": r.opt_in,
+                    "references": list(r.references),
+                }
+                for r in ALL_RULES
+            ],
+            sys.stdout,
+            indent=2,
+        )
+        sys.stdout.write("\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("code", "name", "severity", "summary"):
+        table.add_column(col)
+    for r in ALL_RULES:
+        table.add_row(r.code, r.name + (" (opt-in)" if r.opt_in else ""), r.severity.label, r.summary)
+    Console(highlight=False).print(table)
+
+
+@app.command()
+def explain(code: Annotated[str, typer.Argument(help="A rule code (AL001) or name (dropout-between-conv).")]) -> None:
+    """Print a rule's documentation."""
+    from archlint.docs import render_rule
+    from archlint.rules import get_rule
+
+    rule = get_rule(code)
+    if rule is None:
+        _err(f"unknown rule {code!r} (see 'archlint rules')")
+        raise typer.Exit(EXIT_ERROR)
+    sys.stdout.write(render_rule(rule))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

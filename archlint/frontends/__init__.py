@@ -1,0 +1,98 @@
+"""Frontends: the only code that knows a framework. Each is imported lazily,
+so linting an ONNX or Keras file never imports torch or tensorflow.
+
+``load_graph(target, options)`` picks the frontend from the target: a file
+extension, a SavedModel folder, or a PyTorch factory spec ``pkg.mod:make`` /
+``path/file.py:Net``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archlint.errors import LoadError
+from archlint.graph import Graph
+
+#: file extensions archlint reads, and the frontend module for each
+EXTENSIONS: dict[str, str] = {
+    ".onnx": "onnx",
+    ".keras": "keras",
+    ".h5": "keras",
+    ".hdf5": "keras",
+    ".pt2": "pt2",
+    ".pt": "torchscript",
+    ".pth": "torchscript",
+    ".ts": "torchscript",
+}
+_MAGIC = {
+    b"\x89HDF\r\n\x1a\n": "an HDF5 file (Keras .h5)",
+    b"PK\x03\x04": "a zip archive (.keras, .pt2 or a torch .pt)",
+}
+_SPEC = re.compile(r"^(?P<target>[^:]+?):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
+
+
+@dataclass
+class LoadOptions:
+    """How to load models that need more than a path."""
+
+    trust: bool = False  # allow running code from model files (pickle, Lambda)
+    input_shape: tuple[int, ...] | None = None  # for PyTorch modules
+    args: list[str] = field(default_factory=list)  # factory arguments (name=value or value)
+
+
+def is_torch_spec(target: str) -> bool:
+    """``pkg.module:make_model`` or ``path/file.py:Net`` (and not an existing path)."""
+    if Path(target).exists():
+        return False
+    m = _SPEC.match(target)
+    if not m:
+        return False
+    t = m.group("target")
+    return t.endswith(".py") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", t) is not None
+
+
+def is_model_dir(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def frontend_for(target: str) -> str:
+    """The frontend module name for a target, or raise :class:`LoadError`."""
+    if is_torch_spec(target):
+        return "torch"
+    p = Path(target)
+    if is_model_dir(p):
+        return "savedmodel"
+    if p.is_dir():
+        raise LoadError(target, "is a folder, not a model (give a model file or a SavedModel folder)")
+    ext = p.suffix.lower()
+    if ext in EXTENSIONS:
+        return EXTENSIONS[ext]
+    hint = ""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+        for magic, what in _MAGIC.items():
+            if head.startswith(magic):
+                hint = f"; it looks like {what}: rename it with the right extension"
+    except OSError:
+        pass
+    known = ", ".join(sorted(EXTENSIONS))
+    raise LoadError(target, f"unsupported file type '{ext or p.name}' (archlint reads {known}, SavedModel folders and module:factory specs){hint}")
+
+
+def load_graph(target: str | Path, options: LoadOptions | None = None) -> Graph:
+    """Load any supported model into the common graph."""
+    target = str(target)
+    options = options or LoadOptions()
+    name = frontend_for(target)
+    if name not in ("torch",) and not Path(target).exists():
+        raise LoadError(target, "no such file or folder")
+    module = importlib.import_module(f"archlint.frontends.{name}")
+    loader: Any = module.load
+    if name == "onnx":
+        return loader(target)
+    return loader(target, options)

@@ -1,0 +1,499 @@
+"""ONNX frontend: a ModelProto into the common graph.
+
+Reads with ``load_external_data=False``: weights stored outside the file are
+never opened (their shapes are in the initializer headers). Node
+``metadata_props`` written by torch's exporter give module paths and
+file:line; the legacy exporter's ``/features/features.0/Conv`` names give
+module paths too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from archlint.errors import LoadError
+from archlint.graph import ExportNote, Graph, GraphBuilder, OpKind, SourceLocation
+
+_ACTIVATIONS = {
+    "Relu": "relu",
+    "LeakyRelu": "leaky_relu",
+    "PRelu": "prelu",
+    "Sigmoid": "sigmoid",
+    "HardSigmoid": "hard_sigmoid",
+    "Tanh": "tanh",
+    "Softmax": "softmax",
+    "LogSoftmax": "log_softmax",
+    "Gelu": "gelu",
+    "HardSwish": "hard_swish",
+    "Elu": "elu",
+    "Selu": "selu",
+    "Celu": "celu",
+    "Softplus": "softplus",
+    "Softsign": "softsign",
+    "Mish": "mish",
+    "ThresholdedRelu": "thresholded_relu",
+    "Swish": "swish",
+}
+_NORMS = {
+    "InstanceNormalization": "instance",
+    "LayerNormalization": "layer",
+    "GroupNormalization": "group",
+    "LpNormalization": "lp",
+    "LRN": "lrn",
+    "RMSNormalization": "rms",
+}
+_GLOBAL_AXES = ({2, 3}, {-2, -1}, {2, 3, 4}, {-3, -2, -1}, {2})
+_RESHAPES = {"Reshape", "Squeeze", "Unsqueeze"}
+_PASSTHROUGH = {"Identity", "Cast"}
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_LIB = re.compile(r"(site-packages|dist-packages|/torch/|/onnxscript/|<)")
+
+MAX_NODES = 5_000_000
+
+
+def load(path: str | Path) -> Graph:
+    """Read an ONNX file into a :class:`Graph`; raise :class:`LoadError`."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as e:
+        raise LoadError(path, f"cannot read: {e.strerror or e}") from None
+    if size == 0:
+        raise LoadError(path, "empty file, not an ONNX model")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except DecodeError as e:
+        raise LoadError(path, f"not a valid ONNX model (protobuf decode failed: {e})") from None
+    except (OSError, ValueError, RuntimeError, TypeError) as e:
+        raise LoadError(path, f"not a valid ONNX model ({type(e).__name__}: {e})") from None
+    if not model.HasField("graph") or (model.ir_version == 0 and not model.graph.node):
+        raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
+    return from_model(model, name=p.stem)
+
+
+def _static_value(t: Any) -> list[float] | None:
+    """Small constant tensors (shapes, axes, rates) as a flat list."""
+    from onnx import numpy_helper
+
+    n = math.prod(t.dims) if t.dims else 1
+    if n > 64 or t.data_location == 1:  # external data is never read
+        return None
+    try:
+        return [float(x) for x in numpy_helper.to_array(t).reshape(-1).tolist()]
+    except Exception:  # noqa: BLE001 - malformed constant: treat as unknown
+        return None
+
+
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            try:
+                return helper.get_attribute_value(a)
+            except Exception:  # noqa: BLE001
+                return default
+    return default
+
+
+def _module_path_from_legacy(name: str) -> str | None:
+    parts = [c for c in name.split("/") if c]
+    if len(parts) < 2:
+        return None
+    path = ""
+    for comp in parts[:-1]:
+        if path and comp.startswith(path + "."):
+            path = comp
+        elif path:
+            path = f"{path}.{comp}"
+        else:
+            path = comp
+    return path or None
+
+
+def _scopes(meta: dict[str, str]) -> list[str] | None:
+    raw = meta.get("pkg.torch.onnx.name_scopes")
+    if not raw:
+        return None
+    try:
+        import ast
+
+        val = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return None
+    return [str(x) for x in val] if isinstance(val, list) else None
+
+
+def _layer_and_source(node: Any, meta: dict[str, str]) -> tuple[str, SourceLocation | None]:
+    layer = None
+    scopes = _scopes(meta)
+    if scopes:
+        inner = [s for s in scopes[1:-1] if s]
+        layer = inner[-1] if inner else scopes[-1]
+    if not layer and node.name.startswith("/"):
+        layer = _module_path_from_legacy(node.name)
+    if not layer:
+        layer = node.name or (node.output[0] if node.output else node.op_type)
+    source = None
+    trace = meta.get("pkg.torch.onnx.stack_trace")
+    if trace:
+        frames = _FRAME.findall(trace)
+        user = [(f, ln) for f, ln in frames if not _LIB.search(f)]
+        if user:
+            f, ln = user[-1]
+            source = SourceLocation(f, int(ln))
+    return layer, source
+
+
+def _module_class(meta: dict[str, str]) -> str | None:
+    raw = meta.get("pkg.torch.onnx.class_hierarchy")
+    if not raw:
+        return None
+    classes = re.findall(r"'([^']+)'", raw)
+    mods = [c for c in classes if not c.startswith("aten.")]
+    return mods[-1] if mods else None
+
+
+def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
+    """Kahn's algorithm over value names; raises on a cycle."""
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        for o in n.output:
+            if o:
+                producer.setdefault(o, i)
+    indeg = [0] * len(nodes)
+    users: list[list[int]] = [[] for _ in nodes]
+    for i, n in enumerate(nodes):
+        deps = {producer[x] for x in n.input if x and x in producer and x not in produced_outside}
+        for d in deps:
+            users[d].append(i)
+        indeg[i] = len(deps)
+    ready = deque(i for i in range(len(nodes)) if indeg[i] == 0)
+    order: list[int] = []
+    while ready:
+        i = ready.popleft()
+        order.append(i)
+        for u in users[i]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    if len(order) != len(nodes):
+        stuck = next(nodes[i] for i in range(len(nodes)) if indeg[i] > 0)
+        raise ValueError(f"the graph has a cycle (through node {stuck.name or stuck.op_type!r})")
+    return [nodes[i] for i in order]
+
+
+def _shape_of(vi: Any) -> tuple[int | None, ...] | None:
+    t = vi.type
+    if not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+        return None
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.tensor_type.shape.dim)
+
+
+def from_model(model: Any, name: str = "model") -> Graph:
+    g = model.graph
+    if len(g.node) > MAX_NODES:
+        raise LoadError(name, f"{len(g.node):,} nodes is more than archlint reads ({MAX_NODES:,})")
+    inits = {t.name: t for t in g.initializer}
+    consts: dict[str, list[float] | None] = {}
+    const_dims: dict[str, list[int]] = {t.name: list(t.dims) for t in g.initializer}
+    for n in g.node:
+        if n.op_type == "Constant" and n.output:
+            t = _attr(n, "value")
+            consts[n.output[0]] = _static_value(t) if t is not None and hasattr(t, "dims") else None
+            if t is not None and hasattr(t, "dims"):
+                const_dims[n.output[0]] = list(t.dims)
+    static = set(inits) | set(consts)
+
+    def value_of(vname: str) -> list[float] | None:
+        if vname in consts:
+            return consts[vname]
+        t = inits.get(vname)
+        return _static_value(t) if t is not None else None
+
+    try:
+        ordered = _toposort([n for n in g.node if n.op_type != "Constant"], static)
+    except ValueError as e:
+        raise LoadError(name, str(e)) from None
+
+    b = GraphBuilder(name, "onnx")
+    b.graph.meta.update(
+        producer=model.producer_name,
+        producer_version=model.producer_version,
+        opset=max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
+    )
+    for vi in g.input:
+        if vi.name in static:
+            continue
+        shape = _shape_of(vi)
+        b.add_input(vi.name, shape)
+
+    known_shapes = {vi.name: _shape_of(vi) for vi in list(g.value_info) + list(g.output)}
+
+    # MatMul followed by a bias Add with a constant: one dense layer
+    consumers: dict[str, list[Any]] = {}
+    for n in ordered:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    fused_add: dict[int, Any] = {}  # id(matmul) -> add node
+    skip: set[int] = set()
+    for n in ordered:
+        if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in static and n.output:
+            users = consumers.get(n.output[0], [])
+            if len(users) == 1 and users[0].op_type == "Add":
+                add = users[0]
+                others = [x for x in add.input if x != n.output[0]]
+                if len(others) == 1 and others[0] in static:
+                    fused_add[id(n)] = add
+                    skip.add(id(add))
+
+    notes: list[ExportNote] = []
+    for n in ordered:
+        if id(n) in skip:
+            continue
+        meta = {p.key: p.value for p in n.metadata_props}
+        layer, source = _layer_and_source(n, meta)
+        data_in = [x for x in n.input if x and x not in static]
+        outs = [o for o in n.output if o]
+        kind, attrs = _classify(n, data_in, inits, const_dims, value_of)
+        module_class = _module_class(meta)
+        if module_class:
+            attrs["module_class"] = module_class
+        if id(n) in fused_add:
+            add = fused_add[id(n)]
+            outs = [o for o in add.output if o]
+            bias = [x for x in add.input if x in static][0]
+            attrs["bias"] = True
+            attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
+        node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
+        for o in outs[:1]:
+            if known_shapes.get(o) is not None:
+                node.outputs[0].shape = known_shapes[o]
+        rule_name = meta.get("pkg.onnxscript.rewriter.rule_name", "")
+        if "FuseBatchNorm" in rule_name:
+            bn_layer = layer
+            notes.append(
+                ExportNote(
+                    "bn-folded",
+                    f"batch norm folded into {n.op_type} by the exporter ({rule_name})",
+                    layer=bn_layer,
+                    node=node,
+                )
+            )
+        text = f"{n.name} {meta.get('namespace', '')} {module_class or ''}".lower()
+        if kind is OpKind.IDENTITY and "dropout" in text:
+            notes.append(ExportNote("dropout-removed", "dropout exported as Identity", layer=layer, node=node))
+    for o in g.output:
+        b.mark_output(o.name)
+    graph = b.finish()
+    graph.notes = notes + _guess_hidden(graph, notes)
+    return graph
+
+
+def _guess_hidden(graph: Graph, notes: list[ExportNote]) -> list[ExportNote]:
+    """Uncertain notes for PyTorch exports that show no Dropout / BN at all."""
+    if str(graph.meta.get("producer", "")).lower() not in ("pytorch", "torch"):
+        return []
+    convs = sum(1 for _ in graph.of_kind(OpKind.CONV))
+    if convs < 2:
+        return []
+    kinds = {n.kind for n in graph.nodes}
+    have = {x.kind for x in notes}
+    training = any(
+        n.kind is OpKind.BATCH_NORM and (len(n.outputs) > 1 or n.attrs.get("training_mode")) for n in graph.nodes
+    )
+    out: list[ExportNote] = []
+    if OpKind.DROPOUT not in kinds and "dropout-removed" not in have and not training:
+        first = next(graph.of_kind(OpKind.CONV))
+        out.append(
+            ExportNote(
+                "dropout-removed",
+                "a PyTorch export with no Dropout node: an eval-mode export removes dropout, so whether "
+                "the model has dropout cannot be seen",
+                node=first,
+                certain=False,
+            )
+        )
+    if OpKind.BATCH_NORM not in kinds and "bn-folded" not in have and not training:
+        first = next(graph.of_kind(OpKind.CONV))
+        out.append(
+            ExportNote(
+                "bn-folded",
+                "a PyTorch export with no BatchNormalization node: exporters fold batch norm into the "
+                "convolution, so where the model normalises cannot be seen",
+                node=first,
+                certain=False,
+            )
+        )
+    return out
+
+
+def _pad_attr(n: Any) -> Any:
+    auto = _attr(n, "auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto in ("SAME_UPPER", "SAME_LOWER"):
+        return "same"
+    if auto == "VALID":
+        return "valid"
+    pads = _attr(n, "pads")
+    return tuple(int(x) for x in pads) if pads else "valid"
+
+
+def _classify(
+    n: Any,
+    data_in: list[str],
+    inits: dict[str, Any],
+    dims: dict[str, list[int]],
+    value_of: Any,
+) -> tuple[OpKind, dict[str, Any]]:
+    op = n.op_type
+    if n.domain not in ("", "ai.onnx", "ai.onnx.ml"):
+        return OpKind.UNKNOWN, {"domain": n.domain}
+    ins = list(n.input)
+
+    def d(i: int) -> list[int] | None:
+        return dims.get(ins[i]) if i < len(ins) and ins[i] else None
+
+    if op in ("Conv", "ConvTranspose"):
+        w = d(1) or []
+        group = int(_attr(n, "group", 1) or 1)
+        kernel = tuple(int(x) for x in (_attr(n, "kernel_shape") or w[2:]))
+        nd = len(kernel)
+        transposed = op == "ConvTranspose"
+        channels = (w[1] * group if transposed else w[0]) if len(w) >= 2 else None
+        in_ch = (w[0] if transposed else w[1] * group) if len(w) >= 2 else None
+        bias = d(2)
+        params = (math.prod(w) if w else 0) + (math.prod(bias) if bias else 0)
+        attrs: dict[str, Any] = {
+            "channels": channels,
+            "in_channels": in_ch,
+            "kernel": kernel,
+            "stride": tuple(int(x) for x in (_attr(n, "strides") or [1] * nd)),
+            "dilation": tuple(int(x) for x in (_attr(n, "dilations") or [1] * nd)),
+            "groups": group,
+            "padding": _pad_attr(n),
+            "bias": bool(bias),
+            "params": params,
+            "rank": nd,
+        }
+        if transposed:
+            attrs["transposed"] = True
+        if group > 1 and in_ch is not None and group == in_ch:
+            attrs["depthwise"] = True
+        return OpKind.CONV, attrs
+    if op == "Gemm" and len(data_in) == 1:
+        w = d(1) or []
+        trans_b = int(_attr(n, "transB", 0) or 0)
+        units = (w[0] if trans_b else w[1]) if len(w) == 2 else None
+        in_f = (w[1] if trans_b else w[0]) if len(w) == 2 else None
+        bias = d(2)
+        return OpKind.DENSE, {
+            "units": units,
+            "in_features": in_f,
+            "bias": bool(bias),
+            "params": (math.prod(w) if w else 0) + (math.prod(bias) if bias else 0),
+        }
+    if op == "MatMul" and len(data_in) == 1 and len(ins) == 2 and ins[1] not in data_in:
+        w = d(1) or []
+        return OpKind.DENSE, {
+            "units": w[-1] if w else None,
+            "in_features": w[-2] if len(w) >= 2 else None,
+            "bias": False,
+            "params": math.prod(w) if w else 0,
+        }
+    if op == "BatchNormalization":
+        c = d(1)
+        return OpKind.BATCH_NORM, {
+            "channels": c[0] if c else None,
+            "epsilon": _attr(n, "epsilon", 1e-5),
+            "momentum": _attr(n, "momentum", 0.9),
+            "training_mode": bool(_attr(n, "training_mode", 0)) or len([o for o in n.output if o]) > 1,
+            "params": 2 * c[0] if c else 0,
+        }
+    if op in _NORMS:
+        c = d(1)
+        return OpKind.NORM, {"norm": _NORMS[op], "params": 2 * math.prod(c) if c else 0}
+    if op == "Dropout":
+        rate = _attr(n, "ratio")
+        if rate is None and len(ins) > 1 and ins[1]:
+            v = value_of(ins[1])
+            rate = v[0] if v else None
+        if rate is None and not (len(ins) > 1 and ins[1]):
+            rate = 0.5
+        return OpKind.DROPOUT, {"rate": rate, "spatial": False, "flavour": "dropout"}
+    if op in _ACTIVATIONS:
+        attrs = {"activation": _ACTIVATIONS[op]}
+        if op == "PRelu":
+            s = d(1)
+            attrs["params"] = math.prod(s) if s else 0
+        if op in ("Softmax", "LogSoftmax"):
+            attrs["axis"] = _attr(n, "axis", -1)
+        return OpKind.ACTIVATION, attrs
+    if op == "Clip":
+        lo = _attr(n, "min")
+        hi = _attr(n, "max")
+        if lo is None and len(ins) > 1 and ins[1]:
+            v = value_of(ins[1])
+            lo = v[0] if v else None
+        if hi is None and len(ins) > 2 and ins[2]:
+            v = value_of(ins[2])
+            hi = v[0] if v else None
+        if lo == 0 and hi == 6:
+            return OpKind.ACTIVATION, {"activation": "relu6"}
+        if lo == 0 and hi is None:
+            return OpKind.ACTIVATION, {"activation": "relu"}
+        return OpKind.ACTIVATION, {"activation": "clip", "min": lo, "max": hi}
+    if op in ("MaxPool", "AveragePool", "LpPool"):
+        kernel = tuple(int(x) for x in (_attr(n, "kernel_shape") or ()))
+        nd = len(kernel)
+        return OpKind.POOL, {
+            "pool": {"MaxPool": "max", "AveragePool": "avg", "LpPool": "lp"}[op],
+            "kernel": kernel,
+            "stride": tuple(int(x) for x in (_attr(n, "strides") or [1] * nd)),
+            "dilation": tuple(int(x) for x in (_attr(n, "dilations") or [1] * nd)),
+            "padding": _pad_attr(n),
+        }
+    if op in ("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"):
+        return OpKind.GLOBAL_POOL, {"pool": "max" if "Max" in op else "avg", "keepdims": True}
+    if op in ("ReduceMean", "ReduceMax") and data_in:
+        axes = _attr(n, "axes")
+        if axes is None and len(ins) > 1 and ins[1]:
+            v = value_of(ins[1])
+            axes = [int(x) for x in v] if v else None
+        keep = bool(_attr(n, "keepdims", 1))
+        if axes is not None and {int(a) for a in axes} in _GLOBAL_AXES:
+            return OpKind.GLOBAL_POOL, {
+                "pool": "avg" if op == "ReduceMean" else "max",
+                "keepdims": keep,
+                "axes": tuple(int(a) for a in axes),
+            }
+        return OpKind.UNKNOWN, {"axes": axes}
+    if op == "Flatten":
+        return OpKind.FLATTEN, {"axis": _attr(n, "axis", 1)}
+    if op in _RESHAPES:
+        attrs = {}
+        if op == "Reshape" and len(ins) > 1:
+            v = value_of(ins[1])
+            if v is not None:
+                attrs["target"] = tuple(int(x) for x in v)
+        return OpKind.RESHAPE, attrs
+    if op in ("Add", "Sum"):
+        return (OpKind.ADD, {}) if len(data_in) >= 2 else (OpKind.IDENTITY, {"constant_add": True})
+    if op == "Mul":
+        return (OpKind.MUL, {}) if len(data_in) >= 2 else (OpKind.IDENTITY, {"constant_mul": True})
+    if op in ("Sub", "Div") and len(data_in) == 1:
+        return OpKind.IDENTITY, {"constant_" + op.lower(): True}
+    if op == "Concat":
+        return OpKind.CONCAT, {"axis": int(_attr(n, "axis", 1))}
+    if op in _PASSTHROUGH:
+        return OpKind.IDENTITY, {}
+    if op == "Pad":
+        return OpKind.PAD, {}
+    return OpKind.UNKNOWN, {}

@@ -1,0 +1,305 @@
+"""The common graph every frontend produces and every rule reads.
+
+A :class:`Graph` holds :class:`Node` objects in topological order, joined by
+:class:`Value` edges (one producer, many consumers).  ``Node.kind`` is one of
+the closed :class:`OpKind` set; the framework's own op type, the layer name
+and, where known, the source location are kept beside it.
+
+Edges are set only through :class:`GraphBuilder`; rules never mutate a graph.
+Shapes are canonical ``(N, C, *spatial)`` whatever the framework's layout.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class OpKind(str, enum.Enum):
+    """The closed set of operation kinds rules reason about."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CONV = "conv"  # Conv1D/2D/3D, depthwise, separable, transposed (attrs say which)
+    DENSE = "dense"  # Gemm, MatMul(+Add), Linear, Dense
+    BATCH_NORM = "batch_norm"
+    NORM = "norm"  # layer/group/instance norm (attrs["norm"])
+    DROPOUT = "dropout"  # all dropout flavours (attrs["spatial"], attrs["flavour"])
+    ACTIVATION = "activation"  # attrs["activation"]: relu, sigmoid, softmax, ...
+    POOL = "pool"  # local max/avg pooling (attrs["pool"])
+    GLOBAL_POOL = "global_pool"  # global max/avg pooling, mean over H and W
+    FLATTEN = "flatten"
+    RESHAPE = "reshape"
+    ADD = "add"
+    MUL = "mul"
+    CONCAT = "concat"
+    IDENTITY = "identity"
+    PAD = "pad"
+    UNKNOWN = "unknown"
+
+
+#: Kinds that hold trainable weights and transform features.
+WEIGHT_KINDS = frozenset({OpKind.CONV, OpKind.DENSE})
+#: Kinds that merge several data inputs.
+MERGE_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
+
+
+class GraphError(ValueError):
+    """A graph that breaks its invariants (see :meth:`Graph.lint`)."""
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """Where a layer was written: a file and a 1-based line."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+@dataclass(eq=False)
+class Value:
+    """A tensor flowing between nodes."""
+
+    name: str
+    shape: tuple[int | None, ...] | None = None
+    producer: Node | None = None
+    consumers: list[Node] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"Value({self.name!r}, shape={self.shape})"
+
+
+@dataclass(eq=False)
+class Node:
+    """One operation. ``layer`` is the user-facing name (Keras layer name, torch
+    module path); ``op_type`` the framework's own operation name."""
+
+    name: str
+    kind: OpKind
+    op_type: str
+    layer: str
+    inputs: list[Value] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    source: SourceLocation | None = None
+    index: int = -1
+
+    # -- navigation -------------------------------------------------------
+    @property
+    def output(self) -> Value:
+        return self.outputs[0]
+
+    def predecessors(self) -> list[Node]:
+        """Producers of this node's data inputs, in input order, without repeats."""
+        seen: list[Node] = []
+        for v in self.inputs:
+            p = v.producer
+            if p is not None and p not in seen:
+                seen.append(p)
+        return seen
+
+    def successors(self) -> list[Node]:
+        """Consumers of this node's outputs, in graph order, without repeats."""
+        seen: dict[int, Node] = {}
+        for v in self.outputs:
+            for c in v.consumers:
+                seen.setdefault(id(c), c)
+        return sorted(seen.values(), key=lambda n: n.index)
+
+    @property
+    def params(self) -> int:
+        return int(self.attrs.get("params", 0))
+
+    def describe(self) -> str:
+        """A short human description: ``Conv2D(60, 3x3)``."""
+        a = self.attrs
+        if self.kind is OpKind.CONV:
+            k = "x".join(str(x) for x in a.get("kernel", ()) or ())
+            return f"{self.op_type}({a.get('channels', '?')}, {k or '?'})"
+        if self.kind is OpKind.DENSE:
+            return f"{self.op_type}({a.get('units', '?')})"
+        if self.kind is OpKind.DROPOUT:
+            return f"{self.op_type}({a.get('rate', '?')})"
+        if self.kind is OpKind.ACTIVATION:
+            return f"{self.op_type}[{a.get('activation', '?')}]"
+        return self.op_type
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, {self.kind.value}, layer={self.layer!r})"
+
+    def __str__(self) -> str:
+        ins = ", ".join(f"%{v.name}" for v in self.inputs)
+        outs = ", ".join(f"%{v.name}" for v in self.outputs)
+        users = sum(len(v.consumers) for v in self.outputs)
+        loc = f"  # {self.source}" if self.source else ""
+        shape = self.outputs[0].shape if self.outputs else None
+        return (
+            f"{outs or '-'} : [#users={users}] = {self.kind.value}"
+            f"[{self.op_type} layer={self.layer}]({ins}) shape={shape}{loc}"
+        )
+
+
+@dataclass
+class ExportNote:
+    """What a frontend noticed about how the file was produced, e.g. an export
+    that removed Dropout or folded batch norm into a convolution."""
+
+    kind: str  # "dropout-removed" | "bn-folded" | ...
+    detail: str
+    layer: str | None = None
+    node: Node | None = None
+    certain: bool = True
+
+
+@dataclass(eq=False)
+class Graph:
+    """A model as a DAG of :class:`Node` in topological order."""
+
+    name: str
+    format: str  # "onnx", "keras", "torch", ...
+    nodes: list[Node] = field(default_factory=list)
+    inputs: list[Value] = field(default_factory=list)
+    outputs: list[Value] = field(default_factory=list)
+    notes: list[ExportNote] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def of_kind(self, *kinds: OpKind) -> Iterator[Node]:
+        ks = frozenset(kinds)
+        return (n for n in self.nodes if n.kind in ks)
+
+    def kinds(self, include_io: bool = False) -> list[OpKind]:
+        """The sequence of op kinds (a framework-independent fingerprint)."""
+        skip = set() if include_io else {OpKind.INPUT, OpKind.OUTPUT}
+        return [n.kind for n in self.nodes if n.kind not in skip]
+
+    @property
+    def total_params(self) -> int:
+        return sum(n.params for n in self.nodes)
+
+    def __str__(self) -> str:
+        lines = [f"graph {self.name} ({self.format}):"]
+        lines += [f"  {n}" for n in self.nodes]
+        return "\n".join(lines)
+
+    def lint(self) -> None:
+        """Check ownership and topological order; raise :class:`GraphError`."""
+        position = {id(n): i for i, n in enumerate(self.nodes)}
+        if len(position) != len(self.nodes):
+            raise GraphError("a node appears twice")
+        for i, n in enumerate(self.nodes):
+            if n.index != i:
+                raise GraphError(f"node {n.name!r} has index {n.index}, expected {i}")
+            if not isinstance(n.kind, OpKind):
+                raise GraphError(f"node {n.name!r} has kind {n.kind!r} outside OpKind")
+            for v in n.inputs:
+                p = v.producer
+                if p is None:
+                    raise GraphError(f"input {v.name!r} of {n.name!r} has no producer")
+                if id(p) not in position:
+                    raise GraphError(f"producer of {v.name!r} is not in the graph")
+                if position[id(p)] >= i:
+                    raise GraphError(f"{n.name!r} comes before its producer {p.name!r}")
+                if n not in v.consumers:
+                    raise GraphError(f"{n.name!r} reads {v.name!r} but is not a consumer")
+            for v in n.outputs:
+                if v.producer is not n:
+                    raise GraphError(f"{v.name!r} lists a producer other than {n.name!r}")
+                for c in v.consumers:
+                    if id(c) not in position:
+                        raise GraphError(f"consumer {c.name!r} of {v.name!r} not in graph")
+                    if v not in c.inputs:
+                        raise GraphError(f"{c.name!r} is a consumer of {v.name!r} but not reading it")
+
+
+class GraphBuilder:
+    """The only way edges are made. Frontends add nodes in any order that
+    respects data dependencies and call :meth:`finish`."""
+
+    def __init__(self, name: str, fmt: str) -> None:
+        self.graph = Graph(name=name, format=fmt)
+        self._values: dict[str, Value] = {}
+        self._names: set[str] = set()
+
+    def value(self, name: str) -> Value | None:
+        return self._values.get(name)
+
+    def has(self, name: str) -> bool:
+        return name in self._values
+
+    def _unique(self, name: str) -> str:
+        if name not in self._names:
+            self._names.add(name)
+            return name
+        i = 1
+        while f"{name}_{i}" in self._names:
+            i += 1
+        self._names.add(f"{name}_{i}")
+        return f"{name}_{i}"
+
+    def add_input(self, name: str, shape: Sequence[int | None] | None = None) -> Node:
+        node = self.add(OpKind.INPUT, "Input", name, inputs=(), outputs=(name,), name=name)
+        node.output.shape = tuple(shape) if shape is not None else None
+        self.graph.inputs.append(node.output)
+        return node
+
+    def add(
+        self,
+        kind: OpKind,
+        op_type: str,
+        layer: str,
+        *,
+        inputs: Iterable[str],
+        outputs: Iterable[str],
+        attrs: dict[str, Any] | None = None,
+        source: SourceLocation | None = None,
+        name: str | None = None,
+    ) -> Node:
+        """Add a node reading the named values and producing new ones. Inputs
+        that name no known value are dropped (weights, constants)."""
+        node = Node(
+            name=self._unique(name or layer or op_type),
+            kind=kind,
+            op_type=op_type,
+            layer=layer,
+            attrs=dict(attrs or {}),
+            source=source,
+            index=len(self.graph.nodes),
+        )
+        for vname in inputs:
+            v = self._values.get(vname)
+            if v is None:
+                continue
+            node.inputs.append(v)
+            v.consumers.append(node)
+        for vname in outputs:
+            if vname in self._values:
+                raise GraphError(f"value {vname!r} is produced twice")
+            v = Value(name=vname, producer=node)
+            self._values[vname] = v
+            node.outputs.append(v)
+        self.graph.nodes.append(node)
+        return node
+
+    def mark_output(self, vname: str) -> None:
+        v = self._values.get(vname)
+        if v is None:
+            return
+        self.graph.outputs.append(v)
+        self.add(OpKind.OUTPUT, "Output", vname, inputs=(vname,), outputs=(), name=f"output:{vname}")
+
+    def finish(self) -> Graph:
+        from archlint.shapes import infer_shapes
+
+        infer_shapes(self.graph)
+        return self.graph

@@ -1,0 +1,47 @@
+"""JSON output, schema ``archlint.report`` version 1 (docs/json-schema.md)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, TextIO
+
+from archlint import __version__
+
+SCHEMA = "archlint.report"
+SCHEMA_VERSION = 1
+
+
+def to_dict(result: Any) -> dict[str, Any]:
+    findings = result.findings
+    sev = Counter(f.severity.label for f in findings)
+    return {
+        "schema": SCHEMA,
+        "version": SCHEMA_VERSION,
+        "tool": {"name": "archlint", "version": __version__},
+        "files": [
+            {
+                "path": r.path,
+                "format": r.format,
+                "nodes": r.nodes,
+                "error": r.error,
+                "findings": len(r.findings),
+                "suppressed": len(r.suppressed),
+            }
+            for r in result.files
+        ],
+        "findings": [f.to_dict() for f in findings],
+        "unused_suppressions": list(result.unused_suppressions),
+        "summary": {
+            "files": len(result.files),
+            "errors": len(result.errors),
+            "findings": len(findings),
+            "by_severity": {k: sev.get(k, 0) for k in ("error", "warning", "info")},
+            "by_code": dict(sorted(Counter(f.code for f in findings).items())),
+        },
+    }
+
+
+def emit(result: Any, stream: TextIO, **_: Any) -> None:
+    json.dump(to_dict(result), stream, indent=2)
+    stream.write("\n")

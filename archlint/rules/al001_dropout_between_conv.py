@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream
+from archlint.rules.base import Rule, RuleContext
+
+
+class DropoutBetweenConv(Rule):
+    """Element-wise dropout sits between two convolutions.
+
+    ## What it flags
+    A standard (element-wise) dropout layer whose nearest weight layer upstream
+    and nearest weight layer downstream are both convolutions, looking through
+    activations, normalisation, pooling, padding and merges. Dropout that feeds
+    the dense head (after the last convolution, before Flatten or Dense) is not
+    flagged, nor is spatial (channel-wise) dropout.
+
+    ## Why it hurts
+    Neighbouring activations of a feature map are strongly correlated, so
+    dropping single units removes little information and mostly adds noise to
+    the gradient; the convolution has few parameters to regularise anyway.
+    Dropout also shifts the variance of its output between training and
+    inference, which hurts any batch normalisation that follows (Li et al.,
+    2019). In the 2018 experiment, dropout between convolutions trained worse
+    than no regularisation at all, and rate 0.5 did not train.
+
+    ## Example
+    ```python
+    Conv2D(60, 3, padding="same"), Dropout(0.3), Activation("relu"),
+    Conv2D(60, 3, padding="same"), ...
+    ```
+
+    ## Use instead
+    Batch normalisation between the convolution and its activation; where
+    regularisation of feature maps is needed, channel-wise dropout
+    (`SpatialDropout2D` in Keras, `nn.Dropout2d` in PyTorch) or DropBlock;
+    keep element-wise dropout for the dense head.
+
+    ## Evidence
+    Jansma (2018) trained the same CIFAR-100 network with nothing, batch norm
+    and dropout 0.5/0.3/0.1 between convolutions: 0.29 / 0.45 / 0.01 / 0.05 /
+    0.19 validation accuracy after 10 epochs. `archlint validate --rule AL001`
+    reruns the experiment with seeds and confidence intervals.
+
+    ## References
+    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
+    - J. Tompson et al., "Efficient Object Localization Using Convolutional
+      Networks", CVPR 2015 (spatial dropout).
+    - G. Ghiasi, T.-Y. Lin, Q. V. Le, "DropBlock: A regularization method for
+      convolutional networks", NeurIPS 2018.
+    - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
+      Dropout and Batch Normalization by Variance Shift", CVPR 2019.
+    """
+
+    code = "AL001"
+    name = "dropout-between-conv"
+    severity = Severity.WARNING
+    references = (
+        "Jansma 2018, Don't Use Dropout in Convolutional Networks",
+        "Tompson et al. 2015, CVPR",
+        "Ghiasi et al. 2018, NeurIPS (DropBlock)",
+        "Li et al. 2019, CVPR",
+    )
+    evidence = ("jansma2018",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(OpKind.DROPOUT):
+            if node.attrs.get("spatial"):
+                continue
+            up = nearest_upstream(node, THROUGH_FEATURE_OPS)
+            if not up or any(n.kind is not OpKind.CONV for n in up):
+                continue
+            down = nearest_downstream(node, THROUGH_FEATURE_OPS)
+            if not down or any(n.kind is not OpKind.CONV for n in down):
+                continue
+            rate = node.attrs.get("rate")
+            rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
+            yield self.finding(
+                node,
+                f"dropout{rate_txt} between convolutions '{up[0].layer}' and "
+                f"'{down[0].layer}': element-wise dropout on correlated feature maps "
+                "regularises little and slows training",
+                "use batch normalization between convolution and activation, or "
+                "channel-wise dropout (SpatialDropout2D / nn.Dropout2d); keep dropout for the dense head",
+                ctx,
+                upstream=[n.layer for n in up],
+                downstream=[n.layer for n in down],
+                rate=rate,
+            )

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import nearest_downstream, nearest_upstream
+from archlint.rules.base import Rule, RuleContext
+from archlint.shapes import spatial_size
+
+_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
+_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
+
+
+def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
+    """Whether ``node`` turns a spatial feature map into a vector, and H*W."""
+    if node.kind is OpKind.RESHAPE:
+        out = node.output.shape
+        if out is None or len(out) != 2:
+            return False, None
+    x = node.inputs[0].shape if node.inputs else None
+    hw = spatial_size(x)
+    if hw is not None:
+        return hw > 1, hw
+    if x is not None and len(x) < 3:
+        return False, None
+    # shape unknown: decide from what produced the features
+    ups = nearest_upstream(node, _TO_FEATURES)
+    return bool(ups) and all(u.kind in (OpKind.CONV, OpKind.POOL) for u in ups), None
+
+
+def _head_params(start: Node) -> int:
+    total = 0
+    seen: set[int] = set()
+    stack = [start]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.kind is OpKind.DENSE:
+            total += n.params
+        stack.extend(n.successors())
+    return total
+
+
+class DenseHead(Rule):
+    """A spatial feature map is flattened into dense layers.
+
+    ## What it flags
+    A Flatten (or a Reshape to a matrix) of a feature map larger than 1x1
+    that feeds a dense layer, where global average pooling would serve. The
+    message gives the head's parameter count and its share of the model.
+
+    ## Why it hurts
+    The first dense layer after the flatten needs `H*W*C*units` weights:
+    often most of the model's parameters, easy to overfit, and tied to one input
+    resolution. Global average pooling has no parameters, acts as a structural
+    regulariser and makes the network accept any input size (Lin et al., 2014).
+
+    ## Example
+    ```python
+    ..., Conv2D(100, 3, padding="same"), Activation("relu"),
+    Flatten(), Dense(1000, activation="relu"), Dropout(0.5), Dense(100, activation="softmax")
+    ```
+
+    ## Use instead
+    ```python
+    ..., Conv2D(100, 3, padding="same"), Activation("relu"),
+    GlobalAveragePooling2D(), Dense(100, activation="softmax")
+    ```
+
+    ## Evidence
+    Jansma (2018) recommends global average pooling without measuring it;
+    `archlint validate --rule AL003` compares both heads on the same network.
+
+    ## References
+    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
+    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
+    """
+
+    code = "AL003"
+    name = "dense-head"
+    severity = Severity.WARNING
+    references = ("Lin et al. 2014, ICLR (Network In Network)", "He et al. 2016, CVPR", "Jansma 2018")
+    evidence = ("jansma2018-head",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        total = graph.total_params
+        for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):
+            spatial, hw = _flattens_spatial_map(node)
+            if not spatial:
+                continue
+            dense = nearest_downstream(node, _TO_DENSE)
+            if not dense or not any(d.kind is OpKind.DENSE for d in dense):
+                continue
+            head = _head_params(node)
+            share = head / total if total else 0.0
+            x = node.inputs[0].shape if node.inputs else None
+            fmap = (
+                f"a {x[1]}x{'x'.join(str(d) for d in x[2:])} feature map"
+                if x is not None and hw is not None
+                else "a spatial feature map"
+            )
+            yield self.finding(
+                node,
+                f"{fmap} is flattened into dense layers: the head holds {head:,} parameters "
+                f"({share:.0%} of the model's {total:,})",
+                "replace Flatten + Dense with global average pooling (GlobalAveragePooling2D / "
+                "nn.AdaptiveAvgPool2d(1)) followed by one classifier layer",
+                ctx,
+                head_params=head,
+                total_params=total,
+                share=round(share, 4),
+                spatial=hw,
+            )

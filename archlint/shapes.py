@@ -1,0 +1,152 @@
+"""Shape propagation over the common graph, framework-independent.
+
+Frontends set the shapes they know (graph inputs, ONNX value_info, Keras
+output shapes); this fills the rest from each op kind's attributes.  Shapes
+are canonical ``(N, C, *spatial)``; unknown dimensions are ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from archlint.graph import Graph, Node, OpKind
+
+Shape = tuple[int | None, ...]
+
+_SAME_SHAPE = frozenset(
+    {
+        OpKind.ACTIVATION,
+        OpKind.BATCH_NORM,
+        OpKind.NORM,
+        OpKind.DROPOUT,
+        OpKind.IDENTITY,
+        OpKind.ADD,
+        OpKind.MUL,
+        OpKind.OUTPUT,
+    }
+)
+
+
+def _window(size: int | None, k: int, s: int, d: int, pad: str | tuple[int, int]) -> int | None:
+    if size is None:
+        return None
+    if pad == "same":
+        return math.ceil(size / s)
+    lo, hi = (0, 0) if pad == "valid" else pad
+    eff = d * (k - 1) + 1
+    out = (size + lo + hi - eff) // s + 1
+    return out if out > 0 else 0
+
+
+def _spatial(node: Node, shape: Shape, channels: int | None) -> Shape | None:
+    a = node.attrs
+    spatial = shape[2:]
+    n = len(spatial)
+    if n == 0:
+        return None
+    kernel = tuple(a.get("kernel") or ())
+    if len(kernel) != n:
+        return None
+    stride = tuple(a.get("stride") or (1,) * n)
+    dilation = tuple(a.get("dilation") or (1,) * n)
+    padding = a.get("padding", "valid")
+    if isinstance(padding, (list, tuple)):
+        # ONNX order: begin..., end...
+        if len(padding) == 2 * n:
+            pads = [(int(padding[i]), int(padding[i + n])) for i in range(n)]
+        else:
+            pads = [(0, 0)] * n
+    else:
+        pads = [padding] * n
+    if a.get("transposed"):
+        out = []
+        for size, k, s, d, p in zip(spatial, kernel, stride, dilation, pads, strict=False):
+            if size is None:
+                out.append(None)
+            elif p == "same":
+                out.append(size * s)
+            else:
+                lo, hi = (0, 0) if p == "valid" else p
+                out.append((size - 1) * s - lo - hi + d * (k - 1) + 1)
+        return (shape[0], channels, *out)
+    out = [
+        _window(size, k, s, d, p)
+        for size, k, s, d, p in zip(spatial, kernel, stride, dilation, pads, strict=False)
+    ]
+    return (shape[0], channels, *out)
+
+
+def output_shape(node: Node) -> Shape | None:
+    """The first output's shape from the first input's shape and attrs."""
+    a = node.attrs
+    ins = [v.shape for v in node.inputs]
+    x = ins[0] if ins else None
+    k = node.kind
+    if k in _SAME_SHAPE:
+        return x
+    if x is None:
+        if k is OpKind.RESHAPE and a.get("target") and all(d is not None and d > 0 for d in a["target"][1:]):
+            return (None, *a["target"][1:])
+        return None
+    if k is OpKind.CONV:
+        if len(x) < 3:
+            return None
+        return _spatial(node, x, a.get("channels"))
+    if k is OpKind.POOL:
+        if len(x) < 3:
+            return None
+        return _spatial(node, x, x[1])
+    if k is OpKind.GLOBAL_POOL:
+        if a.get("keepdims", False):
+            return (x[0], x[1], *([1] * (len(x) - 2)))
+        return (x[0], x[1])
+    if k is OpKind.FLATTEN:
+        rest = x[1:]
+        total = math.prod(rest) if all(d is not None for d in rest) else None
+        return (x[0], total)
+    if k is OpKind.DENSE:
+        return (*x[:-1], a.get("units"))
+    if k is OpKind.CONCAT:
+        axis = a.get("axis", 1)
+        if any(s is None or len(s) != len(x) for s in ins):
+            return None
+        axis = axis % len(x)
+        dims = [s[axis] for s in ins]  # type: ignore[index]
+        total = sum(dims) if all(d is not None for d in dims) else None
+        return (*x[:axis], total, *x[axis + 1 :])
+    if k is OpKind.RESHAPE:
+        target = a.get("target")
+        if not target:
+            return None
+        known = math.prod(d for d in x[1:] if d is not None) if all(d is not None for d in x[1:]) else None
+        out = [x[0]]
+        for d in target[1:]:
+            out.append(d if d is not None and d > 0 else None)
+        if known is not None and sum(1 for d in out[1:] if d is None) == 1:
+            rest = math.prod(d for d in out[1:] if d is not None)
+            if rest:
+                out = [known // rest if d is None else d for d in out]
+                out[0] = x[0]
+        return tuple(out)
+    return None
+
+
+def infer_shapes(graph: Graph) -> None:
+    """Fill missing output shapes in topological order."""
+    for node in graph.nodes:
+        if not node.outputs or node.outputs[0].shape is not None:
+            continue
+        try:
+            node.outputs[0].shape = output_shape(node)
+        except (TypeError, ValueError, IndexError, ZeroDivisionError):
+            node.outputs[0].shape = None
+
+
+def spatial_size(shape: Shape | None) -> int | None:
+    """H*W(*D) of a canonical shape, or None when unknown or not spatial."""
+    if shape is None or len(shape) < 3:
+        return None
+    dims = shape[2:]
+    if any(d is None for d in dims):
+        return None
+    return math.prod(dims)  # type: ignore[arg-type]
