@@ -41,9 +41,10 @@ class Finding:
     node: str | None = None
     source: SourceLocation | None = None
     data: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    order: int = field(default=0, compare=False)  # the node's position, for stable output
 
     def sort_key(self) -> tuple:
-        return (self.path, self.data.get("order", 0), self.code, self.layer or "")
+        return (self.path, self.order, self.code, self.layer or "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,5 +60,5 @@ class Finding:
             "source": (
                 {"file": self.source.file, "line": self.source.line} if self.source else None
             ),
-            "data": {k: v for k, v in self.data.items() if k != "order"},
+            "data": dict(self.data),
         }

@@ -106,5 +106,6 @@ class Rule:
             op_type=node.op_type if node else None,
             node=node.name if node else None,
             source=node.source if node else None,
-            data={"order": node.index if node else -1, **data},
+            data=data,
+            order=node.index if node else -1,
         )
