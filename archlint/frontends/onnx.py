@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
-from archlint.graph import ExportNote, Graph, GraphBuilder, OpKind, SourceLocation
+from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation
 
 _ACTIVATIONS = {
     "Relu": "relu",
@@ -75,7 +75,10 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, f"not a valid ONNX model ({type(e).__name__}: {e})") from None
     if not model.HasField("graph") or (model.ir_version == 0 and not model.graph.node):
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
-    return from_model(model, name=p.stem)
+    try:
+        return from_model(model, name=p.stem)
+    except GraphError as e:
+        raise LoadError(path, f"malformed ONNX graph: {e}") from None
 
 
 def _static_value(t: Any) -> list[float] | None:
