@@ -200,7 +200,22 @@ def _parse_json(data: bytes | str, path: Path, what: str) -> Any:
 
 
 def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
-    """The root ``model_config`` attribute of a Keras HDF5 file, read with h5py."""
+    """The root ``model_config`` attribute of a Keras HDF5 file: read directly when
+    :mod:`archlint.frontends._hdf5` understands the file, else with h5py."""
+    from archlint.frontends._hdf5 import read_root_attrs
+
+    try:
+        with open(path, "rb") as fh:
+            fast = read_root_attrs(fh, path.stat().st_size, ("model_config", "keras_version", "backend"))
+    except OSError:
+        fast = None
+    if fast and "model_config" in fast:
+        meta = {k: _text(fast[k]) for k in ("keras_version", "backend") if k in fast}
+        return _parse_json(_text(fast["model_config"]), path, "model_config"), meta
+    return _read_h5py(path)
+
+
+def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     import h5py
 
     try:
