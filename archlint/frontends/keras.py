@@ -258,8 +258,17 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     if not isinstance(config, dict) or "class_name" not in config:
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
     cls = config.get("class_name")
+    body = config.get("config")
     if cls not in _MODEL_CLASSES:
-        raise LoadError(path, f"model config holds a {cls!r}, not a model (Sequential, Functional or Model)")
+        kind = _model_kind(body)
+        if kind is None:
+            what = "a layer" if isinstance(body, dict) and "layers" not in body and "name" in body else "no layer list"
+            raise LoadError(
+                path,
+                f"model config holds a {cls!r}, not a model (Sequential, Functional or Model): {what}; "
+                "a subclassed model's config does not describe its layers, so archlint cannot see them",
+            )
+        config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
     try:
         outs = loader.model(config, inputs=None, prefix="")
@@ -271,8 +280,15 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
         loader.b.mark_output(v)
     graph = loader.b.finish()
     graph.meta.update(meta or {})
-    graph.meta["keras_class"] = cls
+    graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
     return graph
+
+
+def _model_kind(body: Any) -> str | None:
+    """For a custom model class: "Functional" or "Sequential" when its config has their shape."""
+    if not isinstance(body, dict) or not isinstance(body.get("layers"), list):
+        return None
+    return "Functional" if "input_layers" in body and "output_layers" in body else "Sequential"
 
 
 def _data_format(config: Any, depth: int = 0) -> str | None:
@@ -498,6 +514,9 @@ class _Loader:
         full = prefix + lname
         if cls in _MODEL_CLASSES:
             return self.model(layer, ins, prefix=full + "/")
+        kind = _model_kind(layer.get("config"))
+        if kind is not None:  # a custom subclass of Sequential / Functional used as a layer
+            return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
         out = self._fresh(full if call == 0 else f"{full}:{call}")
         node = self._convert(cls, cfg, full, ins, out)
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None

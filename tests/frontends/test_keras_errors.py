@@ -105,6 +105,8 @@ def test_h5_that_is_a_zip_gets_a_hint(tmp_path: Path) -> None:
     ("config", "says"),
     [
         ({"class_name": "Conv2D", "config": {"name": "c", "filters": 3}}, "model config holds a 'Conv2D', not a model"),
+        ({"class_name": "MyNet", "registered_name": "Custom>MyNet", "config": {"units": 3}},
+         "a subclassed model's config does not describe its layers"),
         ([1, 2, 3], "model config is not a Keras model"),
         ("just text", "model config is not a Keras model"),
     ],

@@ -265,6 +265,15 @@ def test_nested_models_are_inlined_with_prefixed_names() -> None:
     assert node(g, "gap").predecessors()[0].layer == "mid/after"
 
 
+def test_custom_functional_subclass_is_read_like_functional() -> None:
+    inner = functional(inp("i", 8, 8, 3), L("Conv2D", "c", "i", filters=4, kernel_size=3), name="inner")
+    inner = {**inner, "class_name": "MyBlock", "registered_name": "Custom>MyBlock"}
+    g = graph(inp("x", 8, 8, 3), {**inner, "name": "blk", "inbound_nodes": [{"args": [ref("x")], "kwargs": {}}]})
+    assert [n.layer for n in g.of_kind(OpKind.CONV)] == ["blk/c"]
+    top = from_config({**functional(inp("x", 8, 8, 3), L("Conv2D", "c", "x", filters=2, kernel_size=1)), "class_name": "MyNet"})
+    assert top.meta["keras_class"] == "MyNet" and [n.layer for n in top.of_kind(OpKind.CONV)] == ["c"]
+
+
 def test_shared_layer_second_call_feeds_by_node_index() -> None:
     shared = L("Dense", "shared", "a", units=4)
     shared["inbound_nodes"].append({"args": [ref("b")], "kwargs": {}})
