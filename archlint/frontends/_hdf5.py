@@ -81,18 +81,25 @@ class _Reader:
         blocks = [(addr + 16, size)]
         while blocks:
             start, length = blocks.pop(0)
-            block = self.read(start, length)
-            pos = 0
-            while pos + 8 <= len(block):
-                mtype, msize, mflags = self.uint(block, pos, 2), self.uint(block, pos + 2, 2), block[pos + 4]
-                data = block[pos + 8 : pos + 8 + msize]
-                pos += 8 + msize
-                if mtype == 0x10:
-                    blocks.append((self.uint(data, 0, self.O), self.uint(data, self.O, self.L)))
-                out.append((mtype, mflags, data))
-                if len(out) > _MAX_MESSAGES:
-                    raise _Unsupported("too many messages")
+            self._scan(self.read(start, length), 1, 8, blocks, out)
         return out
+
+    def _scan(self, block: bytes, version: int, hdr: int, blocks: list, out: list) -> None:
+        """Messages of one header block (v1: type u16, size u16, flags, 3 reserved;
+        v2: type u8, size u16, flags[, creation order u16]); continuations go to ``blocks``."""
+        p = 0
+        while p + hdr <= len(block):
+            if version == 1:
+                mtype, msize, mflags = self.uint(block, p, 2), self.uint(block, p + 2, 2), block[p + 4]
+            else:
+                mtype, msize, mflags = block[p], self.uint(block, p + 1, 2), block[p + 3]
+            data = block[p + hdr : p + hdr + msize]
+            p += hdr + msize
+            if mtype == 0x10:
+                blocks.append((self.uint(data, 0, self.O), self.uint(data, self.O, self.L)))
+            out.append((mtype, mflags, data))
+            if len(out) > _MAX_MESSAGES:
+                raise _Unsupported("too many messages")
 
     def _messages_v2(self, addr: int) -> list[tuple[int, int, bytes]]:
         head = self.read(addr, 6 + 16 + 4 + 8)
@@ -117,17 +124,7 @@ class _Reader:
                 if raw[:4] != b"OCHK":
                     raise _Unsupported("bad continuation chunk")
                 block = raw[4:-4]
-            hdr = 4 + (2 if tracked else 0)
-            p = 0
-            while p + hdr <= len(block):
-                mtype, msize, mflags = block[p], self.uint(block, p + 1, 2), block[p + 3]
-                data = block[p + hdr : p + hdr + msize]
-                p += hdr + msize
-                if mtype == 0x10:
-                    blocks.append((self.uint(data, 0, self.O), self.uint(data, self.O, self.L)))
-                out.append((mtype, mflags, data))
-                if len(out) > _MAX_MESSAGES:
-                    raise _Unsupported("too many messages")
+            self._scan(block, 2, 4 + (2 if tracked else 0), blocks, out)
         return out
 
     # -- attributes --

@@ -567,25 +567,14 @@ class _Loader:
             return self._add(OpKind.CONV, cls, full, ins, out, attrs)
         m = _DEPTHWISE.match(cls)
         if m:
-            rank = int(m.group(1))
-            k = _tup(cfg.get("kernel_size"), rank)
-            dm = int(cfg.get("depth_multiplier") or 1)
-            ch = cin * dm if cin else None
-            attrs = self._conv_attrs(cfg, rank, k, ch, cin, cin or 1)
-            attrs.update(depthwise=True, depth_multiplier=dm)
-            if ch:
-                attrs["params"] = math.prod(k) * ch + (ch if bias else 0)
+            attrs = self._depthwise(cfg, int(m.group(1)), cin, bias)
             return self._add(OpKind.CONV, cls, full, ins, out, attrs)
         m = _SEPARABLE.match(cls)
         if m:
             rank = int(m.group(2))
-            k = _tup(cfg.get("kernel_size"), rank)
-            dm = int(cfg.get("depth_multiplier") or 1)
-            ch = cin * dm if cin else None
-            dw = self._conv_attrs(cfg, rank, k, ch, cin, cin or 1)
-            dw.update(depthwise=True, depth_multiplier=dm, separable=True, bias=False)
-            if ch:
-                dw["params"] = math.prod(k) * ch
+            dw = self._depthwise(cfg, rank, cin, False)
+            dw["separable"] = True
+            ch = dw["channels"]
             mid = self._fresh(f"{full}/depthwise")
             self._add(OpKind.CONV, f"{cls} (depthwise)", full, ins, mid, dw, name=f"{full}/depthwise")
             filters = int(cfg.get("filters") or 0) or None
@@ -687,6 +676,17 @@ class _Loader:
         if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda") or "registered_name" in cfg:
             attrs["custom"] = True
         return self._add(OpKind.UNKNOWN, cls, full, ins, out, attrs)
+
+    def _depthwise(self, cfg: dict[str, Any], rank: int, cin: int | None, bias: bool) -> dict[str, Any]:
+        """Attrs of a depthwise convolution: one group per input channel, like ONNX Conv(group=C)."""
+        k = _tup(cfg.get("kernel_size"), rank)
+        dm = int(cfg.get("depth_multiplier") or 1)
+        ch = cin * dm if cin else None
+        attrs = self._conv_attrs(cfg, rank, k, ch, cin, cin or 1)
+        attrs.update(depthwise=True, depth_multiplier=dm, bias=bias)
+        if ch:
+            attrs["params"] = math.prod(k) * ch + (ch if bias else 0)
+        return attrs
 
     def _conv_attrs(
         self, cfg: dict[str, Any], rank: int, k: tuple[int, ...], channels: int | None, cin: int | None, groups: int
