@@ -29,20 +29,26 @@ def config_text(n: int) -> str:
     return json.dumps({"class_name": "Sequential", "config": {"name": "x" * n, "layers": []}})
 
 
-@pytest.mark.parametrize("libver", ["earliest", "v108", "v110", "latest"])
-@pytest.mark.parametrize("kind", ["str", "bytes"])
-@pytest.mark.parametrize("n", [10, 30_000, 300_000])
+# HDF5's original format (libver "earliest", what Keras writes) cannot hold a 300 kB
+# fixed-length attribute at all, so that one combination does not exist.
+LAYOUTS = [
+    (libver, kind, n)
+    for libver in ("earliest", "v108", "v110", "latest")
+    for kind in ("str", "bytes")
+    for n in (10, 30_000, 300_000)
+    if not (libver == "earliest" and kind == "bytes" and n == 300_000)
+]
+
+
+@pytest.mark.parametrize(("libver", "kind", "n"), LAYOUTS)
 def test_fast_reader_agrees_with_h5py(tmp_path: Path, libver: str, kind: str, n: int) -> None:
     p = tmp_path / "m.h5"
     text = config_text(n)
-    try:
-        with h5py.File(p, "w", libver=libver, track_order=n == 10) as f:
-            f.attrs["keras_version"] = "3.15.1"
-            f.attrs["backend"] = np.bytes_(b"torch")
-            f.attrs["model_config"] = text if kind == "str" else np.bytes_(text.encode())
-            f.create_dataset("w", data=np.zeros(64))
-    except (ValueError, RuntimeError, OSError):
-        pytest.skip("HDF5 cannot store a fixed-length attribute this large in this format")
+    with h5py.File(p, "w", libver=libver, track_order=n == 10) as f:
+        f.attrs["keras_version"] = "3.15.1"
+        f.attrs["backend"] = np.bytes_(b"torch")
+        f.attrs["model_config"] = text if kind == "str" else np.bytes_(text.encode())
+        f.create_dataset("w", data=np.zeros(64))
     got = fast(p)
     big_fixed = kind == "bytes" and n == 300_000  # stored densely (fractal heap): handed to h5py
     if big_fixed:
