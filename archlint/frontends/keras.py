@@ -222,12 +222,11 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
         with h5py.File(path, "r") as f:
             attrs = f.attrs
             if "model_config" not in attrs:
-                what = "weights" if ("layer_names" in attrs or "model_weights" in f or len(f.keys())) else "no model"
-                raise LoadError(
-                    path,
-                    f"holds {what}, not an architecture (no model_config attribute): save the whole model "
-                    "with model.save('model.keras') or model.save('model.h5'), not model.save_weights()",
-                )
+                fix = ("save the whole model with model.save('model.keras') or model.save('model.h5'), "
+                       "not model.save_weights()")
+                if "layer_names" in attrs or "model_weights" in f or len(f.keys()):
+                    raise LoadError(path, f"holds weights, not an architecture (no model_config attribute): {fix}")
+                raise LoadError(path, f"an HDF5 file without a Keras model (no model_config attribute): {fix}")
             raw = attrs["model_config"]
             meta = {k: _text(attrs[k]) for k in ("keras_version", "backend") if k in attrs}
     except LoadError:

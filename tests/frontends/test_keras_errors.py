@@ -42,6 +42,13 @@ def test_h5_with_weights_only(tmp_path: Path) -> None:
     assert "model.save('model.keras')" in line and "save_weights" in line
 
 
+def test_h5_without_keras_content(tmp_path: Path) -> None:
+    p = tmp_path / "plain.h5"
+    with h5py.File(p, "w") as f:
+        f.attrs["note"] = "not keras"
+    assert "an HDF5 file without a Keras model (no model_config attribute)" in check(p)
+
+
 def test_keras_with_corrupt_json(tmp_path: Path) -> None:
     p = tmp_path / "bad.keras"
     with zipfile.ZipFile(p, "w") as zf:
