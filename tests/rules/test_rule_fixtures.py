@@ -11,6 +11,7 @@ import pytest
 
 from archlint import lint
 from archlint.config import Config
+from archlint.frontends import LoadOptions
 from archlint.rules import ALL_RULES, get_rule
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +63,12 @@ def test_torch_fixture(code: str) -> None:
     pytest.importorskip("archlint.frontends.torch")
     mod = _torch_module(code)
     target = str((TORCH / f"{code.lower()}.py").relative_to(ROOT))
-    bad = lint(f"{target}:make_bad", Config(select=[code]))
+    shapes = getattr(mod, "INPUT_SHAPE", {})
+
+    def config(factory: str) -> Config:
+        return Config(select=[code], load=LoadOptions(input_shape=shapes.get(factory, (1, 3, 32, 32))))
+
+    bad = lint(f"{target}:make_bad", config("make_bad"))
     assert sorted(f.layer for f in bad) == sorted(mod.BAD_FINDINGS)
-    assert lint(f"{target}:make_ok", Config(select=[code])) == []
+    assert {f.code for f in bad} == {code}
+    assert lint(f"{target}:make_ok", config("make_ok")) == []
