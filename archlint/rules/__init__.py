@@ -25,6 +25,7 @@ from archlint.rules.al020_channels_not_multiple_of_8 import ChannelsNotMultipleO
 from archlint.rules.al021_dangling_node import DanglingNode
 from archlint.rules.al022_large_kernel_deep import LargeKernelDeep
 from archlint.rules.al023_stride_exceeds_kernel import StrideExceedsKernel
+from archlint.rules.al024_consecutive_normalisation import ConsecutiveNormalisation
 from archlint.rules.al900_export_hides_layers import ExportHidesLayers
 from archlint.rules.base import Rule, RuleContext
 
@@ -52,6 +53,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DanglingNode,
     LargeKernelDeep,
     StrideExceedsKernel,
+    ConsecutiveNormalisation,
     ExportHidesLayers,
 )
 
