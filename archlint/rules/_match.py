@@ -140,3 +140,16 @@ def is_depthwise_or_grouped(node: Node) -> bool:
 def dims(values: Iterable[int]) -> str:
     """``(3, 3)`` -> ``3x3``."""
     return "x".join(str(v) for v in values)
+
+
+def upstream(node: Node, limit: int = 100_000) -> list[Node]:
+    """Every node upstream of ``node`` (its ancestors), nearest first by graph order."""
+    seen: dict[int, Node] = {}
+    stack = list(node.predecessors())
+    while stack and len(seen) < limit:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen[id(n)] = n
+        stack.extend(n.predecessors())
+    return sorted(seen.values(), key=lambda n: -n.index)

@@ -17,15 +17,32 @@ class _Stage:
     convs: list[Node] = field(default_factory=list)
 
 
-def _stages(graph: Graph) -> list[_Stage]:
-    """Resolution stages with convolutions, finest first, and their widest feature map."""
-    by_size: dict[tuple[int, ...], _Stage] = {}
+def _upsampled(graph: Graph) -> set[int]:
+    """Nodes at or after an upsampling step (a decoder): their widths say nothing about the encoder."""
+    out: set[int] = set()
     for n in graph.nodes:
-        if not n.outputs or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL):
+        if any(id(p) in out for p in n.predecessors()):
+            out.add(id(n))
+            continue
+        before = spatial(n.inputs[0].shape) if n.inputs else None
+        after = spatial(n.outputs[0].shape) if n.outputs else None
+        if n.attrs.get("transposed") or (before and after and math.prod(after) > math.prod(before)):
+            out.add(id(n))
+    return out
+
+
+def _stages(graph: Graph) -> list[_Stage]:
+    """Resolution stages with convolutions, finest first, and their widest feature map.
+    Decoders (after an upsampling) and 1x1 maps (squeeze-and-excitation on pooled
+    vectors) are left out."""
+    by_size: dict[tuple[int, ...], _Stage] = {}
+    decoder = _upsampled(graph)
+    for n in graph.nodes:
+        if not n.outputs or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL) or id(n) in decoder:
             continue
         shape = n.outputs[0].shape
         size = spatial(shape)
-        if size is None or shape is None or shape[1] is None:
+        if size is None or shape is None or shape[1] is None or set(size) == {1}:
             continue
         st = by_size.setdefault(size, _Stage(size))
         st.channels = max(st.channels, int(shape[1]))
@@ -54,7 +71,9 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     than the widest of the previous one, while that width is below
     `cap_channels` (default 512, where VGG and ResNet-18 stop doubling).
     Fewer channels after downsampling is always flagged. A stage with a
-    single convolution (a stem) and depthwise convolutions do not count.
+    single convolution (a stem), depthwise convolutions, 1x1 maps
+    (squeeze-and-excitation) and decoders (anything after an upsampling) do
+    not count.
 
     ## Why it hurts
     Halving height and width divides the representation by four; without

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._match import upstream
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -11,8 +12,9 @@ class DominantDenseLayer(Rule):
     """One dense layer holds most of the model's parameters.
 
     ## What it flags
-    A dense (fully connected) layer with more than `max_share` (default 0.5)
-    of all parameters, in a model with at least one other weight layer.
+    A dense (fully connected) layer after convolutions (the head of a CNN)
+    with more than `max_share` (default 0.5) of all parameters. The first
+    layer of a plain MLP is not flagged: there it is inherent.
 
     ## Why it hurts
     A layer that big is where the model overfits and what dominates its size
@@ -55,7 +57,7 @@ class DominantDenseLayer(Rule):
         max_share = float(ctx.option("max_share", 0.5))
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
-            if share <= max_share:
+            if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
                 continue
             yield self.finding(
                 node,

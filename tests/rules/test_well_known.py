@@ -29,12 +29,14 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     | {("AL003", "flatten"), ("AL018", "classifier.0")},
     "mobilenet_v2": set(),
     "densenet121_blocks": set(),
+    "lenet_300_100": set(),  # an MLP on pixels: no feature map to pool, no CNN head
 }
 PARAMS = {  # torchvision's counts: the rebuilt layer shapes are the real ones
     "resnet18": 11_689_512,
     "resnet50": 25_557_032,
     "vgg16_bn": 138_365_992,
     "mobilenet_v2": 3_504_872,
+    "lenet_300_100": 266_610,
 }
 
 
