@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from archlint.graph import WEIGHT_KINDS, Node, OpKind
 
@@ -88,22 +88,6 @@ SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
 NOT_NONLINEAR = frozenset({"linear", "identity", None})
 
 
-def reaches(node: Node, kinds: Iterable[OpKind], limit: int = 10_000) -> bool:
-    """Whether any node of ``kinds`` lies downstream of ``node``."""
-    want = frozenset(kinds)
-    seen: set[int] = set()
-    stack = list(node.successors())
-    while stack and len(seen) < limit:
-        n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        if n.kind in want:
-            return True
-        stack.extend(n.successors())
-    return False
-
-
 def is_linear_passthrough(node: Node) -> bool:
     """Ops that keep a composition linear: normalisation, reshapes, average pooling."""
     if node.kind in LINEAR_THROUGH:
@@ -153,3 +137,14 @@ def upstream(node: Node, limit: int = 100_000) -> list[Node]:
         seen[id(n)] = n
         stack.extend(n.predecessors())
     return sorted(seen.values(), key=lambda n: -n.index)
+
+
+def feeding(nodes: Sequence[Node], kinds: Iterable[OpKind]) -> set[int]:
+    """Ids of the nodes from which a node of ``kinds`` is reached downstream
+    (one reverse pass over a topologically ordered list)."""
+    want = frozenset(kinds)
+    out: set[int] = set()
+    for n in reversed(nodes):
+        if any(s.kind in want or id(s) in out for s in n.successors()):
+            out.add(id(n))
+    return out

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import nearest_upstream, reaches
+from archlint.rules._match import feeding, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 
 _NO_WEIGHTS = frozenset(OpKind) - WEIGHT_KINDS - {OpKind.INPUT}
@@ -51,8 +51,9 @@ class DropoutOnLogits(Rule):
     references = ("Srivastava et al. 2014, JMLR",)
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.of_kind(OpKind.DROPOUT):
-            if reaches(node, WEIGHT_KINDS):
+            if id(node) in feeds_weights:
                 continue
             up = [n for n in nearest_upstream(node, _NO_WEIGHTS) if n.kind in WEIGHT_KINDS]
             if not up:

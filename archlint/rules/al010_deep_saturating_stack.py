@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import SATURATING, reaches, walk_up_chain
+from archlint.rules._match import SATURATING, feeding, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
@@ -63,13 +63,14 @@ class DeepSaturatingStack(Rule):
             return
         min_layers = int(ctx.option("min_layers", 4))
         hidden = []
+        feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for act in graph.of_kind(OpKind.ACTIVATION):
             if act.attrs.get("activation") not in SATURATING:
                 continue
             if any(s.kind is OpKind.MUL for s in act.successors()):
                 continue  # a gate
             src, _ = walk_up_chain(act, _PASSIVE)
-            if src is None or src.kind not in WEIGHT_KINDS or not reaches(act, WEIGHT_KINDS):
+            if src is None or src.kind not in WEIGHT_KINDS or id(act) not in feeds_weights:
                 continue
             hidden.append(act)
         if len(hidden) < min_layers:

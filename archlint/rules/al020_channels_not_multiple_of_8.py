@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph
-from archlint.rules._match import reaches
+from archlint.rules._match import feeding
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -53,11 +53,12 @@ class ChannelsNotMultipleOf8(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         multiple = int(ctx.option("multiple", 8))
+        feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.nodes:
             if node.kind not in WEIGHT_KINDS:
                 continue
             width = node.attrs.get("channels") or node.attrs.get("units")
-            if not width or width % multiple == 0 or not reaches(node, WEIGHT_KINDS):
+            if not width or width % multiple == 0 or id(node) not in feeds_weights:
                 continue
             up = -(-width // multiple) * multiple
             yield self.finding(
