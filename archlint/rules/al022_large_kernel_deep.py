@@ -9,7 +9,7 @@ from archlint.rules.base import Rule, RuleContext
 
 
 class LargeKernelDeep(Rule):
-    """A dense (non-depthwise) convolution with a 7x7 or larger kernel sits past the stem.
+    """A regular (non-depthwise) convolution with a 7x7 or larger kernel sits past the stem.
 
     ## What it flags
     A regular convolution whose kernel is at least `min_kernel` (default 7)

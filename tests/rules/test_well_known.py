@@ -99,3 +99,12 @@ def test_article_network(variant: str, placement: str) -> None:
 def test_residual_block_and_clean_cnn() -> None:
     assert {(f.code, f.layer) for f in lint(FIX / "residual_block.onnx", CATALOGUE)} == {("AL004", "dropout_1")}
     assert lint(FIX / "clean_cnn.onnx", CATALOGUE) == []
+
+
+def test_catalogue_doc_lists_every_rule() -> None:
+    from archlint.rules import ALL_RULES
+
+    text = (ROOT / "docs" / "rules-catalogue.md").read_text()
+    for r in ALL_RULES:
+        assert f"| {r.code} | `{r.name}` | {r.severity.label}" in text, r.code
+        assert r.summary in text, r.code
