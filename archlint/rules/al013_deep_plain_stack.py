@@ -60,8 +60,9 @@ class DeepPlainStack(Rule):
         first = next(n for n in graph.nodes if n.kind in WEIGHT_KINDS and depth[id(n)] == max_depth + 1)
         yield self.finding(
             first,
-            f"{deepest} weight layers in a row with no skip connection; '{first.layer}' is layer "
-            f"{max_depth + 1}: plain stacks this deep train worse than shallower ones (degradation)",
+            f"the longest path holds {deepest} weight layers and the network has no skip connection; "
+            f"'{first.layer}' is layer {max_depth + 1}: plain stacks this deep train worse than shallower ones "
+            "(degradation)",
             "add residual (identity shortcut) connections every two or three layers, or make the network shallower",
             ctx,
             depth=deepest,

@@ -68,7 +68,7 @@ class ImagenetStemOnSmallInput(Rule):
         if pool is None:
             return
         after = spatial(pool.output.shape)
-        left = f" leave a {dims(after)} map" if after else " downsample 4x"
+        left = f" shrink it to {dims(after)}" if after else " downsample it 4x"
         yield self.finding(
             conv,
             f"ImageNet stem on a {dims(size)} input: the {dims(kernel)} stride-{stride[0]} convolution "

@@ -89,7 +89,8 @@ class DanglingNode(Rule):
             if node.outputs[0].consumers:
                 continue  # not a sink; its sink is reported
             branch = _dead_branch(node, live)
-            extra = f", with {len(branch) - 1} layers that only feed it" if len(branch) > 1 else ""
+            n = len(branch) - 1
+            extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
             yield self.finding(
                 node,
                 f"the output of '{node.layer}' ({node.describe()}) is used by nothing and is not a model "
