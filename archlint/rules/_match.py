@@ -148,3 +148,20 @@ def feeding(nodes: Sequence[Node], kinds: Iterable[OpKind]) -> set[int]:
         if any(s.kind in want or id(s) in out for s in n.successors()):
             out.add(id(n))
     return out
+
+
+def fused_activation(node: Node) -> str | None:
+    """The nonlinearity built into a weight layer (Keras ``Dense(..., activation="relu")``)
+    when a frontend keeps it as an attribute instead of an ACTIVATION node."""
+    if node.kind not in WEIGHT_KINDS:
+        return None
+    act = node.attrs.get("activation")
+    return None if act in NOT_NONLINEAR else str(act)
+
+
+def activation_of(node: Node) -> str | None:
+    """The nonlinearity a node applies: an ACTIVATION node's, or a weight layer's fused one."""
+    if node.kind is OpKind.ACTIVATION:
+        act = node.attrs.get("activation")
+        return None if act in NOT_NONLINEAR else str(act)
+    return fused_activation(node)

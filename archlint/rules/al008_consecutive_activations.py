@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules._match import NOT_NONLINEAR, walk_up_chain
+from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
@@ -58,16 +58,16 @@ class ConsecutiveActivations(Rule):
             if act in NOT_NONLINEAR:
                 continue
             prev, _ = walk_up_chain(node, _PASSIVE)
-            if prev is None or prev.kind is not OpKind.ACTIVATION:
-                continue
-            if prev.attrs.get("activation") in NOT_NONLINEAR:
+            first = activation_of(prev) if prev is not None else None
+            if prev is None or first is None:
                 continue
             if any(s.kind is OpKind.MUL for s in node.successors()):
                 continue  # a gate: x * f(g(x))
+            where = "activation" if prev.kind is OpKind.ACTIVATION else "the activation built into"
             yield self.finding(
                 node,
-                f"activation '{node.layer}' ({act}) directly follows activation '{prev.layer}' "
-                f"({prev.attrs.get('activation')}) with no weight layer between them",
+                f"activation '{node.layer}' ({act}) directly follows {where} '{prev.layer}' "
+                f"({first}) with no weight layer between them",
                 f"remove one of '{prev.layer}' and '{node.layer}' (often a duplicated activation= argument)",
                 ctx,
                 previous=prev.layer,

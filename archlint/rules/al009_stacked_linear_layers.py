@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node
-from archlint.rules._match import is_depthwise_or_grouped, is_linear_passthrough, single_producer
+from archlint.rules._match import fused_activation, is_depthwise_or_grouped, is_linear_passthrough, single_producer
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -84,7 +84,7 @@ class StackedLinearLayers(Rule):
             if node.kind not in WEIGHT_KINDS:
                 continue
             src, path = _linear_source(node)
-            if src is None or src.kind not in WEIGHT_KINDS or _deliberate(src, node):
+            if src is None or src.kind not in WEIGHT_KINDS or fused_activation(src) or _deliberate(src, node):
                 continue
             between = ", ".join(f"'{p.layer}'" for p in reversed(path))
             via = f" (through {between})" if between else ""

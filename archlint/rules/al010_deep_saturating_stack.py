@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import SATURATING, feeding, walk_up_chain
+from archlint.rules._match import SATURATING, activation_of, feeding, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
@@ -64,18 +64,21 @@ class DeepSaturatingStack(Rule):
         min_layers = int(ctx.option("min_layers", 4))
         hidden = []
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
-        for act in graph.of_kind(OpKind.ACTIVATION):
-            if act.attrs.get("activation") not in SATURATING:
+        for act in graph.nodes:
+            if activation_of(act) not in SATURATING:
                 continue
             if any(s.kind is OpKind.MUL for s in act.successors()):
                 continue  # a gate
-            src, _ = walk_up_chain(act, _PASSIVE)
-            if src is None or src.kind not in WEIGHT_KINDS or id(act) not in feeds_weights:
+            if act.kind is OpKind.ACTIVATION:
+                src, _ = walk_up_chain(act, _PASSIVE)
+                if src is None or src.kind not in WEIGHT_KINDS:
+                    continue
+            if id(act) not in feeds_weights:
                 continue
             hidden.append(act)
         if len(hidden) < min_layers:
             return
-        names = sorted({a.attrs["activation"] for a in hidden})
+        names = sorted({str(activation_of(a)) for a in hidden})
         first = hidden[0]
         yield self.finding(
             first,

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules._match import nearest_downstream
+from archlint.rules._match import activation_of, nearest_downstream
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
@@ -54,8 +54,8 @@ class SoftmaxInHiddenLayer(Rule):
     references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",)
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        for node in graph.of_kind(OpKind.ACTIVATION):
-            if node.attrs.get("activation") not in ("softmax", "log_softmax"):
+        for node in graph.nodes:
+            if activation_of(node) not in ("softmax", "log_softmax"):
                 continue
             after = [n for n in nearest_downstream(node, _PASSIVE) if n.kind in _FEATURE_LAYERS]
             if not after:
