@@ -5,6 +5,27 @@ from __future__ import annotations
 from archlint.rules.al001_dropout_between_conv import DropoutBetweenConv
 from archlint.rules.al002_bn_after_activation import BnAfterActivation
 from archlint.rules.al003_dense_head import DenseHead
+from archlint.rules.al004_dropout_before_batch_norm import DropoutBeforeBatchNorm
+from archlint.rules.al005_bias_before_batch_norm import BiasBeforeBatchNorm
+from archlint.rules.al006_dropout_rate_too_high import DropoutRateTooHigh
+from archlint.rules.al007_dropout_on_logits import DropoutOnLogits
+from archlint.rules.al008_consecutive_activations import ConsecutiveActivations
+from archlint.rules.al009_stacked_linear_layers import StackedLinearLayers
+from archlint.rules.al010_deep_saturating_stack import DeepSaturatingStack
+from archlint.rules.al011_softmax_in_hidden_layer import SoftmaxInHiddenLayer
+from archlint.rules.al012_unnormalised_deep_conv_stack import UnnormalisedDeepConvStack
+from archlint.rules.al013_deep_plain_stack import DeepPlainStack
+from archlint.rules.al014_kernel_larger_than_feature_map import KernelLargerThanFeatureMap
+from archlint.rules.al015_imagenet_stem_on_small_input import ImagenetStemOnSmallInput
+from archlint.rules.al016_channels_not_growing_after_downsampling import ChannelsNotGrowingAfterDownsampling
+from archlint.rules.al017_activation_on_narrow_residual import ActivationOnNarrowResidual
+from archlint.rules.al018_dominant_dense_layer import DominantDenseLayer
+from archlint.rules.al019_unfoldable_batch_norm import UnfoldableBatchNorm
+from archlint.rules.al020_channels_not_multiple_of_8 import ChannelsNotMultipleOf8
+from archlint.rules.al021_dangling_node import DanglingNode
+from archlint.rules.al022_large_kernel_deep import LargeKernelDeep
+from archlint.rules.al023_stride_exceeds_kernel import StrideExceedsKernel
+from archlint.rules.al024_consecutive_normalisation import ConsecutiveNormalisation
 from archlint.rules.al900_export_hides_layers import ExportHidesLayers
 from archlint.rules.base import Rule, RuleContext
 
@@ -12,6 +33,27 @@ ALL_RULES: tuple[type[Rule], ...] = (
     DropoutBetweenConv,
     BnAfterActivation,
     DenseHead,
+    DropoutBeforeBatchNorm,
+    BiasBeforeBatchNorm,
+    DropoutRateTooHigh,
+    DropoutOnLogits,
+    ConsecutiveActivations,
+    StackedLinearLayers,
+    DeepSaturatingStack,
+    SoftmaxInHiddenLayer,
+    UnnormalisedDeepConvStack,
+    DeepPlainStack,
+    KernelLargerThanFeatureMap,
+    ImagenetStemOnSmallInput,
+    ChannelsNotGrowingAfterDownsampling,
+    ActivationOnNarrowResidual,
+    DominantDenseLayer,
+    UnfoldableBatchNorm,
+    ChannelsNotMultipleOf8,
+    DanglingNode,
+    LargeKernelDeep,
+    StrideExceedsKernel,
+    ConsecutiveNormalisation,
     ExportHidesLayers,
 )
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from archlint.graph import Node, OpKind
+from archlint.graph import WEIGHT_KINDS, Node, OpKind
 
 #: what "looking through activations, normalisation and pooling" means
 THROUGH_FEATURE_OPS = frozenset(
@@ -76,3 +76,92 @@ def walk_up_chain(node: Node, through: Iterable[OpKind]) -> tuple[Node | None, l
         path.append(cur)
         cur = single_producer(cur)
     return cur, path
+
+
+#: ops that pass features on without a nonlinearity (for "is this stack linear?")
+LINEAR_THROUGH = frozenset(
+    {OpKind.BATCH_NORM, OpKind.NORM, OpKind.IDENTITY, OpKind.DROPOUT, OpKind.PAD, OpKind.FLATTEN, OpKind.RESHAPE}
+)
+#: activations that squash into a bounded range and saturate
+SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})
+#: activation names that are no nonlinearity at all
+NOT_NONLINEAR = frozenset({"linear", "identity", None})
+
+
+def is_linear_passthrough(node: Node) -> bool:
+    """Ops that keep a composition linear: normalisation, reshapes, average pooling."""
+    if node.kind in LINEAR_THROUGH:
+        return True
+    return node.kind in (OpKind.POOL, OpKind.GLOBAL_POOL) and node.attrs.get("pool") == "avg"
+
+
+def sole_consumer(node: Node) -> Node | None:
+    """The only consumer of the node's outputs, or None."""
+    users = node.successors()
+    return users[0] if len(users) == 1 else None
+
+
+def weight_depths(nodes: Iterable[Node]) -> dict[int, int]:
+    """For each node (by id), the most weight layers on any path from an input up to and including it."""
+    depth: dict[int, int] = {}
+    for n in nodes:
+        d = max((depth.get(id(p), 0) for p in n.predecessors()), default=0)
+        depth[id(n)] = d + (1 if n.kind in WEIGHT_KINDS else 0)
+    return depth
+
+
+def spatial(shape: tuple[int | None, ...] | None) -> tuple[int, ...] | None:
+    """The known spatial dims of a canonical ``(N, C, *spatial)`` shape, else None."""
+    if shape is None or len(shape) < 3 or any(d is None for d in shape[2:]):
+        return None
+    return tuple(int(d) for d in shape[2:])  # type: ignore[arg-type]
+
+
+def is_depthwise_or_grouped(node: Node) -> bool:
+    return bool(node.attrs.get("depthwise")) or int(node.attrs.get("groups", 1) or 1) > 1
+
+
+def dims(values: Iterable[int]) -> str:
+    """``(3, 3)`` -> ``3x3``."""
+    return "x".join(str(v) for v in values)
+
+
+def upstream(node: Node, limit: int = 100_000) -> list[Node]:
+    """Every node upstream of ``node`` (its ancestors), nearest first by graph order."""
+    seen: dict[int, Node] = {}
+    stack = list(node.predecessors())
+    while stack and len(seen) < limit:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen[id(n)] = n
+        stack.extend(n.predecessors())
+    return sorted(seen.values(), key=lambda n: -n.index)
+
+
+def feeding(nodes: Sequence[Node], kinds: Iterable[OpKind]) -> set[int]:
+    """Ids of the nodes from which a node of ``kinds`` is reached downstream
+    (one reverse pass over a topologically ordered list)."""
+    want = frozenset(kinds)
+    out: set[int] = set()
+    for n in reversed(nodes):
+        if any(s.kind in want or id(s) in out for s in n.successors()):
+            out.add(id(n))
+    return out
+
+
+def fused_activation(node: Node) -> str | None:
+    """The nonlinearity built into a weight layer (Keras ``Dense(..., activation="relu")``)
+    when a frontend keeps it as an attribute instead of an ACTIVATION node."""
+    if node.kind not in WEIGHT_KINDS:
+        return None
+    act = node.attrs.get("activation")
+    return None if act in NOT_NONLINEAR else str(act)
+
+
+def activation_of(node: Node) -> str | None:
+    """The nonlinearity a node applies: an ACTIVATION node's, or a weight layer's fused one."""
+    if node.kind is OpKind.ACTIVATION:
+        act = node.attrs.get("activation")
+        return None if act in NOT_NONLINEAR else str(act)
+    return fused_activation(node)

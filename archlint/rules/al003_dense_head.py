@@ -21,7 +21,9 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
     x = node.inputs[0].shape if node.inputs else None
     hw = spatial_size(x)
     if hw is not None:
-        return hw > 1, hw
+        # the network input itself (an MLP on pixels) is no feature map
+        from_input = all(u.kind is OpKind.INPUT for u in nearest_upstream(node, _TO_FEATURES))
+        return hw > 1 and not from_input, hw
     if x is not None and len(x) < 3:
         return False, None
     # shape unknown: decide from what produced the features

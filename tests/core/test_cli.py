@@ -36,7 +36,7 @@ def test_findings_exit_1_and_text_names_layer_and_op() -> None:
     assert r.returncode == 1
     assert "AL001" in r.stdout and "dropout_1" in r.stdout and "(Dropout)" in r.stdout
     assert "fix:" in r.stdout
-    assert "10 findings (10 warnings) in 1 file" in r.stdout
+    assert "16 findings (11 warnings, 5 infos) in 1 file" in r.stdout
 
 
 def test_fail_on_error_ignores_warnings() -> None:
@@ -52,7 +52,7 @@ def test_fail_on_info_fails_on_advisory() -> None:
 def test_select_and_ignore() -> None:
     r = run("check", DROPOUT, "--select", "AL003", "--format", "json")
     assert {f["code"] for f in json.loads(r.stdout)["findings"]} == {"AL003"}
-    r = run("check", DROPOUT, "--ignore", "AL001,AL003", "--format", "json")
+    r = run("check", DROPOUT, "--ignore", "AL001,AL003,AL012,AL014,AL016", "--format", "json")
     assert json.loads(r.stdout)["findings"] == []
     assert r.returncode == 0
 
@@ -68,9 +68,9 @@ def test_json_schema() -> None:
     r = run("check", DROPOUT, "--format", "json")
     doc = json.loads(r.stdout)
     assert doc["schema"] == "archlint.report" and doc["version"] == 1
-    assert doc["summary"]["findings"] == 10
-    assert doc["summary"]["by_code"] == {"AL001": 9, "AL003": 1}
-    f = doc["findings"][0]
+    assert doc["summary"]["findings"] == 16
+    assert doc["summary"]["by_code"] == {"AL001": 9, "AL003": 1, "AL012": 1, "AL014": 2, "AL016": 3}
+    f = next(x for x in doc["findings"] if x["code"] == "AL001")
     assert set(f) >= {"code", "rule", "severity", "message", "fix", "path", "layer", "op_type", "source"}
     assert f["layer"] == "dropout_1" and f["severity"] == "warning"
 
@@ -160,7 +160,7 @@ def test_other_files_still_linted(tmp_path: Path) -> None:
     assert r.returncode == 2
     doc = json.loads(r.stdout)
     assert doc["summary"]["errors"] == 1
-    assert doc["summary"]["findings"] == 10
+    assert doc["summary"]["findings"] == 16
     assert str(bad) in r.stderr
 
 

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import nearest_downstream
+from archlint.rules.base import Rule, RuleContext
+
+#: everything but normalisation: the variance shift travels through weight layers too
+_TO_NORM = frozenset(OpKind) - {OpKind.BATCH_NORM, OpKind.OUTPUT}
+
+
+class DropoutBeforeBatchNorm(Rule):
+    """Dropout feeds a batch normalisation layer further down the network.
+
+    ## What it flags
+    A dropout layer (element-wise or spatial) from which a batch
+    normalisation layer is reached, looking through convolutions, dense
+    layers, activations, pooling and merges. Dropout placed after the last
+    batch normalisation (in the classifier head) is not flagged.
+
+    ## Why it hurts
+    Dropout scales the surviving activations by `1/(1-p)` during training,
+    which changes their variance; at inference it is switched off. Batch
+    normalisation downstream learns its running variance under dropout and
+    then sees a different variance at test time ("variance shift"), so its
+    normalisation is wrong exactly when it matters. Li et al. (2019) show the
+    shift grows with the dropout rate and costs accuracy on ResNet, DenseNet
+    and ResNeXt.
+
+    ## Example
+    ```python
+    Conv2D(64, 3), BatchNormalization(), ReLU(), Dropout(0.3),
+    Conv2D(64, 3), BatchNormalization(), ReLU(), ...
+    ```
+
+    ## Use instead
+    Move dropout after the last batch normalisation (before the classifier),
+    use a small rate, or a variance-stable form (Li et al.'s "Uout").
+
+    ## Evidence
+    Li et al. (2019) measure the variance shift and the accuracy it costs on
+    CIFAR-10/100 (their Table 1 and Figures 4-6).
+
+    ## References
+    - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
+      Dropout and Batch Normalization by Variance Shift", CVPR 2019.
+    """
+
+    code = "AL004"
+    name = "dropout-before-batch-norm"
+    severity = Severity.WARNING
+    references = ("Li et al. 2019, CVPR (variance shift)",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(OpKind.DROPOUT):
+            bns = [n for n in nearest_downstream(node, _TO_NORM) if n.kind is OpKind.BATCH_NORM]
+            if not bns:
+                continue
+            rate = node.attrs.get("rate")
+            rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
+            more = f" and {len(bns) - 1} more" if len(bns) > 1 else ""
+            yield self.finding(
+                node,
+                f"dropout{rate_txt} feeds batch norm '{bns[0].layer}'{more}: its running variance is "
+                "learnt under dropout and is wrong at inference (variance shift)",
+                "move the dropout after the last batch normalisation (into the classifier head) or drop it",
+                ctx,
+                batch_norms=[n.layer for n in bns],
+                rate=rate,
+            )

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._match import single_producer
+from archlint.rules.base import Rule, RuleContext
+
+
+class BiasBeforeBatchNorm(Rule):
+    """A convolution or dense layer with a bias feeds batch normalisation directly.
+
+    ## What it flags
+    A convolution or dense layer that has a bias term and whose only consumer
+    is a batch normalisation layer.
+
+    ## Why it hurts
+    Batch normalisation subtracts the per-channel mean, so any constant added
+    before it is cancelled: the bias gets no useful gradient and its role is
+    taken by the BN shift `beta` (Ioffe & Szegedy, 2015). The parameters and
+    the addition are wasted; harmless for accuracy, hence advisory.
+
+    ## Example
+    ```python
+    nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU()
+    ```
+
+    ## Use instead
+    ```python
+    nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU()
+    ```
+
+    ## Evidence
+    Follows from the definition of batch normalisation (Ioffe & Szegedy 2015,
+    Section 3.2: "the bias b can be ignored since its effect will be canceled
+    by the subsequent mean subtraction").
+
+    ## References
+    - S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network
+      Training by Reducing Internal Covariate Shift", ICML 2015.
+    """
+
+    code = "AL005"
+    name = "bias-before-batch-norm"
+    severity = Severity.INFO
+    references = ("Ioffe & Szegedy 2015, ICML, Sec. 3.2",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for bn in graph.of_kind(OpKind.BATCH_NORM):
+            src = single_producer(bn)
+            if src is None or src.kind not in WEIGHT_KINDS or not src.attrs.get("bias"):
+                continue
+            if src.successors() != [bn]:
+                continue
+            width = src.attrs.get("channels") or src.attrs.get("units")
+            yield self.finding(
+                src,
+                f"the bias of '{src.layer}' ({width} values) is cancelled by the mean subtraction of "
+                f"batch norm '{bn.layer}' that follows it",
+                f"build '{src.layer}' without a bias (use_bias=False / bias=False)",
+                ctx,
+                batch_norm=bn.layer,
+            )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules.base import Rule, RuleContext
+
+
+class DropoutRateTooHigh(Rule):
+    """A dropout layer drops more than half of its inputs.
+
+    ## What it flags
+    A dropout layer whose rate (the probability of dropping a unit) is above
+    the `max_rate` option (default 0.5).
+
+    ## Why it hurts
+    Srivastava et al. (2014) found rates between 0.2 (inputs) and 0.5 (hidden
+    units) close to optimal across tasks; above 0.5 the network keeps too few
+    units to learn from each step, training slows and underfits, and the
+    rescaling by `1/(1-p)` amplifies noise. A rate above 0.5 is often a
+    keep-probability passed where a drop-probability was expected (TF1's
+    `keep_prob` versus Keras/PyTorch's `rate`/`p`).
+
+    ## Example
+    ```python
+    Dense(512, activation="relu"), Dropout(0.8), Dense(10)
+    ```
+
+    ## Use instead
+    ```python
+    Dense(512, activation="relu"), Dropout(0.2), Dense(10)   # rate = 1 - keep_prob
+    ```
+
+    ## Evidence
+    Srivastava et al. (2014), Section 7.3 and Figure 9: error rises steeply
+    once the retention probability falls below 0.4-0.5.
+
+    ## References
+    - N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov,
+      "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
+      JMLR 15, 2014.
+    """
+
+    code = "AL006"
+    name = "dropout-rate-too-high"
+    severity = Severity.WARNING
+    references = ("Srivastava et al. 2014, JMLR",)
+    options = {"max_rate": 0.5}
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        max_rate = float(ctx.option("max_rate", 0.5))
+        for node in graph.of_kind(OpKind.DROPOUT):
+            rate = node.attrs.get("rate")
+            if not isinstance(rate, (int, float)) or rate <= max_rate:
+                continue
+            yield self.finding(
+                node,
+                f"dropout rate {rate:g} drops more than {max_rate:g} of the units: training keeps "
+                f"only {1 - rate:.0%} of them each step",
+                f"use a rate of at most {max_rate:g} (if {rate:g} is a keep probability, the rate is {1 - rate:g})",
+                ctx,
+                rate=rate,
+                max_rate=max_rate,
+            )

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
+from archlint.rules.base import Rule, RuleContext
+
+_PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
+
+
+class ConsecutiveActivations(Rule):
+    """Two activation functions are applied one after the other.
+
+    ## What it flags
+    An activation whose input comes straight from another activation (looking
+    through dropout and identity ops), e.g. `relu -> relu`, `relu -> softmax`,
+    `tanh -> sigmoid`. Gating patterns where the second activation's output
+    multiplies a tensor (Mish's `x * tanh(softplus(x))`, GLU/SE gates) are not
+    flagged.
+
+    ## Why it hurts
+    A second elementwise nonlinearity without a weight layer in between adds
+    no capacity: `relu(relu(x))` is `relu(x)`, and `relu` before a softmax
+    clips negative logits to 0 so the classifier can no longer express
+    "unlikely". It is almost always a duplicated `activation=` argument plus
+    an explicit activation layer.
+
+    ## Example
+    ```python
+    Dense(10, activation="relu"), Activation("softmax")
+    ```
+
+    ## Use instead
+    ```python
+    Dense(10), Activation("softmax")
+    ```
+
+    ## Evidence
+    Follows from the definitions: ReLU is idempotent, and a softmax over
+    non-negative logits cannot assign less than uniform share to any class
+    whose logit is clipped to zero.
+
+    ## References
+    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
+      Section 6.3 (hidden units) and 6.2.2.3 (softmax units).
+    """
+
+    code = "AL008"
+    name = "consecutive-activations"
+    severity = Severity.WARNING
+    references = ("Goodfellow, Bengio & Courville 2016, Deep Learning, Sec. 6.2-6.3",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(OpKind.ACTIVATION):
+            act = node.attrs.get("activation")
+            if act in NOT_NONLINEAR:
+                continue
+            prev, _ = walk_up_chain(node, _PASSIVE)
+            first = activation_of(prev) if prev is not None else None
+            if prev is None or first is None:
+                continue
+            if any(s.kind is OpKind.MUL for s in node.successors()):
+                continue  # a gate: x * f(g(x))
+            where = "activation" if prev.kind is OpKind.ACTIVATION else "the activation built into"
+            yield self.finding(
+                node,
+                f"activation '{node.layer}' ({act}) directly follows {where} '{prev.layer}' "
+                f"({first}) with no weight layer between them",
+                f"remove one of '{prev.layer}' and '{node.layer}' (often a duplicated activation= argument)",
+                ctx,
+                previous=prev.layer,
+            )

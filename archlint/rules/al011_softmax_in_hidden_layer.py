@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import activation_of, nearest_downstream
+from archlint.rules.base import Rule, RuleContext
+
+_PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
+_FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
+
+
+class SoftmaxInHiddenLayer(Rule):
+    """A softmax feeds further feature layers instead of being the output.
+
+    ## What it flags
+    A softmax (or log-softmax) whose output goes, through reshapes, dropout
+    or identities only, into a convolution, dense, normalisation or pooling
+    layer. Softmax used as attention weights (multiplied with or
+    matrix-multiplied into values) is not flagged.
+
+    ## Why it hurts
+    Softmax turns a feature vector into a probability distribution that sums
+    to one: all units compete, most are pushed to near zero and the gradient
+    through it is small once one unit dominates. As a hidden activation it
+    destroys the magnitude information the next layer needs. It is almost
+    always a `Dense(..., activation="softmax")` copied from the output layer
+    into the body of the network.
+
+    ## Example
+    ```python
+    Dense(128, activation="softmax"), Dense(10, activation="softmax")
+    ```
+
+    ## Use instead
+    ```python
+    Dense(128, activation="relu"), Dense(10, activation="softmax")
+    ```
+
+    ## Evidence
+    Goodfellow et al. (2016, Section 6.2.2.3) describe softmax as an output
+    unit for a categorical distribution; hidden-unit softmax appears only in
+    attention and gating, which this rule excludes.
+
+    ## References
+    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
+      Sections 6.2.2.3 and 6.3.
+    """
+
+    code = "AL011"
+    name = "softmax-in-hidden-layer"
+    severity = Severity.ERROR
+    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",)
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.nodes:
+            if activation_of(node) not in ("softmax", "log_softmax"):
+                continue
+            after = [n for n in nearest_downstream(node, _PASSIVE) if n.kind in _FEATURE_LAYERS]
+            if not after:
+                continue
+            yield self.finding(
+                node,
+                f"softmax '{node.layer}' feeds '{after[0].layer}' ({after[0].describe()}): a hidden "
+                "softmax squashes features into a probability distribution",
+                f"use a hidden activation such as ReLU in '{node.layer}'; keep softmax for the output layer",
+                ctx,
+                feeds=[n.layer for n in after],
+            )

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import dims, spatial
+from archlint.rules.base import Rule, RuleContext
+
+
+class KernelLargerThanFeatureMap(Rule):
+    """A convolution or pooling window is larger than the feature map it reads.
+
+    ## What it flags
+    A (non-transposed) convolution or local pooling layer whose input is
+    smaller than its (dilated) kernel in some spatial dimension, e.g. a 3x3
+    convolution on a 2x2 map, usually because the network downsampled too
+    often for its input size.
+
+    ## Why it hurts
+    Most of every window is padding: a 3x3 kernel on a 2x2 map spends over
+    half its weights on zeros, and a 1x1 map makes a 3x3 convolution an
+    expensive 1x1. Spatial structure is gone, so the layer pays for
+    context it cannot see. It is a sign that the input resolution and the
+    number of downsampling steps do not match.
+
+    ## Example
+    ```python
+    # 32x32 input, four 2x2 max pools -> 2x2 map
+    MaxPooling2D(2), Conv2D(100, 3, padding="same")
+    ```
+
+    ## Use instead
+    Downsample fewer times for small inputs (CIFAR variants of ResNet use
+    three stages for 32x32), or use 1x1 convolutions / global pooling once the
+    map is this small.
+
+    ## Evidence
+    Simonyan & Zisserman (2015) stop downsampling at 7x7 for 224x224 inputs;
+    He et al. (2016, Section 4.2) use 32 -> 16 -> 8 maps for CIFAR-10 for the
+    same reason.
+
+    ## References
+    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
+      Large-Scale Image Recognition", ICLR 2015.
+    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
+    """
+
+    code = "AL014"
+    name = "kernel-larger-than-feature-map"
+    severity = Severity.INFO
+    references = ("Simonyan & Zisserman 2015, ICLR", "He et al. 2016, CVPR, Sec. 4.2")
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(OpKind.CONV, OpKind.POOL):
+            if node.attrs.get("transposed") or not node.inputs:
+                continue
+            size = spatial(node.inputs[0].shape)
+            kernel = tuple(node.attrs.get("kernel") or ())
+            if size is None or len(kernel) != len(size):
+                continue
+            dil = tuple(node.attrs.get("dilation") or (1,) * len(kernel))
+            eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil, strict=False))
+            if all(s >= e for s, e in zip(size, eff, strict=False)):
+                continue
+            what = "convolution" if node.kind is OpKind.CONV else "pooling"
+            yield self.finding(
+                node,
+                f"{dims(eff)} {what} '{node.layer}' reads a {dims(size)} feature map: most of each window is padding",
+                "downsample fewer times for this input size, or use a 1x1 convolution / global pooling here",
+                ctx,
+                kernel=list(eff),
+                input_size=list(size),
+            )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._match import upstream
+from archlint.rules.base import Rule, RuleContext
+
+
+class DominantDenseLayer(Rule):
+    """One dense layer holds most of the model's parameters.
+
+    ## What it flags
+    A dense (fully connected) layer after convolutions (the head of a CNN)
+    with more than `max_share` (default 0.5) of all parameters. The first
+    layer of a plain MLP is not flagged: there it is inherent.
+
+    ## Why it hurts
+    A layer that big is where the model overfits and what dominates its size
+    and memory traffic, while contributing little accuracy: VGG-16's first
+    fully connected layer holds 103M of its 138M parameters. Replacing large
+    fully connected layers with global pooling and one classifier loses
+    little or no accuracy (Lin et al., 2014; He et al., 2016), and pruning
+    removes most of their weights without loss (Han et al., 2015).
+
+    ## Example
+    ```python
+    Flatten(), Dense(4096, activation="relu")   # on a 7x7x512 map: 102.8M weights
+    ```
+
+    ## Use instead
+    ```python
+    GlobalAveragePooling2D(), Dense(num_classes)
+    ```
+
+    ## Evidence
+    Han et al. (2015, Table 4): 96% of VGG-16's fc6 weights can be pruned
+    without loss of accuracy.
+
+    ## References
+    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
+    - S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and
+      Connections for Efficient Neural Networks", NeurIPS 2015.
+    """
+
+    code = "AL018"
+    name = "dominant-dense-layer"
+    severity = Severity.INFO
+    references = ("Lin et al. 2014, ICLR", "Han et al. 2015, NeurIPS")
+    options = {"max_share": 0.5}
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        total = graph.total_params
+        if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
+            return
+        max_share = float(ctx.option("max_share", 0.5))
+        for node in graph.of_kind(OpKind.DENSE):
+            share = node.params / total
+            if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
+                continue
+            yield self.finding(
+                node,
+                f"dense layer '{node.layer}' ({node.attrs.get('in_features')} -> {node.attrs.get('units')}) "
+                f"holds {node.params:,} of the model's {total:,} parameters ({share:.0%})",
+                "shrink its input with global average pooling, or reduce its width",
+                ctx,
+                params=node.params,
+                total_params=total,
+                share=round(share, 4),
+            )

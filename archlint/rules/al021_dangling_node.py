@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules.base import Rule, RuleContext
+
+
+def _dead_branch(sink: Node, live: set[int]) -> list[Node]:
+    """The sink and the nodes upstream of it that feed nothing live."""
+    out: list[Node] = []
+    seen: set[int] = set()
+    stack = [sink]
+    while stack:
+        n = stack.pop()
+        if id(n) in seen or id(n) in live or n.kind is OpKind.INPUT:
+            continue
+        seen.add(id(n))
+        out.append(n)
+        stack.extend(n.predecessors())
+    return out
+
+
+def _live(graph: Graph) -> set[int]:
+    """Nodes from which a graph output is reached."""
+    live: set[int] = set()
+    outputs = {id(v) for v in graph.outputs}
+    for n in reversed(graph.nodes):
+        if n.kind is OpKind.OUTPUT or any(id(v) in outputs for v in n.outputs):
+            live.add(id(n))
+        elif any(id(s) in live for s in n.successors()):
+            live.add(id(n))
+    return live
+
+
+class DanglingNode(Rule):
+    """A layer's output is used by nothing and is not a model output.
+
+    ## What it flags
+    A layer none of whose outputs is read by another layer or returned by
+    the model; the message counts the dead branch that only feeds it.
+    Secondary outputs (a dropout mask, BN running statistics) are ignored as
+    long as the first output is used.
+
+    ## Why it hurts
+    The layer costs compute and parameters and contributes nothing: usually
+    a branch that was meant to be merged (`x = conv(x)` written as
+    `conv(x)`), a forgotten auxiliary head, or a skip connection that is
+    computed but never added. In the first case the network is not the one
+    the author thinks it is.
+
+    ## Example
+    ```python
+    def forward(self, x):
+        y = self.conv1(x)
+        self.shortcut(x)          # result discarded
+        return self.conv2(y)
+    ```
+
+    ## Use instead
+    ```python
+        return self.conv2(y) + self.shortcut(x)
+    ```
+
+    ## Evidence
+    Dead-code elimination in compilers (ONNX Runtime, TorchDynamo) removes
+    such nodes at inference time without changing the output, which shows
+    they contribute nothing.
+
+    ## References
+    - ONNX specification, "Graphs": nodes and outputs
+      (https://onnx.ai/onnx/repo-docs/IR.html).
+    - torch.fx documentation, `Graph.eliminate_dead_code`.
+    """
+
+    code = "AL021"
+    name = "dangling-node"
+    severity = Severity.WARNING
+    references = ("ONNX IR specification: Graphs", "torch.fx Graph.eliminate_dead_code")
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        if not graph.outputs:
+            return
+        live = _live(graph)
+        for node in graph.nodes:
+            if node.kind in (OpKind.INPUT, OpKind.OUTPUT) or id(node) in live or not node.outputs:
+                continue
+            if node.outputs[0].consumers:
+                continue  # not a sink; its sink is reported
+            branch = _dead_branch(node, live)
+            n = len(branch) - 1
+            extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
+            yield self.finding(
+                node,
+                f"the output of '{node.layer}' ({node.describe()}) is used by nothing and is not a model "
+                f"output{extra}",
+                f"use the result of '{node.layer}' (merge it into the main path) or delete the branch",
+                ctx,
+                dead=[n.layer for n in branch],
+            )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import Graph, OpKind
+from archlint.rules._match import walk_up_chain
+from archlint.rules.base import Rule, RuleContext
+
+_NORMS = (OpKind.BATCH_NORM, OpKind.NORM)
+_PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
+
+
+def _what(kind: OpKind, norm: str | None) -> str:
+    return "batch norm" if kind is OpKind.BATCH_NORM else f"{norm or 'other'} norm"
+
+
+class ConsecutiveNormalisation(Rule):
+    """Two normalisation layers are applied one after the other.
+
+    ## What it flags
+    A batch, layer, group or instance normalisation whose input comes
+    straight from another normalisation layer (looking through dropout and
+    identity ops), with no weight layer or activation between them.
+
+    ## Why it hurts
+    The second normalisation re-standardises an already standardised tensor:
+    its statistics are (close to) zero mean and unit variance, so it adds
+    only a second affine transform that the first already has, plus the
+    compute, memory traffic and, for batch norm, one more set of running
+    statistics to drift apart between training and inference. It is usually
+    a normalisation built into a block plus one added around it.
+
+    ## Example
+    ```python
+    nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.BatchNorm2d(64), nn.ReLU()
+    ```
+
+    ## Use instead
+    ```python
+    nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
+    ```
+
+    ## Evidence
+    Follows from the definitions: batch normalisation's output has per-channel
+    mean `beta` and variance `gamma^2` over the batch (Ioffe & Szegedy 2015,
+    Algorithm 1), so a second BN computes the same statistics and an affine
+    map that composes with the first one.
+
+    ## References
+    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.
+    - J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", 2016.
+    """
+
+    code = "AL024"
+    name = "consecutive-normalisation"
+    severity = Severity.WARNING
+    references = ("Ioffe & Szegedy 2015, ICML", "Ba et al. 2016, Layer Normalization")
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(*_NORMS):
+            prev, _ = walk_up_chain(node, _PASSIVE)
+            if prev is None or prev.kind not in _NORMS:
+                continue
+            yield self.finding(
+                node,
+                f"{_what(node.kind, node.attrs.get('norm'))} '{node.layer}' directly follows "
+                f"{_what(prev.kind, prev.attrs.get('norm'))} '{prev.layer}': the input is already normalised",
+                f"remove '{node.layer}' (or '{prev.layer}')",
+                ctx,
+                previous=prev.layer,
+            )
