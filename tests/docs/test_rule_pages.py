@@ -87,3 +87,15 @@ def test_docs_never_import_torch() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_rules_json_lists_options_and_aliases() -> None:
+    import json
+
+    r = CliRunner().invoke(app, ["rules", "--format", "json"])
+    assert r.exit_code == 0
+    listed = {x["code"]: x for x in json.loads(r.stdout)}
+    assert list(listed) == [rule.code for rule in ALL_RULES]
+    for rule in ALL_RULES:
+        assert listed[rule.code]["aliases"] == list(rule.aliases)
+        assert set(listed[rule.code]["options"]) == set(rule.options)

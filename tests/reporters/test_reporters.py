@@ -150,6 +150,22 @@ def test_sarif_schema_rejects_a_broken_log(monkeypatch: pytest.MonkeyPatch) -> N
         _validate_sarif(doc)
 
 
+def test_sarif_internal_error_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    crash = Finding(code="AL000", rule="internal-error", severity=Severity.ERROR,
+                    message="rule AL001 (dropout-between-conv) failed: KeyError: 'x'", fix="please report this",
+                    path="/elsewhere/m.onnx")
+    buf = io.StringIO()
+    emit("sarif", LintResult(files=[FileResult(path="/elsewhere/m.onnx", findings=[crash])]), buf)
+    doc = json.loads(buf.getvalue())
+    _validate_sarif(doc)
+    run = doc["runs"][0]
+    assert run["tool"]["driver"]["rules"] == [{"id": "AL000", "name": "internal-error",
+                                               "shortDescription": {"text": "archlint internal error"},
+                                               "defaultConfiguration": {"level": "error"}}]
+    assert run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "file:///elsewhere/m.onnx"}
+    assert run["invocations"][0]["executionSuccessful"] is True
+
+
 def test_github_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
     assert escape_data("100%\r\nx: a, b") == "100%25%0D%0Ax: a, b"
     assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
@@ -179,6 +195,15 @@ def test_cli_sarif_on_a_real_model_is_valid() -> None:
     assert results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == (
         "fixtures/onnx/article_dropout03_before_act_dense.onnx"
     )
+
+
+def test_cli_sarif_to_a_file(tmp_path: Path) -> None:
+    out = tmp_path / "report.sarif"
+    r = _cli("check", "fixtures/onnx/clean_cnn.onnx", "--format", "sarif", "--output", str(out))
+    assert r.returncode == 0 and r.stdout == ""
+    doc = json.loads(out.read_text())
+    _validate_sarif(doc)
+    assert doc["runs"][0]["results"] == [] and doc["runs"][0]["invocations"][0]["executionSuccessful"] is True
 
 
 def test_cli_github_format() -> None:
