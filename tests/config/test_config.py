@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures" / "onnx"
 DROPOUT = "article_dropout03_before_act_dense.onnx"  # AL001 at dropout_1..9, AL003 at flatten_1
 CLEAN = "clean_cnn.onnx"
+# the rules these tests count on; other rules may also fire on the fixtures
+ONLY = '[tool.archlint]\nselect = ["AL001", "AL002", "AL003"]\n'
 
 
 def project(tmp_path: Path, toml: str, name: str = "pyproject.toml", models: tuple[str, ...] = (DROPOUT,)) -> Path:
@@ -91,7 +93,7 @@ def test_cli_options_override_the_config(tmp_path: Path) -> None:
 
 
 def test_ignore_from_config(tmp_path: Path) -> None:
-    p = project(tmp_path, '[tool.archlint]\nignore = ["AL001"]\n')
+    p = project(tmp_path, '[tool.archlint]\nselect = ["AL001", "AL003"]\nignore = ["AL001"]\n')
     doc = json.loads(run("check", "models", "--format", "json", cwd=p).stdout)
     assert codes_layers(doc) == [("AL003", "flatten_1")]
 
@@ -99,7 +101,7 @@ def test_ignore_from_config(tmp_path: Path) -> None:
 # ---- suppressions ----
 
 def test_per_file_ignores_relative_to_the_config(tmp_path: Path) -> None:
-    p = project(tmp_path, '[tool.archlint.per-file-ignores]\n"models/article_*.onnx" = ["AL001"]\n',
+    p = project(tmp_path, ONLY + '[tool.archlint.per-file-ignores]\n"models/article_*.onnx" = ["AL001"]\n',
                 models=(DROPOUT, CLEAN))
     doc = json.loads(run("check", p / "models", "--format", "json", cwd=ROOT).stdout)
     assert codes_layers(doc) == [("AL003", "flatten_1")]
@@ -109,7 +111,7 @@ def test_per_file_ignores_relative_to_the_config(tmp_path: Path) -> None:
 
 
 def test_per_layer_ignores(tmp_path: Path) -> None:
-    p = project(tmp_path, '[tool.archlint.per-layer-ignores]\n"dropout_[1-4]" = ["AL001"]\n"flatten*" = ["AL0"]\n')
+    p = project(tmp_path, ONLY + '[tool.archlint.per-layer-ignores]\n"dropout_[1-4]" = ["AL001"]\n"flatten*" = ["AL0"]\n')
     conf = cfg.resolve_config(None, [str(p / "models" / DROPOUT)])
     res = lint_paths([str(p / "models" / DROPOUT)], conf)
     assert [f.layer for f in res.findings] == [f"dropout_{i}" for i in range(5, 10)]
@@ -122,7 +124,7 @@ def test_per_layer_ignores(tmp_path: Path) -> None:
 def test_unused_suppressions_are_reported_per_code(tmp_path: Path) -> None:
     p = project(
         tmp_path,
-        '[tool.archlint.per-layer-ignores]\n"dropout_*" = ["AL001", "AL002"]\n"nothing_*" = ["AL001"]\n'
+        ONLY + '[tool.archlint.per-layer-ignores]\n"dropout_*" = ["AL001", "AL002"]\n"nothing_*" = ["AL001"]\n'
         '[tool.archlint.per-file-ignores]\n"*.keras" = ["AL003"]\n',
     )
     r = run("check", "models", "--format", "json", cwd=p)
@@ -139,7 +141,7 @@ def test_unused_suppressions_are_reported_per_code(tmp_path: Path) -> None:
 
 
 def test_overlapping_suppressions_both_count_as_used(tmp_path: Path) -> None:
-    p = project(tmp_path, '[tool.archlint.per-layer-ignores]\n"dropout_*" = ["AL001"]\n"drop*" = ["AL001"]\n')
+    p = project(tmp_path, ONLY + '[tool.archlint.per-layer-ignores]\n"dropout_*" = ["AL001"]\n"drop*" = ["AL001"]\n')
     res = lint_paths([str(p / "models" / DROPOUT)], cfg.resolve_config(p / "pyproject.toml", []))
     assert res.unused_suppressions == []
     assert len(res.files[0].suppressed) == 9
