@@ -37,6 +37,7 @@ class FileResult:
 class LintResult:
     files: list[FileResult] = field(default_factory=list)
     unused_suppressions: list[str] = field(default_factory=list)
+    config_source: str | None = None  # the config file the run used, if any
 
     @property
     def findings(self) -> list[Finding]:
@@ -120,7 +121,7 @@ def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResu
     config = config or Config()
     config.enabled_rules()  # unknown codes are a usage error before any work
     result = LintResult()
-    used: set[str] = set()
+    used: set[tuple[str, str]] = set()
     for target, error in expand_targets(targets):
         fr = FileResult(path=target, error=error)
         result.files.append(fr)
@@ -149,14 +150,13 @@ def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResu
         fr.format = graph.format
         fr.nodes = len(graph)
         for f in check_graph(graph, config, target):
-            why = config.is_suppressed(f)
-            if why:
-                fr.suppressed.append((f, why))
-                used.add(why)
+            matched = config.matching_suppressions(f)
+            if matched:
+                fr.suppressed.append((f, matched[0][0]))
+                used.update(matched)
             else:
                 fr.findings.append(f)
-    declared = [f"per-file-ignores[{g!r}]" for g in config.per_file_ignores] + [
-        f"per-layer-ignores[{g!r}]" for g in config.per_layer_ignores
-    ]
-    result.unused_suppressions = [d for d in declared if d not in used]
+    # an entry's code that silenced nothing is reported (each code of each entry on its own)
+    result.unused_suppressions = [f"{e} {c}" for e, c in config.declared_suppressions() if (e, c) not in used]
+    result.config_source = config.source
     return result

@@ -142,6 +142,8 @@ def rules(
                     "summary": r.summary,
                     "opt_in": r.opt_in,
                     "references": list(r.references),
+                    "aliases": list(r.aliases),
+                    "options": {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in r.options.items()},
                 }
                 for r in ALL_RULES
             ],

@@ -52,15 +52,36 @@ class Config:
 
     def is_suppressed(self, finding: Finding) -> str | None:
         """The config entry that silences a finding, or None."""
+        matched = self.matching_suppressions(finding)
+        return matched[0][0] if matched else None
+
+    def matching_suppressions(self, finding: Finding) -> list[tuple[str, str]]:
+        """Every ``(entry, code pattern)`` of the suppressions that match a finding."""
+        out = []
         for glob, codes in self.per_file_ignores.items():
-            if _path_matches(finding.path, glob) and any(_matches(finding.code, c) for c in codes):
-                return f"per-file-ignores[{glob!r}]"
+            if self._file_matches(finding.path, glob):
+                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
         for glob, codes in self.per_layer_ignores.items():
-            if finding.layer and fnmatch.fnmatchcase(finding.layer, glob) and any(
-                _matches(finding.code, c) for c in codes
-            ):
-                return f"per-layer-ignores[{glob!r}]"
-        return None
+            if finding.layer and fnmatch.fnmatchcase(finding.layer, glob):
+                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+        return out
+
+    def declared_suppressions(self) -> list[tuple[str, str]]:
+        """Every ``(entry, code pattern)`` the configuration declares, in order."""
+        return [(f"per-file-ignores[{g!r}]", c) for g, cs in self.per_file_ignores.items() for c in cs] + [
+            (f"per-layer-ignores[{g!r}]", c) for g, cs in self.per_layer_ignores.items() for c in cs
+        ]
+
+    def _file_matches(self, path: str, glob: str) -> bool:
+        if _path_matches(path, glob):
+            return True
+        if not self.source or not path:  # globs are also relative to the config file's folder
+            return False
+        try:
+            rel = Path(path).resolve().relative_to(Path(self.source).resolve().parent)
+        except ValueError:
+            return False
+        return fnmatch.fnmatch(rel.as_posix(), glob)
 
 
 def _matches(code: str, pattern: str) -> bool:
@@ -100,4 +121,187 @@ def parse_severity(text: str) -> Severity:
         raise UsageError(str(e)) from None
 
 
-__all__ = ["Config", "ConfigError", "parse_codes", "parse_severity"]
+# ---- reading [tool.archlint] ---------------------------------------------------------------
+
+CONFIG_FILES = ("archlint.toml", ".archlint.toml", "pyproject.toml")
+_KEYS = ("select", "ignore", "fail-on", "per-file-ignores", "per-layer-ignores", "rules")
+
+
+def find_config(paths: list[str] | tuple[str, ...] = (), cwd: str | Path | None = None) -> Path | None:
+    """The config file that applies: walk up from the first model path (or the
+    working directory) and take the first ``archlint.toml``, ``.archlint.toml``
+    or ``pyproject.toml`` that has a ``[tool.archlint]`` table."""
+    start = Path(cwd or Path.cwd())
+    if paths and Path(paths[0]).exists():
+        start = Path(paths[0]).resolve()
+        if not start.is_dir():
+            start = start.parent
+    for d in (start.resolve(), *start.resolve().parents):
+        for name in CONFIG_FILES:
+            f = d / name
+            if not f.is_file():
+                continue
+            if name != "pyproject.toml":
+                return f
+            try:
+                if "archlint" in _read_toml(f).get("tool", {}):
+                    return f
+            except ConfigError:
+                return f  # a broken pyproject.toml on the way up is reported, not skipped
+    return None
+
+
+def resolve_config(config_path: str | Path | None, paths: list[str] | tuple[str, ...] = ()) -> Config:
+    """The configuration for a run: ``--config PATH`` if given, else the file
+    :func:`find_config` finds, else the defaults."""
+    if config_path is not None:
+        f = Path(config_path)
+        if not f.is_file():
+            raise ConfigError(f"{f}: config file not found")
+        return load_config(f, required=True)
+    found = find_config(list(paths))
+    return load_config(found) if found else Config()
+
+
+def load_config(path: str | Path, *, required: bool = False) -> Config:
+    """Read one config file: ``[tool.archlint]`` of a pyproject.toml, or the
+    top-level table of any other TOML file."""
+    f = Path(path)
+    data = _read_toml(f)
+    if f.name == "pyproject.toml":
+        table = data.get("tool", {}).get("archlint")
+        if table is None:
+            if required:
+                raise ConfigError(f"{f}: no [tool.archlint] table")
+            return Config(source=str(f))
+        prefix = "tool.archlint"
+    else:
+        table, prefix = data, ""
+    return config_from_table(table, source=str(f), prefix=prefix)
+
+
+def _read_toml(f: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with open(f, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{f}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"{f}: cannot read ({e.strerror or e})") from None
+
+
+def config_from_table(table: dict[str, Any], *, source: str = "<config>", prefix: str = "") -> Config:
+    """Validate a config table and build a :class:`Config`. Every problem is a
+    :class:`ConfigError` naming the file and the key."""
+
+    def key(*parts: str) -> str:
+        return ".".join(p for p in (prefix, *parts) if p)
+
+    def fail(k: str, problem: str) -> ConfigError:
+        return ConfigError(f"{source}: {k}: {problem}")
+
+    if not isinstance(table, dict):
+        raise fail(key(), "must be a table")
+    for k in table:
+        if k not in _KEYS:
+            raise fail(key(k), f"unknown key{_did_you_mean(k, _KEYS)} (known: {', '.join(_KEYS)})")
+    conf = Config(source=source)
+    if "select" in table:
+        conf.select = _codes(table["select"], key("select"), fail)
+    if "ignore" in table:
+        conf.ignore = _codes(table["ignore"], key("ignore"), fail)
+    if "fail-on" in table:
+        v = table["fail-on"]
+        if not isinstance(v, str):
+            raise fail(key("fail-on"), f"must be a string (info, warning or error), got {_tname(v)}")
+        try:
+            conf.fail_on = Severity.parse(v)
+        except ValueError as e:
+            raise fail(key("fail-on"), str(e)) from None
+    for name, attr in (("per-file-ignores", "per_file_ignores"), ("per-layer-ignores", "per_layer_ignores")):
+        if name not in table:
+            continue
+        v = table[name]
+        if not isinstance(v, dict):
+            raise fail(key(name), f"must be a table of glob = [codes], got {_tname(v)}")
+        setattr(conf, attr, {g: _codes(cs, key(name, _q(g)), fail) for g, cs in v.items()})
+    if "rules" in table:
+        conf.rule_options = _rule_options(table["rules"], key, fail)
+    return conf
+
+
+def _codes(v: Any, k: str, fail: Any) -> list[str]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
+        raise fail(k, f"must be a list of rule codes, got {_tname(v)}")
+    for c in v:
+        try:
+            _check_code(c)
+        except UsageError:
+            raise fail(k, f"unknown rule code {c!r} (see 'archlint rules')") from None
+    return list(v)
+
+
+def _rule_options(v: Any, key: Any, fail: Any) -> dict[str, dict[str, Any]]:
+    from archlint.rules import get_rule
+
+    if not isinstance(v, dict):
+        raise fail(key("rules"), f"must be a table of [rules.CODE] tables, got {_tname(v)}")
+    out: dict[str, dict[str, Any]] = {}
+    for code, opts in v.items():
+        k = key("rules", code)
+        rule = get_rule(code)
+        if rule is None:
+            raise fail(k, f"unknown rule code {code!r} (see 'archlint rules')")
+        if not isinstance(opts, dict):
+            raise fail(k, f"must be a table of options, got {_tname(opts)}")
+        known = dict(rule.options)
+        for name, value in opts.items():
+            if name not in known:
+                have = ", ".join(sorted(known)) or "none"
+                raise fail(f"{k}.{name}", f"unknown option for {rule.code}{_did_you_mean(name, known)} (options: {have})")
+            out.setdefault(rule.code, {})[name] = _typed(value, known[name], f"{k}.{name}", fail)
+    return out
+
+
+def _typed(value: Any, default: Any, k: str, fail: Any) -> Any:
+    """``value`` checked against the type of the option's default."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, (list, tuple, frozenset, set)):
+        ok = isinstance(value, list)
+        value = type(default)(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise fail(k, f"must be {_tname(default)} (default {default!r}), got {_tname(value)} {value!r}")
+    return value
+
+
+def _tname(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            tuple: "a list", dict: "a table", frozenset: "a list", set: "a list"}.get(type(v), type(v).__name__)
+
+
+def _q(s: str) -> str:
+    return f'"{s}"'
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    import difflib
+
+    near = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+__all__ = ["Config", "ConfigError", "find_config", "load_config", "parse_codes", "parse_severity", "resolve_config"]

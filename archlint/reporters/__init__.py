@@ -8,7 +8,21 @@ from __future__ import annotations
 import importlib
 from typing import Any, TextIO
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def relative_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies under it (as
+    CI annotations and SARIF viewers want), else unchanged."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            return p.relative_to(Path.cwd()).as_posix()
+        except ValueError:
+            return path
+    return p.as_posix().removeprefix("./")
 
 
 def emit(fmt: str, result: Any, stream: TextIO, **kw: Any) -> None:

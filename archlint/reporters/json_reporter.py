@@ -32,6 +32,7 @@ def to_dict(result: Any) -> dict[str, Any]:
         ],
         "findings": [f.to_dict() for f in findings],
         "unused_suppressions": list(result.unused_suppressions),
+        "config": getattr(result, "config_source", None),
         "summary": {
             "files": len(result.files),
             "errors": len(result.errors),

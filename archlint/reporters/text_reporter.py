@@ -31,8 +31,17 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
         if verbose and r.suppressed:
             for f, why in r.suppressed:
                 con.print(f"  [dim]{f.code} at {escape(f.layer or '-')} suppressed by {escape(why)}[/]")
+    config = getattr(result, "config_source", None)
     for u in result.unused_suppressions:
-        con.print(f"[yellow]warning:[/] suppression {escape(u)} matched no finding")
+        where = f"{escape(config)}: " if config else ""
+        con.print(f"[yellow]warning:[/] {where}suppression {escape(u)} matched no finding")
+    errs = len(result.errors)
+    findings = result.findings
+    con.print(("[bold red]" if errs else "[bold]" if findings else "[bold green]") + escape(summary_line(result)) + "[/]")
+
+
+def summary_line(result: Any) -> str:
+    """``3 findings (1 error, 2 warnings) in 2 files; 1 could not be read``."""
     findings = result.findings
     sev = Counter(f.severity.label for f in findings)
     parts = [f"{sev[k]} {k}{'s' if sev[k] != 1 else ''}" for k in ("error", "warning", "info") if sev[k]]
@@ -45,4 +54,4 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
     )
     if errs:
         summary += f"; {errs} could not be read"
-    con.print(("[bold red]" if errs else "[bold]" if findings else "[bold green]") + summary + "[/]")
+    return summary
