@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,12 +16,16 @@ from typing import Any
 
 from archlint.rules.base import SECTIONS, Rule
 
-#: where the rule pages are published; SARIF ``helpUri`` points here
-DOCS_URL = "https://github.com/archlint/archlint/blob/main/rules/"
+#: where the rule pages are published (set ARCHLINT_DOCS_URL, e.g. your
+#: repository's ``.../blob/main/rules/``); SARIF ``helpUri`` points there.
+#: Unset, SARIF carries the page text itself and no link.
+DOCS_URL = os.environ.get("ARCHLINT_DOCS_URL") or None
 
 
-def rule_url(rule: type[Rule]) -> str:
-    return f"{DOCS_URL}{rule.code}.md"
+def rule_url(rule: type[Rule]) -> str | None:
+    if not DOCS_URL:
+        return None
+    return f"{DOCS_URL.rstrip('/')}/{rule.code}.md"
 
 
 def evidence_summary(code: str) -> str | None:

@@ -35,7 +35,7 @@ def artifact_uri(path: str) -> dict[str, str]:
 
 
 def _descriptor(code: str, finding: Finding | None = None) -> dict[str, Any]:
-    from archlint.docs import rule_url
+    from archlint.docs import render_rule, rule_url
     from archlint.rules import get_rule
 
     rule = get_rule(code)
@@ -52,8 +52,8 @@ def _descriptor(code: str, finding: Finding | None = None) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": " ".join(what.split())},
-        "helpUri": rule_url(rule),
-        "help": {"text": f"{rule.summary} See {rule_url(rule)}"},
+        **({"helpUri": rule_url(rule)} if rule_url(rule) else {}),
+        "help": {"text": f"{rule.summary} Run `archlint explain {rule.code}` for the full page.", "markdown": render_rule(rule)},
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
             "tags": ["architecture"] + (["opt-in"] if rule.opt_in else []),

@@ -119,7 +119,8 @@ def test_sarif_is_valid_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:
     rules = run["tool"]["driver"]["rules"]
     assert [r["id"] for r in rules] == ["AL001", "AL002", "AL003"]
     assert rules[0]["name"] == "dropout-between-conv"
-    assert rules[0]["helpUri"].endswith("rules/AL001.md")
+    assert "helpUri" not in rules[0]  # no published docs address unless ARCHLINT_DOCS_URL is set
+    assert rules[0]["help"]["markdown"].startswith("# AL001 dropout-between-conv")
     assert rules[0]["defaultConfiguration"]["level"] == "warning"
     assert rules[1]["defaultConfiguration"]["level"] == "note"
     assert rules[0]["shortDescription"]["text"] and rules[0]["fullDescription"]["text"]
@@ -213,3 +214,12 @@ def test_cli_github_format() -> None:
     assert sum(ln.startswith("::warning file=fixtures/onnx/article_dropout03_before_act_dense.onnx,") for ln in lines) == 10
     assert lines[-1] == "10 findings (10 warnings) in 1 file"
     assert _cli("check", "fixtures/onnx/clean_cnn.onnx", "--format", "github").returncode == 0
+
+
+def test_sarif_help_uri_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import archlint.docs
+
+    monkeypatch.setattr(archlint.docs, "DOCS_URL", "https://example.org/archlint/rules/")
+    doc = json.loads(render("sarif", monkeypatch))
+    _validate_sarif(doc)
+    assert doc["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] == "https://example.org/archlint/rules/AL001.md"
