@@ -295,6 +295,11 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
                 "axes": tuple(dims),
             }
         return OpKind.UNKNOWN, {"axes": tuple(dims)}
+    if base in ("mean", "amax") and x is None:
+        dims = a.get("dim")
+        if isinstance(dims, (list, tuple)) and sorted(dims) in ([2, 3], [-2, -1]):
+            return OpKind.GLOBAL_POOL, {"pool": "avg" if base == "mean" else "max",
+                                        "keepdims": bool(a.get("keepdim", False)), "axes": tuple(dims)}
     if base in _RESHAPE:
         return _flatten_or_reshape(base, a, x, out)
     if base in ("add", "sub", "div", "mul", "true_divide"):
