@@ -16,6 +16,7 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import logging
 import operator
 import os
 import sys
@@ -145,7 +146,7 @@ def from_module(model: Any, input_shape: tuple[int, ...], name: str = "model", s
     x = torch.randn(*input_shape)
     errors: list[str] = []
     try:
-        with contextlib.redirect_stderr(io.StringIO()):
+        with _quiet():
             ep = torch.export.export(model, (x,), strict=False)
     except Exception as e:  # noqa: BLE001 - fall back to fx
         errors.append(f"torch.export: {type(e).__name__}: {_first_line(e)}")
@@ -154,7 +155,8 @@ def from_module(model: Any, input_shape: tuple[int, ...], name: str = "model", s
         graph.meta["capture"] = "torch.export"
         return graph
     try:
-        graph = _from_fx(model, x, name)
+        with _quiet():
+            graph = _from_fx(model, x, name)
     except Exception as e:  # noqa: BLE001
         errors.append(f"torch.fx: {type(e).__name__}: {_first_line(e)}")
         shape = "x".join(map(str, input_shape))
@@ -166,6 +168,19 @@ def from_module(model: Any, input_shape: tuple[int, ...], name: str = "model", s
     graph.meta["capture"] = "torch.fx"
     graph.meta["export_error"] = errors[0]
     return graph
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """Keep torch's log records and printed tracebacks off the user's stderr:
+    a failed capture is reported once, as a load error."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def _first_line(e: BaseException) -> str:

@@ -97,3 +97,10 @@ def to_module(layers: list[dict[str, Any]], input_shape: tuple[int, int, int] = 
             return values[prev]
 
     return SpecNet()
+
+
+def make(row: str) -> Any:
+    """Factory for ``archlint check tests.zoo.torch_build:make --arg row=<row>``."""
+    from tests.zoo.spec import table
+
+    return to_module(table()[row][0])
