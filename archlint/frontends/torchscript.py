@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import pickletools
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,9 @@ def _load_torchscript(target: str) -> Graph:
 
     torch = _import_torch(target)
     try:
-        module = torch.jit.load(target, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice
+            module = torch.jit.load(target, map_location="cpu")
     except Exception as e:  # noqa: BLE001
         raise LoadError(target, f"not a loadable TorchScript archive ({type(e).__name__}: {e})") from None
     shapes: dict[str, tuple[int | None, ...] | None] = {}
@@ -205,7 +208,7 @@ def _load_torchscript(target: str) -> Graph:
             args["output_size"] = size
         tensor_outs = [o.debugName() for o in n.outputs() if o.type().kind() == "TensorType"]
         nodes.append(
-            ANode(outs[0] if outs else k, "aten." + k.split("::", 1)[1], args, tensor_outs,
+            ANode(k.split("::", 1)[1], "aten." + k.split("::", 1)[1], args, tensor_outs,
                   [(path, cls)] if path else [], None)
         )
     outputs = [v.debugName() for v in graph.outputs()]

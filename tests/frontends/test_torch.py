@@ -197,3 +197,46 @@ def test_untraceable_module_names_input_shape() -> None:
 
     with pytest.raises(LoadError, match="failed to trace.*--input-shape"):
         from_module(nn.Linear(10, 2), (1, 3, 32, 32), spec="m.py:make")
+
+
+@pytest.mark.parametrize("row", ["residual", "article_dropout03_after_pool_dense", "article_bn_after_act_gap"])
+def test_torchscript_traced_matches_live(row: str, tmp_path: Path) -> None:
+    import warnings
+
+    from tests.zoo.spec import table
+    from tests.zoo.torch_build import to_module
+
+    layers, expected = table()[row]
+    model = to_module(layers).train()
+    p = tmp_path / f"{row}.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(model, torch.randn(1, 3, 32, 32), check_trace=False).save(str(p))
+    ts = load_graph(str(p))
+    ts.lint()
+    live = from_module(model, (1, 3, 32, 32))
+    assert ts.format == "torchscript"
+    assert ts.kinds() == live.kinds()
+    assert [n.layer for n in ts.nodes[1:-1]] == [n.layer for n in live.nodes[1:-1]]
+    assert ts.total_params == live.total_params
+    got = {(f.code, f.layer) for f in check_graph(ts, Config(select=["AL001", "AL002", "AL003"]))}
+    assert got == set(expected)
+
+
+def test_torchscript_scripted_sequential(tmp_path: Path) -> None:
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Dropout(0.3), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8),
+        nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    )
+    p = tmp_path / "seq.ts"
+    torch.jit.script(model).save(str(p))
+    g = load_graph(str(p))
+    g.lint()
+    assert g.kinds() == [
+        OpKind.CONV, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.CONV, OpKind.BATCH_NORM,
+        OpKind.ACTIVATION, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.DENSE,
+    ]
+    assert [(f.code, f.layer) for f in check_graph(g, Config(select=["AL001"]))] == [("AL001", "2")]
+    assert g.total_params == from_module(model, (1, 3, 32, 32)).total_params
