@@ -386,10 +386,6 @@ def build(
 
 
 def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:
-    """Original names of the data inputs (for shape look-ups), in order."""
-    out: list[str] = []
-    for v in n.args.values():
-        for r in _refs(v):
-            if r in alias and r not in out:
-                out.append(r)
-    return out
+    """Original names of the data inputs (for shape look-ups), in order,
+    repeats kept (``x * x`` multiplies two data inputs)."""
+    return [r for v in n.args.values() for r in _refs(v) if r in alias]

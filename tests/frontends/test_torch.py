@@ -240,3 +240,43 @@ def test_torchscript_scripted_sequential(tmp_path: Path) -> None:
     ]
     assert [(f.code, f.layer) for f in check_graph(g, Config(select=["AL001"]))] == [("AL001", "2")]
     assert g.total_params == from_module(model, (1, 3, 32, 32)).total_params
+
+
+def test_layer_families_map_to_kinds() -> None:
+    spec = f"{Path(__file__).parent / 'torch_many_ops.py'}:make"
+    g = load_graph(spec, LoadOptions())
+    g.lint()
+    n = {x.layer: x for x in g.nodes if x.kind not in (OpKind.INPUT, OpKind.OUTPUT)}
+    want = {
+        "c1": (OpKind.CONV, {"rank": 1, "channels": 4}),
+        "ln": (OpKind.NORM, {"norm": "layer"}),
+        "gn": (OpKind.NORM, {"norm": "group"}),
+        "inorm": (OpKind.NORM, {"norm": "instance"}),
+        "prelu": (OpKind.ACTIVATION, {"activation": "prelu", "params": 1}),
+        "d1": (OpKind.DROPOUT, {"spatial": True, "rate": 0.1}),
+        "gelu": (OpKind.ACTIVATION, {"activation": "gelu"}),
+        "silu": (OpKind.ACTIVATION, {"activation": "swish"}),
+        "hs": (OpKind.ACTIVATION, {"activation": "hard_swish"}),
+        "mish": (OpKind.ACTIVATION, {"activation": "mish"}),
+        "elu": (OpKind.ACTIVATION, {"activation": "elu"}),
+        "lrelu": (OpKind.ACTIVATION, {"activation": "leaky_relu"}),
+        "sig": (OpKind.ACTIVATION, {"activation": "sigmoid"}),
+        "tanh": (OpKind.ACTIVATION, {"activation": "tanh"}),
+        "ad": (OpKind.DROPOUT, {"spatial": False, "flavour": "alpha"}),
+        "fad": (OpKind.DROPOUT, {"spatial": True}),
+        "mul": (OpKind.MUL, {}),
+        "cat": (OpKind.CONCAT, {"axis": 1}),
+        "add_": (OpKind.ADD, {}),
+        "avg": (OpKind.POOL, {"pool": "avg", "kernel": (2, 2), "stride": (2, 2)}),
+        "ct": (OpKind.CONV, {"transposed": True, "channels": 4, "in_channels": 12, "params": 12 * 4 * 4 + 4}),
+        "amax": (OpKind.GLOBAL_POOL, {"pool": "max"}),
+        "reshape": (OpKind.FLATTEN, {}),
+        "c3": (OpKind.CONV, {"rank": 3}),
+        "d3": (OpKind.DROPOUT, {"spatial": True}),
+        "bn3": (OpKind.BATCH_NORM, {"channels": 2, "training_mode": True}),
+    }
+    for layer, (kind, attrs) in want.items():
+        assert n[layer].kind is kind, (layer, n[layer])
+        for k, v in attrs.items():
+            assert n[layer].attrs.get(k) == v, (layer, k, n[layer].attrs)
+    assert n["ct"].output.shape == (1, 4, 32, 32)
