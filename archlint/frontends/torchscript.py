@@ -30,7 +30,7 @@ from archlint.graph import Graph
 _SAFE_GLOBAL = re.compile(
     r"^(torch\._utils\._rebuild_\w+|torch\.\w*Storage|torch\.storage\.\w+|torch\.(float|half|bfloat16|int|long|bool|uint8|int8|int16|double)\w*"
     r"|torch\._tensor\._rebuild_from_type_v2|torch\.Size|torch\.device|torch\.nn\.parameter\.Parameter"
-    r"|collections\.OrderedDict|builtins\.(set|frozenset|slice|complex|bytearray)|_codecs\.encode"
+    r"|collections\.OrderedDict|(__builtin__|builtins)\.(set|frozenset|slice|complex|bytearray)|_codecs\.encode"
     r"|numpy\.core\.multiarray\._reconstruct|numpy\.dtype|numpy\.ndarray|numpy\._core\.multiarray\._reconstruct)$"
 )
 
@@ -54,29 +54,41 @@ def _pickle_bytes(path: Path) -> tuple[str, bytes | None, list[str]]:
     return "other", None, []
 
 
-def pickle_globals(data: bytes) -> list[str]:
+def pickle_globals(data: bytes, max_pickles: int = 8) -> list[str]:
     """Every ``module.name`` a pickle refers to (GLOBAL / STACK_GLOBAL), in order,
-    found by reading opcodes only (nothing is unpickled)."""
+    found by reading opcodes only (nothing is unpickled). Successive pickles
+    are read too (the legacy torch.save layout writes several, then raw data)."""
     refs: list[str] = []
-    strings: list[str] = []
-    memo: dict[int, str] = {}
-    try:
-        for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
-            if op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING", "BINSTRING", "STRING"):
-                strings.append(str(arg))
-            elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
-                memo[int(arg)] = strings[-1]
-            elif op.name == "MEMOIZE" and strings:
-                memo[len(memo)] = strings[-1]
-            elif op.name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-                strings.append(memo[int(arg)])
-            elif op.name == "GLOBAL":
-                refs.append(str(arg).replace(" ", "."))
-            elif op.name == "STACK_GLOBAL":
-                refs.append(f"{strings[-2]}.{strings[-1]}" if len(strings) >= 2 else "?.?")
-    except Exception:  # noqa: BLE001 - a truncated pickle: what was read so far
-        refs.append("<unreadable pickle>")
+    stream = io.BytesIO(data)
+    for i in range(max_pickles):
+        if stream.tell() >= len(data):
+            break
+        strings: list[str] = []
+        memo: dict[int, str] = {}
+        try:
+            for op, arg, _pos in pickletools.genops(stream):
+                if op.name in _STRING_OPS:
+                    strings.append(str(arg))
+                elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
+                    memo[int(arg)] = strings[-1]
+                elif op.name == "MEMOIZE" and strings:
+                    memo[len(memo)] = strings[-1]
+                elif op.name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
+                    strings.append(memo[int(arg)])
+                elif op.name == "GLOBAL":
+                    refs.append(str(arg).replace(" ", "."))
+                elif op.name == "STACK_GLOBAL":
+                    refs.append(f"{strings[-2]}.{strings[-1]}" if len(strings) >= 2 else "?.?")
+        except Exception:  # noqa: BLE001 - not (or no longer) a pickle
+            if i == 0:
+                refs.append("<unreadable pickle>")
+            break
     return refs
+
+
+_STRING_OPS = frozenset(
+    {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING", "BINSTRING", "STRING"}
+)
 
 
 def load(target: str, options: LoadOptions) -> Graph:

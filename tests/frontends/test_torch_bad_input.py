@@ -100,6 +100,9 @@ def test_state_dict_is_weights_not_architecture(tmp_path: Path) -> None:
     p = tmp_path / "weights.pt"
     torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), p)
     assert_one_line_error(run_cli(str(p)), str(p), "holds weights", "not an architecture")
+    legacy = tmp_path / "weights_legacy.pth"  # several pickles, then raw storage bytes
+    torch.save(torch.nn.Conv2d(3, 4, 3).state_dict(), legacy, _use_new_zipfile_serialization=False)
+    assert_one_line_error(run_cli(str(legacy)), str(legacy), "holds weights", "not an architecture")
 
 
 def test_pickled_module_needs_trust(tmp_path: Path) -> None:
@@ -111,6 +114,9 @@ def test_pickled_module_needs_trust(tmp_path: Path) -> None:
     torch.save(model, p)
     line = assert_one_line_error(run_cli(str(p)), str(p), "runs code from the file", "--trust")
     assert "torch.nn.modules" in line
+    legacy = tmp_path / "whole_legacy.pth"
+    torch.save(model, legacy, _use_new_zipfile_serialization=False)
+    assert_one_line_error(run_cli(str(legacy)), str(legacy), "runs code from the file", "--trust")
     r = run_cli(str(p), "--trust", "--select", "AL001", "--format", "json")
     assert r.returncode == 1, r.stderr
     found = json.loads(r.stdout)
