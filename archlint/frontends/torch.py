@@ -249,12 +249,10 @@ def _named_args(node: Any) -> dict[str, Any]:
 
 
 def _target_name(target: Any) -> str:
-    if isinstance(target, str):
-        return target
+    """``aten.conv2d.default`` for ATen overloads, ``getitem`` for tuple picks."""
     if target is operator.getitem:
         return "getitem"
-    name = getattr(target, "name", None)
-    if callable(name):  # OpOverload.name() -> "aten::conv2d"
+    if hasattr(target, "_schema"):  # an OpOverload prints as aten.conv2d.default
         return str(target)
     return getattr(target, "__name__", str(target))
 
@@ -400,7 +398,8 @@ def _from_fx(model: Any, x: Any, name: str) -> Graph:
             inputs.append(n.name)
             continue
         if n.op == "output":
-            outputs = [a.name for a in torch.fx.node.map_arg(n.args[0], lambda a: a).__iter__()] if isinstance(n.args[0], (list, tuple)) else [n.args[0].name]
+            res = n.args[0] if isinstance(n.args[0], (list, tuple)) else [n.args[0]]
+            outputs = [a.name for a in res if isinstance(a, torch.fx.Node)]
             continue
         if n.op == "get_attr":
             continue

@@ -199,6 +199,7 @@ def test_untraceable_module_names_input_shape() -> None:
         from_module(nn.Linear(10, 2), (1, 3, 32, 32), spec="m.py:make")
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.trace is deprecated upstream
 @pytest.mark.parametrize("row", ["residual", "article_dropout03_after_pool_dense", "article_bn_after_act_gap"])
 def test_torchscript_traced_matches_live(row: str, tmp_path: Path) -> None:
     import warnings
@@ -223,6 +224,7 @@ def test_torchscript_traced_matches_live(row: str, tmp_path: Path) -> None:
     assert got == set(expected)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_scripted_sequential(tmp_path: Path) -> None:
     from torch import nn
 
