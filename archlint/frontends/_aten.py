@@ -98,7 +98,11 @@ _RESHAPE = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze"
 _IDENTITY = {"clone", "contiguous", "alias", "detach", "_to_copy", "to", "type_as", "lift_fresh_copy", "identity"}
 _LOOK_THROUGH = {"getitem"}
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-_LIB = re.compile(r"([/\\](site|dist)-packages[/\\]|^<|[/\\]lib[/\\]python3[.\d]*[/\\])")
+_LIB = re.compile(
+    r"([/\\](site|dist)-packages[/\\]|^<|[/\\]lib[/\\]python3[.\d]*[/\\]"
+    r"|[/\\]torch[/\\](nn|fx|export|onnx|jit|utils|autograd|_[a-z_]+)[/\\]"
+    r"|[/\\]torch[/\\](functional|__init__|overrides|_[a-z_]+)\.py$)"
+)
 
 
 def op_name(target: str) -> str:

@@ -282,3 +282,19 @@ def test_layer_families_map_to_kinds() -> None:
         for k, v in attrs.items():
             assert n[layer].attrs.get(k) == v, (layer, k, n[layer].attrs)
     assert n["ct"].output.shape == (1, 4, 32, 32)
+
+
+def test_user_frame_skips_library_frames() -> None:
+    from archlint.frontends._aten import user_frame
+
+    trace = (
+        'File "/home/u/proj/torch/model.py", line 12, in forward\n    x = self.block(x)\n'
+        'File "/home/u/proj/torch/blocks.py", line 40, in forward\n    return self.drop(x)\n'
+        'File "/usr/lib/python3.11/site-packages/torch/nn/modules/dropout.py", line 73, in forward\n'
+        'File "/src/pytorch/torch/nn/functional.py", line 1491, in dropout\n'
+        'File "/src/pytorch/torch/_ops.py", line 875, in __call__\n'
+    )
+    loc = user_frame(trace)
+    assert loc is not None and (loc.file, loc.line) == ("/home/u/proj/torch/blocks.py", 40)
+    assert user_frame('File "/usr/lib/python3.11/site-packages/torch/nn/modules/conv.py", line 5, in f') is None
+    assert user_frame(None) is None
