@@ -30,17 +30,18 @@ def _w(name: str, dims: list[int]):
     return helper.make_tensor(name, TensorProto.FLOAT, dims, [0.0] * (1 if not dims else __import__("math").prod(dims)))
 
 
-def _conv(name: str, x: str, cin: int, cout: int, **meta) -> tuple:
-    n = helper.make_node("Conv", [x, f"{name}.weight"], [f"{name}:0"], name=name, kernel_shape=[3, 3], pads=[1] * 4)
+def _conv(name: str, x: str, cin: int, cout: int, weight: str | None = None, **meta) -> tuple:
+    weight = weight or f"{name}.weight"
+    n = helper.make_node("Conv", [x, weight], [f"{name}:0"], name=name, kernel_shape=[3, 3], pads=[1] * 4)
     for k, v in meta.items():
         p = n.metadata_props.add()
         p.key, p.value = k, v
-    return n, _w(f"{name}.weight", [cout, cin, 3, 3])
+    return n, _w(weight, [cout, cin, 3, 3])
 
 
 def test_folded_bn_metadata_is_certain(tmp_path: Path) -> None:
     c1, w1 = _conv(
-        "node_Conv_13", "x", 3, 8,
+        "node_Conv_13", "x", 3, 8, "conv1.weight",
         **{
             "pkg.onnxscript.rewriter.rule_name": "FuseBatchNormIntoConv",
             "pkg.torch.onnx.name_scopes": "['', 'bn1', '_native_batch_norm_legit_functional']",
@@ -58,8 +59,9 @@ def test_folded_bn_metadata_is_certain(tmp_path: Path) -> None:
     drop = next(f for f in al900 if f.data["hidden"] == "dropout-removed")
     assert drop.data["certain"] is False and "eval-mode" in drop.message
     assert "training=torch.onnx.TrainingMode.PRESERVE" in bn.fix
-    # layer names come from the exporter's name scopes
-    assert [n.layer for n in load_graph(p).nodes if n.op_type == "Conv"] == ["bn1", "conv2"]
+    # layer names come from the exporter's name scopes; a conv with a folded BN
+    # is named after its own weight (the BN is named in the AL900 note)
+    assert [n.layer for n in load_graph(p).nodes if n.op_type == "Conv"] == ["conv1", "conv2"]
 
 
 def test_dropout_exported_as_identity(tmp_path: Path) -> None:
