@@ -18,27 +18,13 @@ from archlint.frontends import load_graph
 from archlint.frontends.onnx import from_model
 from archlint.graph import Graph, OpKind
 from tests.zoo.keras_build import jansma_keras22_config, to_keras_config, write_h5, write_keras
-from tests.zoo.spec import table
+from tests.zoo.spec import expected_kinds, table
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "fixtures" / "keras"
 CODES = ["AL001", "AL002", "AL003"]
 ROWS = table()
 
-_KINDS = {
-    "conv": [OpKind.CONV],
-    "sepconv": [OpKind.CONV, OpKind.CONV],
-    "bn": [OpKind.BATCH_NORM],
-    "relu": [OpKind.ACTIVATION],
-    "softmax": [OpKind.ACTIVATION],
-    "dropout": [OpKind.DROPOUT],
-    "spatial_dropout": [OpKind.DROPOUT],
-    "maxpool": [OpKind.POOL],
-    "gap": [OpKind.GLOBAL_POOL],
-    "flatten": [OpKind.FLATTEN],
-    "dense": [OpKind.DENSE],
-    "add": [OpKind.ADD],
-}
 
 
 def spec_onnx(layers: list[dict]) -> Graph:
@@ -111,7 +97,7 @@ def forms(name: str, layers: list[dict], tmp: Path) -> list[Path]:
 def test_row_findings_kinds_and_params(row: str, tmp_path: Path) -> None:
     layers, expected = ROWS[row]
     onnx_graph = spec_onnx(layers)
-    want_kinds = [k for s in layers for k in _KINDS[s["op"]]]
+    want_kinds = expected_kinds(layers)
     assert onnx_graph.kinds() == want_kinds
     for path in forms(row, layers, tmp_path):
         g = load_graph(path)

@@ -20,7 +20,7 @@ from archlint.api import check_graph  # noqa: E402
 from archlint.config import Config  # noqa: E402
 from archlint.frontends import LoadOptions, load_graph  # noqa: E402
 from archlint.graph import Graph, OpKind  # noqa: E402
-from tests.zoo.spec import table  # noqa: E402
+from tests.zoo.spec import expected_kinds, table  # noqa: E402
 from tests.zoo.torch_build import to_module  # noqa: E402
 
 ROWS = table()
@@ -93,6 +93,8 @@ def test_live_pt2_legacy_parity(row: str, exports: dict) -> None:
     live = load_graph("tests.zoo.torch_build:make", LoadOptions(args=[f"row={row}"]))
     live.lint()
     assert live.format == "torch" and live.meta["capture"] == "torch.export"
+    # the same kind sequence as the Keras forms and the spec's reference ONNX
+    assert live.kinds() == expected_kinds(layers)
     # layer names are the spec names; sources point at the forward's module call
     assert _graph_layers(live) == _module_layers(layers)
     for n in live.nodes:

@@ -141,6 +141,27 @@ def clean_cnn() -> tuple[list[dict], list[tuple[str, str]]]:
     return layers, []
 
 
+def expected_kinds(layers: list[dict]) -> list:
+    """The op-kind sequence every format must produce for a spec (no I/O nodes)."""
+    from archlint.graph import OpKind
+
+    per_op = {
+        "conv": [OpKind.CONV],
+        "sepconv": [OpKind.CONV, OpKind.CONV],
+        "bn": [OpKind.BATCH_NORM],
+        "relu": [OpKind.ACTIVATION],
+        "softmax": [OpKind.ACTIVATION],
+        "dropout": [OpKind.DROPOUT],
+        "spatial_dropout": [OpKind.DROPOUT],
+        "maxpool": [OpKind.POOL],
+        "gap": [OpKind.GLOBAL_POOL],
+        "flatten": [OpKind.FLATTEN],
+        "dense": [OpKind.DENSE],
+        "add": [OpKind.ADD],
+    }
+    return [k for s in layers for k in per_op[s["op"]]]
+
+
 def table() -> dict[str, tuple[list[dict], list[tuple[str, str]]]]:
     """Every parity row: name -> (layers, expected findings)."""
     rows = {
