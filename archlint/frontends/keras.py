@@ -1,0 +1,727 @@
+"""Keras frontend: the model config of a ``.keras`` or ``.h5`` file into the common graph.
+
+Imports neither keras nor tensorflow. A ``.keras`` file is a zip archive whose
+``config.json`` holds the model config; an ``.h5``/``.hdf5`` file written by
+``model.save`` holds it as the root attribute ``model_config`` (Keras 3 and
+Keras 2.x, including the Keras 2.2 form where a Sequential ``config`` is a
+plain list of layers). Only that JSON is read: weights are never opened,
+Lambda and custom layers are never deserialised (they become UNKNOWN nodes
+with their names), no module named in the config is imported.
+
+Naming (see docs/keras.md):
+
+- every node's ``layer`` is the Keras layer name;
+- a fused ``activation=`` argument becomes a second node ``<layer>/<act>``
+  with the same ``layer`` and op_type ``"<act> (fused)"``;
+- SeparableConv2D becomes a depthwise CONV ``<layer>/depthwise`` and a 1x1
+  CONV ``<layer>/pointwise``, both with the layer's name;
+- layers of a nested model (a Sequential or functional model used as a layer)
+  are inlined as ``<inner model>/<layer>`` (``a/b/<layer>`` when deeper).
+
+Shapes are converted from Keras' channels-last layout to the IR's canonical
+``(N, C, *spatial)``; parameter counts are computed from the config and the
+propagated shapes (trainable weights, as the ONNX frontend counts them).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+from archlint.errors import LoadError
+from archlint.graph import Graph, GraphBuilder, Node, OpKind
+from archlint.shapes import output_shape
+
+#: largest config.json archlint reads from a .keras archive (uncompressed)
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+#: most layers archlint inlines (nested models included)
+MAX_LAYERS = 200_000
+
+_MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+_ACT_NAMES = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "leaky_relu": "leaky_relu",
+    "sigmoid": "sigmoid",
+    "hard_sigmoid": "hard_sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "elu": "elu",
+    "selu": "selu",
+    "celu": "celu",
+    "gelu": "gelu",
+    "swish": "swish",
+    "silu": "swish",
+    "hard_swish": "hard_swish",
+    "hard_silu": "hard_swish",
+    "mish": "mish",
+    "softplus": "softplus",
+    "softsign": "softsign",
+    "exponential": "exponential",
+    "linear": "linear",
+}
+_DROPOUTS = {
+    "Dropout": ("dropout", False),
+    "SpatialDropout1D": ("spatial", True),
+    "SpatialDropout2D": ("spatial", True),
+    "SpatialDropout3D": ("spatial", True),
+    # multiplicative element-wise noise: dropout flavours AL001 judges like Dropout
+    "GaussianDropout": ("gaussian", False),
+    "AlphaDropout": ("alpha", False),
+}
+_MERGES = {
+    "Add": (OpKind.ADD, "add"),
+    "Subtract": (OpKind.ADD, "subtract"),
+    "Average": (OpKind.ADD, "average"),
+    "Maximum": (OpKind.ADD, "maximum"),
+    "Minimum": (OpKind.ADD, "minimum"),
+    "Multiply": (OpKind.MUL, "multiply"),
+    "Concatenate": (OpKind.CONCAT, "concatenate"),
+}
+_NORMS = {
+    "LayerNormalization": "layer",
+    "GroupNormalization": "group",
+    "UnitNormalization": "unit",
+    "RMSNormalization": "rms",
+}
+#: layers that pass features through unchanged as far as the rules care
+_PASSTHROUGH = {
+    "GaussianNoise",  # additive noise, not dropout
+    "ActivityRegularization",
+    "Masking",
+    "Rescaling",
+    "Normalization",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "RandomContrast",
+    "RandomBrightness",
+}
+_CONV = re.compile(r"^(Conv|Convolution)([123])D(Transpose)?$|^Deconvolution([23])D$")
+_SEPARABLE = re.compile(r"^Separable(Conv|Convolution)([12])D$")
+_DEPTHWISE = re.compile(r"^DepthwiseConv([12])D$")
+_POOL = re.compile(r"^(Max|Average|Avg)Pool(ing)?([123])D$")
+_GLOBAL_POOL = re.compile(r"^Global(Max|Average|Avg)Pool(ing)?([123])D$")
+_PADDING = re.compile(r"^ZeroPadding([123])D$")
+_CROPPING = re.compile(r"^Cropping([123])D$")
+_UPSAMPLING = re.compile(r"^UpSampling([123])D$")
+
+Shape = tuple[int | None, ...]
+
+
+# -- reading the files -------------------------------------------------------
+
+
+def load(path: str | Path, options: Any = None) -> Graph:
+    """Read a ``.keras`` or ``.h5``/``.hdf5`` model file; raise :class:`LoadError`."""
+    del options  # nothing in a Keras config needs trust: code is never run
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise LoadError(path, f"cannot read: {e.strerror or e}") from None
+    if size == 0:
+        raise LoadError(path, "empty file, not a Keras model")
+    if p.suffix.lower() == ".keras":
+        if not head.startswith(_ZIP_MAGIC):
+            hint = " (it is an HDF5 file: rename it to .h5)" if head.startswith(_HDF5_MAGIC) else ""
+            raise LoadError(path, f"not a zip archive, so not a Keras .keras file{hint}")
+        config, meta = read_keras_zip(p)
+    else:
+        if not head.startswith(_HDF5_MAGIC):
+            hint = " (it is a zip archive: a Keras 3 .keras file? rename it)" if head.startswith(_ZIP_MAGIC) else ""
+            raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
+        config, meta = read_h5(p)
+    return from_config(config, name=p.stem, path=str(path), meta=meta)
+
+
+def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
+    """``config.json`` (and ``metadata.json``) of a ``.keras`` archive, size-capped."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if "config.json" not in names:
+                what = "model.weights.h5 only" if "model.weights.h5" in names else f"{len(names)} entries"
+                raise LoadError(path, f"no config.json inside the .keras archive ({what}): not a saved Keras model")
+            config_text = _read_member(zf, "config.json", path)
+            meta: dict[str, Any] = {}
+            if "metadata.json" in names:
+                try:
+                    raw = json.loads(_read_member(zf, "metadata.json", path))
+                    meta = raw if isinstance(raw, dict) else {}
+                except (ValueError, LoadError):
+                    meta = {}
+    except zipfile.BadZipFile as e:
+        raise LoadError(path, f"corrupt .keras zip archive ({e})") from None
+    except OSError as e:
+        raise LoadError(path, f"cannot read the .keras archive: {e.strerror or e}") from None
+    return _parse_json(config_text, path, "config.json"), meta
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    info = zf.getinfo(name)
+    if info.file_size > MAX_CONFIG_BYTES:
+        raise LoadError(
+            path,
+            f"{name} is {info.file_size / 2**20:.0f} MiB uncompressed, over archlint's "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB limit for a model config",
+        )
+    try:
+        with zf.open(info) as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)  # bounded: the header may lie
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise LoadError(path, f"{name} in the .keras archive is corrupt ({e})") from None
+    except NotImplementedError as e:
+        raise LoadError(path, f"{name} uses an unsupported zip feature ({e})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise LoadError(path, f"{name} inflates past archlint's {MAX_CONFIG_BYTES // 2**20} MiB limit (zip bomb?)")
+    return data
+
+
+def _parse_json(data: bytes | str, path: Path, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as e:
+        raise LoadError(path, f"{what} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise LoadError(path, f"{what} is not valid JSON ({type(e).__name__})") from None
+
+
+def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The root ``model_config`` attribute of a Keras HDF5 file, read with h5py."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = f.attrs
+            if "model_config" not in attrs:
+                what = "weights" if ("layer_names" in attrs or "model_weights" in f or len(f.keys())) else "no model"
+                raise LoadError(
+                    path,
+                    f"holds {what}, not an architecture (no model_config attribute): save the whole model "
+                    "with model.save('model.keras') or model.save('model.h5'), not model.save_weights()",
+                )
+            raw = attrs["model_config"]
+            meta = {k: _text(attrs[k]) for k in ("keras_version", "backend") if k in attrs}
+    except LoadError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {e})") from None
+    text = _text(raw)
+    if not isinstance(text, str):
+        raise LoadError(path, "model_config attribute is not a JSON string")
+    return _parse_json(text, path, "model_config"), meta
+
+
+def _text(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if hasattr(v, "tolist") and not isinstance(v, str):  # numpy scalar or 0-d array
+        v = v.tolist()
+        return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+    return v
+
+
+# -- config into graph -------------------------------------------------------
+
+
+def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph."""
+    path = path or name
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
+    cls = config.get("class_name")
+    if cls not in _MODEL_CLASSES:
+        raise LoadError(path, f"model config holds a {cls!r}, not a model (Sequential, Functional or Model)")
+    loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    try:
+        outs = loader.model(config, inputs=None, prefix="")
+    except RecursionError:
+        raise LoadError(path, "model config nested too deeply to read") from None
+    except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
+        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+    for v in outs:
+        loader.b.mark_output(v)
+    graph = loader.b.finish()
+    graph.meta.update(meta or {})
+    graph.meta["keras_class"] = cls
+    return graph
+
+
+def _data_format(config: Any, depth: int = 0) -> str | None:
+    """The first ``data_format`` named anywhere in the config."""
+    if depth > 200:
+        return None
+    if isinstance(config, dict):
+        df = config.get("data_format")
+        if df in ("channels_first", "channels_last"):
+            return df
+        for v in config.values():
+            if isinstance(v, (dict, list)):
+                found = _data_format(v, depth + 1)
+                if found:
+                    return found
+    elif isinstance(config, list):
+        for v in config:
+            found = _data_format(v, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def _tup(v: Any, n: int, default: int = 1) -> tuple[int, ...]:
+    if v is None:
+        return (default,) * n
+    if isinstance(v, (int, float)):
+        return (int(v),) * n
+    out = tuple(int(x) for x in v)
+    if not out:
+        return (default,) * n
+    return (out + (out[-1],) * n)[:n]
+
+
+def _act_name(act: Any) -> str | None:
+    """A Keras activation (string, or Keras 3 serialised function) as a name."""
+    if act is None:
+        return None
+    if isinstance(act, dict):
+        inner = act.get("config")
+        act = inner if isinstance(inner, str) else act.get("registered_name") or act.get("class_name")
+    if not isinstance(act, str):
+        return "custom"
+    key = act.rsplit(">", 1)[-1].rsplit(".", 1)[-1].lower()
+    return _ACT_NAMES.get(key, key)
+
+
+def _refs(obj: Any, out: list[tuple[str, int, int]], depth: int = 0) -> None:
+    """Collect tensor references from a Keras 3 node's args/kwargs."""
+    if depth > 50:
+        return
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            h = (obj.get("config") or {}).get("keras_history") or []
+            if len(h) >= 3:
+                out.append((str(h[0]), int(h[1]), int(h[2])))
+            return
+        for v in obj.values():
+            _refs(v, out, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            _refs(v, out, depth + 1)
+
+
+def _node_refs(node: Any) -> list[tuple[str, int, int]]:
+    """Input references of one inbound node, in Keras 2 or Keras 3 form."""
+    out: list[tuple[str, int, int]] = []
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        _refs(node.get("args", []), out)
+        _refs(node.get("kwargs", {}), out)
+        return out
+    if isinstance(node, list):
+        if len(node) >= 3 and isinstance(node[0], str):  # a single bare ref
+            node = [node]
+        for ref in node:  # Keras 2: [["name", node_idx, tensor_idx, {kwargs}], ...]
+            if isinstance(ref, list) and len(ref) >= 3 and isinstance(ref[0], str):
+                out.append((ref[0], int(ref[1]), int(ref[2])))
+    return out
+
+
+def _io_refs(spec: Any) -> list[tuple[str, int, int]]:
+    """``input_layers`` / ``output_layers``: one ``[name, i, j]`` or a list of them."""
+    if not isinstance(spec, list) or not spec:
+        return []
+    if isinstance(spec[0], str):
+        return [(spec[0], int(spec[1]), int(spec[2]))]
+    out: list[tuple[str, int, int]] = []
+    for r in spec:
+        out.extend(_io_refs(r))
+    return out
+
+
+class _Loader:
+    def __init__(self, name: str, path: str, *, channels_last: bool) -> None:
+        self.b = GraphBuilder(name, "keras")
+        self.path = path
+        self.channels_last = channels_last
+        self.layers = 0
+
+    # -- values and shapes --
+    def _fresh(self, base: str) -> str:
+        if not self.b.has(base):
+            return base
+        i = 1
+        while self.b.has(f"{base}#{i}"):
+            i += 1
+        return f"{base}#{i}"
+
+    def _canon(self, keras_shape: Any) -> Shape | None:
+        """A Keras batch shape (channels-last) as canonical ``(N, C, *spatial)``."""
+        if not isinstance(keras_shape, (list, tuple)):
+            return None
+        dims = tuple(None if d is None else int(d) for d in keras_shape)
+        if self.channels_last and len(dims) >= 3:
+            return (dims[0], dims[-1], *dims[1:-1])
+        return dims
+
+    def _shape(self, v: str) -> Shape | None:
+        val = self.b.value(v)
+        return val.shape if val is not None else None
+
+    def _channels(self, v: str) -> int | None:
+        s = self._shape(v)
+        if not s or len(s) < 2:
+            return None
+        return s[1]
+
+    # -- models --
+    def model(self, config: dict[str, Any], inputs: list[str] | None, prefix: str) -> list[str]:
+        cls = config.get("class_name")
+        body = config.get("config")
+        if cls == "Sequential":
+            return self._sequential(body, inputs, prefix)
+        return self._functional(body if isinstance(body, dict) else {}, inputs, prefix)
+
+    def _count(self) -> None:
+        self.layers += 1
+        if self.layers > MAX_LAYERS:
+            raise LoadError(self.path, f"more than {MAX_LAYERS:,} layers, more than archlint reads")
+
+    def _input(self, name: str, keras_shape: Any) -> str:
+        node = self.b.add_input(self._fresh(name), self._canon(keras_shape))
+        node.layer = name
+        return node.output.name
+
+    def _sequential(self, body: Any, inputs: list[str] | None, prefix: str) -> list[str]:
+        if isinstance(body, list):  # Keras 2.2: the config is the layer list itself
+            layers, build_shape = body, None
+        elif isinstance(body, dict):
+            layers, build_shape = body.get("layers") or [], body.get("build_input_shape")
+        else:
+            raise LoadError(self.path, "Sequential model config has no layer list")
+        cur: str | None = inputs[0] if inputs else None
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, dict):
+                raise LoadError(self.path, f"layer {i} of a Sequential model is not an object")
+            cls = layer.get("class_name")
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            lname = str(cfg.get("name") or layer.get("name") or f"{str(cls).lower()}_{i}")
+            if cls == "InputLayer":
+                if cur is None:
+                    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+                    cur = self._input(prefix + lname, shape)
+                continue
+            if cur is None:
+                shape = cfg.get("batch_input_shape") or cfg.get("batch_shape") or build_shape
+                if shape is None and cfg.get("input_shape") is not None:
+                    shape = [None, *cfg["input_shape"]]
+                cur = self._input(f"{prefix}{lname}_input", shape)
+            outs = self.layer(layer, [cur], prefix, lname)
+            cur = outs[0]
+        if cur is None:
+            raise LoadError(self.path, "Sequential model has no layers")
+        return [cur]
+
+    def _functional(self, body: dict[str, Any], inputs: list[str] | None, prefix: str) -> list[str]:
+        layers = body.get("layers") or []
+        tensors: dict[tuple[str, int, int], str] = {}
+        in_refs = _io_refs(body.get("input_layers"))
+        given = dict(zip((r[0] for r in in_refs), inputs or [], strict=False))
+        pending: list[tuple[dict[str, Any], str, int, list[tuple[str, int, int]]]] = []
+        for layer in layers:
+            if not isinstance(layer, dict):
+                raise LoadError(self.path, "a layer of a functional model is not an object")
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            lname = str(layer.get("name") or cfg.get("name") or layer.get("class_name"))
+            if layer.get("class_name") == "InputLayer":
+                if inputs is not None and lname in given:
+                    tensors[(lname, 0, 0)] = given[lname]
+                else:
+                    shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
+                    tensors[(lname, 0, 0)] = self._input(prefix + lname, shape)
+                continue
+            for k, node in enumerate(layer.get("inbound_nodes") or []):
+                pending.append((layer, lname, k, _node_refs(node)))
+        while pending:
+            left = []
+            for layer, lname, k, refs in pending:
+                if all(r in tensors for r in refs):
+                    outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
+                    for t, v in enumerate(outs):
+                        tensors[(lname, k, t)] = v
+                else:
+                    left.append((layer, lname, k, refs))
+            if len(left) == len(pending):
+                layer, lname, k, refs = left[0]
+                missing = next(r for r in refs if r not in tensors)
+                raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
+            pending = left
+        outs = []
+        for r in _io_refs(body.get("output_layers")):
+            if r not in tensors:
+                raise LoadError(self.path, f"model output '{r[0]}' is not produced by any layer")
+            outs.append(tensors[r])
+        return outs
+
+    # -- layers --
+    def layer(self, layer: dict[str, Any], ins: list[str], prefix: str, lname: str, call: int = 0) -> list[str]:
+        """Add the node(s) for one call of one layer; return its output values."""
+        self._count()
+        cls = str(layer.get("class_name"))
+        cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        full = prefix + lname
+        if cls in _MODEL_CLASSES:
+            return self.model(layer, ins, prefix=full + "/")
+        out = self._fresh(full if call == 0 else f"{full}:{call}")
+        node = self._convert(cls, cfg, full, ins, out)
+        act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
+        if act and act != "linear":
+            node = self._add(
+                OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
+                {"activation": act, "fused": True}, name=f"{full}/{act}",
+            )
+        return [node.output.name]
+
+    def _add(
+        self,
+        kind: OpKind,
+        op_type: str,
+        layer: str,
+        ins: list[str],
+        out: str,
+        attrs: dict[str, Any],
+        *,
+        name: str | None = None,
+        shape: Shape | None = None,
+    ) -> Node:
+        node = self.b.add(kind, op_type, layer, inputs=ins, outputs=(out,), attrs=attrs, name=name)
+        try:
+            node.outputs[0].shape = shape if shape is not None else output_shape(node)
+        except (TypeError, ValueError, IndexError, ZeroDivisionError):
+            node.outputs[0].shape = None
+        return node
+
+    def _convert(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str) -> Node:
+        x = ins[0] if ins else None
+        xs = self._shape(x) if x else None
+        cin = self._channels(x) if x else None
+        bias = bool(cfg.get("use_bias", True))
+
+        m = _CONV.match(cls)
+        if m:
+            rank = int(m.group(2) or m.group(4))
+            transposed = bool(m.group(3)) or cls.startswith("Deconvolution")
+            k = _tup(cfg.get("kernel_size"), rank)
+            filters = int(cfg.get("filters") or 0) or None
+            groups = int(cfg.get("groups") or 1)
+            attrs = self._conv_attrs(cfg, rank, k, filters, cin, groups)
+            if transposed:
+                attrs["transposed"] = True
+            if filters and cin:
+                attrs["params"] = math.prod(k) * (cin // groups) * filters + (filters if bias else 0)
+            return self._add(OpKind.CONV, cls, full, ins, out, attrs)
+        m = _DEPTHWISE.match(cls)
+        if m:
+            rank = int(m.group(1))
+            k = _tup(cfg.get("kernel_size"), rank)
+            dm = int(cfg.get("depth_multiplier") or 1)
+            ch = cin * dm if cin else None
+            attrs = self._conv_attrs(cfg, rank, k, ch, cin, cin or 1)
+            attrs.update(depthwise=True, depth_multiplier=dm)
+            if ch:
+                attrs["params"] = math.prod(k) * ch + (ch if bias else 0)
+            return self._add(OpKind.CONV, cls, full, ins, out, attrs)
+        m = _SEPARABLE.match(cls)
+        if m:
+            rank = int(m.group(2))
+            k = _tup(cfg.get("kernel_size"), rank)
+            dm = int(cfg.get("depth_multiplier") or 1)
+            ch = cin * dm if cin else None
+            dw = self._conv_attrs(cfg, rank, k, ch, cin, cin or 1)
+            dw.update(depthwise=True, depth_multiplier=dm, separable=True, bias=False)
+            if ch:
+                dw["params"] = math.prod(k) * ch
+            mid = self._fresh(f"{full}/depthwise")
+            self._add(OpKind.CONV, f"{cls} (depthwise)", full, ins, mid, dw, name=f"{full}/depthwise")
+            filters = int(cfg.get("filters") or 0) or None
+            pw: dict[str, Any] = {
+                "channels": filters, "in_channels": ch, "kernel": (1,) * rank, "stride": (1,) * rank,
+                "dilation": (1,) * rank, "groups": 1, "padding": "valid", "bias": bias, "rank": rank,
+                "separable": True,
+            }
+            if filters and ch:
+                pw["params"] = ch * filters + (filters if bias else 0)
+            return self._add(OpKind.CONV, f"{cls} (pointwise)", full, [mid], out, pw, name=f"{full}/pointwise")
+        if cls == "Dense":
+            units = int(cfg.get("units") or cfg.get("output_dim") or 0) or None
+            fin = (xs[-1] if xs is not None and len(xs) == 2 else cin) if xs else None
+            attrs = {"units": units, "in_features": fin, "bias": bias}
+            if units and fin:
+                attrs["params"] = fin * units + (units if bias else 0)
+            shape = None
+            if xs is not None and len(xs) > 2:  # Dense on the channel axis of a feature map
+                shape = (xs[0], units, *xs[2:])
+            return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
+        if cls in ("BatchNormalization", "SyncBatchNormalization"):
+            per = int(bool(cfg.get("center", True))) + int(bool(cfg.get("scale", True)))
+            attrs = {
+                "channels": cin,
+                "epsilon": cfg.get("epsilon", 1e-3),
+                "momentum": cfg.get("momentum", 0.99),
+                "params": per * cin if cin else 0,
+            }
+            return self._add(OpKind.BATCH_NORM, cls, full, ins, out, attrs)
+        if cls in _NORMS:
+            c = (xs[-1] if len(xs) == 2 else cin) if xs else None
+            per = int(bool(cfg.get("center", True))) + int(bool(cfg.get("scale", True)))
+            attrs = {"norm": _NORMS[cls], "params": per * c if c and cls != "UnitNormalization" else 0}
+            if cls == "GroupNormalization":
+                attrs["groups"] = cfg.get("groups")
+            return self._add(OpKind.NORM, cls, full, ins, out, attrs)
+        if cls in _DROPOUTS:
+            flavour, spatial = _DROPOUTS[cls]
+            rate = cfg.get("rate")
+            return self._add(OpKind.DROPOUT, cls, full, ins, out, {"rate": rate, "spatial": spatial, "flavour": flavour})
+        act = self._activation(cls, cfg, xs)
+        if act is not None:
+            kind, attrs = act
+            return self._add(kind, cls, full, ins, out, attrs)
+        m = _POOL.match(cls)
+        if m:
+            rank = int(m.group(3))
+            k = _tup(cfg.get("pool_size"), rank, 2)
+            stride = _tup(cfg.get("strides"), rank) if cfg.get("strides") is not None else k
+            attrs = {"pool": "max" if m.group(1) == "Max" else "avg", "kernel": k, "stride": stride,
+                     "padding": str(cfg.get("padding", "valid")).lower()}
+            return self._add(OpKind.POOL, cls, full, ins, out, attrs)
+        m = _GLOBAL_POOL.match(cls)
+        if m:
+            attrs = {"pool": "max" if m.group(1) == "Max" else "avg", "keepdims": bool(cfg.get("keepdims", False))}
+            return self._add(OpKind.GLOBAL_POOL, cls, full, ins, out, attrs)
+        if cls == "Flatten":
+            return self._add(OpKind.FLATTEN, cls, full, ins, out, {})
+        if cls == "Reshape":
+            target = cfg.get("target_shape")
+            attrs = {}
+            if isinstance(target, (list, tuple)):
+                t = tuple(-1 if d is None else int(d) for d in target)
+                canon = (t[-1], *t[:-1]) if self.channels_last and len(t) >= 2 else t
+                attrs["target"] = (0, *canon)  # shapes.py reads target[1:]
+            return self._add(OpKind.RESHAPE, cls, full, ins, out, attrs)
+        if cls == "Permute":
+            return self._add(OpKind.RESHAPE, cls, full, ins, out, {"dims": cfg.get("dims")})
+        if cls in _MERGES:
+            kind, how = _MERGES[cls]
+            attrs = {"merge": how}
+            if kind is OpKind.CONCAT:
+                attrs["axis"] = self._axis(int(cfg.get("axis", -1)), xs)
+            return self._add(kind, cls, full, ins, out, attrs)
+        m = _PADDING.match(cls) or _CROPPING.match(cls)
+        if m:
+            rank = int(m.group(1))
+            crop = cls.startswith("Cropping")
+            pads = self._pads(cfg.get("cropping" if crop else "padding"), rank, 0 if crop else 1)
+            shape = None
+            if xs is not None and len(xs) == rank + 2:
+                sign = -1 if crop else 1
+                shape = (xs[0], xs[1], *(None if d is None else d + sign * (lo + hi) for d, (lo, hi) in zip(xs[2:], pads, strict=False)))
+            attrs = {"pads": pads, "crop": crop}
+            return self._add(OpKind.PAD, cls, full, ins, out, attrs, shape=shape)
+        m = _UPSAMPLING.match(cls)
+        if m:
+            rank = int(m.group(1))
+            size = _tup(cfg.get("size"), rank, 2)
+            shape = None
+            if xs is not None and len(xs) == rank + 2:
+                shape = (xs[0], xs[1], *(None if d is None else d * s for d, s in zip(xs[2:], size, strict=False)))
+            return self._add(OpKind.UNKNOWN, cls, full, ins, out, {"size": size}, shape=shape)
+        if cls in _PASSTHROUGH:
+            return self._add(OpKind.IDENTITY, cls, full, ins, out, {})
+        # Lambda, TFOpLambda, custom and unsupported layers: named, never deserialised
+        attrs = {"class_name": cls}
+        if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda") or "registered_name" in cfg:
+            attrs["custom"] = True
+        return self._add(OpKind.UNKNOWN, cls, full, ins, out, attrs)
+
+    def _conv_attrs(
+        self, cfg: dict[str, Any], rank: int, k: tuple[int, ...], channels: int | None, cin: int | None, groups: int
+    ) -> dict[str, Any]:
+        dil = _tup(cfg.get("dilation_rate"), rank)
+        padding: Any = str(cfg.get("padding", "valid")).lower()
+        if padding == "causal":  # Conv1D: pad (k-1)*d at the start only
+            padding = (dil[0] * (k[0] - 1), 0)
+        return {
+            "channels": channels,
+            "in_channels": cin,
+            "kernel": k,
+            "stride": _tup(cfg.get("strides"), rank),
+            "dilation": dil,
+            "groups": groups,
+            "padding": padding,
+            "bias": bool(cfg.get("use_bias", True)),
+            "rank": rank,
+        }
+
+    def _pads(self, v: Any, rank: int, default: int) -> list[tuple[int, int]]:
+        if v is None:
+            return [(default, default)] * rank
+        if isinstance(v, int):
+            return [(v, v)] * rank
+        out = []
+        for d in list(v)[:rank]:
+            out.append((int(d), int(d)) if isinstance(d, int) else (int(d[0]), int(d[1])))
+        if rank == 1 and len(out) == 2 and isinstance(v[0], int):  # Conv1D padding=(lo, hi)
+            out = [(int(v[0]), int(v[1]))]
+        return out + [(default, default)] * (rank - len(out))
+
+    def _axis(self, axis: int, xs: Shape | None) -> int:
+        """A Keras (channels-last) axis as the canonical axis."""
+        if xs is None or not self.channels_last or len(xs) < 3:
+            return axis
+        r = len(xs)
+        a = axis % r
+        if a == 0:
+            return 0
+        return 1 if a == r - 1 else a + 1
+
+    def _activation(self, cls: str, cfg: dict[str, Any], xs: Shape | None) -> tuple[OpKind, dict[str, Any]] | None:
+        if cls == "Activation":
+            act = _act_name(cfg.get("activation")) or "linear"
+            if act == "linear":
+                return OpKind.IDENTITY, {"activation": "linear"}
+            return OpKind.ACTIVATION, {"activation": act}
+        if cls == "ReLU":
+            if cfg.get("max_value") == 6:
+                return OpKind.ACTIVATION, {"activation": "relu6"}
+            if cfg.get("negative_slope"):
+                return OpKind.ACTIVATION, {"activation": "leaky_relu", "alpha": cfg["negative_slope"]}
+            return OpKind.ACTIVATION, {"activation": "relu"}
+        if cls == "LeakyReLU":
+            return OpKind.ACTIVATION, {"activation": "leaky_relu", "alpha": cfg.get("negative_slope", cfg.get("alpha"))}
+        if cls == "PReLU":
+            params = 0
+            if xs is not None and len(xs) >= 2 and all(d is not None for d in xs[1:]):
+                dims = [*xs[2:], xs[1]] if self.channels_last and len(xs) >= 3 else list(xs[1:])
+                for a in cfg.get("shared_axes") or []:
+                    if 1 <= int(a) <= len(dims):
+                        dims[int(a) - 1] = 1
+                params = math.prod(dims)  # type: ignore[arg-type]
+            return OpKind.ACTIVATION, {"activation": "prelu", "params": params}
+        if cls == "ELU":
+            return OpKind.ACTIVATION, {"activation": "elu"}
+        if cls == "ThresholdedReLU":
+            return OpKind.ACTIVATION, {"activation": "thresholded_relu"}
+        if cls == "Softmax":
+            return OpKind.ACTIVATION, {"activation": "softmax", "axis": cfg.get("axis", -1)}
+        return None
