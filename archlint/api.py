@@ -30,6 +30,7 @@ class FileResult:
     error: str | None = None
     format: str | None = None
     nodes: int = 0
+    notes: list[str] = field(default_factory=list)  # what the frontend assumed (printed by reporters)
     exc: BaseException | None = field(default=None, repr=False)
 
 
@@ -148,6 +149,7 @@ def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResu
             continue
         fr.format = graph.format
         fr.nodes = len(graph)
+        fr.notes = [str(x) for x in graph.meta.get("notes", [])]
         for f in check_graph(graph, config, target):
             why = config.is_suppressed(f)
             if why:

@@ -46,6 +46,15 @@ _NORMS = {
     "LRN": "lrn",
     "RMSNormalization": "rms",
 }
+#: torch dropout modules -> channel-wise (spatial)
+_DROPOUT_MODULES = {
+    "Dropout": False,
+    "AlphaDropout": False,
+    "Dropout1d": True,
+    "Dropout2d": True,
+    "Dropout3d": True,
+    "FeatureAlphaDropout": True,
+}
 _GLOBAL_AXES = ({2, 3}, {-2, -1}, {2, 3, 4}, {-3, -2, -1}, {2})
 _RESHAPES = {"Reshape", "Squeeze", "Unsqueeze"}
 _PASSTHROUGH = {"Identity", "Cast"}
@@ -322,18 +331,30 @@ def from_model(model: Any, name: str = "model") -> Graph:
                     fused_add[id(n)] = add
                     skip.add(id(add))
 
+    # values computed from the graph inputs; nodes reading none of them (random
+    # masks, shape constants) are constant subgraphs, not layers
+    data_vals = {vi.name for vi in g.input if vi.name not in static}
+    for n in ordered:
+        if any(x in data_vals for x in n.input if x):
+            data_vals.update(o for o in n.output if o)
     notes: list[ExportNote] = []
     for n in ordered:
         if id(n) in skip:
             continue
+        data_in = [x for x in n.input if x and x in data_vals]
+        if not data_in and data_vals:
+            continue
         meta = {p.key: p.value for p in n.metadata_props}
         layer, source = _layer_and_source(n, meta)
-        data_in = [x for x in n.input if x and x not in static]
         outs = [o for o in n.output if o]
         kind, attrs = _classify(n, data_in, inits, const_dims, value_of)
         module_class = _module_class(meta)
         if module_class:
             attrs["module_class"] = module_class
+            if module_class.rsplit(".", 1)[-1] in _DROPOUT_MODULES and kind is not OpKind.DROPOUT:
+                # the dynamo exporter writes training-mode Dropout2d as mask arithmetic
+                spatial = _DROPOUT_MODULES[module_class.rsplit(".", 1)[-1]]
+                kind, attrs = OpKind.DROPOUT, {**attrs, "rate": None, "spatial": spatial, "flavour": "decomposed"}
         if id(n) in fused_add:
             add = fused_add[id(n)]
             outs = [o for o in add.output if o]
@@ -347,6 +368,9 @@ def from_model(model: Any, name: str = "model") -> Graph:
         rule_name = meta.get("pkg.onnxscript.rewriter.rule_name", "")
         if "FuseBatchNorm" in rule_name:
             bn_layer = layer
+            conv_layer = _layer_from_weight(n)
+            if conv_layer:  # the metadata names the folded BN; the node is the conv
+                node.layer = conv_layer
             notes.append(
                 ExportNote(
                     "bn-folded",
@@ -361,8 +385,30 @@ def from_model(model: Any, name: str = "model") -> Graph:
     for o in g.output:
         b.mark_output(o.name)
     graph = b.finish()
+    for node in graph.nodes:
+        if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
+            node.kind = OpKind.FLATTEN
+            node.attrs["axis"] = 1
     graph.notes = notes + _guess_hidden(graph, notes)
     return graph
+
+
+def _layer_from_weight(n: Any) -> str | None:
+    """``conv1.weight`` -> ``conv1``: the module a fused conv's weight came from."""
+    w = n.input[1] if len(n.input) > 1 else ""
+    return w[: -len(".weight")] if w.endswith(".weight") and len(w) > len(".weight") else None
+
+
+def _flattens_from_1(node: Any) -> bool:
+    """A Reshape of (N, ...) to (N, prod(...)): torch's flatten / x.view(n, -1)."""
+    x = node.inputs[0].shape if node.inputs else None
+    y = node.output.shape if node.outputs else None
+    if y is None or len(y) != 2:
+        return False
+    target = node.attrs.get("target")
+    if x is None:
+        return bool(target) and len(target) == 2 and target[1] == -1
+    return len(x) >= 3 and x[0] == y[0]
 
 
 def _guess_hidden(graph: Graph, notes: list[ExportNote]) -> list[ExportNote]:

@@ -16,9 +16,12 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
     for r in result.files:
         if r.error:  # the CLI prints load errors on stderr, one line each
             continue
-        if not r.findings and not verbose:
+        notes = getattr(r, "notes", [])
+        if not r.findings and not verbose and not notes:
             continue
         con.print(f"[bold underline]{escape(r.path)}[/]" + (f" [dim]({r.format}, {r.nodes} nodes)[/]" if verbose else ""))
+        for note in notes:
+            con.print(f"  [dim]note:[/] {escape(note)}")
         if not r.findings:
             con.print("  [green]no findings[/]")
         for f in r.findings:

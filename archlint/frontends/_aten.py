@@ -1,0 +1,395 @@
+"""ATen ops -> the common graph, shared by the live-module (``torch.py``) and
+the ``.pt2`` (``pt2.py``) frontends so both give the same nodes.
+
+No torch import here: each frontend turns its graph (a live
+``ExportedProgram`` or the JSON inside a ``.pt2`` archive) into a list of
+:class:`ANode` with named arguments, and :func:`build` maps them. Ops that
+only compute sizes, pick tuple items or update buffers are looked through.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
+
+Shape = tuple[int | None, ...]
+
+
+@dataclass(frozen=True)
+class TRef:
+    """A reference to a tensor value by name."""
+
+    name: str
+
+
+@dataclass
+class ANode:
+    """One ATen call, framework-free: ``target`` like ``aten.conv2d.default``,
+    ``args`` by schema name, tensor ``outputs`` by name."""
+
+    name: str
+    target: str
+    args: dict[str, Any]
+    outputs: list[str]
+    module_stack: list[tuple[str, str]] = field(default_factory=list)  # (path, class), outermost first
+    stack_trace: str | None = None
+
+
+_ACT = {
+    "relu": "relu",
+    "relu6": "relu6",
+    "leaky_relu": "leaky_relu",
+    "prelu": "prelu",
+    "_prelu_kernel": "prelu",
+    "rrelu": "leaky_relu",
+    "gelu": "gelu",
+    "silu": "swish",
+    "sigmoid": "sigmoid",
+    "hardsigmoid": "hard_sigmoid",
+    "tanh": "tanh",
+    "softmax": "softmax",
+    "_softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "_log_softmax": "log_softmax",
+    "elu": "elu",
+    "selu": "selu",
+    "celu": "celu",
+    "hardswish": "hard_swish",
+    "mish": "mish",
+    "softplus": "softplus",
+}
+_BN = {
+    "batch_norm",
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "_batch_norm_with_update",
+    "_batch_norm_with_update_functional",
+    "_batch_norm_no_update",
+    "cudnn_batch_norm",
+}
+_NORM = {
+    "layer_norm": "layer",
+    "native_layer_norm": "layer",
+    "group_norm": "group",
+    "native_group_norm": "group",
+    "instance_norm": "instance",
+    "rms_norm": "rms",
+}
+_DROPOUT = {
+    "dropout": ("dropout", False),
+    "native_dropout": ("dropout", False),
+    "feature_dropout": ("spatial", True),
+    "alpha_dropout": ("alpha", False),
+    "feature_alpha_dropout": ("feature_alpha", True),
+}
+_CONV = {"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
+_POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
+         "avg_pool1d", "avg_pool2d", "avg_pool3d"}
+_ADAPTIVE = {"adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d",
+             "_adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"}
+_RESHAPE = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t"}
+_IDENTITY = {"clone", "contiguous", "alias", "detach", "_to_copy", "to", "type_as", "lift_fresh_copy", "identity"}
+_LOOK_THROUGH = {"getitem"}
+_FRAME = re.compile(r'File "([^"]+)", line (\d+)')
+_LIB = re.compile(r"([/\\](site|dist)-packages[/\\]|^<|[/\\]lib[/\\]python3[.\d]*[/\\])")
+
+
+def op_name(target: str) -> str:
+    """``torch.ops.aten.conv2d.default`` -> ``conv2d``; ``_operator.getitem`` -> ``getitem``."""
+    t = target.removeprefix("torch.ops.")
+    parts = t.split(".")
+    if parts[0] == "aten" and len(parts) >= 2:
+        return parts[1]
+    return parts[-1]
+
+
+def user_frame(trace: str | None) -> SourceLocation | None:
+    """The innermost frame of a stack trace outside installed libraries."""
+    if not trace:
+        return None
+    user = [(f, ln) for f, ln in _FRAME.findall(trace) if not _LIB.search(f)]
+    if not user:
+        return None
+    f, ln = user[-1]
+    return SourceLocation(f, int(ln))
+
+
+def _prod(shape: Sequence[int | None] | None) -> int:
+    if not shape or any(d is None for d in shape):
+        return 0
+    return math.prod(shape)  # type: ignore[arg-type]
+
+
+def _ints(v: Any, n: int, default: int) -> tuple[int, ...]:
+    if v is None or v == []:
+        return (default,) * n
+    if isinstance(v, (int, float)):
+        return (int(v),) * n
+    vals = [int(x) if x is not None else default for x in v]
+    if len(vals) == 1 and n > 1:
+        vals = vals * n
+    return tuple(vals)
+
+
+class _Ctx:
+    def __init__(self, shapes: dict[str, Shape | None]) -> None:
+        self.shapes = shapes
+
+    def shape(self, v: Any) -> Shape | None:
+        return self.shapes.get(v.name) if isinstance(v, TRef) else None
+
+
+def _conv(op: str, a: dict[str, Any], cx: _Ctx) -> dict[str, Any]:
+    w = cx.shape(a.get("weight")) or ()
+    transposed = bool(a.get("transposed", False)) or op.startswith("conv_transpose")
+    groups = int(a.get("groups", 1) or 1)
+    nd = max(len(w) - 2, 1) if w else {"1": 1, "3": 3}.get(op[-2:-1], 2)
+    kernel = tuple(w[2:]) if len(w) > 2 else ()
+    channels = in_ch = None
+    if len(w) >= 2:
+        channels = w[1] * groups if transposed else w[0]
+        in_ch = w[0] if transposed else w[1] * groups
+    bias = a.get("bias")
+    pad = a.get("padding", 0)
+    if isinstance(pad, str):
+        padding: Any = pad
+    else:
+        p = _ints(pad, nd, 0)
+        padding = (*p, *p)
+    attrs: dict[str, Any] = {
+        "channels": channels,
+        "in_channels": in_ch,
+        "kernel": kernel,
+        "stride": _ints(a.get("stride"), nd, 1),
+        "dilation": _ints(a.get("dilation"), nd, 1),
+        "groups": groups,
+        "padding": padding,
+        "bias": isinstance(bias, TRef),
+        "params": _prod(w) + (_prod(cx.shape(bias)) if isinstance(bias, TRef) else 0),
+        "rank": nd,
+    }
+    if transposed:
+        attrs["transposed"] = True
+    if groups > 1 and in_ch is not None and groups == in_ch:
+        attrs["depthwise"] = True
+    return attrs
+
+
+def _dense(op: str, a: dict[str, Any], cx: _Ctx) -> dict[str, Any] | None:
+    if op == "linear":
+        w, bias = a.get("weight"), a.get("bias")
+        ws = cx.shape(w) or ()
+        units = ws[0] if len(ws) == 2 else None
+        in_f = ws[1] if len(ws) == 2 else None
+    else:  # addmm(bias, input, weight.T) / mm / matmul(input, weight)
+        w = a.get("mat2", a.get("other"))
+        bias = a.get("self") if op == "addmm" else None
+        ws = cx.shape(w) or ()
+        units = ws[-1] if ws else None
+        in_f = ws[-2] if len(ws) >= 2 else None
+    return {
+        "units": units,
+        "in_features": in_f,
+        "bias": isinstance(bias, TRef),
+        "params": _prod(cx.shape(w)) + (_prod(cx.shape(bias)) if isinstance(bias, TRef) else 0),
+    }
+
+
+def _flatten_or_reshape(op: str, a: dict[str, Any], x: Shape | None, out: Shape | None) -> tuple[OpKind, dict[str, Any]]:
+    if op in ("squeeze", "unsqueeze", "permute", "transpose", "t"):
+        return OpKind.RESHAPE, {}
+    if x is not None and out is not None and len(out) == 2 and len(x) >= 2 and out[0] == x[0]:
+        return OpKind.FLATTEN, {"axis": 1}
+    if x is None or out is None:
+        if op == "flatten" and int(a.get("start_dim", 0) or 0) == 1 and int(a.get("end_dim", -1)) == -1:
+            return OpKind.FLATTEN, {"axis": 1}
+        size = a.get("size", a.get("shape"))
+        if op != "flatten" and isinstance(size, (list, tuple)) and len(size) == 2 and size[1] == -1:
+            return OpKind.FLATTEN, {"axis": 1}
+    size = a.get("size", a.get("shape"))
+    attrs: dict[str, Any] = {}
+    if isinstance(size, (list, tuple)) and all(isinstance(d, int) for d in size):
+        attrs["target"] = tuple(size)
+    return OpKind.RESHAPE, attrs
+
+
+def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, Any]]:
+    """The op kind and attributes of one ATen call."""
+    op = op_name(n.target)
+    a = n.args
+    x = cx.shapes.get(data_in[0]) if data_in else None
+    out = cx.shapes.get(n.outputs[0]) if n.outputs else None
+    base = op.rstrip("_") if op.endswith("_") and not op.startswith("_") else op
+    if base in _CONV:
+        return OpKind.CONV, _conv(base, a, cx)
+    if base == "linear" or (base in ("addmm", "mm", "matmul") and len(data_in) == 1):
+        return OpKind.DENSE, _dense(base, a, cx) or {}
+    if base in _BN:
+        c = cx.shape(a.get("weight")) or cx.shape(a.get("running_mean"))
+        training = a.get("training", a.get("train"))
+        if base == "_native_batch_norm_legit_no_training" or base == "_batch_norm_no_update":
+            training = False
+        elif training is None:
+            training = True
+        return OpKind.BATCH_NORM, {
+            "channels": c[0] if c else (x[1] if x and len(x) > 1 else None),
+            "epsilon": a.get("eps", 1e-5),
+            "momentum": a.get("momentum", 0.1),
+            "training_mode": bool(training),
+            "params": 2 * c[0] if c else 0,
+        }
+    if base in _NORM:
+        w = cx.shape(a.get("weight"))
+        b = cx.shape(a.get("bias"))
+        return OpKind.NORM, {"norm": _NORM[base], "params": _prod(w) + _prod(b)}
+    if base in _DROPOUT:
+        flavour, spatial = _DROPOUT[base]
+        rate = a.get("p")
+        return OpKind.DROPOUT, {"rate": float(rate) if rate is not None else 0.5, "spatial": spatial, "flavour": flavour}
+    if base == "hardtanh":
+        lo, hi = a.get("min_val", -1.0), a.get("max_val", 1.0)
+        if lo == 0 and hi == 6:
+            return OpKind.ACTIVATION, {"activation": "relu6"}
+        return OpKind.ACTIVATION, {"activation": "clip", "min": lo, "max": hi}
+    if base in _ACT:
+        attrs: dict[str, Any] = {"activation": _ACT[base]}
+        if "softmax" in base:
+            attrs["axis"] = a.get("dim", -1)
+        if _ACT[base] == "prelu":
+            attrs["params"] = _prod(cx.shape(a.get("weight")))
+        return OpKind.ACTIVATION, attrs
+    if base in _POOL:
+        kernel = _ints(a.get("kernel_size"), 1, 1)
+        nd = len(kernel)
+        stride = a.get("stride")
+        p = _ints(a.get("padding"), nd, 0)
+        return OpKind.POOL, {
+            "pool": "max" if "max" in base else "avg",
+            "kernel": kernel,
+            "stride": _ints(stride, nd, 1) if stride else kernel,
+            "dilation": _ints(a.get("dilation"), nd, 1),
+            "padding": (*p, *p),
+        }
+    if base in _ADAPTIVE:
+        size = a.get("output_size")
+        sizes = [size] if isinstance(size, int) else list(size or [])
+        pool = "max" if "max" in base else "avg"
+        if sizes and all(s == 1 for s in sizes):
+            return OpKind.GLOBAL_POOL, {"pool": pool, "keepdims": True}
+        return OpKind.POOL, {"pool": pool, "adaptive": True, "output_size": tuple(sizes)}
+    if base in ("mean", "amax", "max") and x is not None and len(x) >= 3:
+        dims = a.get("dim")
+        dims = [dims] if isinstance(dims, int) else list(dims or [])
+        rank = len(x)
+        if dims and sorted(d % rank for d in dims) == list(range(2, rank)):
+            return OpKind.GLOBAL_POOL, {
+                "pool": "avg" if base == "mean" else "max",
+                "keepdims": bool(a.get("keepdim", False)),
+                "axes": tuple(dims),
+            }
+        return OpKind.UNKNOWN, {"axes": tuple(dims)}
+    if base in ("mean", "amax") and x is None:
+        dims = a.get("dim")
+        if isinstance(dims, (list, tuple)) and sorted(dims) in ([2, 3], [-2, -1]):
+            return OpKind.GLOBAL_POOL, {"pool": "avg" if base == "mean" else "max",
+                                        "keepdims": bool(a.get("keepdim", False)), "axes": tuple(dims)}
+    if base in _RESHAPE:
+        return _flatten_or_reshape(base, a, x, out)
+    if base in ("add", "sub", "div", "mul", "true_divide"):
+        if len(data_in) >= 2:
+            if base == "add":
+                return OpKind.ADD, {}
+            if base == "mul":
+                return OpKind.MUL, {}
+            return OpKind.UNKNOWN, {}
+        return OpKind.IDENTITY, {f"constant_{base}": True}
+    if base in ("cat", "concat", "concatenate"):
+        return OpKind.CONCAT, {"axis": int(a.get("dim", 0) or 0)}
+    if base in ("pad", "constant_pad_nd", "reflection_pad2d", "replication_pad2d"):
+        return OpKind.PAD, {}
+    if base in _IDENTITY:
+        return OpKind.IDENTITY, {}
+    return OpKind.UNKNOWN, {}
+
+
+def _refs(v: Any) -> Iterable[str]:
+    if isinstance(v, TRef):
+        yield v.name
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            yield from _refs(x)
+
+
+def _layer(n: ANode) -> tuple[str, str | None]:
+    """The innermost non-root module path and its class, else the node name."""
+    for path, cls in reversed(n.module_stack):
+        if path:
+            return path, cls
+    return n.name, None
+
+
+def build(
+    name: str,
+    fmt: str,
+    nodes: Iterable[ANode],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    shapes: dict[str, Shape | None],
+) -> Graph:
+    """Map ATen calls in topological order into a :class:`Graph`.
+
+    ``inputs`` are the user inputs (everything else without a producer is a
+    weight, buffer or constant); ``shapes`` gives every tensor's shape."""
+    b = GraphBuilder(name, fmt)
+    cx = _Ctx(shapes)
+    alias: dict[str, str] = {}  # aten value -> graph value
+    for i in inputs:
+        b.add_input(i, shapes.get(i))
+        alias[i] = i
+    for n in nodes:
+        data_in: list[str] = []
+        for v in n.args.values():
+            for r in _refs(v):
+                g = alias.get(r)
+                if g is not None and g not in data_in:
+                    data_in.append(g)
+        if not data_in or not n.outputs:
+            continue  # buffer updates, constants, size arithmetic
+        op = op_name(n.target)
+        if op in _LOOK_THROUGH or (op in ("sym_size", "size", "sym_numel", "sym_stride", "dim")):
+            if op in _LOOK_THROUGH:
+                for o in n.outputs:
+                    alias[o] = data_in[0]
+            continue
+        kind, attrs = classify(n, [r for r in _data_refs(n, alias)], cx)
+        layer, cls = _layer(n)
+        if cls:
+            attrs["module_class"] = cls
+        out = n.outputs[0]
+        node = b.add(kind, op, layer, inputs=data_in, outputs=[out], attrs=attrs,
+                     source=user_frame(n.stack_trace), name=n.name)
+        node.outputs[0].shape = shapes.get(out)
+        for o in n.outputs:
+            alias[o] = out
+    for o in outputs:
+        g = alias.get(o)
+        if g is not None and all(v.name != g for v in b.graph.outputs):
+            b.mark_output(g)
+    return b.finish()
+
+
+def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:
+    """Original names of the data inputs (for shape look-ups), in order."""
+    out: list[str] = []
+    for v in n.args.values():
+        for r in _refs(v):
+            if r in alias and r not in out:
+                out.append(r)
+    return out
