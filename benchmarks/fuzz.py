@@ -180,6 +180,16 @@ def mutate_json(doc: object, rng: random.Random) -> object:
             continue
         key = path[-1]
         op = rng.randrange(6)
+        try:
+            _apply(doc, parent, key, op, paths, rng)
+        except (KeyError, IndexError, TypeError):  # a path made stale by an earlier edit
+            continue
+        paths = [p for p in _paths(doc) if p] or paths
+    return doc
+
+
+def _apply(doc: object, parent: object, key: object, op: int, paths: list[tuple], rng: random.Random) -> None:
+    if True:
         if op <= 2:  # replace with an odd value
             parent[key] = copy.deepcopy(rng.choice(_ODD_VALUES))  # type: ignore[index]
         elif op == 3:  # drop
@@ -189,8 +199,6 @@ def mutate_json(doc: object, rng: random.Random) -> object:
         else:  # duplicate a sibling (list) or copy another subtree here
             other = _get(doc, rng.choice(paths))
             parent[key] = copy.deepcopy(other)  # type: ignore[index]
-        paths = [p for p in _paths(doc) if p] or paths
-    return doc
 
 
 _DEEP = re.compile(rb'"__DEEP_(\d+)__"')
