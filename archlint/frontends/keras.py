@@ -171,8 +171,8 @@ def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
                     meta = {}
     except zipfile.BadZipFile as e:
         raise LoadError(path, f"corrupt .keras zip archive ({e})") from None
-    except NotImplementedError as e:  # compression method or zip version zipfile cannot read
-        raise LoadError(path, f"the .keras archive uses an unsupported zip feature ({e})") from None
+    except (NotImplementedError, UnicodeDecodeError) as e:  # unknown zip feature, member names not UTF-8
+        raise LoadError(path, f"the .keras archive uses an unsupported zip feature ({type(e).__name__})") from None
     except OSError as e:
         raise LoadError(path, f"cannot read the .keras archive: {e.strerror or e}") from None
     return _parse_json(config_text, path, "config.json"), meta

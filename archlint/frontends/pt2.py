@@ -30,8 +30,8 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
     p = Path(target)
     try:
         zf = zipfile.ZipFile(p)
-    except NotImplementedError as e:
-        raise LoadError(target, f"the .pt2 archive uses an unsupported zip feature ({e})") from None
+    except (NotImplementedError, UnicodeDecodeError) as e:  # unknown zip feature, member names not UTF-8
+        raise LoadError(target, f"the .pt2 archive uses an unsupported zip feature ({type(e).__name__})") from None
     except zipfile.BadZipFile:
         raise LoadError(target, "not a .pt2 archive (not a zip file; was it written by torch.export.save?)") from None
     except OSError as e:
