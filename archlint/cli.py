@@ -102,13 +102,17 @@ def check(
             traceback.print_exc()
         raise typer.Exit(EXIT_ERROR) from None
 
+    # names from hostile files may hold lone surrogates: escape, never crash on output
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
             traceback.print_exception(r.exc)
     try:
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
+            with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 emit(fmt, result, fh, verbose=verbose, color=False)
         else:
             emit(fmt, result, sys.stdout, verbose=verbose)

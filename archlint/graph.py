@@ -96,12 +96,12 @@ class Node:
 
     def predecessors(self) -> list[Node]:
         """Producers of this node's data inputs, in input order, without repeats."""
-        seen: list[Node] = []
+        seen: dict[int, Node] = {}
         for v in self.inputs:
             p = v.producer
-            if p is not None and p not in seen:
-                seen.append(p)
-        return seen
+            if p is not None:
+                seen.setdefault(id(p), p)
+        return list(seen.values())
 
     def successors(self) -> list[Node]:
         """Consumers of this node's outputs, in graph order, without repeats."""
@@ -197,6 +197,9 @@ class Graph:
         position = {id(n): i for i, n in enumerate(self.nodes)}
         if len(position) != len(self.nodes):
             raise GraphError("a node appears twice")
+        # membership as id sets, so a value with a million consumers stays linear
+        consumer_ids = {id(v): {id(c) for c in v.consumers} for n in self.nodes for v in (*n.inputs, *n.outputs)}
+        input_ids = {id(n): {id(v) for v in n.inputs} for n in self.nodes}
         for i, n in enumerate(self.nodes):
             if n.index != i:
                 raise GraphError(f"node {n.name!r} has index {n.index}, expected {i}")
@@ -210,7 +213,7 @@ class Graph:
                     raise GraphError(f"producer of {v.name!r} is not in the graph")
                 if position[id(p)] >= i:
                     raise GraphError(f"{n.name!r} comes before its producer {p.name!r}")
-                if n not in v.consumers:
+                if id(n) not in consumer_ids[id(v)]:
                     raise GraphError(f"{n.name!r} reads {v.name!r} but is not a consumer")
             for v in n.outputs:
                 if v.producer is not n:
@@ -218,7 +221,7 @@ class Graph:
                 for c in v.consumers:
                     if id(c) not in position:
                         raise GraphError(f"consumer {c.name!r} of {v.name!r} not in graph")
-                    if v not in c.inputs:
+                    if id(v) not in input_ids[id(c)]:
                         raise GraphError(f"{c.name!r} is a consumer of {v.name!r} but not reading it")
 
 
@@ -230,6 +233,7 @@ class GraphBuilder:
         self.graph = Graph(name=name, format=fmt)
         self._values: dict[str, Value] = {}
         self._names: set[str] = set()
+        self._next_suffix: dict[str, int] = {}
 
     def value(self, name: str) -> Value | None:
         return self._values.get(name)
@@ -241,9 +245,11 @@ class GraphBuilder:
         if name not in self._names:
             self._names.add(name)
             return name
-        i = 1
+        # remember where the suffix search stopped: a million nodes of one name stay linear
+        i = self._next_suffix.get(name, 1)
         while f"{name}_{i}" in self._names:
             i += 1
+        self._next_suffix[name] = i + 1
         self._names.add(f"{name}_{i}")
         return f"{name}_{i}"
 

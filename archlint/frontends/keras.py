@@ -27,7 +27,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import select
+import signal
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -41,6 +45,8 @@ from archlint.shapes import output_shape
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 #: most layers archlint inlines (nested models included)
 MAX_LAYERS = 200_000
+#: seconds the HDF5 reader may take for the root attributes before the file counts as corrupt
+H5_TIMEOUT_S = 10.0
 
 _MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -161,10 +167,12 @@ def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
                 try:
                     raw = json.loads(_read_member(zf, "metadata.json", path))
                     meta = raw if isinstance(raw, dict) else {}
-                except (ValueError, LoadError):
+                except (ValueError, LoadError, RecursionError):
                     meta = {}
     except zipfile.BadZipFile as e:
         raise LoadError(path, f"corrupt .keras zip archive ({e})") from None
+    except (NotImplementedError, UnicodeDecodeError) as e:  # unknown zip feature, member names not UTF-8
+        raise LoadError(path, f"the .keras archive uses an unsupported zip feature ({type(e).__name__})") from None
     except OSError as e:
         raise LoadError(path, f"cannot read the .keras archive: {e.strerror or e}") from None
     return _parse_json(config_text, path, "config.json"), meta
@@ -216,6 +224,56 @@ def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
+    """The root ``model_config`` attribute of a Keras HDF5 file, read with h5py
+    in a forked child with a time limit: a corrupt file can make the HDF5
+    library loop forever in C, where no signal reaches it."""
+    if not hasattr(os, "fork"):
+        return _config_from_h5(path, *_read_h5_attrs(path))
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: read, send JSON back, exit without cleanup handlers
+        os.close(rfd)
+        try:
+            try:
+                raw, meta = _read_h5_attrs(path)
+                text = _text(raw)
+                msg = {"raw": text if isinstance(text, str) else None, "meta": meta}
+            except LoadError as e:
+                msg = {"error": e.problem}
+            data = json.dumps(msg, default=str).encode()
+            while data:
+                data = data[os.write(wfd, data) :]
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + H5_TIMEOUT_S
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([rfd], [], [], left)[0]:
+                raise LoadError(path, f"reading the HDF5 file did not finish in {H5_TIMEOUT_S:g} s (corrupt file?)")
+            chunk = os.read(rfd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(rfd)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+    try:
+        msg = json.loads(b"".join(chunks))
+    except ValueError:
+        raise LoadError(path, "not a readable HDF5 file (the reader stopped unexpectedly)") from None
+    if "error" in msg:
+        raise LoadError(path, msg["error"])
+    return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+
+
+def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     import h5py
 
     try:
@@ -231,8 +289,12 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
             meta = {k: _text(attrs[k]) for k in ("keras_version", "backend") if k in attrs}
     except LoadError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {e})") from None
+    except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {type(e).__name__}: {e})") from None
+    return raw, meta
+
+
+def _config_from_h5(path: Path, raw: Any, meta: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     text = _text(raw)
     if not isinstance(text, str):
         raise LoadError(path, "model_config attribute is not a JSON string")

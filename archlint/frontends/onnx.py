@@ -84,10 +84,55 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, f"not a valid ONNX model ({type(e).__name__}: {e})") from None
     if not model.HasField("graph") or (model.ir_version == 0 and not model.graph.node):
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
+    _clean_strings(model)
     try:
         return from_model(model, name=p.stem)
     except GraphError as e:
         raise LoadError(path, f"malformed ONNX graph: {e}") from None
+
+
+def _text(x: str | bytes) -> str:
+    """A protobuf string field as text: upb hands back ``bytes`` when the
+    stored bytes are not UTF-8; escape them (injective, so names stay unique)."""
+    return x if isinstance(x, str) else x.decode("utf-8", "backslashreplace")
+
+
+def _fix_repeated(field: Any) -> None:
+    if any(isinstance(x, bytes) for x in field):
+        fixed = [_text(x) for x in field]
+        del field[:]
+        field.extend(fixed)
+
+
+def _clean_strings(model: Any) -> None:
+    """Replace non-UTF-8 string fields that archlint reads with escaped text,
+    in place, so names with invalid bytes give findings instead of a crash."""
+    for msg, names in ((model, ("producer_name", "producer_version", "domain")),):
+        for f in names:
+            v = getattr(msg, f)
+            if isinstance(v, bytes):
+                setattr(msg, f, _text(v))
+    for o in model.opset_import:
+        if isinstance(o.domain, bytes):
+            o.domain = _text(o.domain)
+    g = model.graph
+    for coll in (g.input, g.output, g.value_info, g.initializer):
+        for x in coll:
+            if isinstance(x.name, bytes):
+                x.name = _text(x.name)
+    for n in g.node:
+        for f in ("name", "op_type", "domain"):
+            v = getattr(n, f)
+            if isinstance(v, bytes):
+                setattr(n, f, _text(v))
+        _fix_repeated(n.input)
+        _fix_repeated(n.output)
+        for a in n.attribute:
+            if isinstance(a.name, bytes):
+                a.name = _text(a.name)
+        for p in n.metadata_props:
+            if isinstance(p.key, bytes) or isinstance(p.value, bytes):
+                p.key, p.value = _text(p.key), _text(p.value)
 
 
 def _static_value(t: Any) -> list[float] | None:
@@ -103,15 +148,38 @@ def _static_value(t: Any) -> list[float] | None:
         return None
 
 
+#: the type each attribute archlint reads must have; a value of another type
+#: (a hostile or broken file) is treated as absent
+_ATTR_TYPES: dict[str, str] = {
+    **dict.fromkeys(("kernel_shape", "strides", "dilations", "pads", "axes"), "ints"),
+    **dict.fromkeys(("group", "transB", "axis", "keepdims", "training_mode"), "int"),
+    **dict.fromkeys(("epsilon", "momentum", "ratio", "min", "max"), "float"),
+    "auto_pad": "bytes",
+}
+
+
+def _typed(value: Any, want: str | None) -> bool:
+    if want is None:
+        return True
+    if want == "ints":
+        return isinstance(value, (list, tuple)) and all(isinstance(x, int) for x in value)
+    if want == "int":
+        return isinstance(value, int)
+    if want == "float":
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    return isinstance(value, (bytes, str))
+
+
 def _attr(node: Any, name: str, default: Any = None) -> Any:
     from onnx import helper
 
     for a in node.attribute:
         if a.name == name:
             try:
-                return helper.get_attribute_value(a)
+                value = helper.get_attribute_value(a)
             except Exception:  # noqa: BLE001
                 return default
+            return value if _typed(value, _ATTR_TYPES.get(name)) else default
     return default
 
 
@@ -386,7 +454,7 @@ def _guess_hidden(graph: Graph, notes: list[ExportNote]) -> list[ExportNote]:
 
 def _pad_attr(n: Any) -> Any:
     auto = _attr(n, "auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = auto.decode("utf-8", "replace") if isinstance(auto, bytes) else str(auto)
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         return "same"
     if auto == "VALID":

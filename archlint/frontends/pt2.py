@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
     p = Path(target)
     try:
         zf = zipfile.ZipFile(p)
+    except (NotImplementedError, UnicodeDecodeError) as e:  # unknown zip feature, member names not UTF-8
+        raise LoadError(target, f"the .pt2 archive uses an unsupported zip feature ({type(e).__name__})") from None
     except zipfile.BadZipFile:
         raise LoadError(target, "not a .pt2 archive (not a zip file; was it written by torch.export.save?)") from None
     except OSError as e:
@@ -44,7 +47,9 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
             raise LoadError(target, f"the exported graph JSON is {info.file_size:,} bytes, more than archlint reads")
         try:
             doc = json.loads(zf.read(info))
-        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError) as e:
+        except RecursionError:
+            raise LoadError(target, "the exported graph JSON is nested too deeply to read") from None
+        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError, zlib.error) as e:
             raise LoadError(target, f"cannot read the exported graph ({type(e).__name__}: {e})") from None
     try:
         return from_json(doc, name=p.stem)
@@ -104,7 +109,7 @@ def _module_stack(raw: str | None) -> list[tuple[str, str]]:
 
 
 def _dim(d: Any) -> int | None:
-    if isinstance(d, dict) and "as_int" in d:
+    if isinstance(d, dict) and isinstance(d.get("as_int"), int):
         return int(d["as_int"])
     return None
 

@@ -18,6 +18,7 @@ import pickletools
 import re
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ _SAFE_GLOBAL = re.compile(
 )
 
 
+#: the most pickle bytes read to scan for globals (the pickle of a module is small; tensors live elsewhere)
+MAX_PICKLE_BYTES = 256 * 1024 * 1024
+
+
 def _pickle_bytes(path: Path) -> tuple[str, bytes | None, list[str]]:
     """(kind, pickle bytes, zip member names): kind is torchscript, zip, pickle or other."""
     if zipfile.is_zipfile(path):
@@ -45,7 +50,10 @@ def _pickle_bytes(path: Path) -> tuple[str, bytes | None, list[str]]:
             data = [n for n in names if n.endswith("data.pkl")]
             if not data:
                 return "zip", None, names
-            return "zip", zf.read(data[0]), names
+            info = zf.getinfo(data[0])
+            if info.file_size > MAX_PICKLE_BYTES:  # a zip bomb: never inflate it
+                raise LoadError(path, f"data.pkl is {info.file_size:,} bytes uncompressed, more than archlint reads")
+            return "zip", zf.read(info), names
     with open(path, "rb") as f:
         head = f.read(2)
         if head[:1] == b"\x80":
@@ -95,7 +103,7 @@ def load(target: str, options: LoadOptions) -> Graph:
     p = Path(target)
     try:
         kind, data, _names = _pickle_bytes(p)
-    except (OSError, zipfile.BadZipFile) as e:
+    except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as e:
         raise LoadError(target, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
     if kind == "torchscript":
         return _load_torchscript(target)

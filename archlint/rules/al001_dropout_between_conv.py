@@ -67,13 +67,15 @@ class DropoutBetweenConv(Rule):
     evidence = ("jansma2018",)
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        up_memo: dict = {}
+        down_memo: dict = {}
         for node in graph.of_kind(OpKind.DROPOUT):
             if node.attrs.get("spatial"):
                 continue
-            up = nearest_upstream(node, THROUGH_FEATURE_OPS)
+            up = nearest_upstream(node, THROUGH_FEATURE_OPS, memo=up_memo)
             if not up or any(n.kind is not OpKind.CONV for n in up):
                 continue
-            down = nearest_downstream(node, THROUGH_FEATURE_OPS)
+            down = nearest_downstream(node, THROUGH_FEATURE_OPS, memo=down_memo)
             if not down or any(n.kind is not OpKind.CONV for n in down):
                 continue
             rate = node.attrs.get("rate")

@@ -1,0 +1,37 @@
+"""A short fuzz run per format (the long one: python benchmarks/fuzz.py --per-format 10000)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.security._util import frontend_present, load_module
+
+fuzz = load_module("benchmarks/fuzz.py")
+PER_FORMAT = 300
+
+
+@pytest.mark.parametrize("fmt", list(fuzz.FORMATS))
+def test_short_fuzz_finds_no_crash_or_hang(fmt: str, tmp_path: Path) -> None:
+    if not frontend_present(fuzz.frontend_module(fmt)):
+        pytest.skip(f"frontend archlint.frontends.{fuzz.frontend_module(fmt)} not present in this branch")
+    assert fuzz.seed_files(fmt), f"no seeds for {fmt}"
+    st = fuzz.fuzz_format(fmt, PER_FORMAT, seed=1234, crash_dir=None, work=tmp_path, log=lambda _m: None)
+    assert st.tried == PER_FORMAT
+    assert not st.crashes, st.crashes[:5]
+    assert not st.hangs, st.hangs[:5]
+    # the mutations reach both outcomes: some inputs still load, some are refused
+    assert st.ok > 0 and st.errors > 0, (st.ok, st.errors)
+
+
+def test_oracle_calls_an_escaping_exception_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import archlint.frontends.onnx as onnx_frontend
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise TypeError("unexpected")
+
+    monkeypatch.setattr(onnx_frontend, "from_model", boom)
+    src = fuzz.ROOT / "fixtures" / "onnx" / "clean_cnn.onnx"
+    out = fuzz.run_one(src)
+    assert out.kind == "crash" and "TypeError" in out.detail
