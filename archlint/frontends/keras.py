@@ -150,7 +150,11 @@ def load(path: str | Path, options: Any = None) -> Graph:
             hint = " (it is a zip archive: a Keras 3 .keras file? rename it)" if head.startswith(_ZIP_MAGIC) else ""
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
-    return from_config(config, name=p.stem, path=str(path), meta=meta)
+    try:
+        return from_config(config, name=p.stem, path=str(path), meta=meta)
+    except (TypeError, AttributeError, KeyError, IndexError) as e:
+        # a config of the wrong shape somewhere deep (a list where a name belongs ...)
+        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -320,6 +324,8 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
     cls = config.get("class_name")
     body = config.get("config")
+    if not isinstance(cls, str):
+        raise LoadError(path, f"model config's class_name is a {type(cls).__name__}, not a name")
     if cls not in _MODEL_CLASSES:
         kind = _model_kind(body)
         if kind is None:
