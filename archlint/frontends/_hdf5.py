@@ -79,8 +79,12 @@ class _Reader:
         size = self.uint(first, 8, 4)
         out: list[tuple[int, int, bytes]] = []
         blocks = [(addr + 16, size)]
+        seen: set[int] = set()
         while blocks:
             start, length = blocks.pop(0)
+            if start in seen:  # a continuation cycle in a corrupt file
+                raise _Unsupported("continuation cycle")
+            seen.add(start)
             self._scan(self.read(start, length), 1, 8, blocks, out)
         return out
 
@@ -114,8 +118,12 @@ class _Reader:
         out: list[tuple[int, int, bytes]] = []
         blocks = [(addr + pos, chunk)]
         first = True
+        seen: set[int] = set()
         while blocks:
             start, length = blocks.pop(0)
+            if start in seen:  # a continuation cycle in a corrupt file
+                raise _Unsupported("continuation cycle")
+            seen.add(start)
             if first:
                 block = self.read(start, length)
                 first = False
