@@ -80,7 +80,7 @@ def check(
     from archlint.reporters import emit
 
     try:
-        conf = cfg.resolve_config(config, paths) if hasattr(cfg, "resolve_config") else cfg.Config()
+        conf = cfg.resolve_config(config, paths)
         if select is not None:
             conf.select = cfg.parse_codes(select)
         if ignore is not None:
