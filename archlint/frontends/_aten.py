@@ -136,7 +136,10 @@ def _ints(v: Any, n: int, default: int) -> tuple[int, ...]:
         return (default,) * n
     if isinstance(v, (int, float)):
         return (int(v),) * n
-    vals = [int(x) if x is not None else default for x in v]
+    try:
+        vals = [int(x) if x is not None else default for x in v]
+    except (TypeError, ValueError):
+        raise ValueError(f"expected integers, got {v!r:.60}") from None
     if len(vals) == 1 and n > 1:
         vals = vals * n
     return tuple(vals)
@@ -155,7 +158,7 @@ def _conv(op: str, a: dict[str, Any], cx: _Ctx) -> dict[str, Any]:
     transposed = bool(a.get("transposed", False)) or op.startswith("conv_transpose")
     groups = int(a.get("groups", 1) or 1)
     nd = max(len(w) - 2, 1) if w else {"1": 1, "3": 3}.get(op[-2:-1], 2)
-    kernel = tuple(w[2:]) if len(w) > 2 else ()
+    kernel = tuple(w[2:]) if len(w) > 2 and all(isinstance(k, int) for k in w[2:]) else ()
     channels = in_ch = None
     if len(w) >= 2:
         channels = w[1] * groups if transposed else w[0]

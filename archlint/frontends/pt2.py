@@ -53,7 +53,7 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
             raise LoadError(target, f"cannot read the exported graph ({type(e).__name__}: {e})") from None
     try:
         return from_json(doc, name=p.stem)
-    except (KeyError, TypeError, AttributeError, IndexError) as e:
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
         raise LoadError(target, f"unexpected exported graph layout ({type(e).__name__}: {e})") from None
 
 
