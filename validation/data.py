@@ -268,6 +268,15 @@ def _select(entries: list[tuple[str, str, str]], limit: int | None, classes: lis
     return out
 
 
+def balanced_indices(y: np.ndarray, limit: int | None, num_classes: int) -> np.ndarray:
+    """Indices of the subset :func:`_select` keeps, for labels in sorted (class, name) order."""
+    if limit is None:
+        return np.arange(len(y))
+    entries = [("s", f"{int(c):06d}", f"{i:09d}") for i, c in enumerate(y)]
+    keep = _select(entries, limit, [f"{c:06d}" for c in range(num_classes)])
+    return np.asarray(sorted(int(e[2]) for e in keep), dtype=np.int64)
+
+
 def _decode(blob: bytes) -> np.ndarray:
     from PIL import Image  # optional dependency, needed only here
 
@@ -329,6 +338,15 @@ def load_imagefolder(
         ident["sha256"] = sha
         if cache_dir is not None:
             cache = Path(cache_dir) / f"imagefolder-{sha[:16]}-train{limit_train or 'all'}-test{limit_test or 'all'}"
+    full = cache.with_name(cache.name.split("-train")[0] + "-trainall-testall") if cache is not None else None
+    if full is not None and full != cache and (full / "done").is_file():
+        # a full decode is cached: take the same balanced subset from it instead of decoding again
+        xtr, ytr, xte, yte = (np.load(full / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test"))
+        classes = (full / "classes.txt").read_text().split("\n")
+        itr = balanced_indices(ytr, limit_train, len(classes))
+        ite = balanced_indices(yte, limit_test, len(classes))
+        ident.update(cache=str(full), classes=classes)
+        return Dataset("imagefolder", xtr[itr], ytr[itr], xte[ite], yte[ite], len(classes), ident)
     if cache is not None and (cache / "done").is_file():
         arrays = [np.load(cache / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test")]
         classes = (cache / "classes.txt").read_text().split("\n")

@@ -170,7 +170,12 @@ def _torch_modules():
             self.bias = nn.Parameter(torch.zeros(m * cout))
 
         def forward(self, x):
-            return F.conv2d(x, self.weight, self.bias, padding=1, groups=self.m)
+            if x.is_cuda or self.m == 1:
+                return F.conv2d(x, self.weight, self.bias, padding=1, groups=self.m)
+            # CPU kernels for grouped convolutions are slow; M ordinary convolutions compute the same
+            xs = x.chunk(self.m, dim=1)
+            ws, bs = self.weight.chunk(self.m, dim=0), self.bias.chunk(self.m, dim=0)
+            return torch.cat([F.conv2d(xi.contiguous(), wi, bi, padding=1) for xi, wi, bi in zip(xs, ws, bs)], dim=1)
 
     class PackedDropout(nn.Module):
         """Per-model dropout rates; masks from one generator per model (exact) or one shared
