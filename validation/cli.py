@@ -15,7 +15,7 @@ import typer
 
 from .errors import ValidationError
 
-QUICK = {"steps": 4, "epochs": 2, "seeds": 2, "batch_size": 16, "limit": 400, "test_limit": 100, "val_size": 50}
+QUICK = {"steps": 2, "epochs": 2, "seeds": 2, "batch_size": 8, "limit": 200, "test_limit": 50, "val_size": 20}
 
 
 class DatasetName(str, Enum):
