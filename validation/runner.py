@@ -96,6 +96,8 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     from .train import DeviceData, TrainConfig, train_packed, train_single
 
     t_start = time.perf_counter()
+    if opts.quick:
+        torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
     out = ensure_writable(Path(opts.out))
     device = resolve_device(opts.device)
     cache_dir = opts.cache_dir or (out / "cache")
