@@ -98,6 +98,9 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     t_start = time.perf_counter()
     if opts.quick:
         torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
+    comparisons = exps.select(opts.rules, opts.placements)
+    if not comparisons:
+        raise ValidationError("no comparison matches the selected rules and placements")
     out = ensure_writable(Path(opts.out))
     device = resolve_device(opts.device)
     cache_dir = opts.cache_dir or (out / "cache")
@@ -106,9 +109,6 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
                        cache_dir=cache_dir, verify=opts.verify, warn=lambda m: log(f"warning: {m}"))
     val_size = min(opts.val_size, max(1, len(ds.x_train) // 10)) if opts.limit or ds.synthetic else opts.val_size
     split = data_mod.split_validation(ds, val_size)
-    comparisons = exps.select(opts.rules, opts.placements)
-    if not comparisons:
-        raise ValidationError("no comparison matches the selected rules and placements")
     seeds = list(range(opts.seeds))
     specs = exps.run_specs(comparisons, opts.protocols, seeds)
 
