@@ -19,6 +19,15 @@ from validation import models as M  # noqa: E402
 from validation import train as T  # noqa: E402
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny float64 batches: one thread avoids thread start-up costs (and is deterministic)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def device_data64():
     ds = D.load_synthetic(100, 16, num_classes=10)
