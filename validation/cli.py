@@ -60,7 +60,7 @@ def validate(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output folder (run files, results.json/.md, plots).")] = Path("archlint-validate"),
     packed: Annotated[bool, typer.Option("--packed/--no-packed", help="Train several runs as one packed module.")] = True,
-    pack_size: Annotated[Optional[int], typer.Option(min=1, help="Runs per pack (default 16 on cuda, seeds on cpu).")] = None,
+    pack_size: Annotated[Optional[int], typer.Option(min=1, help="Runs per pack (default 16 on cuda, 1 on cpu).")] = None,
     compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the packed step (cuda only).")] = False,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check the md5 of official CIFAR tarballs.")] = True,
     cache_dir: Annotated[Optional[Path], typer.Option(help="Where decoded image-folder arrays are cached (default OUT/cache).")] = None,

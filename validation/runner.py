@@ -126,7 +126,9 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     done_before = len(specs) - len(pending)
     if done_before:
         log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
-    pack_size = opts.pack_size or (16 if device.type == "cuda" else max(1, opts.seeds))
+    # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
+    # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
+    pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
     packs = make_packs(pending, pack_size, opts.packed)
     data_cache: dict[str, DeviceData] = {}
 
