@@ -1,0 +1,39 @@
+"""Copy the evidence of finished validation outputs into ``validation/results/``.
+
+    python -m validation.bundle NAME OUT_DIR [OUT_DIR ...]
+
+Merges the ``evidence.json`` of each output folder (later folders win per rule) into
+``validation/results/evidence.json`` and copies each ``results.json`` / ``results.md`` as
+``validation/results/NAME[-k].json`` / ``.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from .evidence import EVIDENCE_FILE, RESULTS_DIR
+from .io import write_json_atomic
+
+
+def bundle(name: str, outs: list[Path]) -> dict:
+    merged: dict = {}
+    RESULTS_DIR.mkdir(exist_ok=True)
+    for k, out in enumerate(outs):
+        ev = json.loads((Path(out) / "evidence.json").read_text())
+        merged.update(ev)
+        suffix = "" if len(outs) == 1 else f"-{k + 1}"
+        shutil.copyfile(Path(out) / "results.md", RESULTS_DIR / f"{name}{suffix}.md")
+        res = json.loads((Path(out) / "results.json").read_text())
+        res["provenance"].pop("run_dir", None)
+        write_json_atomic(RESULTS_DIR / f"{name}{suffix}.json", res)
+    write_json_atomic(EVIDENCE_FILE, dict(sorted(merged.items())))
+    return merged
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    print(", ".join(sorted(bundle(sys.argv[1], [Path(p) for p in sys.argv[2:]]))))

@@ -1,0 +1,103 @@
+"""``archlint validate``: rerun the evidence behind archlint's rules, with seeds and intervals.
+
+The linter's CLI registers :func:`validate` as a typer command; ``python -m validation`` runs it
+alone.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .errors import ValidationError
+
+QUICK = {"steps": 2, "epochs": 2, "seeds": 2, "batch_size": 8, "limit": 200, "test_limit": 50, "val_size": 20}
+
+
+class DatasetName(str, Enum):
+    cifar100 = "cifar100"
+    cifar10 = "cifar10"
+    imagefolder = "imagefolder"
+    synthetic = "synthetic"
+
+
+class ProtocolName(str, Enum):
+    faithful = "faithful"
+    modern = "modern"
+    both = "both"
+
+
+class PlacementName(str, Enum):
+    before = "before"
+    after = "after"
+    pool = "pool"
+
+
+def _err(msg: str) -> None:
+    sys.stderr.write(f"archlint validate: error: {msg}\n")
+    sys.stderr.flush()
+
+
+def validate(
+    *,
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", "-r", help="Run only the experiments backing these rule codes (AL001, AL002, AL003); repeatable.")] = None,
+    dataset: Annotated[Optional[DatasetName], typer.Option(help="Dataset kind; detected from --data when omitted.")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Dataset tarball or folder (default: $ARCHLINT_DATA).")] = None,
+    protocol: Annotated[ProtocolName, typer.Option(help="faithful (2018 preprocessing), modern (scaled + per-channel normalised) or both.")] = ProtocolName.faithful,
+    placement: Annotated[Optional[list[PlacementName]], typer.Option(help="Restrict the placements of the variant grid; repeatable.")] = None,
+    seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per configuration (default 3).")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs (default 10).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size (default 80, as the original).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many training images (balanced for image folders).")] = None,
+    test_limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many test images.")] = None,
+    val_size: Annotated[Optional[int], typer.Option(min=1, help="Images held out of the training set for validation (default 5000).")] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny smoke-test sizes (CI): few steps, 2 seeds, small subsets.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    out: Annotated[Path, typer.Option(help="Output folder (run files, results.json/.md, plots).")] = Path("archlint-validate"),
+    packed: Annotated[bool, typer.Option("--packed/--no-packed", help="Train several runs as one packed module.")] = True,
+    pack_size: Annotated[Optional[int], typer.Option(min=1, help="Runs per pack (default 16 on cuda, 1 on cpu).")] = None,
+    compile: Annotated[bool, typer.Option("--compile/--no-compile", help="torch.compile the packed step (cuda only).")] = False,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="Check the md5 of official CIFAR tarballs.")] = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Where decoded image-folder arrays are cached (default OUT/cache).")] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots (needs matplotlib).")] = True,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Rerun the evidence experiment behind archlint's rules, with seeds and confidence intervals."""
+    from .runner import Options, run
+
+    q = QUICK if quick else {}
+    protocols = ("faithful", "modern") if protocol == ProtocolName.both else (protocol.value,)
+    opts = Options(
+        dataset=dataset.value if dataset else None, data=str(data) if data else None, rules=rule or None,
+        protocols=protocols,
+        placements=tuple(p.value for p in placement) if placement else ("before", "after", "pool"),
+        seeds=seeds or q.get("seeds", 3), steps=steps or q.get("steps", 1000), epochs=epochs or q.get("epochs", 10),
+        batch_size=batch_size or q.get("batch_size", 80), val_size=val_size or q.get("val_size", 5000),
+        limit=limit or q.get("limit"), test_limit=test_limit or q.get("test_limit"), device=device, out=out,
+        packed=packed, pack_size=pack_size, compile=compile, verify=verify, cache_dir=cache_dir, plots=plots,
+        progress=progress, quick=quick,
+    )
+
+    def log(msg: str) -> None:
+        sys.stderr.write(msg + "\n")
+
+    try:
+        results = run(opts, log=log)
+    except (ValidationError, ValueError) as e:
+        _err(str(e))
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt:
+        _err(f"interrupted; finished runs are kept in {out} and a rerun resumes")
+        raise typer.Exit(code=130) from None
+    if results["synthetic"]:
+        log("note: SYNTHETIC data: smoke test only, not evidence")
+    for code, per in results["verdicts"].items():
+        for proto, v in per.items():
+            typer.echo(f"{code} [{proto}]: {v['verdict']} ({v['counts']['supported']} supported, "
+                       f"{v['counts']['contradicted']} contradicted, {v['counts']['inconclusive']} inconclusive)")
+    typer.echo(f"results: {Path(out) / 'results.md'}")
