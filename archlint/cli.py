@@ -180,6 +180,17 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code (AL001) or nam
     sys.stdout.write(render_rule(rule))
 
 
+def _register_validate() -> None:
+    """``archlint validate`` is the evidence runner of the ``validation`` package
+    (shipped in the same distribution; torch is imported only when it runs)."""
+    from validation.cli import validate
+
+    app.command("validate")(validate)
+
+
+_register_validate()
+
+
 def main() -> None:
     app()
 

@@ -68,7 +68,12 @@ def validate(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Rerun the evidence experiment behind archlint's rules, with seeds and confidence intervals."""
-    from .runner import Options, run
+    try:
+        from .runner import Options, run
+        import torch  # noqa: F401 - the experiments are PyTorch
+    except ImportError as e:
+        _err(f"validate needs PyTorch and numpy ({e.name} is missing): pip install 'archlint[validate]'")
+        raise typer.Exit(code=2) from None
 
     q = QUICK if quick else {}
     protocols = ("faithful", "modern") if protocol == ProtocolName.both else (protocol.value,)

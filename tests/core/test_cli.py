@@ -178,3 +178,9 @@ def test_bad_format_option() -> None:
 def test_version() -> None:
     r = run("--version")
     assert r.returncode == 0 and r.stdout.startswith("archlint ")
+
+
+def test_validate_is_wired_into_archlint(tmp_path: Path) -> None:
+    r = run("validate", "--rule", "AL999", "--dataset", "synthetic", "--out", tmp_path)
+    assert r.returncode == 2
+    assert "AL999" in r.stderr and "Traceback" not in r.stderr
