@@ -4,7 +4,6 @@ Exit codes: 0 nothing at or above the fail level, 1 findings at or above it,
 2 usage or load errors.
 """
 
-from __future__ import annotations
 
 import sys
 import traceback
@@ -116,8 +115,13 @@ def check(
                 emit(fmt, result, fh, verbose=verbose, color=False)
         else:
             emit(fmt, result, sys.stdout, verbose=verbose)
+            sys.stdout.flush()
+    except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as e:
-        _err(f"cannot write report to {output}: {e.strerror or e}")
+        _err(f"cannot write report to {output or 'standard output'}: {e.strerror or e}")
         raise typer.Exit(EXIT_ERROR) from None
     if result.errors:
         raise typer.Exit(EXIT_ERROR)
@@ -192,6 +196,11 @@ _register_validate()
 
 
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "check":
+        # read .onnx files while the rest of archlint and onnx are imported
+        from archlint.frontends.onnx import prefetch
+
+        prefetch([a for a in sys.argv[2:] if not a.startswith("-")])
     app()
 
 

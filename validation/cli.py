@@ -4,7 +4,6 @@ The linter's CLI registers :func:`validate` as a typer command; ``python -m vali
 alone.
 """
 
-from __future__ import annotations
 
 import sys
 from enum import Enum

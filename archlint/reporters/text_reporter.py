@@ -2,45 +2,77 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any, TextIO
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
-def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | None = None, **_: Any) -> None:
-    from rich.console import Console
-    from rich.markup import escape
+class _Out:
+    """Writes lines with optional styles: through rich on a terminal (or when
+    colour is forced), as plain text otherwise, without importing rich (pipes,
+    CI and pre-commit, where start-up time matters)."""
 
-    con = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=color, no_color=color is False)
+    def __init__(self, stream: TextIO, color: bool | None) -> None:
+        self.stream = stream
+        if color is None:
+            isatty = getattr(stream, "isatty", None)
+            color = bool(isatty and isatty()) or bool(os.environ.get("FORCE_COLOR"))
+            color = color and not os.environ.get("NO_COLOR")
+        self.rich = None
+        if color:
+            from rich.console import Console
+            from rich.markup import escape
+
+            self.rich = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
+            self._escape = escape
+
+    def style(self, style: str, text: str) -> str:
+        return f"[{style}]{self._escape(text)}[/]" if self.rich else text
+
+    def text(self, text: str) -> str:
+        return self._escape(text) if self.rich else text
+
+    def print(self, line: str) -> None:
+        if self.rich:
+            self.rich.print(line)
+        else:
+            self.stream.write(line + "\n")
+
+
+def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | None = None, **_: Any) -> None:
+    o = _Out(stream, color)
+    st, tx = o.style, o.text
     for r in result.files:
         if r.error:  # the CLI prints load errors on stderr, one line each
             continue
         notes = getattr(r, "notes", [])
         if not r.findings and not verbose and not notes:
             continue
-        con.print(f"[bold underline]{escape(r.path)}[/]" + (f" [dim]({r.format}, {r.nodes} nodes)[/]" if verbose else ""))
+        o.print(st("bold underline", r.path) + (" " + st("dim", f"({r.format}, {r.nodes} nodes)") if verbose else ""))
         for note in notes:
-            con.print(f"  [dim]note:[/] {escape(note)}")
+            o.print(f"  {st('dim', 'note:')} {tx(note)}")
         if not r.findings:
-            con.print("  [green]no findings[/]")
+            o.print("  " + st("green", "no findings"))
         for f in r.findings:
-            where = f"{escape(f.layer or '-')} [dim]({escape(f.op_type or '?')})[/]"
-            loc = f"  [dim]{escape(str(f.source))}[/]" if f.source else ""
+            op = f.op_type or "?"
+            where = f"{tx(f.layer or '-')} {st('dim', f'({op})')}"
+            loc = "  " + st("dim", str(f.source)) if f.source else ""
             sev = f.severity.label
-            con.print(f"  [{_STYLE[sev]}]{f.code}[/] {sev:<7} {where}{loc}")
-            con.print(f"      {escape(f.message)}")
-            con.print(f"      [green]fix:[/] {escape(f.fix)}")
+            o.print(f"  {st(_STYLE[sev], f.code)} {sev:<7} {where}{loc}")
+            o.print(f"      {tx(f.message)}")
+            o.print(f"      {st('green', 'fix:')} {tx(f.fix)}")
         if verbose and r.suppressed:
             for f, why in r.suppressed:
-                con.print(f"  [dim]{f.code} at {escape(f.layer or '-')} suppressed by {escape(why)}[/]")
+                o.print("  " + st("dim", f"{f.code} at {f.layer or '-'} suppressed by {why}"))
     config = getattr(result, "config_source", None)
     for u in result.unused_suppressions:
-        where = f"{escape(config)}: " if config else ""
-        con.print(f"[yellow]warning:[/] {where}suppression {escape(u)} matched no finding")
+        where = f"{config}: " if config else ""
+        o.print(f"{st('yellow', 'warning:')} {tx(f'{where}suppression {u} matched no finding')}")
     errs = len(result.errors)
-    findings = result.findings
-    con.print(("[bold red]" if errs else "[bold]" if findings else "[bold green]") + escape(summary_line(result)) + "[/]")
+    style = "bold red" if errs else "bold" if result.findings else "bold green"
+    o.print(st(style, summary_line(result)))
 
 
 def summary_line(result: Any) -> str:
