@@ -27,6 +27,7 @@ def to_dict(result: Any) -> dict[str, Any]:
                 "error": r.error,
                 "findings": len(r.findings),
                 "suppressed": len(r.suppressed),
+                "notes": list(getattr(r, "notes", [])),
             }
             for r in result.files
         ],

@@ -297,3 +297,16 @@ def test_user_frame_skips_library_frames() -> None:
     assert loc is not None and (loc.file, loc.line) == ("/home/u/proj/torch/blocks.py", 40)
     assert user_frame('File "/usr/lib/python3.11/site-packages/torch/nn/modules/conv.py", line 5, in f') is None
     assert user_frame(None) is None
+
+
+def test_assumed_input_shape_note_reaches_json(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    f = tmp_path / "tiny.py"
+    f.write_text("import torch.nn as nn\n\ndef make():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n")
+    r = subprocess.run([sys.executable, "-m", "archlint.cli", "check", f"{f}:make", "--format", "json"],
+                       capture_output=True, text=True, timeout=300)
+    notes = json.loads(r.stdout)["files"][0]["notes"]
+    assert any("1x3x32x32" in n for n in notes), notes
