@@ -225,6 +225,16 @@ class Graph:
                         raise GraphError(f"{c.name!r} is a consumer of {v.name!r} but not reading it")
 
 
+def _probability(value: Any) -> float | None:
+    """A dropout rate as a float in [0, 1], or None when a file holds anything
+    else (a string, a huge integer, NaN): rules then treat it as unknown."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return f if 0.0 <= f <= 1.0 else None
+
+
 class GraphBuilder:
     """The only way edges are made. Frontends add nodes in any order that
     respects data dependencies and call :meth:`finish`."""
@@ -273,12 +283,15 @@ class GraphBuilder:
     ) -> Node:
         """Add a node reading the named values and producing new ones. Inputs
         that name no known value are dropped (weights, constants)."""
+        attrs = dict(attrs or {})
+        if kind is OpKind.DROPOUT and "rate" in attrs:
+            attrs["rate"] = _probability(attrs["rate"])
         node = Node(
             name=self._unique(name or layer or op_type),
             kind=kind,
             op_type=op_type,
             layer=layer,
-            attrs=dict(attrs or {}),
+            attrs=attrs,
             source=source,
             index=len(self.graph.nodes),
         )

@@ -31,7 +31,7 @@ def _window(size: int | None, k: int, s: int, d: int, pad: str | tuple[int, int]
     if size is None:
         return None
     if pad == "same":
-        return math.ceil(size / s)
+        return -(-size // s)  # integer ceil: exact for any size
     lo, hi = (0, 0) if pad == "valid" else pad
     eff = d * (k - 1) + 1
     out = (size + lo + hi - eff) // s + 1
@@ -138,7 +138,7 @@ def infer_shapes(graph: Graph) -> None:
             continue
         try:
             node.outputs[0].shape = output_shape(node)
-        except (TypeError, ValueError, IndexError, ZeroDivisionError):
+        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError):
             node.outputs[0].shape = None
 
 

@@ -79,7 +79,8 @@ class DropoutBetweenConv(Rule):
             if not down or any(n.kind is not OpKind.CONV for n in down):
                 continue
             rate = node.attrs.get("rate")
-            rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
+            known = isinstance(rate, (int, float)) and 0 <= rate <= 1
+            rate_txt = f" (rate {rate:g})" if known else ""
             yield self.finding(
                 node,
                 f"dropout{rate_txt} between convolutions '{up[0].layer}' and "
