@@ -79,12 +79,7 @@ class _Reader:
         size = self.uint(first, 8, 4)
         out: list[tuple[int, int, bytes]] = []
         blocks = [(addr + 16, size)]
-        seen: set[int] = set()
-        while blocks:
-            start, length = blocks.pop(0)
-            if start in seen:  # a continuation cycle in a corrupt file
-                raise _Unsupported("continuation cycle")
-            seen.add(start)
+        for start, length in _each_block(blocks):
             self._scan(self.read(start, length), 1, 8, blocks, out)
         return out
 
@@ -118,12 +113,7 @@ class _Reader:
         out: list[tuple[int, int, bytes]] = []
         blocks = [(addr + pos, chunk)]
         first = True
-        seen: set[int] = set()
-        while blocks:
-            start, length = blocks.pop(0)
-            if start in seen:  # a continuation cycle in a corrupt file
-                raise _Unsupported("continuation cycle")
-            seen.add(start)
+        for start, length in _each_block(blocks):
             if first:
                 block = self.read(start, length)
                 first = False
@@ -232,3 +222,16 @@ def read_root_attrs(fh: BinaryIO, size: int, names: tuple[str, ...]) -> dict[str
         return out
     except (_Unsupported, struct.error, IndexError, UnicodeDecodeError, OSError, ValueError):
         return None
+
+
+def _each_block(blocks: list[tuple[int, int]]):
+    """Header blocks in order, including continuations appended while iterating;
+    a continuation that points back at a block already read (a cycle in a
+    corrupt file) stops the fast reader."""
+    seen: set[int] = set()
+    while blocks:
+        start, length = blocks.pop(0)
+        if start in seen:
+            raise _Unsupported("continuation cycle")
+        seen.add(start)
+        yield start, length
