@@ -2,8 +2,10 @@
 
     python -m validation.bundle NAME OUT_DIR [OUT_DIR ...]
 
-Merges the ``evidence.json`` of each output folder (later folders win per rule) into
-``validation/results/evidence.json`` and copies each ``results.json`` / ``results.md`` as
+Merges the ``evidence.json`` of each output folder into
+``validation/results/evidence.json``, keeping what is already bundled: an entry is one
+comparison (rule, experiment, protocol, comparison), and a later folder replaces only the
+entries it measured again. Also copies each ``results.json`` / ``results.md`` as
 ``validation/results/NAME[-k].json`` / ``.md``.
 """
 
@@ -18,12 +20,25 @@ from .evidence import EVIDENCE_FILE, RESULTS_DIR
 from .io import write_json_atomic
 
 
+def _key(entry: dict) -> tuple:
+    return (entry.get("experiment"), entry.get("protocol"), entry.get("comparison"))
+
+
+def merge(into: dict, new: dict) -> dict:
+    """Evidence ``{rule: [entry, ...]}``: ``new``'s entries replace those with the same key."""
+    out = {rule: list(entries) for rule, entries in into.items()}
+    for rule, entries in new.items():
+        fresh = {_key(e) for e in entries}
+        out[rule] = [e for e in out.get(rule, []) if _key(e) not in fresh] + list(entries)
+    return out
+
+
 def bundle(name: str, outs: list[Path]) -> dict:
-    merged: dict = {}
     RESULTS_DIR.mkdir(exist_ok=True)
+    merged: dict = json.loads(EVIDENCE_FILE.read_text()) if EVIDENCE_FILE.is_file() else {}
     for k, out in enumerate(outs):
         ev = json.loads((Path(out) / "evidence.json").read_text())
-        merged.update(ev)
+        merged = merge(merged, ev)
         suffix = "" if len(outs) == 1 else f"-{k + 1}"
         shutil.copyfile(Path(out) / "results.md", RESULTS_DIR / f"{name}{suffix}.md")
         res = json.loads((Path(out) / "results.json").read_text())

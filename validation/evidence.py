@@ -58,15 +58,16 @@ def summary_for(rule_code: str, path: str | Path | None = None) -> str | None:
             f"95% CI {_num(d['ci_low'])} to {_num(d['ci_high'])}, Holm p {_p(d.get('p_holm'))}, {d['verdict']})"
             for d in rows
         )
-        parts.append(
+        part = (
             f"On {d0['dataset']} ({d0.get('n_train', '?')} training images, {d0['protocol']} protocol, "
             f"{d0['seeds']} seeds, {d0['steps_per_epoch']} steps x {d0['epochs']} epochs at batch {d0['batch_size']}, "
             f"{d0['device']}): {effects}. Verdict: {d0['rule_verdict']}."
         )
+        if any(d.get("reference_near_chance") for d in rows):
+            part += (f" The reference network was still near chance level in this {protocol} run, so it is too"
+                     " short to show the effect either way.")
+        parts.append(part)
     text = f"{first['rule']} ({first['rule_name']}). Claim: {first['claim']} " + " ".join(parts)
-    if any(d.get("reference_near_chance") for d in items):
-        text += (" The reference network was still near chance level in this run, so it is too short to show"
-                 " the effect either way.")
     if first.get("synthetic"):
         text += " These numbers come from SYNTHETIC data and are not evidence."
     if first.get("caveat"):

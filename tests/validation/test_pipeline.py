@@ -165,3 +165,14 @@ def test_bundled_evidence_is_labelled():
     if bundled["AL001"][0]["reduced"]:
         assert "Caveat: Reduced run" in text and "CPU run" in text
     assert evidence.summary_for("AL999") is None
+
+
+def test_bundle_merge_keeps_other_protocols():
+    from validation.bundle import merge
+
+    faithful = {"rule": "AL001", "experiment": "variants", "protocol": "faithful", "comparison": "d0.5 vs control", "diff": -0.02}
+    modern_old = dict(faithful, protocol="modern", diff=-0.10)
+    modern_new = dict(modern_old, diff=-0.20)
+    merged = merge({"AL001": [faithful, modern_old], "AL002": [{"k": 1}]}, {"AL001": [modern_new]})
+    assert merged["AL001"] == [faithful, modern_new]
+    assert merged["AL002"] == [{"k": 1}]
