@@ -66,10 +66,10 @@ def summary_for(rule_code: str, path: str | Path | None = None) -> str | None:
         if any(d.get("reference_near_chance") for d in rows):
             part += (f" The reference network was still near chance level in this {protocol} run, so it is too"
                      " short to show the effect either way.")
+        if d0.get("caveat"):
+            part += f" Caveat: {d0['caveat']}"
         parts.append(part)
     text = f"{first['rule']} ({first['rule_name']}). Claim: {first['claim']} " + " ".join(parts)
     if first.get("synthetic"):
         text += " These numbers come from SYNTHETIC data and are not evidence."
-    if first.get("caveat"):
-        text += f" Caveat: {first['caveat']}"
     return text
