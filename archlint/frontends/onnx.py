@@ -18,6 +18,7 @@ from typing import Any
 
 from archlint.errors import LoadError
 from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation
+from archlint.shapes import finish as finish_graph
 
 _ACTIVATIONS = {
     "Relu": "relu",
@@ -432,7 +433,7 @@ def from_model(model: Any, name: str = "model") -> Graph:
             notes.append(ExportNote("dropout-removed", "dropout exported as Identity", layer=layer, node=node))
     for o in g.output:
         b.mark_output(o.name)
-    graph = b.finish()
+    graph = finish_graph(b)
     for node in graph.nodes:
         if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
             node.kind = OpKind.FLATTEN
