@@ -582,7 +582,8 @@ def _classify(
         }
     if op in _NORMS:
         c = d(1)
-        return OpKind.NORM, {"norm": _NORMS[op], "params": 2 * math.prod(c) if c else 0}
+        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[op], OpKind.NORM)
+        return kind, {"norm": _NORMS[op], "params": (1 if op == "RMSNormalization" else 2) * math.prod(c) if c else 0}
     if op == "Dropout":
         rate = _attr(n, "ratio")
         if rate is None and len(ins) > 1 and ins[1]:

@@ -3,13 +3,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import SPATIAL_LAYOUTS, Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, Graph, Node, OpKind
 from archlint.rules._match import nearest_downstream, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 from archlint.shapes import spatial_size
 
-_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
-_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
+_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
+_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
 
 
 def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
