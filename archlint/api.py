@@ -13,7 +13,7 @@ from pathlib import Path
 from archlint.config import Config
 from archlint.errors import ArchlintError, LoadError, UsageError
 from archlint.findings import Finding, Severity
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, load_graph
+from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph
 from archlint.graph import Graph
 from archlint.rules.base import RuleContext
 
@@ -85,23 +85,26 @@ def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
     return [f for f in findings if not config.is_suppressed(f)]
 
 
-def expand_targets(targets: Iterable[str]) -> Iterator[tuple[str, str | None]]:
-    """Yield ``(target, error)``: folders are searched for model files."""
+def expand_targets(targets: Iterable[str]) -> Iterator[tuple[str, str | None, bool]]:
+    """Yield ``(target, error, typed)``: folders are searched for model files.
+
+    ``typed`` is true for a target the user gave; only those may be factory
+    specs. A file found by walking a folder is always read as a file."""
     for t in targets:
         if is_torch_spec(t):
-            yield t, None
+            yield t, None, True
             continue
         p = Path(t)
-        if not p.exists():
-            yield t, "no such file or folder"
+        if not os.path.lexists(p):
+            yield t, "no such file or folder", True
         elif p.is_dir() and not is_model_dir(p):
             found = sorted(_walk_models(p))
             if not found:
-                yield t, f"no model files found in folder (looked for {', '.join(sorted(EXTENSIONS))} and SavedModel folders)"
+                yield t, f"no model files found in folder (looked for {', '.join(sorted(EXTENSIONS))} and SavedModel folders)", True
             for f in found:
-                yield f, None
+                yield f, None, False
         else:
-            yield t, None
+            yield t, None, True
 
 
 def _walk_models(root: Path) -> Iterator[str]:
@@ -113,7 +116,10 @@ def _walk_models(root: Path) -> Iterator[str]:
             continue
         dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
         for name in filenames:
-            if Path(name).suffix.lower() in EXTENSIONS:
+            ext = Path(name).suffix.lower()
+            if ext == ".ts" and not is_zip(d / name):  # TypeScript, not TorchScript
+                continue
+            if ext in EXTENSIONS:
                 yield str(d / name)
 
 
@@ -123,13 +129,13 @@ def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResu
     config.enabled_rules()  # unknown codes are a usage error before any work
     result = LintResult()
     used: set[tuple[str, str]] = set()
-    for target, error in expand_targets(targets):
+    for target, error, typed in expand_targets(targets):
         fr = FileResult(path=target, error=error)
         result.files.append(fr)
         if error:
             continue
         try:
-            graph = load_graph(target, config.load)
+            graph = load_graph(target, config.load, spec_allowed=typed)
         except LoadError as e:
             fr.error = e.problem
             continue
