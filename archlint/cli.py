@@ -185,10 +185,21 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code (AL001) or nam
 
 
 def _register_validate() -> None:
-    """``archlint validate`` is the evidence runner of the ``validation`` package
-    (shipped in the same distribution; torch is imported only when it runs)."""
-    from validation.cli import validate
+    """``archlint validate`` is the evidence runner of the ``archlint_validation``
+    package (the top-level ``validation/`` folder, shipped in the same
+    distribution; torch is imported only when it runs)."""
+    try:
+        from archlint_validation.cli import validate
+    except ImportError:
+        # an editable install made before the folder was mapped to archlint_validation
+        @app.command("validate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+        def validate_unavailable() -> None:
+            """Rerun the evidence experiments (not installed: reinstall archlint)."""
+            _err("validate: the archlint_validation package is not installed; reinstall archlint "
+                 "(pip install -e . in a checkout)")
+            raise typer.Exit(EXIT_ERROR)
 
+        return
     app.command("validate")(validate)
 
 
