@@ -77,10 +77,6 @@ class DenseHead(Rule):
     GlobalAveragePooling2D(), Dense(100, activation="softmax")
     ```
 
-    ## Evidence
-    Jansma (2018) recommends global average pooling without measuring it;
-    `archlint validate --rule AL003` compares both heads on the same network.
-
     ## References
     - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
     - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.

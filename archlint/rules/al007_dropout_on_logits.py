@@ -43,11 +43,6 @@ class DropoutOnLogits(Rule):
     Dense(512, activation="relu"), Dropout(0.5), Dense(10), Softmax()
     ```
 
-    ## Evidence
-    Srivastava et al. (2014) apply dropout to inputs and hidden units only,
-    never to the output layer; the same holds for every reference
-    architecture that uses dropout (AlexNet, VGG, Inception).
-
     ## References
     - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks
       from Overfitting", JMLR 15, 2014.

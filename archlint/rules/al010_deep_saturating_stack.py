@@ -40,12 +40,6 @@ class DeepSaturatingStack(Rule):
     Dense(256), BatchNormalization(), ReLU(), ...   # or GELU / SiLU, He initialisation
     ```
 
-    ## Evidence
-    Glorot & Bengio (2010), Figure 2: with sigmoid activations the last hidden
-    layer saturates at 0 and stays there for most of training in a 4-layer
-    network; tanh and softsign networks train better but still show
-    saturation layer by layer.
-
     ## References
     - X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
       feedforward neural networks", AISTATS 2010.

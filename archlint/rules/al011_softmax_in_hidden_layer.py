@@ -38,11 +38,6 @@ class SoftmaxInHiddenLayer(Rule):
     Dense(128, activation="relu"), Dense(10, activation="softmax")
     ```
 
-    ## Evidence
-    Goodfellow et al. (2016, Section 6.2.2.3) describe softmax as an output
-    unit for a categorical distribution; hidden-unit softmax appears only in
-    attention and gating, which this rule excludes.
-
     ## References
     - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
       Sections 6.2.2.3 and 6.3.

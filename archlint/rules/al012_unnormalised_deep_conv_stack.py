@@ -37,11 +37,6 @@ class UnnormalisedDeepConvStack(Rule):
     ```
     (GroupNorm when batches are small.)
 
-    ## Evidence
-    Jansma (2018): the 10-convolution CIFAR-100 network reached 0.29
-    validation accuracy without normalisation and 0.45 with batch norm after
-    10 epochs. `archlint validate --rule AL001` reruns that comparison.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for

@@ -36,10 +36,6 @@ class ImagenetStemOnSmallInput(Rule):
     model.maxpool = nn.Identity()
     ```
 
-    ## Evidence
-    He et al. (2016, Section 4.2) use a 3x3 first convolution and no pooling
-    for CIFAR-10; the CIFAR ResNet-56 (0.85M parameters) reaches 6.97% error.
-
     ## References
     - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.
     """

@@ -37,11 +37,6 @@ class ActivationOnNarrowResidual(Rule):
     out = x + bn(project(...))     # no activation after the projection
     ```
 
-    ## Evidence
-    Sandler et al. (2018), Figure 6a: MobileNetV2 with ReLU6 in the
-    bottleneck loses about 1% ImageNet top-1 accuracy against the linear
-    bottleneck.
-
     ## References
     - M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2:
       Inverted Residuals and Linear Bottlenecks", CVPR 2018.

@@ -37,10 +37,6 @@ class DominantDenseLayer(Rule):
     GlobalAveragePooling2D(), Dense(num_classes)
     ```
 
-    ## Evidence
-    Han et al. (2015, Table 4): 96% of VGG-16's fc6 weights can be pruned
-    without loss of accuracy.
-
     ## References
     - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
     - S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and

@@ -41,12 +41,6 @@ class ConsecutiveNormalisation(Rule):
     nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
     ```
 
-    ## Evidence
-    Follows from the definitions: batch normalisation's output has per-channel
-    mean `beta` and variance `gamma^2` over the batch (Ioffe & Szegedy 2015,
-    Algorithm 1), so a second BN computes the same statistics and an affine
-    map that composes with the first one.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.
     - J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", 2016.
