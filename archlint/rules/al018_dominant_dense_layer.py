@@ -4,8 +4,11 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import upstream
+from archlint.rules._match import nearest_upstream, upstream
 from archlint.rules.base import Rule, RuleContext
+
+_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION,
+                        OpKind.BATCH_NORM, OpKind.NORM})
 
 
 class DominantDenseLayer(Rule):
@@ -13,8 +16,12 @@ class DominantDenseLayer(Rule):
 
     ## What it flags
     A dense (fully connected) layer after convolutions (the head of a CNN)
-    with more than `max_share` (default 0.5) of all parameters. The first
-    layer of a plain MLP is not flagged: there it is inherent.
+    with more than `max_share` (default 0.5) of all parameters and at least
+    `min_params` (default 100,000). Not flagged: the first layer of a plain
+    MLP (there it is inherent), a layer that already reads a globally pooled
+    vector (a classifier after global pooling: its size is the class
+    count), and small layers in small models (LeNet-5's 48,000-parameter
+    fc1).
 
     ## Why it hurts
     A layer that big is where the model overfits and what dominates its size
@@ -48,17 +55,22 @@ class DominantDenseLayer(Rule):
     name = "dominant-dense-layer"
     severity = Severity.INFO
     references = ("Lin et al. 2014, ICLR", "Han et al. 2015, NeurIPS")
-    options = {"max_share": 0.5}
+    options = {"max_share": 0.5, "min_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
         if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
             return
         max_share = float(ctx.option("max_share", 0.5))
+        min_params = int(ctx.option("min_params", 100_000))
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
-            if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
+            if share <= max_share or node.params < min_params:
                 continue
+            if not any(u.kind is OpKind.CONV for u in upstream(node)):
+                continue
+            if any(u.kind is OpKind.GLOBAL_POOL for u in nearest_upstream(node, _TO_POOLED)):
+                continue  # the classifier after global pooling: nothing left to shrink
             yield self.finding(
                 node,
                 f"dense layer '{node.layer}' ({node.attrs.get('in_features')} -> {node.attrs.get('units')}) "
