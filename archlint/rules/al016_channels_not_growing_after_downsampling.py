@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import dims, feeding, spatial
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -18,6 +18,7 @@ class _Stage:
     convs: list[Node] = field(default_factory=list)
     trunk: int = 0  # last merge (Add / Concat) output: the residual or dense stream, 0 when none
     down: Node | None = None  # the layer that downsampled into this stage
+    fallback: int = 0  # the last convolution's width, expansions included
 
 
 def _spatial_elems(v) -> int | None:
@@ -66,7 +67,7 @@ def _feeds_downsampler(n: Node) -> bool:
             return False
         cur = succ[0]
         if _is_downsampler(cur):
-            return True
+            return cur.kind is OpKind.CONV  # an expansion for a strided conv; a pool reads the stage's output
         if cur.kind not in _TO_DOWN:
             return False
 
@@ -78,6 +79,7 @@ def _stages(graph: Graph) -> list[_Stage]:
     convolution output, leaving out convolutions that only expand the input of
     the next stage's strided layer. Decoders and 1x1 maps are left out."""
     decoder = _upsampled(graph)
+    hidden = feeding(graph.nodes, WEIGHT_KINDS)
     level: dict[int, int] = {}
     stages: dict[int, _Stage] = {}
     for n in graph.nodes:
@@ -100,13 +102,15 @@ def _stages(graph: Graph) -> list[_Stage]:
         if n.kind in (OpKind.ADD, OpKind.CONCAT) and len(n.predecessors()) > 1:
             st.trunk = int(shape[1])  # the last merge is the stage's output
         if n.kind is OpKind.CONV and not n.attrs.get("depthwise") and not n.attrs.get("transposed"):
+            if id(n) not in hidden:
+                continue  # the classifier convolution (NiN, SqueezeNet): its width is the class count
             st.convs.append(n)
+            st.fallback = int(shape[1])
             if not _feeds_downsampler(n):
                 st.channels = int(shape[1])  # the last convolution, when the stage has no merge
     out = [s for s in stages.values() if s.convs and s.size is not None]
     for s in out:
-        if s.trunk:
-            s.channels = s.trunk
+        s.channels = s.trunk or s.channels or s.fallback
     out.sort(key=lambda s: s.level)
     return [s for s in out if s.channels]
 
@@ -131,7 +135,8 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     Inception block) where it has one, else its last convolution, leaving
     out a convolution that only expands the input of the next strided layer
     (MobileNet and RegNet blocks).
-    Depthwise convolutions, 1x1 maps (squeeze-and-excitation) and decoders
+    Depthwise convolutions, a last convolution that is the classifier
+    (NiN, SqueezeNet), 1x1 maps (squeeze-and-excitation) and decoders
     (anything after an upsampling) do not count; 'valid' padding that trims
     a border is no downsampling.
 
