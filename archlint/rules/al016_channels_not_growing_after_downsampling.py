@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import dims, feeding, spatial
 from archlint.rules.base import Rule, RuleContext
 
@@ -54,7 +54,7 @@ def _upsampled(graph: Graph) -> set[int]:
     return out
 
 
-_TO_DOWN = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD})
+_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD}) | NORM_KINDS
 
 
 def _feeds_downsampler(n: Node) -> bool:
@@ -157,11 +157,6 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     ```python
     Conv2D(64, 3), Conv2D(64, 3), MaxPooling2D(2), Conv2D(128, 3), Conv2D(128, 3), MaxPooling2D(2), ...
     ```
-
-    ## Evidence
-    Simonyan & Zisserman (2015, Table 1) and He et al. (2016, Table 1) double
-    channels at every halving; Szegedy et al. (2016, Section 2, principle 1)
-    explain why.
 
     ## References
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for

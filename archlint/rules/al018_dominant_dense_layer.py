@@ -3,12 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import nearest_upstream, upstream
 from archlint.rules.base import Rule, RuleContext
 
-_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION,
-                        OpKind.BATCH_NORM, OpKind.NORM})
+_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
 
 
 class DominantDenseLayer(Rule):
@@ -20,8 +19,10 @@ class DominantDenseLayer(Rule):
     `min_params` (default 100,000). Not flagged: the first layer of a plain
     MLP (there it is inherent), a layer that already reads a globally pooled
     vector (a classifier after global pooling: its size is the class
-    count), and small layers in small models (LeNet-5's 48,000-parameter
-    fc1).
+    count), small layers in small models (LeNet-5's 48,000-parameter fc1),
+    and a dense layer applied to each position of a sequence (a speech or
+    language model's vocabulary projection, tied to the embedding or not):
+    pooling does not apply there, and a tied projection shares its weights.
 
     ## Why it hurts
     A layer that big is where the model overfits and what dominates its size
@@ -40,10 +41,6 @@ class DominantDenseLayer(Rule):
     ```python
     GlobalAveragePooling2D(), Dense(num_classes)
     ```
-
-    ## Evidence
-    Han et al. (2015, Table 4): 96% of VGG-16's fc6 weights can be pruned
-    without loss of accuracy.
 
     ## References
     - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
@@ -71,6 +68,9 @@ class DominantDenseLayer(Rule):
                 continue
             if any(u.kind is OpKind.GLOBAL_POOL for u in nearest_upstream(node, _TO_POOLED)):
                 continue  # the classifier after global pooling: nothing left to shrink
+            x = node.inputs[0] if node.inputs else None
+            if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
+                continue  # a per-position projection of a sequence: no spatial map to pool
             yield self.finding(
                 node,
                 f"dense layer '{node.layer}' ({node.attrs.get('in_features')} -> {node.attrs.get('units')}) "

@@ -4,13 +4,13 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import dims, spatial
 from archlint.rules.base import Rule, RuleContext
 
 #: ops after which an output still has the layout of the Dense it came from
 _KEEPS_MAP = frozenset({OpKind.DENSE, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.BATCH_NORM,
-                        OpKind.NORM, OpKind.OUTPUT})
+                        OpKind.OUTPUT}) | NORM_KINDS
 
 
 def _map_size(node: Node) -> tuple[int, ...] | None:

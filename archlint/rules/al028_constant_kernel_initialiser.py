@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._init import CONSTANT, kernel_init
 from archlint.rules._match import activation_of, feeding, nearest_downstream
 from archlint.rules.base import Rule, RuleContext
 
-_TO_MERGE = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.DROPOUT, OpKind.IDENTITY})
+_TO_MERGE = frozenset({OpKind.DROPOUT, OpKind.IDENTITY}) | NORM_KINDS
 _RELU = frozenset({"relu", "relu6"})
 
 

@@ -4,13 +4,13 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import dims, is_depthwise_or_grouped
 from archlint.rules.base import Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
-_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.BATCH_NORM, OpKind.NORM, OpKind.DROPOUT, OpKind.IDENTITY,
-                    OpKind.PAD, OpKind.POOL})
+_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY,
+                    OpKind.PAD, OpKind.POOL}) | NORM_KINDS
 
 
 def _regular(node: Node) -> bool:

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import feeding
 from archlint.rules.base import Rule, RuleContext
 
-_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.BATCH_NORM, OpKind.NORM, OpKind.DROPOUT, OpKind.IDENTITY})
+_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY}) | NORM_KINDS
 
 
 def _previous_dense(node: Node) -> Node | None:
