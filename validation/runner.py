@@ -71,8 +71,8 @@ def make_packs(specs, pack_size: int, packed: bool) -> list[list]:
     dropout pack of its protocol and head."""
     from .train import pack_signature
 
-    if not packed:
-        return [[s] for s in specs]
+    if not packed or pack_size == 1:
+        return [[s] for s in specs]  # in spec order: seed by seed
     groups: dict[tuple, list] = {}
     for s in specs:
         groups.setdefault(pack_signature(s), []).append(s)
