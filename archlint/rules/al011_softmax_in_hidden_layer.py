@@ -8,7 +8,7 @@ from archlint.rules._match import activation_of, nearest_downstream
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
-_FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
+_FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
 
 
 class SoftmaxInHiddenLayer(Rule):

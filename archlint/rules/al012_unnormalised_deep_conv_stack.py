@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules.base import Rule, RuleContext
 
 _SELF_NORMALISING = frozenset({"selu"})
@@ -55,7 +55,7 @@ class UnnormalisedDeepConvStack(Rule):
         convs = list(graph.of_kind(OpKind.CONV))
         if len(convs) < int(ctx.option("min_convs", 8)):
             return
-        if any(True for _ in graph.of_kind(OpKind.BATCH_NORM, OpKind.NORM)):
+        if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:

@@ -7,7 +7,7 @@ from archlint.graph import Graph, OpKind
 from archlint.rules._match import dims, nearest_downstream, spatial
 from archlint.rules.base import Rule, RuleContext
 
-_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
+_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
 
 
 class ImagenetStemOnSmallInput(Rule):

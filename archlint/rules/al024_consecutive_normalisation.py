@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
-_NORMS = (OpKind.BATCH_NORM, OpKind.NORM)
+_NORMS = tuple(NORM_KINDS)
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
 
 
@@ -53,9 +53,11 @@ class ConsecutiveNormalisation(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(*_NORMS):
-            prev, _ = walk_up_chain(node, _PASSIVE)
+            prev, path = walk_up_chain(node, _PASSIVE)
             if prev is None or prev.kind not in _NORMS:
                 continue
+            if any(len(n.successors()) != 1 for n in (prev, *path)):
+                continue  # the first norm's output also goes elsewhere (a residual stream): both are needed
             yield self.finding(
                 node,
                 f"{_what(node.kind, node.attrs.get('norm'))} '{node.layer}' directly follows "
