@@ -18,6 +18,26 @@ from archlint.graph import Graph
 from archlint.rules.base import RuleContext
 
 INTERNAL_CODE = "AL000"
+#: a graph understood less than this gets a note: the rules are blind to the rest
+COVERAGE_NOTE_BELOW = 0.8
+
+
+def coverage_text(cov: dict, most: int = 5) -> str:
+    """``98% of 84 nodes understood; unknown: pow (2)``."""
+    text = f"{cov['share']:.0%} of {cov['nodes']} nodes understood"
+    unk = list(cov["unknown"].items())
+    if unk:
+        shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
+        more = f", {len(unk) - most} more op types" if len(unk) > most else ""
+        text += f"; unknown: {shown}{more}"
+    return text
+
+
+def coverage_note(cov: dict) -> str:
+    return (
+        f"only {coverage_text(cov)}: the rules cannot see inside unknown ops, so findings may be "
+        "missing (please report the op types)"
+    )
 
 
 @dataclass
@@ -31,6 +51,7 @@ class FileResult:
     format: str | None = None
     nodes: int = 0
     notes: list[str] = field(default_factory=list)  # what the frontend assumed (printed by reporters)
+    coverage: dict | None = None  # Graph.coverage(): share of nodes understood, UNKNOWN by op type
     exc: BaseException | None = field(default=None, repr=False)
     view: dict | None = field(default=None, repr=False)  # the graph as plain data (archlint.view), when kept
 
@@ -252,6 +273,9 @@ def lint_one(
     fr.format = graph.format
     fr.nodes = len(graph)
     fr.notes = [str(x) for x in graph.meta.get("notes", [])]
+    fr.coverage = graph.coverage()
+    if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
+        fr.notes.append(coverage_note(fr.coverage))
     if keep_views:
         from archlint.view import graph_view
 
