@@ -177,5 +177,6 @@ def configs_of(comparisons: list[Comparison]) -> list[Config]:
 
 
 def run_specs(comparisons: list[Comparison], protocols, seeds: list[int]) -> list:
-    """Unique runs the comparisons need (a shared control is trained once)."""
-    return [cfg.spec(p, s) for p in protocols for cfg in configs_of(comparisons) for s in seeds]
+    """Unique runs the comparisons need (a shared control is trained once), seed by seed: a grid
+    stopped early still holds complete pairs for the seeds it finished."""
+    return [cfg.spec(p, s) for p in protocols for s in seeds for cfg in configs_of(comparisons)]

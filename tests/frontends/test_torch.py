@@ -250,7 +250,7 @@ def test_layer_families_map_to_kinds() -> None:
     n = {x.layer: x for x in g.nodes if x.kind not in (OpKind.INPUT, OpKind.OUTPUT)}
     want = {
         "c1": (OpKind.CONV, {"rank": 1, "channels": 4}),
-        "ln": (OpKind.NORM, {"norm": "layer"}),
+        "ln": (OpKind.LAYER_NORM, {"norm": "layer"}),
         "gn": (OpKind.NORM, {"norm": "group"}),
         "inorm": (OpKind.NORM, {"norm": "instance"}),
         "prelu": (OpKind.ACTIVATION, {"activation": "prelu", "params": 1}),
