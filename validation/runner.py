@@ -46,6 +46,7 @@ class Options:
     plots: bool = True
     progress: bool = True
     quick: bool = False
+    primary_only: bool = False
     extra: dict = field(default_factory=dict)
 
 
@@ -70,8 +71,8 @@ def make_packs(specs, pack_size: int, packed: bool) -> list[list]:
     dropout pack of its protocol and head."""
     from .train import pack_signature
 
-    if not packed:
-        return [[s] for s in specs]
+    if not packed or pack_size == 1:
+        return [[s] for s in specs]  # in spec order: seed by seed
     groups: dict[tuple, list] = {}
     for s in specs:
         groups.setdefault(pack_signature(s), []).append(s)
@@ -92,13 +93,13 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     import torch
 
     from . import report
-    from .provenance import code_version, device_info, library_versions, now
+    from .provenance import code_version, device_info, device_kind, library_versions, now, training_code_version
     from .train import DeviceData, TrainConfig, train_packed, train_single
 
     t_start = time.perf_counter()
     if opts.quick:
         torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
-    comparisons = exps.select(opts.rules, opts.placements)
+    comparisons = exps.select(opts.rules, opts.placements, opts.primary_only)
     if not comparisons:
         raise ValidationError("no comparison matches the selected rules and placements")
     out = ensure_writable(Path(opts.out))
@@ -117,6 +118,8 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         "dataset": ds.name, "dataset_id": {k: dataset_id.get(k) for k in ("sha256", "md5", "sha256_of_pickles", "synthetic", "seed")},
         "n_train": int(len(split.x_train)), "n_val": int(len(split.x_val)), "n_test": int(len(split.x_test)),
         "steps_per_epoch": opts.steps, "epochs": opts.epochs, "batch_size": opts.batch_size,
+        # what else decides a run's numbers: the training code, torch, the device
+        "training_code": training_code_version(), "torch": torch.__version__, "device": device_kind(device),
     }
     run_dir = out / "runs" / settings_hash(settings)
     ensure_writable(run_dir)
