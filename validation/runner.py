@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ from . import experiments as exps
 from .errors import ValidationError
 from .io import ensure_writable, read_json, write_json_atomic
 from .models import PLACEMENTS
+from .progress import CPU_LIMIT_S, Plan, Reporter, fmt_duration, warmup_step_seconds
+
+DEFAULT_VAL_SIZE = 5000
 
 
 @dataclass
@@ -33,7 +37,7 @@ class Options:
     steps: int = 1000
     epochs: int = 10
     batch_size: int = 80
-    val_size: int = 5000
+    val_size: int | None = None  # None: 5000, or a tenth of a smaller training set
     limit: int | None = None
     test_limit: int | None = None
     device: str = "auto"
@@ -47,6 +51,7 @@ class Options:
     progress: bool = True
     quick: bool = False
     primary_only: bool = False
+    yes: bool = False  # start a CPU job projected to take more than an hour
     extra: dict = field(default_factory=dict)
 
 
@@ -99,16 +104,28 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     t_start = time.perf_counter()
     if opts.quick:
         torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
+    # 1. every option is checked before anything is created or decoded
     comparisons = exps.select(opts.rules, opts.placements, opts.primary_only)
     if not comparisons:
         raise ValidationError("no comparison matches the selected rules and placements")
-    out = ensure_writable(Path(opts.out))
     device = resolve_device(opts.device)
-    cache_dir = opts.cache_dir or (out / "cache")
+    if opts.val_size is not None and opts.limit is not None and opts.val_size >= opts.limit:
+        raise ValidationError(f"--val-size {opts.val_size} must be smaller than --limit {opts.limit}")
+    out = Path(opts.out)
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"output folder {out} is a file")
+    # 2. the data (decoded image folders go to one shared cache, keyed by the file's content)
+    cache_dir = Path(opts.cache_dir) if opts.cache_dir else data_mod.default_cache_dir()
     test_limit = opts.test_limit
     ds = data_mod.load(opts.dataset, opts.data, limit_train=opts.limit, limit_test=test_limit,
                        cache_dir=cache_dir, verify=opts.verify, warn=lambda m: log(f"warning: {m}"))
-    val_size = min(opts.val_size, max(1, len(ds.x_train) // 10)) if opts.limit or ds.synthetic else opts.val_size
+    val_size = opts.val_size
+    if val_size is None:
+        val_size = DEFAULT_VAL_SIZE
+        if len(ds.x_train) < 10 * DEFAULT_VAL_SIZE:  # a subset or a small set: hold out a tenth instead
+            val_size = max(1, len(ds.x_train) // 10)
+            log(f"note: {len(ds.x_train)} training images: holding out {val_size} (a tenth) for validation "
+                f"instead of {DEFAULT_VAL_SIZE}; pass --val-size to choose")
     split = data_mod.split_validation(ds, val_size)
     seeds = list(range(opts.seeds))
     specs = exps.run_specs(comparisons, opts.protocols, seeds)
@@ -121,14 +138,10 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         # what else decides a run's numbers: the training code, torch, the device
         "training_code": training_code_version(), "torch": torch.__version__, "device": device_kind(device),
     }
-    run_dir = out / "runs" / settings_hash(settings)
-    ensure_writable(run_dir)
-    write_json_atomic(run_dir / "settings.json", settings)
-
-    pending = [s for s in specs if not (run_dir / f"{s.key}.json").is_file()]
+    shash = settings_hash(settings)
+    run_dir = out / "runs" / shash
+    pending = [s for s in specs if _finished(run_dir / f"{s.key}.json", shash) is None]
     done_before = len(specs) - len(pending)
-    if done_before:
-        log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
     # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
     # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
     pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
@@ -140,69 +153,91 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
             data_cache[protocol] = DeviceData(split, protocol, device)
         return data_cache[protocol]
 
-    with _progress(opts.progress) as progress:
-        task = progress.add_task("training", total=len(pending) * opts.steps * opts.epochs) if progress else None
+    # 3. the plan, from a short timed warm-up; a long CPU job needs --yes
+    steps_per_run = opts.steps * opts.epochs
+    step_s = eval_s = math.nan
+    if pending:
+        step_s = warmup_step_seconds(pending[0], device_data(pending[0].protocol), opts.batch_size)
+        eval_s = step_s / opts.batch_size / 3.0 * (opts.epochs * len(split.x_val) + len(split.x_test))
+    plan = Plan(device_kind(device), len(specs), len(pending), steps_per_run, len(packs), step_s, eval_s,
+                pack_size if opts.packed else 1, torch.get_num_threads())
+    for line in plan.lines():
+        log(line)
+    if device.type == "cpu" and plan.projected_s > CPU_LIMIT_S and not opts.yes:
+        raise ValidationError(
+            f"projected {fmt_duration(plan.projected_s)} on CPU (more than {fmt_duration(CPU_LIMIT_S)}); "
+            "pass --yes to start it anyway, or reduce --seeds / --steps / --epochs, or use --device cuda")
 
-        def on_step(k: int) -> None:
-            if progress is not None:
-                progress.advance(task, k)
-
+    # 4. only now: the output folder and the runs
+    out = ensure_writable(out)
+    ensure_writable(run_dir)
+    write_json_atomic(run_dir / "settings.json", settings)
+    if done_before:
+        log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
+    reporter = Reporter(len(pending), steps_per_run, enabled=opts.progress, log=log)
+    try:
         for pack in packs:
             protocol = pack[0].protocol
             cfg = TrainConfig(protocol=protocol, batch_size=opts.batch_size, steps_per_epoch=opts.steps,
                               epochs=opts.epochs, compile=opts.compile)
-            if progress is not None:
-                progress.update(task, description=f"{protocol}: {', '.join(sorted({s.variant + '@' + s.placement for s in pack}))}")
+            reporter.start(f"{protocol} " + ", ".join(f"{s.variant}@{s.placement} s{s.seed}" for s in pack), len(pack))
             dd = device_data(protocol)
             if len(pack) == 1 and not opts.packed:
-                results = [train_single(pack[0], dd, cfg, on_step=on_step)]
+                results = [train_single(pack[0], dd, cfg, on_step=reporter.advance)]
             else:
-                results = train_packed(pack, dd, cfg, on_step=lambda k: on_step(k * len(pack)))
+                results = train_packed(pack, dd, cfg, on_step=reporter.advance)
             for r in results:
                 rec = dataclasses.asdict(r)
                 rec["spec"] = dataclasses.asdict(r.spec)
                 rec["key"] = r.spec.key
                 rec["device"] = str(device)
+                rec["settings_hash"] = shash
                 rec["finished"] = now()
                 write_json_atomic(run_dir / f"{r.spec.key}.json", rec)
+            reporter.finish("test accuracy " + ", ".join(f"{r.test_acc:.3f}" for r in results))
+    finally:
+        reporter.close()
 
-    runs = {s.key: read_json(run_dir / f"{s.key}.json") for s in specs}
+    runs = {s.key: _finished(run_dir / f"{s.key}.json", shash) for s in specs}
     provenance = {
         "dataset": {"name": ds.name, "description": ds.identity.get("description", ds.name), **dataset_id, "n_train": settings["n_train"], "n_val": settings["n_val"],
                     "n_test": settings["n_test"], "num_classes": ds.num_classes},
         "code_version": code_version(),
+        "settings_hash": shash,
         "seeds": seeds,
         "device": device_info(device),
         "libraries": library_versions(),
         "wall_time_s": round(time.perf_counter() - t_start, 2),
-        "train_wall_time_s_sum": round(sum(r.get("wall_s") or 0.0 for r in runs.values()), 2),
+        # a pack's wall time is shared by its runs: each run counts its share once
+        "train_wall_time_s": round(sum(train_seconds(r) for r in runs.values()), 2),
         "runs_resumed": done_before,
         "date": now(),
         "run_dir": str(run_dir),
         "packed": opts.packed,
         "torch_threads": torch.get_num_threads(),
+        "plan": {"projected_s": plan.projected_s, "warmup_step_s": plan.step_s},
     }
     settings_full = {**settings, "protocols": list(opts.protocols), "placements": list(opts.placements),
                      "rules": opts.rules or sorted(exps.RULES), "quick": opts.quick, "limit": opts.limit,
-                     "test_limit": test_limit}
+                     "test_limit": test_limit, "primary_only": opts.primary_only}
     results = report.build(comparisons, specs, runs, settings_full, provenance, ds)
     report.write_all(results, out, plots=opts.plots, log=log)
     return results
 
 
-class _NoProgress:
-    def __enter__(self):
+def train_seconds(rec: dict) -> float:
+    """A run's share of its pack's training time (a pack of M runs took ``wall_s`` for all M)."""
+    return float(rec.get("wall_s") or 0.0) / max(1, int(rec.get("pack_size") or 1))
+
+
+def _finished(path: Path, shash: str) -> dict | None:
+    """A finished run file made under these settings, or None (missing, torn or other settings)."""
+    if not path.is_file():
         return None
-
-    def __exit__(self, *a):
-        return False
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return _NoProgress()
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return None
+    if rec.get("settings_hash", shash) != shash:  # files from before the hash was recorded are trusted
+        return None
+    return rec
