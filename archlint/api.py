@@ -6,7 +6,7 @@ The CLI and the tests call this; nothing here prints.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ class FileResult:
     nodes: int = 0
     notes: list[str] = field(default_factory=list)  # what the frontend assumed (printed by reporters)
     exc: BaseException | None = field(default=None, repr=False)
+    view: dict | None = field(default=None, repr=False)  # the graph as plain data (archlint.view), when kept
 
 
 @dataclass
@@ -117,48 +118,139 @@ def _walk_models(root: Path) -> Iterator[str]:
                 yield str(d / name)
 
 
-def lint_paths(targets: Iterable[str], config: Config | None = None) -> LintResult:
-    """Lint many targets; a target that fails to load is recorded, not raised."""
+def lint_paths(
+    targets: Iterable[str],
+    config: Config | None = None,
+    *,
+    keep_views: bool = False,
+    jobs: int = 1,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> LintResult:
+    """Lint many targets; a target that fails to load is recorded, not raised.
+
+    ``keep_views`` keeps each graph as plain data on ``FileResult.view`` (for
+    the HTML and Netron outputs). ``jobs`` > 1 lints files in that many
+    processes; the result (order, findings, errors) is the same as a serial
+    run. ``progress(done, total, path)`` is called after each file."""
     config = config or Config()
     config.enabled_rules()  # unknown codes are a usage error before any work
     result = LintResult()
     used: set[tuple[str, str]] = set()
-    for target, error in expand_targets(targets):
-        fr = FileResult(path=target, error=error)
-        result.files.append(fr)
+    items = list(expand_targets(targets))
+    work = [t for t, err in items if not err]
+    if jobs > 1 and len(work) >= PARALLEL_MIN_FILES:
+        outcomes = _lint_parallel(work, config, keep_views, jobs, progress)
+    else:
+        outcomes = _lint_serial(work, config, keep_views, progress)
+    k = 0
+    for target, error in items:
         if error:
+            result.files.append(FileResult(path=target, error=error))
             continue
-        try:
-            graph = load_graph(target, config.load)
-        except LoadError as e:
-            fr.error = e.problem
-            continue
-        except UsageError:
-            raise
-        except ArchlintError as e:
-            fr.error = str(e)
-            continue
-        except RecursionError:
-            fr.error = "model too deeply nested to read"
-            continue
-        except MemoryError:
-            fr.error = "model too large to read in memory"
-            continue
-        except Exception as e:  # noqa: BLE001 - one bad file must not stop the run
-            fr.error = f"could not read the model ({type(e).__name__}: {e})"
-            fr.exc = e
-            continue
-        fr.format = graph.format
-        fr.nodes = len(graph)
-        fr.notes = [str(x) for x in graph.meta.get("notes", [])]
-        for f in check_graph(graph, config, target):
-            matched = config.matching_suppressions(f)
-            if matched:
-                fr.suppressed.append((f, matched[0][0]))
-                used.update(matched)
-            else:
-                fr.findings.append(f)
+        fr, fr_used = outcomes[k]
+        k += 1
+        result.files.append(fr)
+        used |= fr_used
     # an entry's code that silenced nothing is reported (each code of each entry on its own)
     result.unused_suppressions = [f"{e} {c}" for e, c in config.declared_suppressions() if (e, c) not in used]
     result.config_source = config.source
     return result
+
+
+#: fewer files than this are linted in-process whatever ``jobs`` says: starting
+#: worker processes (each imports archlint and onnx) costs more than they save
+PARALLEL_MIN_FILES = 8
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _lint_serial(work, config, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+    out = []
+    for i, target in enumerate(work):
+        out.append(lint_one(target, config, keep_views))
+        if progress:
+            progress(i + 1, len(work), target)
+    return out
+
+
+def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: a fresh interpreter per worker, safe beside the ONNX prefetch
+    # thread and any framework that started threads in this process
+    ctx = multiprocessing.get_context("spawn")
+    out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx) as pool:
+        futures = {pool.submit(_lint_one_remote, t, config, keep_views): i for i, t in enumerate(work)}
+        for n, fut in enumerate(as_completed(futures), 1):
+            i = futures[fut]
+            try:
+                out[i] = fut.result()
+            except UsageError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a worker that died must not stop the run
+                out[i] = (FileResult(path=work[i], error=f"could not read the model (worker failed: {type(e).__name__}: {e})"), set())
+            if progress:
+                progress(n, len(work), work[i])
+    return [o for o in out if o is not None]
+
+
+def _lint_one_remote(target: str, config: Config, keep_views: bool) -> tuple[FileResult, set[tuple[str, str]]]:
+    fr, used = lint_one(target, config, keep_views)
+    if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
+        import traceback
+
+        fr.exc = RemoteError("".join(traceback.format_exception(fr.exc)))
+    return fr, used
+
+
+class RemoteError(Exception):
+    """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
+
+
+def lint_one(target: str, config: Config, keep_views: bool = False) -> tuple[FileResult, set[tuple[str, str]]]:
+    """Load and lint one target: its result and the suppressions it used."""
+    fr = FileResult(path=target)
+    used: set[tuple[str, str]] = set()
+    try:
+        graph = load_graph(target, config.load)
+    except LoadError as e:
+        fr.error = e.problem
+        return fr, used
+    except UsageError:
+        raise
+    except ArchlintError as e:
+        fr.error = str(e)
+        return fr, used
+    except RecursionError:
+        fr.error = "model too deeply nested to read"
+        return fr, used
+    except MemoryError:
+        fr.error = "model too large to read in memory"
+        return fr, used
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop the run
+        fr.error = f"could not read the model ({type(e).__name__}: {e})"
+        fr.exc = e
+        return fr, used
+    fr.format = graph.format
+    fr.nodes = len(graph)
+    fr.notes = [str(x) for x in graph.meta.get("notes", [])]
+    if keep_views:
+        from archlint.view import graph_view
+
+        fr.view = graph_view(graph)
+    for f in check_graph(graph, config, target):
+        matched = config.matching_suppressions(f)
+        if matched:
+            fr.suppressed.append((f, matched[0][0]))
+            used.update(matched)
+        else:
+            fr.findings.append(f)
+    return fr, used

@@ -62,7 +62,7 @@ def _parse_shape(text: str | None) -> tuple[int, ...] | None:
 def check(
     paths: Annotated[list[str], typer.Argument(help="Model files, folders, or PyTorch specs pkg.mod:factory / file.py:Net.")],
     *,
-    format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif or github.")] = "text",
+    format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif, github, html (a page with the graph; use -o) or netron (a Netron attachment).")] = "text",
     select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")] = None,
     ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")] = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Lowest severity that fails: info, warning, error.")] = None,
@@ -72,6 +72,7 @@ def check(
     arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
     from archlint import config as cfg
@@ -94,7 +95,13 @@ def check(
 
         if fmt not in FORMATS:
             raise ArchlintError(f"unknown --format {format!r} (use {', '.join(FORMATS)})")
-        result = lint_paths(paths, conf)
+        n_jobs = _jobs(jobs)
+        from archlint.reporters import GRAPH_FORMATS
+
+        with _Progress(sys.stderr) as progress:
+            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress)
+        if fmt == "netron" and sum(r.view is not None for r in result.files) > 1:
+            raise ArchlintError("--format netron writes the attachment of one model: give one model file")
     except ArchlintError as e:
         _err(str(e))
         if verbose:
@@ -109,6 +116,8 @@ def check(
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
             traceback.print_exception(r.exc)
+    if fmt == "netron" and not any(r.view is not None for r in result.files):
+        raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
@@ -127,6 +136,104 @@ def check(
         raise typer.Exit(EXIT_ERROR)
     if any(f.severity >= conf.fail_on for f in result.findings):
         raise typer.Exit(EXIT_FINDINGS)
+    raise typer.Exit(EXIT_OK)
+
+
+def _jobs(jobs: int | None) -> int:
+    from archlint.api import default_jobs
+
+    if jobs is None:
+        return default_jobs()
+    if jobs < 1:
+        raise ArchlintError(f"--jobs {jobs}: give 1 or more processes")
+    return jobs
+
+
+class _Progress:
+    """``[12/200] path`` on one line of a terminal's stderr while many files
+    are linted; nothing off a terminal or for a few files."""
+
+    MIN_FILES = 5
+
+    def __init__(self, stream) -> None:
+        isatty = getattr(stream, "isatty", None)
+        self.stream = stream if isatty and isatty() else None
+        self.shown = False
+
+    def __call__(self, done: int, total: int, path: str) -> None:
+        if self.stream is None or total < self.MIN_FILES:
+            return
+        width = 30
+        bar = "#" * (width * done // total) + "-" * (width - width * done // total)
+        tail = path if len(path) <= 40 else "..." + path[-37:]
+        self.stream.write(f"\r\x1b[2K[{bar}] {done}/{total} {tail}")
+        self.stream.flush()
+        self.shown = True
+
+    def __enter__(self) -> "_Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
+@app.command()
+def show(
+    model: Annotated[str, typer.Argument(help="A model file or PyTorch spec pkg.mod:factory / file.py:Net.")],
+    *,
+    format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
+    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")] = None,
+    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
+    trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    """Print a model's layers like torchinfo / Keras summary(): kind, output
+    shape, parameters and findings per layer, then the totals. Exits 0 when
+    the model was read (findings do not fail it), 2 when it could not be."""
+    from archlint import config as cfg
+    from archlint.api import lint_paths
+
+    try:
+        conf = cfg.resolve_config(config, [model])
+        if select is not None:
+            conf.select = cfg.parse_codes(select)
+        if ignore is not None:
+            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        conf.load.trust = trust
+        conf.load.input_shape = _parse_shape(input_shape)
+        conf.load.args = list(arg or [])
+        fmt = format.lower()
+        if fmt not in ("text", "json"):
+            raise ArchlintError(f"unknown --format {format!r} (use text or json)")
+        result = lint_paths([model], conf, keep_views=True, jobs=1)
+    except ArchlintError as e:
+        _err(str(e))
+        if verbose:
+            traceback.print_exc()
+        raise typer.Exit(EXIT_ERROR) from None
+    for r in result.errors:
+        _err(f"{r.path}: {r.error}")
+        if verbose and r.exc is not None:
+            traceback.print_exception(r.exc)
+    if result.errors or not result.files or result.files[0].view is None:
+        raise typer.Exit(EXIT_ERROR)
+    from archlint.summary import print_summary, summary_dict
+
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    r = result.files[0]
+    if fmt == "json":
+        import json
+
+        json.dump(summary_dict(r), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_summary(r, sys.stdout)
     raise typer.Exit(EXIT_OK)
 
 
@@ -185,10 +292,21 @@ def explain(code: Annotated[str, typer.Argument(help="A rule code (AL001) or nam
 
 
 def _register_validate() -> None:
-    """``archlint validate`` is the evidence runner of the ``validation`` package
-    (shipped in the same distribution; torch is imported only when it runs)."""
-    from validation.cli import validate
+    """``archlint validate`` is the evidence runner of the ``archlint_validation``
+    package (the top-level ``validation/`` folder, shipped in the same
+    distribution; torch is imported only when it runs)."""
+    try:
+        from archlint_validation.cli import validate
+    except ImportError:
+        # an editable install made before the folder was mapped to archlint_validation
+        @app.command("validate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+        def validate_unavailable() -> None:
+            """Rerun the evidence experiments (not installed: reinstall archlint)."""
+            _err("validate: the archlint_validation package is not installed; reinstall archlint "
+                 "(pip install -e . in a checkout)")
+            raise typer.Exit(EXIT_ERROR)
 
+        return
     app.command("validate")(validate)
 
 

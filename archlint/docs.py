@@ -32,7 +32,7 @@ def evidence_summary(code: str) -> str | None:
     """The bundled validation result for a rule, if the validation package is
     installed and has one. Never imports torch (``summary_for`` reads JSON)."""
     try:
-        from validation.evidence import summary_for
+        from archlint_validation.evidence import summary_for
     except ImportError:
         return None
     try:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from validation import data as D  # noqa: E402
-from validation import train as T  # noqa: E402
+from archlint_validation import data as D  # noqa: E402
+from archlint_validation import train as T  # noqa: E402
 
 GRID_RUNS = 42  # 14 configurations (shared control, 12 grid cells, GAP head) x 3 seeds, one protocol
 FULL_STEPS = 10_000  # 1000 steps x 10 epochs

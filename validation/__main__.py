@@ -1,4 +1,4 @@
-"""``python -m validation``: the validate command alone, without the archlint CLI."""
+"""``python -m archlint_validation``: the validate command alone, without the archlint CLI."""
 
 import typer
 
@@ -9,12 +9,12 @@ app.command("validate")(validate)
 
 
 def main() -> None:
-    # a single-command app: `python -m validation --quick ...` (the "validate" word is optional)
+    # a single-command app: `python -m archlint_validation --quick ...` (the "validate" word is optional)
     import sys
 
     if len(sys.argv) > 1 and sys.argv[1] == "validate":
         del sys.argv[1]
-    typer.main.get_command(app)(prog_name="python -m validation")
+    typer.main.get_command(app)(prog_name="python -m archlint_validation")
 
 
 if __name__ == "__main__":

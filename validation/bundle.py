@@ -1,6 +1,6 @@
 """Copy the evidence of finished validation outputs into ``validation/results/``.
 
-    python -m validation.bundle NAME OUT_DIR [OUT_DIR ...]
+    python -m archlint_validation.bundle NAME OUT_DIR [OUT_DIR ...]
 
 Merges the ``evidence.json`` of each output folder into
 ``validation/results/evidence.json``, keeping what is already bundled: an entry is one

@@ -1,6 +1,6 @@
 """``archlint validate``: rerun the evidence behind archlint's rules, with seeds and intervals.
 
-The linter's CLI registers :func:`validate` as a typer command; ``python -m validation`` runs it
+The linter's CLI registers :func:`validate` as a typer command; ``python -m archlint_validation`` runs it
 alone.
 """
 

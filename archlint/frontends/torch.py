@@ -95,6 +95,9 @@ def make_module(spec: str, options: LoadOptions) -> Any:
     """Import the spec, call the factory (or instantiate the class) and
     return the ``nn.Module``; raise :class:`LoadError` with the reason."""
     torch = _import_torch(spec)
+    from archlint.frontends import _torchvision_compat
+
+    _torchvision_compat.install()  # torchvision's models import even where its compiled ops do not load
     module, attr = _import_target(spec)
     obj: Any = module
     for part in attr.split("."):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import importlib
 from typing import Any, TextIO
 
-FORMATS = ("text", "json", "sarif", "github")
+FORMATS = ("text", "json", "sarif", "github", "html", "netron")
+#: formats that draw the model: the run keeps each graph (``FileResult.view``)
+GRAPH_FORMATS = frozenset({"html", "netron"})
 
 
 def relative_path(path: str) -> str:

@@ -49,10 +49,10 @@ def test_options_aliases_and_bundled_evidence(monkeypatch: pytest.MonkeyPatch) -
     rule = ALL_RULES[0]
     monkeypatch.setattr(rule, "options", {"max_rate": 0.2, "strict": True, "kinds": ("Conv", "Gemm")})
     monkeypatch.setattr(rule, "aliases", ("AL0X1",))
-    fake = types.ModuleType("validation.evidence")
+    fake = types.ModuleType("archlint_validation.evidence")
     fake.summary_for = lambda code: f"{code}: 5 seeds, accuracy 0.41 vs 0.45 (95% CI 0.02-0.06)" if code == rule.code else None
-    monkeypatch.setitem(sys.modules, "validation", types.ModuleType("validation"))
-    monkeypatch.setitem(sys.modules, "validation.evidence", fake)
+    monkeypatch.setitem(sys.modules, "archlint_validation", types.ModuleType("archlint_validation"))
+    monkeypatch.setitem(sys.modules, "archlint_validation.evidence", fake)
     page = docs.render_rule(rule)
     assert "| `max_rate` | `0.2` |" in page and "| `strict` | `true` |" in page
     assert '| `kinds` | `["Conv", "Gemm"]` |' in page

@@ -60,3 +60,13 @@ def tiny_cifar100(tmp_path):
         return out
 
     return {"folder": folder.parent, "make_tar": make_tar, "train": train, "train_data": train_data, "test": test}
+
+
+def pytest_configure(config):
+    try:
+        import archlint_validation  # noqa: F401
+    except ImportError:
+        raise pytest.UsageError(
+            "archlint_validation is not importable: validation/ is installed under that name since the "
+            "package-dir mapping; rerun `python -m pip install -e . --no-deps` in this checkout"
+        ) from None

@@ -4,8 +4,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from validation import data as D
-from validation.errors import DataError
+from archlint_validation import data as D
+from archlint_validation.errors import DataError
 
 
 def _warnings():
@@ -124,7 +124,7 @@ def test_real_cifar10_jpeg_smoke(tmp_path, cifar10_jpeg):
     """Two training steps on a few hundred real CIFAR-10 images (the shared tarball)."""
     path = cifar10_jpeg
     torch = pytest.importorskip("torch")
-    from validation import train as T
+    from archlint_validation import train as T
 
     ds = D.load(None, path, limit_train=200, limit_test=50, cache_dir=tmp_path)
     assert ds.identity["sha256"] == "45b041e867f5a40f79bfde38d3dd1fd511103d50068c1afecf6445e25234d4db"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from validation import models as M
+from archlint_validation import models as M
 
 torch = pytest.importorskip("torch")
 
@@ -73,7 +73,7 @@ def test_flatten_is_channels_last():
 
 
 def test_rmsprop_matches_keras_2_2():
-    from validation.train import RMSPROP, make_optimizer
+    from archlint_validation.train import RMSPROP, make_optimizer
 
     assert RMSPROP == {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}
     p = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64))

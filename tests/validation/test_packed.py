@@ -14,9 +14,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from validation import data as D  # noqa: E402
-from validation import models as M  # noqa: E402
-from validation import train as T  # noqa: E402
+from archlint_validation import data as D  # noqa: E402
+from archlint_validation import models as M  # noqa: E402
+from archlint_validation import train as T  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

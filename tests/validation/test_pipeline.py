@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from validation import evidence, io
-from validation.__main__ import app
-from validation.errors import OutputError
+from archlint_validation import evidence, io
+from archlint_validation.__main__ import app
+from archlint_validation.errors import OutputError
 
 pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[2]
@@ -74,8 +74,8 @@ def test_rule_selection_runs_only_what_backs_the_rule(tmp_path):
 
 
 def test_loss_falls_on_synthetic():
-    from validation import data as D
-    from validation import train as T
+    from archlint_validation import data as D
+    from archlint_validation import train as T
 
     ds = D.load_synthetic(400, 50)
     dd = T.DeviceData(D.split_validation(ds, 50), "modern", "cpu")
@@ -89,7 +89,7 @@ def test_loss_falls_on_synthetic():
 
 def test_resume_after_kill_9(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "validation", "--dataset", "synthetic", "--quick", "--rule", "AL001",
+    cmd = [sys.executable, "-m", "archlint_validation", "--dataset", "synthetic", "--quick", "--rule", "AL001",
            "--placement", "before", "--pack-size", "1", "--no-plots", "--no-progress", "--out", str(out)]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -144,7 +144,7 @@ def test_bad_arguments_exit_2(tmp_path):
 
 
 def test_evidence_import_is_light():
-    code = ("import sys, validation.evidence as e; e.load_bundled(); e.summary_for('AL001'); "
+    code = ("import sys, archlint_validation.evidence as e; e.load_bundled(); e.summary_for('AL001'); "
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, sorted(sys.modules)")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
@@ -168,7 +168,7 @@ def test_bundled_evidence_is_labelled():
 
 
 def test_bundle_merge_keeps_other_protocols():
-    from validation.bundle import merge
+    from archlint_validation.bundle import merge
 
     faithful = {"rule": "AL001", "experiment": "variants", "protocol": "faithful", "comparison": "d0.5 vs control", "diff": -0.02}
     modern_old = dict(faithful, protocol="modern", diff=-0.10)

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from validation import stats
+from archlint_validation import stats
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,347 @@
+"""One self-contained HTML page: a summary, each model drawn as a layered DAG
+with its flagged nodes highlighted, the findings linked to their nodes and to
+their rule pages, and a table of the layers and their parameters.
+
+Nothing is fetched: the CSS and the small script are inline and allowed by
+their hashes in a strict Content-Security-Policy (``default-src 'none'``), so
+the page works offline and a name from a hostile model file can neither run
+script nor load anything. Every string from a model goes through
+:func:`html.escape`. Large models are drawn one name scope at a time
+(``layer1`` > ``layer1.0``): a scope is a box that opens its own drawing.
+The layout comes from Graphviz ``dot`` when it is installed (see
+:mod:`archlint.layout`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections import Counter
+from html import escape
+from typing import Any, TextIO
+
+from archlint import __version__
+from archlint.layout import NODE_H, NODE_W, layout
+from archlint.reporters.text_reporter import summary_line
+from archlint.view import coverage_line, layer_rows, node_index, scope_tree, shape_text
+
+_SEV_ORDER = ("error", "warning", "info")
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
+header,section{margin:0 auto;max-width:1200px;padding:8px 20px}
+h1{font-size:22px;margin:12px 0 4px}h2{font-size:18px;margin:18px 0 6px;word-break:break-all}h3{font-size:15px;margin:14px 0 6px}
+table{border-collapse:collapse;background:#fff;margin:6px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.model{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px auto}
+.graph{border:1px solid #d0d7de;border-radius:4px;max-height:75vh;overflow:auto;background:#fbfcfd}
+.crumbs{position:sticky;top:0;left:0;background:#eef2f6;padding:4px 8px;font-size:13px;z-index:1}
+.crumbs a{cursor:pointer}
+svg.dag{display:block}
+svg.dag text{font-size:11px;fill:#1f2328;pointer-events:none}
+svg.dag text.l1{font-weight:600}
+.edge{fill:none;stroke:#8c959f;stroke-width:1.2}
+.node rect{fill:#fff;stroke:#8c959f;stroke-width:1}
+.node.k-conv rect{fill:#eaf2fd}.node.k-dense rect{fill:#eef7ee}.node.k-dropout rect{fill:#fdf6e3}
+.node.k-batch_norm rect,.node.k-norm rect{fill:#f3eefc}.node.k-activation rect{fill:#fdeff2}
+.node.k-input rect,.node.k-output rect{fill:#eceff1}
+.scope rect{fill:#f6f8fa;stroke:#57606a;stroke-width:1.5;stroke-dasharray:5 3}
+.scope{cursor:zoom-in}
+.flagged rect{stroke-width:3}
+.sev-error rect{stroke:#cf222e}.sev-warning rect{stroke:#d4a72c}.sev-info rect{stroke:#218bff}
+.badge{font-weight:700}
+.focus rect{stroke:#8250df !important;stroke-width:5 !important}
+li.focus{outline:3px solid #8250df}
+.findings li{margin:6px 0}
+.code{font-family:ui-monospace,monospace;font-weight:600}
+.s-error{color:#cf222e}.s-warning{color:#9a6700}.s-info{color:#0969da}
+.fix{color:#1a7f37}
+pre.doc{white-space:pre-wrap;background:#f6f8fa;border:1px solid #d0d7de;padding:8px;font-size:13px}
+.muted{color:#57606a}
+"""
+
+_JS = """
+(function () {
+  "use strict";
+  function show(viewId) {
+    var v = document.getElementById(viewId);
+    if (!v || !v.classList.contains("view")) { return null; }
+    var kids = v.parentNode.children;
+    for (var i = 0; i < kids.length; i++) { kids[i].hidden = kids[i] !== v; }
+    v.parentNode.scrollTop = 0;
+    return v;
+  }
+  function clearFocus() {
+    var old = document.querySelectorAll(".focus");
+    for (var i = 0; i < old.length; i++) { old[i].classList.remove("focus"); }
+  }
+  function focusNode(id) {
+    var n = document.getElementById(id);
+    if (!n) { return; }
+    var v = n.closest(".view");
+    if (v) { show(v.id); }
+    clearFocus();
+    n.classList.add("focus");
+    n.scrollIntoView({block: "center", inline: "center"});
+  }
+  function focusFinding(id) {
+    var f = document.getElementById(id);
+    if (!f) { return; }
+    clearFocus();
+    f.classList.add("focus");
+    f.scrollIntoView({block: "center"});
+  }
+  document.addEventListener("click", function (e) {
+    var t = e.target.closest("[data-node],[data-view],[data-finding]");
+    if (!t) { return; }
+    e.preventDefault();
+    if (t.hasAttribute("data-node")) { focusNode(t.getAttribute("data-node")); }
+    else if (t.hasAttribute("data-view")) { show(t.getAttribute("data-view")); }
+    else { focusFinding(t.getAttribute("data-finding")); }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.closest && e.target.closest("g[tabindex]")) { e.target.dispatchEvent(new MouseEvent("click", {bubbles: true})); }
+  });
+  if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); }
+})();
+"""
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+CSP = (
+    "default-src 'none'; "
+    f"style-src {_csp_hash(_CSS)}; script-src {_csp_hash(_JS)}; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def _e(text: Any) -> str:
+    return escape(str(text), quote=True)
+
+
+def _short(text: str, limit: int = 28, keep: str = "tail") -> str:
+    """Cut a label to ``limit`` characters, keeping its tail (module paths end
+    in the informative part) or its head."""
+    if len(text) <= limit:
+        return text
+    return "\u2026" + text[-(limit - 1) :] if keep == "tail" else text[: limit - 1] + "\u2026"
+
+
+def _num(n: int) -> str:
+    return f"{n:,}"
+
+
+def emit(result: Any, stream: TextIO, **_: Any) -> None:
+    stream.write(render(result))
+
+
+def render(result: Any) -> str:
+    from archlint.rules import get_rule
+
+    findings = result.findings
+    sev = Counter(f.severity.label for f in findings)
+    by_code = Counter(f.code for f in findings)
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>archlint report</title><style>{_CSS}</style></head><body>",
+        # the arrow head every drawing refers to
+        '<svg width="0" height="0" aria-hidden="true"><defs><marker id="ah" viewBox="0 0 10 10" refX="10" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="#8c959f"/></marker></defs></svg>',
+        f'<header><h1>archlint report</h1><p id="summary-line">{_e(summary_line(result))}</p>'
+        f'<p class="muted">archlint {_e(__version__)}</p></header>',
+        '<section id="summary"><h2>Summary</h2><table><tr><th>file</th><th>format</th><th class="num">nodes</th>'
+        '<th class="num">parameters</th><th class="num">findings</th><th>coverage / error</th></tr>',
+    ]
+    for i, r in enumerate(result.files):
+        view = getattr(r, "view", None)
+        params = _num(view["params"]) if view else ""
+        cov = coverage_line(view.get("coverage")) if view else None
+        cov = cov or coverage_line(getattr(r, "coverage", None))
+        link = f'<a href="#m{i}">{_e(r.path)}</a>' if view else _e(r.path)
+        last = f'<span class="s-error">{_e(r.error)}</span>' if r.error else _e(cov or "")
+        out.append(
+            f"<tr><td>{link}</td><td>{_e(r.format or '')}</td><td class=num>{r.nodes if not r.error else ''}</td>"
+            f"<td class=num>{params}</td><td class=num>{len(r.findings)}</td><td>{last}</td></tr>"
+        )
+    out.append("</table>")
+    out.append(
+        "<p>"
+        + ", ".join(f'<span class="s-{k}">{sev.get(k, 0)} {k}{"s" if sev.get(k, 0) != 1 else ""}</span>' for k in _SEV_ORDER)
+        + "</p>"
+    )
+    if by_code:
+        out.append('<table id="by-rule"><tr><th>rule</th><th>name</th><th>severity</th><th class="num">findings</th></tr>')
+        for code, n in sorted(by_code.items()):
+            rule = get_rule(code)
+            name = rule.name if rule else "internal-error"
+            label = rule.severity.label if rule else "error"
+            ref = f'<a href="#rule-{_e(code)}">{_e(code)}</a>' if rule else _e(code)
+            out.append(f"<tr><td class=code>{ref}</td><td>{_e(name)}</td><td class=s-{label}>{label}</td><td class=num>{n}</td></tr>")
+        out.append("</table>")
+    for u in result.unused_suppressions:
+        out.append(f'<p class="s-warning">suppression {_e(u)} matched no finding</p>')
+    out.append("</section>")
+    for i, r in enumerate(result.files):
+        view = getattr(r, "view", None)
+        if view is not None:
+            out.append(_model_section(f"m{i}", r, view))
+    codes = sorted(c for c in by_code if get_rule(c))
+    if codes:
+        from archlint.docs import render_rule
+
+        out.append('<section id="rules"><h2>Rules</h2>')
+        for code in codes:
+            rule = get_rule(code)
+            out.append(f'<article id="rule-{_e(code)}"><h3>{_e(code)} {_e(rule.name)}</h3><pre class="doc">{_e(render_rule(rule))}</pre></article>')
+        out.append("</section>")
+    out.append(f"<script>{_JS}</script></body></html>\n")
+    return "\n".join(out)
+
+
+def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
+    index = node_index(view)
+    nodes = view["nodes"]
+    by_node: dict[int, list[tuple[int, Any]]] = {}
+    unplaced = []
+    for j, f in enumerate(r.findings):
+        k = index.get(f.node) if f.node else None
+        if k is None:
+            unplaced.append((j, f))
+        else:
+            by_node.setdefault(k, []).append((j, f))
+    tree = scope_tree(view, flagged=[k for k, fs in by_node.items() for _ in fs])
+    worst: dict[int, str] = {k: max(fs, key=lambda jf: jf[1].severity)[1].severity.label for k, fs in by_node.items()}
+    scope_worst: dict[int, str] = {}
+    for k, label in worst.items():
+        for sid in tree.chain(tree.home[k]):
+            cur = scope_worst.get(sid)
+            if cur is None or _SEV_ORDER.index(label) < _SEV_ORDER.index(cur):
+                scope_worst[sid] = label
+    edges_by_scope = tree.edges(view)
+    graphs = []
+    for s in tree.scopes:
+        ids = {c: i for i, c in enumerate(s.children)}
+        graphs.append((len(s.children), [(ids[a], ids[b]) for a, b in edges_by_scope[s.id] if a in ids and b in ids]))
+    lays = layout(graphs)
+
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>']
+    facts = [f"{_e(r.format or '?')}", f"{len(nodes)} nodes", f"{_num(view['params'])} parameters"]
+    if len(tree.scopes) > 1:
+        facts.append(f"{len(tree.scopes)} views by name scope (click a dashed box to open it)")
+    facts.append(f"layout: {lays[0].engine if lays else 'none'}")
+    out.append(f'<p class="muted">{" · ".join(facts)}</p>')
+    cov = coverage_line(view.get("coverage")) or coverage_line(getattr(r, "coverage", None))
+    if cov:
+        out.append(f'<p class="coverage">coverage: {_e(cov)}</p>')
+    for note in getattr(r, "notes", []):
+        out.append(f'<p class="note muted">note: {_e(note)}</p>')
+    out.append(f'<div class="graph" id="{mid}-graph">')
+    for s, lay in zip(tree.scopes, lays):
+        out.append(_view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst))
+    out.append("</div>")
+    out.append(f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">')
+    for j, f in enumerate(r.findings):
+        k = index.get(f.node) if f.node else None
+        label = f"{f.layer or '-'} ({f.op_type or '?'})"
+        where = f'<a href="#{mid}-n{k}" data-node="{mid}-n{k}">{_e(label)}</a>' if k is not None else _e(label)
+        loc = f' <span class="muted">{_e(f.source)}</span>' if f.source else ""
+        rule = f' <a class="muted" href="#rule-{_e(f.code)}">rule page</a>' if f.code != "AL000" else ""
+        out.append(
+            f'<li id="{mid}-f{j}" class="s-{f.severity.label}-item"><span class="code s-{f.severity.label}">{_e(f.code)}</span> '
+            f"{f.severity.label} {where}{loc}{rule}<br>{_e(f.message)}<br><span class=fix>fix:</span> {_e(f.fix)}</li>"
+        )
+    out.append("</ol>")
+    rows = layer_rows(view, r.findings)
+    out.append(f'<details class="layers"><summary>Layers and parameters ({len(rows)} layers, {_num(view["params"])} parameters)</summary>')
+    out.append('<table><tr><th class="num">#</th><th>layer</th><th>kind</th><th>output shape</th><th class="num">parameters</th><th>findings</th></tr>')
+    for row in rows:
+        out.append(
+            f'<tr><td class=num>{row["index"]}</td><td><a href="#{mid}-n{row["index"]}" data-node="{mid}-n{row["index"]}">{_e(row["layer"])}</a></td>'
+            f'<td>{_e(row["op"])}</td><td>{_e(shape_text(row["shape"]))}</td><td class=num>{_num(row["params"])}</td>'
+            f'<td class=code>{_e(" ".join(row["findings"]))}</td></tr>'
+        )
+    out.append(f'<tr><th></th><th>total</th><th></th><th></th><th class="num">{_num(view["params"])}</th><th></th></tr></table></details>')
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst) -> str:
+    vid = f"{mid}-v{s.id}"
+    hidden = "" if s.parent is None else " hidden"
+    crumbs = []
+    for sid in tree.chain(s.id):
+        sc = tree.scopes[sid]
+        name = sc.name if sc.parent is not None else "model"
+        crumbs.append(f'<a data-view="{mid}-v{sid}">{_e(name)}</a>' if sid != s.id else f"<strong>{_e(name)}</strong>")
+    out = [f'<div class="view" id="{vid}"{hidden}><nav class="crumbs">{" &rsaquo; ".join(crumbs)}</nav>']
+    pad = 10
+    w, h = lay.width + 2 * pad, lay.height + 2 * pad
+    out.append(f'<svg class="dag" xmlns="http://www.w3.org/2000/svg" width="{w:.0f}" height="{h:.0f}" viewBox="{-pad} {-pad} {w:.0f} {h:.0f}">')
+    for _a, _b, pts in lay.edges:
+        out.append(f'<path class="edge" marker-end="url(#ah)" d="{_path(pts)}"/>')
+    prefix = s.name
+    for k, (kind, idx) in enumerate(s.children):
+        x, y = lay.pos[k]
+        x0, y0 = x - NODE_W / 2, y - NODE_H / 2
+        if kind == "node":
+            n = nodes[idx]
+            fs = by_node.get(idx, [])
+            cls = f"node k-{_e(n['kind'])}" + (f" flagged sev-{worst[idx]}" if fs else "")
+            name = n["layer"] or n["name"]
+            if prefix and name.startswith(prefix) and len(name) > len(prefix) + 1:
+                name = name[len(prefix) + 1 :]
+            line2 = n["desc"] + (" " + shape_text(n["shape"]) if n["shape"] is not None else "")
+            tip = [n["layer"], f"{n['op']} ({n['kind']})", f"output {shape_text(n['shape'])}", f"{_num(n['params'])} parameters"]
+            if n["source"]:
+                tip.append(n["source"])
+            tip += [f"{f.code} {f.message}" for _, f in fs]
+            extra = f' data-finding="{mid}-f{fs[0][0]}" tabindex="0"' if fs else ""
+            badge = f'<text class="badge s-{worst[idx]}" x="{x0 + NODE_W - 6:.1f}" y="{y0 + 14:.1f}" text-anchor="end">{len(fs)}!</text>' if fs else ""
+            out.append(
+                f'<g class="{cls}" id="{mid}-n{idx}" data-kind="{_e(n["kind"])}"{extra}><title>{_e(chr(10).join(tip))}</title>'
+                f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{NODE_W}" height="{NODE_H}" rx="4"/>'
+                f'<text class="l1" x="{x0 + 6:.1f}" y="{y0 + 17:.1f}">{_e(_short(name, 25 if fs else 28))}</text>'
+                f'<text class="l2" x="{x0 + 6:.1f}" y="{y0 + 34:.1f}">{_e(_short(line2, 30, keep="head"))}</text>{badge}</g>'
+            )
+        else:
+            sc = tree.scopes[idx]
+            sw = scope_worst.get(idx)
+            cls = "scope" + (f" flagged sev-{sw}" if sw else "")
+            name = sc.name
+            if prefix and name.startswith(prefix) and len(name) > len(prefix) + 1 and name[len(prefix)] in "./":
+                name = name[len(prefix) + 1 :]
+            line2 = f"{sc.nodes} nodes \u00b7 {_num(sc.params)} params"
+            badge = f'<text class="badge s-{sw}" x="{x0 + NODE_W - 6:.1f}" y="{y0 + 14:.1f}" text-anchor="end">{sc.findings}!</text>' if sw else ""
+            out.append(
+                f'<g class="{cls}" id="{mid}-s{idx}" data-view="{mid}-v{idx}" tabindex="0"><title>{_e(sc.name)}: open this scope</title>'
+                f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{NODE_W}" height="{NODE_H}" rx="8"/>'
+                f'<text class="l1" x="{x0 + 6:.1f}" y="{y0 + 17:.1f}">{_e(_short(name, 25))} \u25b8</text>'
+                f'<text class="l2" x="{x0 + 6:.1f}" y="{y0 + 34:.1f}">{_e(line2)}</text>{badge}</g>'
+            )
+    out.append("</svg></div>")
+    return "\n".join(out)
+
+
+def _path(pts: list[tuple[float, float]]) -> str:
+    if len(pts) == 2:  # fallback layout: straight, or bowed when it jumps ranks
+        (xa, ya), (xb, yb) = pts
+        if abs(xa - xb) < 1 and yb - ya > NODE_H * 2:
+            bow = min(40 + (yb - ya) / 8, NODE_W * 0.75)
+            return f"M{xa:.1f},{ya:.1f}C{xa + bow:.1f},{ya + 30:.1f} {xb + bow:.1f},{yb - 30:.1f} {xb:.1f},{yb:.1f}"
+        return f"M{xa:.1f},{ya:.1f}L{xb:.1f},{yb:.1f}"
+    d = [f"M{pts[0][0]:.1f},{pts[0][1]:.1f}"]
+    rest = pts[1:]
+    while len(rest) >= 3:
+        (a, b), (c, e), (g, h) = rest[:3]
+        d.append(f"C{a:.1f},{b:.1f} {c:.1f},{e:.1f} {g:.1f},{h:.1f}")
+        rest = rest[3:]
+    for x, y in rest:
+        d.append(f"L{x:.1f},{y:.1f}")
+    return "".join(d)
+

@@ -1,0 +1,196 @@
+"""``--format html``: one self-contained page with the graph, the findings
+linked to their nodes, the rule pages, and every model string escaped.
+(The page opened in a real browser: tests/view/test_browser.py.)"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from archlint.api import lint_paths
+from archlint.layout import dot_binary
+from archlint.reporters import html_reporter
+from archlint.view import CHUNK, graph_view, scope_of, scope_tree
+from tests.view._models import FIXTURE, HOSTILE, ROOT, hostile_model, scoped_model
+
+
+class Page(HTMLParser):
+    """Tags, ids, attributes and text of a page, as the browser's parser sees them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def by_class(self, cls: str) -> list[dict]:
+        return [a for _, a in self.tags if cls in (a.get("class") or "").split()]
+
+    def ids(self) -> set[str]:
+        return {a["id"] for _, a in self.tags if a.get("id")}
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "archlint.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
+
+
+def test_cli_writes_the_fixture_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    r = _cli("check", str(FIXTURE), "--format", "html", "-o", str(out))
+    assert r.returncode == 1, r.stderr  # findings at warning level, as for text
+    text = out.read_text(encoding="utf-8")
+    page = Page(text)
+    result = lint_paths([str(FIXTURE)], keep_views=True)
+    fr = result.files[0]
+    # one drawn box per node of the model, each with its own id
+    nodes = page.by_class("node")
+    assert len(nodes) == fr.nodes == 42
+    assert {a["id"] for a in nodes} == {f"m0-n{i}" for i in range(42)}
+    # each finding is listed and links to the node it is about
+    items = [a for t, a in page.tags if t == "li" and (a.get("id") or "").startswith("m0-f")]
+    assert len(items) == len(fr.findings) == 16
+    index = {n["name"]: i for i, n in enumerate(fr.view["nodes"])}
+    links = [a["data-node"] for t, a in page.tags if t == "a" and a.get("data-node") and "findings" not in a]
+    for f in fr.findings:
+        assert f"m0-n{index[f.node]}" in links
+    # flagged nodes are marked with the worst severity and point back at a finding
+    flagged = {a["id"] for a in nodes if "flagged" in a["class"].split()}
+    assert flagged == {f"m0-n{index[f.node]}" for f in fr.findings}
+    assert all(a["data-finding"] in page.ids() for a in nodes if a["id"] in flagged)
+    # summary: counts by severity and by rule; rule pages with their evidence
+    body = "".join(page.text)
+    assert "16 findings (11 warnings, 5 infos) in 1 file" in body
+    assert "874,200" in body  # parameters in the summary and the layer table
+    assert {f"rule-{c}" for c in ("AL001", "AL003", "AL012", "AL014", "AL016")} <= page.ids()
+    assert "## Why it hurts" in body and "## Evidence" in body
+    # parameters per layer: the layer table lists conv2d_2 with its weights
+    assert re.search(r"conv2d_2</a></td><td>Conv</td><td>\(1, 60, 32, 32\)</td><td class=num>32,460</td>", text)
+
+
+def test_page_is_self_contained_under_a_strict_csp(tmp_path: Path) -> None:
+    result = lint_paths([str(FIXTURE)], keep_views=True)
+    text = html_reporter.render(result)
+    page = Page(text)
+    csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert len(csp) == 1 and csp[0].startswith("default-src 'none'")
+    script = re.search(r"<script>(.*?)</script>", text, re.S).group(1)
+    style = re.search(r"<style>(.*?)</style>", text, re.S).group(1)
+    for body, directive in ((script, "script-src"), (style, "style-src")):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert f"{directive} 'sha256-{digest}'" in csp[0]
+    # nothing to fetch: no src/href leaving the page, no inline handlers or style attributes
+    for tag, attrs in page.tags:
+        assert "src" not in attrs, tag
+        assert not (attrs.get("href") or "#").split("#")[0], (tag, attrs)
+        assert not any(k.startswith("on") for k in attrs), (tag, attrs)
+        assert "style" not in attrs, (tag, attrs)
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text.split("<section id=\"rules\">")[0]
+
+
+def test_hostile_names_are_escaped(tmp_path: Path) -> None:
+    model = hostile_model(tmp_path)
+    result = lint_paths([str(model)], keep_views=True)
+    assert not result.errors
+    text = html_reporter.render(result)
+    page = Page(text)
+    tags = {t for t, _ in page.tags}
+    assert "img" not in tags and "b" not in tags  # markup in a layer name stays text
+    assert text.count("<script>") == 1  # only the page's own
+    for name in HOSTILE:
+        if "<" in name:
+            assert name not in text
+    body = "".join(page.text)
+    assert "conv<script>alert(1)</script>" in body  # shown to the reader, as text
+    assert "conv2\nsecond line &amp;" in body  # an entity in a name is not decoded
+    assert len(page.by_class("node")) == result.files[0].nodes
+
+
+def test_large_models_are_drawn_one_scope_at_a_time(tmp_path: Path) -> None:
+    model = scoped_model(tmp_path, blocks=3)
+    result = lint_paths([str(model)], keep_views=True)
+    view = result.files[0].view
+    tree = scope_tree(view)
+    assert [s.name for s in tree.scopes] == ["", "stem", "stages", "stages.0", "stages.1", "stages.2"]
+    # the residual add named like its block lies inside the block
+    adds = [i for i, n in enumerate(view["nodes"]) if n["kind"] == "add"]
+    assert [tree.scopes[tree.home[i]].name for i in adds] == ["stages.0", "stages.1", "stages.2"]
+    page = Page(html_reporter.render(result))
+    views = [a for _, a in page.tags if "view" in (a.get("class") or "").split()]
+    assert len(views) == 6 and [("hidden" in v) for v in views] == [False] + [True] * 5
+    # every node is drawn exactly once, in the view of its innermost scope
+    assert sorted(a["id"] for a in page.by_class("node")) == sorted(f"m0-n{i}" for i in range(len(view["nodes"])))
+    # a scope box opens a view that exists; the crumbs lead back up
+    ids = page.ids()
+    assert all(a["data-view"] in ids for a in page.by_class("scope"))
+    assert {a["data-view"] for _, a in page.tags if a.get("data-view")} <= ids
+    # edges: one per data dependency, drawn in the innermost view holding both ends
+    edges = tree.edges(view)
+    total = sum(len(v) for v in edges.values())
+    n_deps = sum(len(n["inputs"]) for n in view["nodes"])
+    stem, stages = 1, 2
+    assert (("scope", stem), ("scope", stages)) in edges[0]  # stem feeds the stages (twice, drawn once)
+    # stem.relu feeds stages.0's conv1 and add: one edge stem -> stages at the root;
+    # each block's add feeds the next block's conv1 and add: one edge per pair of blocks
+    assert total == n_deps - 1 - 2
+    assert len(page.by_class("edge")) == total
+
+
+def test_a_flat_graph_of_thousands_of_nodes_is_chunked() -> None:
+    nodes = [{"name": f"n{i}", "layer": f"dense_{i}", "kind": "dense", "op": "Gemm", "desc": "", "shape": None,
+              "params": 1, "inputs": [i - 1] if i else [], "source": None} for i in range(3000)]
+    tree = scope_tree({"nodes": nodes})
+    assert max(len(s.children) for s in tree.scopes) <= CHUNK
+    assert sorted(i for s in tree.scopes for k, i in s.children if k == "node") == list(range(3000))
+    assert tree.scopes[0].nodes == 3000 and tree.scopes[0].params == 3000
+    edges = tree.edges({"nodes": nodes})
+    assert sum(len(e) for e in edges.values()) >= 2999 - len(tree.scopes)
+
+
+@pytest.mark.parametrize(
+    "layer,scopes",
+    [
+        ("layer1.0.conv1", ["layer1", "layer1.0"]),
+        ("model/dense_1/MatMul", ["model", "model/dense_1"]),
+        ("/layer1/conv", ["/layer1"]),
+        ("fc", []),
+        ("", []),
+    ],
+)
+def test_scope_of(layer: str, scopes: list[str]) -> None:
+    assert scope_of(layer) == scopes
+
+
+@pytest.mark.skipif(dot_binary() is None, reason="Graphviz dot not installed (apt-get install graphviz); the fallback layout is tested")
+def test_dot_and_the_fallback_draw_the_same_boxes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    result = lint_paths([str(scoped_model(tmp_path))], keep_views=True)
+    with_dot = Page(html_reporter.render(result))
+    monkeypatch.setenv("ARCHLINT_NO_DOT", "1")
+    without = Page(html_reporter.render(result))
+    assert "layout: dot" in "".join(with_dot.text) and "layout: fallback" in "".join(without.text)
+    for cls in ("node", "scope", "edge"):
+        assert len(with_dot.by_class(cls)) == len(without.by_class(cls)) > 0
+
+
+def test_fallback_layout_is_layered(monkeypatch: pytest.MonkeyPatch) -> None:
+    from archlint.layout import layout
+
+    monkeypatch.setenv("ARCHLINT_NO_DOT", "1")
+    (lay,) = layout([(4, [(0, 1), (0, 2), (1, 3), (2, 3)])])  # a diamond
+    assert lay.engine == "fallback"
+    ys = {i: y for i, (x, y) in lay.pos.items()}
+    assert ys[0] < ys[1] == ys[2] < ys[3]
+    assert lay.pos[1][0] != lay.pos[2][0]  # side by side
+    assert len(lay.edges) == 4
