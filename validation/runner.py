@@ -46,6 +46,13 @@ class Options:
     plots: bool = True
     progress: bool = True
     quick: bool = False
+    trainer: str = "auto"  # auto (fast on cuda, classic on cpu) | classic | fast
+    precision: str = "fp32"  # fast trainer only: fp32 | bf16
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local Ray instance; "auto" or host:port: join
+    ray_gpus_per_pack: float | None = None  # default 1 with --device cuda, else 0
+    ray_cpus_per_pack: float = 1.0
+    ray_max_retries: int = 3
     extra: dict = field(default_factory=dict)
 
 
@@ -63,6 +70,29 @@ def resolve_device(name: str):
 
 def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def resolve_trainer(name: str, device_type: str) -> str:
+    if name == "auto":
+        return "fast" if device_type == "cuda" else "classic"
+    if name not in ("classic", "fast"):
+        raise ValidationError(f"unknown trainer {name!r}; use auto, classic or fast")
+    return name
+
+
+def make_union_packs(specs, pack_size: int, min_packs: int = 1) -> list[list]:
+    """The fast trainer packs any runs together: as few packs as ``pack_size`` allows, but at
+    least ``min_packs`` (one per GPU the executor can use), of near-equal size, in grid order."""
+    if not specs:
+        return []
+    n_packs = min(len(specs), max(-(-len(specs) // pack_size), min_packs))
+    size, extra = divmod(len(specs), n_packs)
+    packs, start = [], 0
+    for i in range(n_packs):
+        end = start + size + (1 if i < extra else 0)
+        packs.append(list(specs[start:end]))
+        start = end
+    return packs
 
 
 def make_packs(specs, pack_size: int, packed: bool) -> list[list]:
@@ -91,10 +121,6 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     """Run (or resume) the validation and write the reports; returns the results dict."""
     import torch
 
-    from . import report
-    from .provenance import code_version, device_info, library_versions, now
-    from .train import DeviceData, TrainConfig, train_packed, train_single
-
     t_start = time.perf_counter()
     if opts.quick:
         torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
@@ -102,7 +128,10 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     if not comparisons:
         raise ValidationError("no comparison matches the selected rules and placements")
     out = ensure_writable(Path(opts.out))
-    device = resolve_device(opts.device)
+    if opts.executor != "ray":
+        device = resolve_device(opts.device)
+    elif opts.device not in ("auto", "cpu") and not str(opts.device).startswith("cuda"):
+        raise ValidationError(f"unknown device {opts.device!r}; use auto, cpu or cuda")
     cache_dir = opts.cache_dir or (out / "cache")
     test_limit = opts.test_limit
     ds = data_mod.load(opts.dataset, opts.data, limit_train=opts.limit, limit_test=test_limit,
@@ -118,6 +147,30 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         "n_train": int(len(split.x_train)), "n_val": int(len(split.x_val)), "n_test": int(len(split.x_test)),
         "steps_per_epoch": opts.steps, "epochs": opts.epochs, "batch_size": opts.batch_size,
     }
+    executor = _make_executor(opts, log)
+    try:
+        return _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, specs, settings,
+                         device if opts.executor != "ray" else None, dataset_id, test_limit)
+    finally:
+        executor.close()
+
+
+def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, specs, settings, device,
+              dataset_id, test_limit) -> dict:
+    import torch
+
+    from . import report
+    from .executors import PackJob
+    from .provenance import code_version, library_versions, now
+
+    if device is None:  # Ray: packs train where the scheduler puts them; workers resolve their device
+        device = torch.device("cuda" if executor.gpus_per_pack > 0 else "cpu")
+    trainer = resolve_trainer(opts.trainer, device.type)
+    if trainer == "fast":
+        # other dropout draws (counter-based) and possibly bf16: other runs, another run folder
+        settings["trainer"] = {"name": "fast", "dropout_rng": "philox4x32-10", "precision": opts.precision}
+    elif opts.precision != "fp32":
+        raise ValidationError("--precision bf16 needs the fast trainer (--trainer fast)")
     run_dir = out / "runs" / settings_hash(settings)
     ensure_writable(run_dir)
     write_json_atomic(run_dir / "settings.json", settings)
@@ -126,16 +179,21 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     done_before = len(specs) - len(pending)
     if done_before:
         log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
-    # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
-    # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
-    pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
-    packs = make_packs(pending, pack_size, opts.packed)
-    data_cache: dict[str, DeviceData] = {}
-
-    def device_data(protocol: str) -> DeviceData:
-        if protocol not in data_cache:
-            data_cache[protocol] = DeviceData(split, protocol, device)
-        return data_cache[protocol]
+    on_device = device.type
+    if trainer == "fast":
+        # one union pack per GPU slot (48 runs fit an H100 in fp32); one run per pack on CPU
+        pack_size = opts.pack_size or (48 if on_device == "cuda" else 1)
+        packs = make_union_packs(pending, pack_size, executor.slots()) if opts.packed else [[s] for s in pending]
+    else:
+        # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
+        # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
+        pack_size = opts.pack_size or (16 if on_device == "cuda" else 1)
+        packs = make_packs(pending, pack_size, opts.packed)
+    jobs = [PackJob(list(pack), trainer=trainer, packed=opts.packed, batch_size=opts.batch_size,
+                    steps=opts.steps, epochs=opts.epochs, compile=opts.compile, device=str(device),
+                    precision=opts.precision, index=i) for i, pack in enumerate(packs)]
+    if pending:
+        log(f"training {len(pending)} runs in {len(packs)} packs ({trainer} trainer, {executor.name} executor)")
 
     with _progress(opts.progress) as progress:
         task = progress.add_task("training", total=len(pending) * opts.steps * opts.epochs) if progress else None
@@ -144,24 +202,20 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
             if progress is not None:
                 progress.advance(task, k)
 
-        for pack in packs:
-            protocol = pack[0].protocol
-            cfg = TrainConfig(protocol=protocol, batch_size=opts.batch_size, steps_per_epoch=opts.steps,
-                              epochs=opts.epochs, compile=opts.compile)
-            if progress is not None:
-                progress.update(task, description=f"{protocol}: {', '.join(sorted({s.variant + '@' + s.placement for s in pack}))}")
-            dd = device_data(protocol)
-            if len(pack) == 1 and not opts.packed:
-                results = [train_single(pack[0], dd, cfg, on_step=on_step)]
-            else:
-                results = train_packed(pack, dd, cfg, on_step=lambda k: on_step(k * len(pack)))
-            for r in results:
-                rec = dataclasses.asdict(r)
-                rec["spec"] = dataclasses.asdict(r.spec)
-                rec["key"] = r.spec.key
-                rec["device"] = str(device)
+        def on_start(job) -> None:
+            if progress is not None and executor.name == "local":
+                progress.update(task, description=job.label)
+
+        def on_done(job, records) -> None:
+            for rec in records:  # written by the driver, one atomic file per finished run
                 rec["finished"] = now()
-                write_json_atomic(run_dir / f"{r.spec.key}.json", rec)
+                rec["executor"] = executor.name
+                write_json_atomic(run_dir / f"{rec['key']}.json", rec)
+            run_devices.update(rec.get("gpu") or rec["device"] for rec in records)
+
+        run_devices: set = set()
+        executor.run(jobs, split, on_done=on_done, on_progress=on_step, on_start=on_start, log=log)
+    executor_info = executor.info()
 
     runs = {s.key: read_json(run_dir / f"{s.key}.json") for s in specs}
     provenance = {
@@ -169,7 +223,9 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
                     "n_test": settings["n_test"], "num_classes": ds.num_classes},
         "code_version": code_version(),
         "seeds": seeds,
-        "device": device_info(device),
+        "device": _device_provenance(device, executor_info, run_devices),
+        "executor": executor_info,
+        "trainer": trainer,
         "libraries": library_versions(),
         "wall_time_s": round(time.perf_counter() - t_start, 2),
         "train_wall_time_s_sum": round(sum(r.get("wall_s") or 0.0 for r in runs.values()), 2),
@@ -185,6 +241,43 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     results = report.build(comparisons, specs, runs, settings_full, provenance, ds)
     report.write_all(results, out, plots=opts.plots, log=log)
     return results
+
+
+def _ray_gpus(opts: Options) -> float | None:
+    """GPUs per Ray task: as given, 1 with --device cuda, 0 with --device cpu, None (1 when the
+    cluster has GPUs) with auto."""
+    if opts.ray_gpus_per_pack is not None:
+        return opts.ray_gpus_per_pack
+    if str(opts.device).startswith("cuda"):
+        return 1.0
+    return 0.0 if opts.device == "cpu" else None
+
+
+def _make_executor(opts: Options, log):
+    if opts.executor == "local":
+        from .executors import LocalExecutor
+
+        return LocalExecutor()
+    if opts.executor == "ray":
+        from .executors import RayExecutor
+
+        return RayExecutor(opts.ray_address, gpus_per_pack=_ray_gpus(opts), cpus_per_pack=opts.ray_cpus_per_pack,
+                           max_retries=opts.ray_max_retries, log=log)
+    raise ValidationError(f"unknown executor {opts.executor!r}; use local or ray")
+
+
+def _device_provenance(device, executor_info: dict, run_devices: set) -> dict:
+    from .provenance import device_info
+
+    if executor_info.get("kind") != "ray":
+        return device_info(device)
+    devices = sorted(run_devices)
+    cuda = any(d.startswith("cuda") or not d.startswith("cpu") for d in devices)
+    info = {"device": "cuda" if cuda else "cpu", "executor": "ray", "run_devices": devices}
+    gpus = [d for d in devices if not d.startswith(("cpu", "cuda"))]
+    if gpus:
+        info["gpu"] = ", ".join(gpus)
+    return info
 
 
 class _NoProgress:

@@ -10,11 +10,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from validation import data as D  # noqa: E402
-from validation import fast_trainer as FT  # noqa: E402
-from validation import models as M  # noqa: E402
-from validation import philox  # noqa: E402
-from validation import train as T  # noqa: E402
+from archlint_validation import data as D  # noqa: E402
+from archlint_validation import fast_trainer as FT  # noqa: E402
+from archlint_validation import models as M  # noqa: E402
+from archlint_validation import philox  # noqa: E402
+from archlint_validation import train as T  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
