@@ -13,7 +13,7 @@ from pathlib import Path
 from archlint.config import Config
 from archlint.errors import ArchlintError, LoadError, UsageError
 from archlint.findings import Finding, Severity
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, load_graph
+from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph
 from archlint.graph import Graph
 from archlint.rules.base import RuleContext
 
@@ -86,23 +86,26 @@ def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
     return [f for f in findings if not config.is_suppressed(f)]
 
 
-def expand_targets(targets: Iterable[str]) -> Iterator[tuple[str, str | None]]:
-    """Yield ``(target, error)``: folders are searched for model files."""
+def expand_targets(targets: Iterable[str]) -> Iterator[tuple[str, str | None, bool]]:
+    """Yield ``(target, error, typed)``: folders are searched for model files.
+
+    ``typed`` is true for a target the user gave; only those may be factory
+    specs. A file found by walking a folder is always read as a file."""
     for t in targets:
         if is_torch_spec(t):
-            yield t, None
+            yield t, None, True
             continue
         p = Path(t)
-        if not p.exists():
-            yield t, "no such file or folder"
+        if not os.path.lexists(p):
+            yield t, "no such file or folder", True
         elif p.is_dir() and not is_model_dir(p):
             found = sorted(_walk_models(p))
             if not found:
-                yield t, f"no model files found in folder (looked for {', '.join(sorted(EXTENSIONS))} and SavedModel folders)"
+                yield t, f"no model files found in folder (looked for {', '.join(sorted(EXTENSIONS))} and SavedModel folders)", True
             for f in found:
-                yield f, None
+                yield f, None, False
         else:
-            yield t, None
+            yield t, None, True
 
 
 def _walk_models(root: Path) -> Iterator[str]:
@@ -114,7 +117,10 @@ def _walk_models(root: Path) -> Iterator[str]:
             continue
         dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
         for name in filenames:
-            if Path(name).suffix.lower() in EXTENSIONS:
+            ext = Path(name).suffix.lower()
+            if ext == ".ts" and not is_zip(d / name):  # TypeScript, not TorchScript
+                continue
+            if ext in EXTENSIONS:
                 yield str(d / name)
 
 
@@ -137,13 +143,13 @@ def lint_paths(
     result = LintResult()
     used: set[tuple[str, str]] = set()
     items = list(expand_targets(targets))
-    work = [t for t, err in items if not err]
+    work = [(t, typed) for t, err, typed in items if not err]
     if jobs > 1 and len(work) >= PARALLEL_MIN_FILES:
         outcomes = _lint_parallel(work, config, keep_views, jobs, progress)
     else:
         outcomes = _lint_serial(work, config, keep_views, progress)
     k = 0
-    for target, error in items:
+    for target, error, _typed in items:
         if error:
             result.files.append(FileResult(path=target, error=error))
             continue
@@ -172,8 +178,8 @@ def default_jobs() -> int:
 
 def _lint_serial(work, config, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
     out = []
-    for i, target in enumerate(work):
-        out.append(lint_one(target, config, keep_views))
+    for i, (target, typed) in enumerate(work):
+        out.append(lint_one(target, config, keep_views, spec_allowed=typed))
         if progress:
             progress(i + 1, len(work), target)
     return out
@@ -188,7 +194,7 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     ctx = multiprocessing.get_context("spawn")
     out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
     with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx) as pool:
-        futures = {pool.submit(_lint_one_remote, t, config, keep_views): i for i, t in enumerate(work)}
+        futures = {pool.submit(_lint_one_remote, t, config, keep_views, typed): i for i, (t, typed) in enumerate(work)}
         for n, fut in enumerate(as_completed(futures), 1):
             i = futures[fut]
             try:
@@ -196,14 +202,14 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
             except UsageError:
                 raise
             except Exception as e:  # noqa: BLE001 - a worker that died must not stop the run
-                out[i] = (FileResult(path=work[i], error=f"could not read the model (worker failed: {type(e).__name__}: {e})"), set())
+                out[i] = (FileResult(path=work[i][0], error=f"could not read the model (worker failed: {type(e).__name__}: {e})"), set())
             if progress:
-                progress(n, len(work), work[i])
+                progress(n, len(work), work[i][0])
     return [o for o in out if o is not None]
 
 
-def _lint_one_remote(target: str, config: Config, keep_views: bool) -> tuple[FileResult, set[tuple[str, str]]]:
-    fr, used = lint_one(target, config, keep_views)
+def _lint_one_remote(target: str, config: Config, keep_views: bool, spec_allowed: bool = True) -> tuple[FileResult, set[tuple[str, str]]]:
+    fr, used = lint_one(target, config, keep_views, spec_allowed=spec_allowed)
     if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
         import traceback
 
@@ -215,12 +221,16 @@ class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
 
 
-def lint_one(target: str, config: Config, keep_views: bool = False) -> tuple[FileResult, set[tuple[str, str]]]:
-    """Load and lint one target: its result and the suppressions it used."""
+def lint_one(
+    target: str, config: Config, keep_views: bool = False, *, spec_allowed: bool = True
+) -> tuple[FileResult, set[tuple[str, str]]]:
+    """Load and lint one target: its result and the suppressions it used.
+
+    ``spec_allowed=False`` for files found by walking a folder: never a factory spec."""
     fr = FileResult(path=target)
     used: set[tuple[str, str]] = set()
     try:
-        graph = load_graph(target, config.load)
+        graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
         return fr, used

@@ -28,18 +28,25 @@ def rule_url(rule: type[Rule]) -> str | None:
     return f"{DOCS_URL.rstrip('/')}/{rule.code}.md"
 
 
-def evidence_summary(code: str) -> str | None:
-    """The bundled validation result for a rule, if the validation package is
-    installed and has one. Never imports torch (``summary_for`` reads JSON)."""
-    try:
-        from archlint_validation.evidence import summary_for
-    except ImportError:
-        return None
-    try:
-        text = summary_for(code)
-    except Exception:  # noqa: BLE001 - missing or broken evidence must not break the docs
-        return None
-    return text.strip() if isinstance(text, str) and text.strip() else None
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def evidence_table(code: str) -> str:
+    """The rule's evidence (``archlint/evidence/CODE.toml``) as a short Markdown table."""
+    from archlint.evidence import for_rule
+
+    ev = for_rule(code)
+    if ev is None:
+        return "No evidence recorded (add `archlint/evidence/" + code + ".toml`)."
+    rows = [("Grade", f"**{ev.grade}**"), ("Summary", ev.summary)]
+    rows += [("Measured", f"`{m.run}`: {m.comparison}: {m.result}") for m in ev.measured]
+    rows += [("Published", f"{p.source}; {p.model}, {p.dataset}: {p.effect}") for p in ev.published]
+    rows += [("Counter-evidence", f"{c.source}: {c.finding}") for c in ev.counter]
+    rows += [("Does not apply", a) for a in ev.not_applicable]
+    if ev.notes:
+        rows.append(("Notes", ev.notes))
+    return "\n".join(["| | |", "| --- | --- |", *(f"| {k} | {_cell(v)} |" for k, v in rows)])
 
 
 def _fmt_default(v: Any) -> str:
@@ -66,11 +73,9 @@ def render_rule(rule: type[Rule]) -> str:
         meta.append("- Evidence id: " + ", ".join(f"`{e}`" for e in rule.evidence))
     lines = [f"# {rule.code} {rule.name}", "", docs["summary"], "", *meta, ""]
     for title in SECTIONS:
-        body = docs[title]
+        body = docs.get(title, "")
         if title == "Evidence":
-            bundled = evidence_summary(rule.code)
-            if bundled:
-                body += "\n\n### Bundled validation result\n\n" + bundled
+            body = evidence_table(rule.code) + (f"\n\n{body}" if body else "")
         if title == "References":
             lines += _options_section(rule)
         lines += [f"## {title}", "", body, ""]

@@ -61,4 +61,12 @@ class Finding:
                 {"file": self.source.file, "line": self.source.line} if self.source else None
             ),
             "data": dict(self.data),
+            "evidence": self.evidence,
         }
+
+    @property
+    def evidence(self) -> dict[str, str] | None:
+        """``{grade, summary}`` of the rule's evidence (``archlint/evidence/CODE.toml``)."""
+        from archlint.evidence import finding_evidence
+
+        return finding_evidence(self.code)

@@ -6,7 +6,12 @@ the closed :class:`OpKind` set; the framework's own op type, the layer name
 and, where known, the source location are kept beside it.
 
 Edges are set only through :class:`GraphBuilder`; rules never mutate a graph.
-Shapes are canonical ``(N, C, *spatial)`` whatever the framework's layout.
+Shapes of feature maps are canonical ``(N, C, *spatial)`` whatever the
+framework's layout; ``Value.layout`` says what the axes of a value mean where
+that is known (``"NCHW"``-style channel-first maps, ``"NLD"`` sequences of
+feature vectors, ``"NL"`` token ids, ``"ND"`` vectors), so rules never take a
+sequence for a spatial map. Shape and layout propagation live in
+:mod:`archlint.shapes`, which imports this module (never the other way).
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ class OpKind(str, enum.Enum):
     CONV = "conv"  # Conv1D/2D/3D, depthwise, separable, transposed (attrs say which)
     DENSE = "dense"  # Gemm, MatMul(+Add), Linear, Dense
     BATCH_NORM = "batch_norm"
-    NORM = "norm"  # layer/group/instance norm (attrs["norm"])
+    NORM = "norm"  # group/instance/other norm (attrs["norm"])
+    LAYER_NORM = "layer_norm"  # LayerNorm, incl. the written-out mean/var/rsqrt form (attrs["norm"] = "layer")
+    RMS_NORM = "rms_norm"  # RMSNorm, incl. the written-out pow-mean-rsqrt-mul form (attrs["norm"] = "rms")
+    ATTENTION = "attention"  # scaled dot-product attention (attrs: heads, head_dim, scale, causal)
+    EMBEDDING = "embedding"  # a lookup in a weight table (attrs: vocab, dim, tied)
+    RNN = "rnn"  # LSTM / GRU / simple RNN (attrs: cell, layers, dropout, recurrent_dropout)
     DROPOUT = "dropout"  # all dropout flavours (attrs["spatial"], attrs["flavour"])
     ACTIVATION = "activation"  # attrs["activation"]: relu, sigmoid, softmax, ...
     POOL = "pool"  # local max/avg pooling (attrs["pool"])
@@ -42,6 +52,10 @@ class OpKind(str, enum.Enum):
 
 #: Kinds that hold trainable weights and transform features.
 WEIGHT_KINDS = frozenset({OpKind.CONV, OpKind.DENSE})
+#: Kinds that normalise their input.
+NORM_KINDS = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM})
+#: Layouts of values whose trailing axes are spatial (canonical channel-first maps).
+SPATIAL_LAYOUTS = frozenset({"NCL", "NCHW", "NCDHW"})
 #: Kinds that merge several data inputs.
 MERGE_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
 
@@ -69,9 +83,11 @@ class Value:
     shape: tuple[int | None, ...] | None = None
     producer: Node | None = None
     consumers: list[Node] = field(default_factory=list)
+    #: what the axes mean, when known: "NCHW" (and "NCL", "NCDHW"), "NLD", "NL", "ND"
+    layout: str | None = None
 
     def __repr__(self) -> str:
-        return f"Value({self.name!r}, shape={self.shape})"
+        return f"Value({self.name!r}, shape={self.shape}, layout={self.layout})"
 
 
 @dataclass(eq=False)
@@ -127,6 +143,10 @@ class Node:
             return f"{self.op_type}({a.get('rate', '?')})"
         if self.kind is OpKind.ACTIVATION:
             return f"{self.op_type}[{a.get('activation', '?')}]"
+        if self.kind is OpKind.ATTENTION:
+            return f"{self.op_type}(heads={a.get('heads', '?')}, head_dim={a.get('head_dim', '?')})"
+        if self.kind is OpKind.EMBEDDING:
+            return f"{self.op_type}({a.get('vocab', '?')}, {a.get('dim', '?')})"
         return self.op_type
 
     def __repr__(self) -> str:
@@ -317,8 +337,56 @@ class GraphBuilder:
         self.graph.outputs.append(v)
         self.add(OpKind.OUTPUT, "Output", vname, inputs=(vname,), outputs=(), name=f"output:{vname}")
 
-    def finish(self) -> Graph:
-        from archlint.shapes import infer_shapes
+    def fuse(
+        self,
+        group: Sequence[Node],
+        kind: OpKind,
+        op_type: str,
+        inputs: Sequence[Value],
+        attrs: dict[str, Any] | None = None,
+    ) -> Node:
+        """Replace ``group`` (nodes already added; the last one's outputs are the
+        only values used outside it) with one node reading ``inputs``. Used by
+        the pattern pass to turn written-out ops (RMSNorm, attention) into one
+        node; call :meth:`reindex` once after the last fusion."""
+        last = group[-1]
+        pos = last.index
+        if not (0 <= pos < len(self.graph.nodes)) or self.graph.nodes[pos] is not last:
+            raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
+        members = {id(n) for n in group}
+        for n in group:
+            for v in n.inputs:
+                v.consumers = [c for c in v.consumers if id(c) not in members]
+            n.index = -2  # marked for removal
+        node = Node(
+            name=last.name,
+            kind=kind,
+            op_type=op_type,
+            layer=last.layer,
+            attrs=dict(attrs or {}),
+            source=last.source,
+            index=pos,
+        )
+        seen: set[int] = set()
+        for v in inputs:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            node.inputs.append(v)
+            v.consumers.append(node)
+        node.outputs = list(last.outputs)
+        for v in node.outputs:
+            v.producer = node
+        self.graph.nodes[pos] = node
+        return node
 
-        infer_shapes(self.graph)
+    def reindex(self) -> None:
+        """Drop fused-away nodes and renumber the rest."""
+        self.graph.nodes = [n for n in self.graph.nodes if n.index != -2]
+        for i, n in enumerate(self.graph.nodes):
+            n.index = i
+
+    def finish(self) -> Graph:
+        """The graph as built. Shapes and layouts are filled by
+        :func:`archlint.shapes.finish`, which frontends call instead."""
         return self.graph

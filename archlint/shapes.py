@@ -1,15 +1,22 @@
-"""Shape propagation over the common graph, framework-independent.
+"""Shape and layout propagation over the common graph, framework-independent.
 
 Frontends set the shapes they know (graph inputs, ONNX value_info, Keras
 output shapes); this fills the rest from each op kind's attributes.  Shapes
-are canonical ``(N, C, *spatial)``; unknown dimensions are ``None``.
+of feature maps are canonical ``(N, C, *spatial)``; unknown dimensions are
+``None``.  Layouts (``Value.layout``) say what the axes mean: a dense layer,
+a layer norm or an attention reading a rank-3 tensor means its last axis is
+features, so it is a sequence ``"NLD"``, never a spatial map.
+
+:func:`finish` is what frontends call once every node is added: it fills
+shapes, fuses written-out patterns (:mod:`archlint.patterns`) and fills
+layouts. ``graph.py`` does not import this module.
 """
 
 from __future__ import annotations
 
 import math
 
-from archlint.graph import Graph, Node, OpKind
+from archlint.graph import SPATIAL_LAYOUTS, Graph, GraphBuilder, Node, OpKind, Value
 
 Shape = tuple[int | None, ...]
 
@@ -18,6 +25,8 @@ _SAME_SHAPE = frozenset(
         OpKind.ACTIVATION,
         OpKind.BATCH_NORM,
         OpKind.NORM,
+        OpKind.LAYER_NORM,
+        OpKind.RMS_NORM,
         OpKind.DROPOUT,
         OpKind.IDENTITY,
         OpKind.ADD,
@@ -106,6 +115,12 @@ def output_shape(node: Node) -> Shape | None:
         return (x[0], total)
     if k is OpKind.DENSE:
         return (*x[:-1], a.get("units"))
+    if k is OpKind.EMBEDDING:
+        return (*x, a.get("dim"))
+    if k is OpKind.ATTENTION:
+        return x
+    if k is OpKind.RNN:
+        return (*x[:-1], a.get("units"))
     if k is OpKind.CONCAT:
         axis = a.get("axis", 1)
         if any(s is None or len(s) != len(x) for s in ins):
@@ -142,11 +157,126 @@ def infer_shapes(graph: Graph) -> None:
             node.outputs[0].shape = None
 
 
-def spatial_size(shape: Shape | None) -> int | None:
-    """H*W(*D) of a canonical shape, or None when unknown or not spatial."""
+def spatial_size(shape: Shape | None, layout: str | None = None) -> int | None:
+    """H*W(*D) of a canonical shape, or None when unknown or not spatial
+    (a value whose layout is known and not channel-first spatial)."""
     if shape is None or len(shape) < 3:
+        return None
+    if layout is not None and layout not in SPATIAL_LAYOUTS:
         return None
     dims = shape[2:]
     if any(d is None for d in dims):
         return None
     return math.prod(dims)  # type: ignore[arg-type]
+
+
+# -- layouts ---------------------------------------------------------------------
+
+_KEEP_LAYOUT = frozenset(
+    {
+        OpKind.ACTIVATION,
+        OpKind.BATCH_NORM,
+        OpKind.NORM,
+        OpKind.LAYER_NORM,
+        OpKind.RMS_NORM,
+        OpKind.DROPOUT,
+        OpKind.IDENTITY,
+        OpKind.ADD,
+        OpKind.MUL,
+        OpKind.CONCAT,
+        OpKind.PAD,
+        OpKind.OUTPUT,
+    }
+)
+#: kinds that read the last axis of a rank-3 input as features
+_LAST_AXIS_FEATURES = frozenset({OpKind.DENSE, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ATTENTION, OpKind.RNN})
+_CHANNEL_FIRST = {3: "NCL", 4: "NCHW", 5: "NCDHW"}
+
+
+def is_spatial(value: Value | None) -> bool:
+    """Whether a value may be a channel-first spatial map: rank >= 3 and a
+    layout that is unknown or spatial (sequences never are)."""
+    if value is None or value.shape is None or len(value.shape) < 3:
+        return False
+    return value.layout is None or value.layout in SPATIAL_LAYOUTS
+
+
+def _rank(v: Value) -> int | None:
+    return len(v.shape) if v.shape is not None else None
+
+
+def _swap_last_two(layout: str | None) -> str | None:
+    return {"NCL": "NLD", "NLD": "NCL"}.get(layout or "")
+
+
+def _forward_layout(node: Node, seq: str = "NLD") -> str | None:
+    k = node.kind
+    out = node.outputs[0]
+    r = _rank(out)
+    x = node.inputs[0] if node.inputs else None
+    if k is OpKind.INPUT:
+        return out.layout
+    if k in (OpKind.CONV, OpKind.POOL):
+        return _CHANNEL_FIRST.get(r or 0)
+    if k is OpKind.GLOBAL_POOL:
+        return "ND" if r == 2 else _CHANNEL_FIRST.get(r or 0)
+    if k is OpKind.FLATTEN:
+        return "ND" if r == 2 else None
+    if k in (OpKind.DENSE, OpKind.EMBEDDING, OpKind.RNN, OpKind.ATTENTION):
+        if r == 2 and k is OpKind.DENSE:
+            return "ND"
+        if r == 3:
+            if k is OpKind.DENSE and seq == "NDL" and x is not None and x.layout in SPATIAL_LAYOUTS:
+                return x.layout  # Keras Dense on a Conv1D map's channel axis
+            return seq
+        return "NHLD" if k is OpKind.ATTENTION and r == 4 else None
+    if k in _KEEP_LAYOUT:
+        same = [v.layout for v in node.inputs if v.layout is not None and _rank(v) == r]
+        return same[0] if same else None
+    if k is OpKind.RESHAPE and x is not None and x.shape is not None and out.shape is not None:
+        perm = node.attrs.get("perm")
+        if perm is not None and len(x.shape) == 3 and list(perm) in ([0, 2, 1], [0, -1, -2]):
+            return _swap_last_two(x.layout)
+        xs, ys = x.shape, out.shape
+        if x.layout in SPATIAL_LAYOUTS and len(ys) == 3 and len(xs) > 3 and ys[:2] == xs[:2]:
+            return "NCL"  # flatten(2): the spatial axes merged into one
+        if x.layout == seq and len(ys) == 3 and ys == xs:
+            return seq
+    return None
+
+
+def infer_layouts(graph: Graph) -> None:
+    """Fill ``Value.layout`` forward from inputs, then mark rank-3 values that a
+    dense layer, a layer norm or an attention reads as sequences (and what
+    feeds them through same-shape ops), then fill forward again."""
+    seq = "NDL" if graph.format == "keras" else "NLD"  # Keras shapes are stored channel-first
+    for node in graph.nodes:
+        for v in node.outputs:
+            if v.layout is None:
+                v.layout = _forward_layout(node, seq)
+    changed = False
+    for node in reversed(graph.nodes):
+        if node.kind not in _LAST_AXIS_FEATURES and not (node.kind in _KEEP_LAYOUT and any(o.layout == seq for o in node.outputs)):
+            continue
+        for v in node.inputs:
+            if v.layout is None and _rank(v) == 3 and (
+                node.kind in _LAST_AXIS_FEATURES or _rank(node.outputs[0]) == 3 if node.outputs else False
+            ):
+                v.layout = seq
+                changed = True
+    if changed:
+        for node in graph.nodes:
+            for v in node.outputs:
+                if v.layout is None:
+                    v.layout = _forward_layout(node, seq)
+
+
+def finish(builder: GraphBuilder) -> Graph:
+    """Shapes, written-out patterns, layouts: what every frontend runs last."""
+    from archlint.patterns import fuse_patterns
+
+    graph = builder.finish()
+    infer_shapes(graph)
+    fuse_patterns(builder)
+    infer_layouts(graph)
+    return graph

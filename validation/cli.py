@@ -63,6 +63,7 @@ def validate(
     dataset: Annotated[Optional[DatasetName], typer.Option(help="Dataset kind; detected from --data when omitted.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Dataset tarball or folder (default: $ARCHLINT_DATA).")] = None,
     protocol: Annotated[ProtocolName, typer.Option(help="faithful (2018 preprocessing), modern (scaled + per-channel normalised) or both.")] = ProtocolName.faithful,
+    primary_only: Annotated[bool, typer.Option("--primary-only", help="Train only the runs of the pre-registered primary comparisons.")] = False,
     placement: Annotated[Optional[list[PlacementName]], typer.Option(help="Restrict the placements of the variant grid; repeatable.")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per configuration (default 3).")] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000).")] = None,
@@ -106,8 +107,9 @@ def validate(
         batch_size=batch_size or q.get("batch_size", 80), val_size=val_size or q.get("val_size", 5000),
         limit=limit or q.get("limit"), test_limit=test_limit or q.get("test_limit"), device=device, out=out,
         packed=packed, pack_size=pack_size, compile=compile, verify=verify, cache_dir=cache_dir, plots=plots,
-        progress=progress, quick=quick, trainer=trainer.value, precision=precision.value, executor=executor.value,
-        ray_address=ray_address, ray_gpus_per_pack=ray_gpus_per_pack, ray_cpus_per_pack=ray_cpus_per_pack,
+        progress=progress, quick=quick, primary_only=primary_only, trainer=trainer.value, precision=precision.value,
+        executor=executor.value, ray_address=ray_address, ray_gpus_per_pack=ray_gpus_per_pack,
+        ray_cpus_per_pack=ray_cpus_per_pack,
     )
 
     def log(msg: str) -> None:
@@ -125,6 +127,11 @@ def validate(
         log("note: SYNTHETIC data: smoke test only, not evidence")
     for code, per in results["verdicts"].items():
         for proto, v in per.items():
-            typer.echo(f"{code} [{proto}]: {v['verdict']} ({v['counts']['supported']} supported, "
-                       f"{v['counts']['contradicted']} contradicted, {v['counts']['inconclusive']} inconclusive)")
+            power = ""
+            if v["verdict"] == "inconclusive":
+                det = v.get("detectable")
+                power = ("; too few seeds for the exact test to reach p < 0.05" if det is None or det == float("inf")
+                         else f"; smallest detectable effect {det:.3f}")
+            typer.echo(f"{code} [{proto}]: {v['verdict']} (primary: {v['primary']}; {v['counts']['supported']} supported, "
+                       f"{v['counts']['contradicted']} contradicted, {v['counts']['inconclusive']} inconclusive{power})")
     typer.echo(f"results: {Path(out) / 'results.md'}")

@@ -55,7 +55,7 @@ def summary_for(rule_code: str, path: str | Path | None = None) -> str | None:
         effects = "; ".join(
             f"{d['comparison']}: {_num(d['diff'])} test accuracy "
             f"({_num(d.get('treatment_mean'), False)} vs {_num(d.get('reference_mean'), False)}; "
-            f"95% CI {_num(d['ci_low'])} to {_num(d['ci_high'])}, Holm p {_p(d.get('p_holm'))}, {d['verdict']})"
+            f"95% CI {_num(d['ci_low'])} to {_num(d['ci_high'])}, p {_p(d.get('p', d.get('p_holm')))}, {d['verdict']})"
             for d in rows
         )
         part = (

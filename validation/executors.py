@@ -183,6 +183,15 @@ class RayExecutor:
             raise ValidationError(f"the Ray cluster has {self.resources.get('GPU', 0):g} GPUs; a pack asks for "
                                   f"{gpus_per_pack:g} (use --device cpu or --ray-gpus-per-pack)")
 
+    def device_kind(self) -> str:
+        """'cpu', or 'cuda:<GPU name>' as a worker with a GPU sees it (settings keep hardware apart)."""
+        if self.gpus_per_pack <= 0:
+            return "cpu"
+        from .provenance import device_kind
+
+        probe = self.ray.remote(num_gpus=min(self.gpus_per_pack, 1.0), num_cpus=0)(lambda: device_kind("cuda"))
+        return self.ray.get(probe.remote())
+
     def slots(self) -> int:
         """How many packs the cluster can train at once (used to split the grid into packs)."""
         if self.gpus_per_pack > 0:

@@ -1,8 +1,30 @@
-"""Which runs back which rule: experiments, their comparisons and the claims they test.
+"""Which runs back which rule: the pre-registered design.
 
-A comparison is (treatment - reference) of final test accuracy; ``expected_sign`` is the sign the
-rule's claim predicts. Claim comparisons of one rule and protocol form one Holm family; context
-comparisons are reported but do not enter the verdict.
+A comparison is (treatment - reference) of final test accuracy between runs with the same seed
+(same initial weights where the layers match, same data order), so the analysis is paired.
+
+Each rule has one **pre-registered primary claim**, fixed before any run, with the logic that
+turns its comparisons into one verdict:
+
+- ``all`` (intersection-union): the claim holds only if every primary comparison holds; each is
+  tested at level alpha with no multiplicity correction (an intersection-union test is level alpha
+  as it stands; Holm on top of it would only throw power away). It is contradicted as soon as one
+  component is.
+- ``any``: the claim holds if at least one comparison holds; Holm's step-down correction keeps the
+  family-wise error at alpha. Used for the secondary (exploratory) comparisons of a rule.
+- ``noninferior``: the treatment is at least as accurate as the reference up to a stated margin.
+
+``min_effect`` is the smallest accuracy difference that matters for a rule (the minimum effect of
+interest): a directional claim is also *contradicted* when the interval excludes an effect that
+large in the predicted direction, and every inconclusive verdict reports the smallest effect the
+run could have detected (power).
+
+The placement grid has no mathematically identical cells. Dropout before and after a ReLU is the
+same network: for a 0/1 mask m and keep probability k, ReLU(m * x / k) = m * ReLU(x) / k, and with
+the same seed the masks are the same, so ``dropoutR @before`` and ``dropoutR @after`` train bit for
+bit alike (``tests/validation/test_design.py`` checks it). Dropout is therefore trained at
+``before`` (the article's placement) and ``pool`` only; batch norm, which does not commute with
+ReLU, keeps all three placements.
 """
 
 from __future__ import annotations
@@ -10,20 +32,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .models import PLACEMENTS
-from .train import RunSpec
 
 RULES = {
     "AL001": "dropout-between-conv",
     "AL002": "bn-after-activation",
     "AL003": "dense-head",
 }
-CLAIMS = {
-    "AL001": "Dropout between convolutions lowers accuracy compared with the same network without it.",
-    "AL002": "BatchNorm between the convolution and the activation beats BatchNorm after the activation.",
-    "AL003": "A global-average-pooling head is at least as accurate as the flatten + dense head.",
-}
 PROTOCOLS = ("faithful", "modern")
 BASE_HEAD = "dense1000"
+DROPOUT_RATES = ("dropout0.5", "dropout0.3", "dropout0.1")
+#: placements where a variant is trained: dropout commutes with ReLU, so `after` would duplicate `before`
+VARIANT_PLACEMENTS = {"dropout": ("before", "pool"), "bn": ("before", "after", "pool")}
+ALPHA = 0.05
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Claim:
+    rule: str
+    text: str
+    logic: str  # all | any | noninferior
+    min_effect: float  # minimum effect of interest (accuracy, absolute); the margin for noninferior
+    primary: str  # the pre-registered primary comparisons, in words
+
+
+CLAIMS = {
+    "AL001": Claim(
+        "AL001",
+        "Dropout between convolutions (rates 0.5 and 0.3, before the activation as in the 2018 article) "
+        "lowers test accuracy compared with the same network without it.",
+        "all", 0.02, "dropout 0.5 and dropout 0.3 @before vs control; both must hold"),
+    "AL002": Claim(
+        "AL002",
+        "BatchNorm between the convolution and the activation beats BatchNorm after the activation.",
+        "all", 0.01, "bn @after vs bn @before"),
+    "AL003": Claim(
+        "AL003",
+        "A global-average-pooling head is at least as accurate as the flatten + dense head "
+        "(non-inferior within 0.01 accuracy).",
+        "noninferior", 0.01, "gap head vs Flatten-Dense(1000) head, margin 0.01"),
+}
 
 
 @dataclass(frozen=True)
@@ -40,7 +88,9 @@ class Config:
         h = "" if self.head == BASE_HEAD else f" [{self.head} head]"
         return f"{self.variant}{p}{h}"
 
-    def spec(self, protocol: str, seed: int) -> RunSpec:
+    def spec(self, protocol: str, seed: int):
+        from .train import RunSpec  # numpy; keep this module importable without it
+
         return RunSpec(protocol, self.variant, self.placement, self.head, seed)
 
 
@@ -53,8 +103,8 @@ class Comparison:
     experiment: str
     treatment: Config
     reference: Config
-    expected_sign: int  # predicted sign of treatment - reference
-    role: str = "claim"  # claim | context
+    expected_sign: int  # predicted sign of treatment - reference (0 for a noninferiority claim)
+    role: str = "primary"  # primary | secondary | context
 
     @property
     def label(self) -> str:
@@ -71,11 +121,17 @@ class Experiment:
 
 def _grid(placements) -> Experiment:
     comps = []
-    for pl in placements:
-        for v in ("dropout0.5", "dropout0.3", "dropout0.1"):
-            comps.append(Comparison("AL001", "variants", Config(v, pl), CONTROL, -1))
-        comps.append(Comparison("AL002", "variants", Config("bn", pl), CONTROL, +1, "context"))
-    return Experiment("variants", "The 2018 grid: 5 variants x 3 placements", ("AL001", "AL002"), tuple(comps))
+    for pl in VARIANT_PLACEMENTS["dropout"]:
+        if pl not in placements:
+            continue
+        for v in DROPOUT_RATES:
+            primary = pl == "before" and v in ("dropout0.5", "dropout0.3")
+            comps.append(Comparison("AL001", "variants", Config(v, pl), CONTROL, -1,
+                                    "primary" if primary else "secondary"))
+    for pl in VARIANT_PLACEMENTS["bn"]:
+        if pl in placements:
+            comps.append(Comparison("AL002", "variants", Config("bn", pl), CONTROL, +1, "context"))
+    return Experiment("variants", "The 2018 grid without duplicate cells", ("AL001", "AL002"), tuple(comps))
 
 
 def _bn_placement() -> Experiment:
@@ -84,18 +140,18 @@ def _bn_placement() -> Experiment:
 
 
 def _head() -> Experiment:
-    comps = (Comparison("AL003", "head", Config("control", "none", "dense1000"),
-                        Config("control", "none", "gap"), -1),)
-    return Experiment("head", "Flatten + dense head versus global average pooling", ("AL003",), comps)
+    comps = (Comparison("AL003", "head", Config("control", "none", "gap"),
+                        Config("control", "none", "dense1000"), 0),)
+    return Experiment("head", "Global average pooling versus the flatten + dense head", ("AL003",), comps)
 
 
 def experiments(placements=PLACEMENTS) -> list[Experiment]:
     return [_grid(placements), _bn_placement(), _head()]
 
 
-def select(rules: list[str] | None = None, placements=PLACEMENTS) -> list[Comparison]:
-    """Comparisons backing the given rules (all when None). Context comparisons are kept only when
-    their rule is selected. Comparisons whose configs need an unselected placement are dropped."""
+def select(rules: list[str] | None = None, placements=PLACEMENTS, primary_only: bool = False) -> list[Comparison]:
+    """Comparisons backing the given rules (all when None). Comparisons whose configs need an
+    unselected placement are dropped; ``primary_only`` keeps the pre-registered primary ones."""
     wanted = {r.upper() for r in rules} if rules else set(RULES)
     unknown = wanted - set(RULES)
     if unknown:
@@ -103,7 +159,7 @@ def select(rules: list[str] | None = None, placements=PLACEMENTS) -> list[Compar
     out = []
     for exp in experiments(placements):
         for c in exp.comparisons:
-            if c.rule not in wanted:
+            if c.rule not in wanted or (primary_only and c.role != "primary"):
                 continue
             if any(cfg.placement not in ("none", *placements) for cfg in (c.treatment, c.reference)):
                 continue
@@ -111,11 +167,16 @@ def select(rules: list[str] | None = None, placements=PLACEMENTS) -> list[Compar
     return out
 
 
-def run_specs(comparisons: list[Comparison], protocols, seeds: list[int]) -> list[RunSpec]:
-    """Unique runs the comparisons need (a shared control is trained once)."""
+def configs_of(comparisons: list[Comparison]) -> list[Config]:
     configs: list[Config] = []
     for c in comparisons:
         for cfg in (c.reference, c.treatment):
             if cfg not in configs:
                 configs.append(cfg)
-    return [cfg.spec(p, s) for p in protocols for cfg in configs for s in seeds]
+    return configs
+
+
+def run_specs(comparisons: list[Comparison], protocols, seeds: list[int]) -> list:
+    """Unique runs the comparisons need (a shared control is trained once), seed by seed: a grid
+    stopped early still holds complete pairs for the seeds it finished."""
+    return [cfg.spec(p, s) for p in protocols for s in seeds for cfg in configs_of(comparisons)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 import sys
@@ -21,6 +22,29 @@ def code_version() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return f"archlint-validation {__version__}"
+
+
+#: the modules whose code decides a run's numbers (data order, network, optimiser, trainer)
+TRAINING_MODULES = ("data.py", "models.py", "train.py", "fast_trainer.py", "philox.py")
+
+
+def training_code_version() -> str:
+    """A content hash of the training code: runs made by different training code never share a
+    settings folder, while report-only changes (statistics, plots) keep finished runs usable."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in TRAINING_MODULES:
+        h.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
+def device_kind(device) -> str:
+    """'cpu', or 'cuda:<GPU name>': numbers from different hardware are not mixed."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return str(device)
 
 
 def device_info(device) -> dict:

@@ -11,7 +11,7 @@ from . import stats
 from .io import write_json_atomic, write_text_atomic
 from .models import HEAD_LABELS, PLACEMENT_LABELS
 
-SCHEMA = "archlint-validate/1"
+SCHEMA = "archlint-validate/2"
 FULL = {"dataset": "cifar100", "steps_per_epoch": 1000, "epochs": 10, "batch_size": 80}
 OWED = ("The full protocol (CIFAR-100, 1000 steps x 10 epochs, batch 80, both protocols, all placements) "
         "has not been run here; the full GPU grid is owed.")
@@ -40,7 +40,38 @@ def _config_of(spec: dict) -> exps.Config:
     return exps.Config(spec["variant"], spec["placement"], spec["head"])
 
 
-def build(comparisons, specs, runs: dict, settings: dict, provenance: dict, ds) -> dict:
+def _by_seed(recs: list[dict]) -> dict[int, float]:
+    return {r["spec"]["seed"]: (r["test_acc"] if r["test_acc"] is not None else math.nan) for r in recs}
+
+
+def compare(c: exps.Comparison, a: dict[int, float], b: dict[int, float], chance: float) -> dict:
+    """One comparison, paired by seed (seeds present in both arms)."""
+    seeds = sorted(set(a) & set(b))
+    ta, tb = [a[s] for s in seeds], [b[s] for s in seeds]
+    claim = exps.CLAIMS[c.rule]
+    pr = stats.paired(ta, tb)
+    w = stats.welch(ta, tb)
+    row = {
+        "rule": c.rule, "rule_name": exps.RULES[c.rule], "experiment": c.experiment, "role": c.role,
+        "comparison": c.label, "treatment": c.treatment.label, "reference": c.reference.label,
+        "expected_sign": c.expected_sign, "seeds": seeds,
+        "treatment_mean": sum(ta) / len(ta) if ta else math.nan,
+        "reference_mean": sum(tb) / len(tb) if tb else math.nan,
+        **pr.to_dict(), "welch_p": w.p, "chance": chance,
+        "reference_near_chance": bool(tb) and sum(tb) / len(tb) < 1.5 * chance,
+        "min_effect": claim.min_effect,
+    }
+    if c.expected_sign == 0:  # non-inferiority of the treatment, margin = the claim's min_effect
+        v, p_t, p_perm = stats.noninferiority_verdict(ta, tb, claim.min_effect)
+        row.update(test="noninferiority", margin=claim.min_effect, p_t_noninf=p_t, p_perm_noninf=p_perm,
+                   p_adj=p_perm, verdict=v)
+    else:
+        row.update(test="directional", p_adj=pr.p)
+        row["verdict"] = stats.directional_verdict(pr, c.expected_sign, claim.min_effect)
+    return row
+
+
+def build(comparisons, specs, runs: dict, settings: dict, provenance: dict, ds=None) -> dict:
     by_cfg: dict[tuple, list[dict]] = {}
     for s in specs:
         rec = runs[s.key]
@@ -65,35 +96,38 @@ def build(comparisons, specs, runs: dict, settings: dict, provenance: dict, ds) 
     for protocol in settings["protocols"]:
         rows = []
         for c in comparisons:
-            a = [r["test_acc"] for r in by_cfg[(protocol, c.treatment)]]
-            b = [r["test_acc"] for r in by_cfg[(protocol, c.reference)]]
-            w = stats.welch(a, b)
-            rows.append({
-                "rule": c.rule, "rule_name": exps.RULES[c.rule], "experiment": c.experiment, "role": c.role,
-                "protocol": protocol, "comparison": c.label, "treatment": c.treatment.label,
-                "reference": c.reference.label, "expected_sign": c.expected_sign,
-                "treatment_mean": sum(a) / len(a), "reference_mean": sum(b) / len(b), **w.to_dict(),
-                "chance": chance, "reference_near_chance": sum(b) / len(b) < 1.5 * chance,
-            })
-        # Holm family: the comparisons of one rule and role within a protocol
-        for rule in {r["rule"] for r in rows}:
-            for role in ("claim", "context"):
+            row = compare(c, _by_seed(by_cfg[(protocol, c.treatment)]), _by_seed(by_cfg[(protocol, c.reference)]),
+                          chance)
+            rows.append({"protocol": protocol, **row})
+        # secondary comparisons of a rule form one "any" family: Holm; context ones are their own family
+        for rule in sorted({r["rule"] for r in rows}):
+            for role in ("secondary", "context"):
                 fam = [r for r in rows if r["rule"] == rule and r["role"] == role]
                 for r, padj in zip(fam, stats.holm([r["p"] for r in fam])):
-                    r["p_holm"] = padj
-                    r["verdict"] = stats.verdict(r["diff"], padj, r["expected_sign"])
+                    r["p_adj"] = padj
+                    r["verdict"] = stats.directional_verdict(r, r["expected_sign"], r["min_effect"], p=padj)
         comp_rows += rows
 
     verdicts: dict[str, dict] = {}
     for rule in sorted({c.rule for c in comparisons}):
+        claim = exps.CLAIMS[rule]
         for protocol in settings["protocols"]:
-            vs = [r["verdict"] for r in comp_rows if r["rule"] == rule and r["protocol"] == protocol and r["role"] == "claim"]
-            if not vs:
-                continue
-            verdicts.setdefault(rule, {})[protocol] = {
-                "verdict": stats.combine_verdicts(vs), "claim": exps.CLAIMS[rule],
-                "counts": {k: vs.count(k) for k in ("supported", "contradicted", "inconclusive")},
-            }
+            mine = [r for r in comp_rows if r["rule"] == rule and r["protocol"] == protocol]
+            prim = [r for r in mine if r["role"] == "primary"]
+            sec = [r for r in mine if r["role"] == "secondary"]
+            entry: dict = {"claim": claim.text, "logic": claim.logic, "min_effect": claim.min_effect,
+                           "primary": claim.primary}
+            if prim:
+                vs = [r["verdict"] for r in prim]
+                entry["verdict"] = stats.combine_all(vs)  # all / noninferior: every primary comparison
+                entry["counts"] = {k: vs.count(k) for k in ("supported", "contradicted", "inconclusive")}
+                entry["detectable"] = max(r["detectable"] for r in prim)
+            else:
+                entry["verdict"] = "not run"
+                entry["counts"] = {k: 0 for k in ("supported", "contradicted", "inconclusive")}
+            if sec:
+                entry["secondary_verdict"] = stats.combine_any([r["verdict"] for r in sec])
+            verdicts.setdefault(rule, {})[protocol] = entry
     reasons = reduced_reasons(settings, provenance)
     return {
         "schema": SCHEMA,
@@ -147,34 +181,44 @@ def markdown(results: dict) -> str:
         f"- Wall time: {p['wall_time_s']} s (runs resumed from earlier invocations: {p['runs_resumed']}); date {p['date']}",
         "- Metric: accuracy on the test set, evaluated once after the last epoch (no checkpoint selection).",
         "",
-        "## Rule verdicts", "",
-        "| Rule | Protocol | Verdict | Claim comparisons (supported / contradicted / inconclusive) | Claim |",
-        "|---|---|---|---|---|",
+        "## Rule verdicts (pre-registered primary claims)", "",
+        "Paired by seed. `all`: every primary comparison must hold at alpha 0.05 (intersection-union, no "
+        "correction); `noninferior`: the interval's lower bound above minus the margin. A directional claim is "
+        "also contradicted when the interval excludes the minimum effect of interest in the predicted direction. "
+        "*Detectable*: the smallest effect this run could detect (80% power).", "",
+        "| Rule | Protocol | Primary comparisons | Logic | Min. effect | Verdict | Detectable | Secondary (Holm, any) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rule, per in results["verdicts"].items():
         for protocol, v in per.items():
-            c = v["counts"]
-            lines.append(f"| {rule} {exps.RULES[rule]} | {protocol} | **{v['verdict']}** | "
-                         f"{c['supported']} / {c['contradicted']} / {c['inconclusive']} | {v['claim']} |")
+            lines.append(f"| {rule} {exps.RULES[rule]} | {protocol} | {v['primary']} | {v['logic']} | "
+                         f"{_f(v['min_effect'])} | **{v['verdict']}** | {_f(v.get('detectable'))} | "
+                         f"{v.get('secondary_verdict', '-')} |")
     lines += ["", "## Test accuracy per configuration", "",
               "| Protocol | Configuration | n | mean | sd | 95% CI (t) |", "|---|---|---|---|---|---|"]
     for v in sorted(results["variants"], key=lambda v: (v["protocol"], v["placement"], v["head"], v["variant"])):
         sm = v["summary"]
         lines.append(f"| {v['protocol']} | {v['config']} | {sm['n']} | {_f(sm['mean'])} | {_f(sm['sd'])} | "
                      f"[{_f(sm['ci_low'])}, {_f(sm['ci_high'])}] |")
-    lines += ["", "## Differences (treatment - reference, test accuracy)", "",
-              "Welch intervals (Welch-Satterthwaite df); p-values Holm-corrected within each rule's claim "
-              "comparisons per protocol (context comparisons form their own family). A verdict needs Holm p < 0.05.",
-              "", "| Rule | Role | Protocol | Comparison | diff | 95% CI | df | p | Holm p | Verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Differences (treatment - reference, test accuracy, paired by seed)", "",
+              "Paired t interval; p (t): paired t; p (perm): exact sign-flip permutation; p (sign): exact sign test; "
+              "decision p = the larger of p (t) and p (perm), Holm-adjusted within a rule's secondary family "
+              "(context comparisons form their own family). Welch p (unpaired) is shown for reference. "
+              "Non-inferiority rows give the one-sided permutation p against the margin.",
+              "", "| Rule | Role | Protocol | Comparison | n | diff | 95% CI | p (t) | p (perm) | p (sign) | Welch p | "
+              "decision p | detectable | Verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["comparisons"]:
-        lines.append(f"| {r['rule']} | {r['role']} | {r['protocol']} | {r['comparison']} | {_f(r['diff'])} | "
-                     f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}] | {_f(r['df'], 1)} | {_p(r['p'])} | {_p(r['p_holm'])} | {r['verdict']} |")
+        lines.append(f"| {r['rule']} | {r['role']} | {r['protocol']} | {r['comparison']} | {r['n']} | {_f(r['diff'])} | "
+                     f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}] | {_p(r['p_t'])} | {_p(r['p_perm'])} | {_p(r['p_sign'])} | "
+                     f"{_p(r['welch_p'])} | {_p(r['p_adj'])} | {_f(r['detectable'])} | {r['verdict']} |")
     near = [r for r in results["comparisons"] if r.get("reference_near_chance")]
     if near:
         lines += ["", f"**Note:** the reference network of {len(near)} comparison(s) is still near chance level "
                   f"(< 1.5 x {near[0]['chance']:.3f}); such a run is too short to show the effect either way."]
-    lines += ["", "Placements: " + "; ".join(f"`{k}` = {v}" for k, v in PLACEMENT_LABELS.items()) + ".", ""]
+    lines += ["", "Placements: " + "; ".join(f"`{k}` = {v}" for k, v in PLACEMENT_LABELS.items()) + ". "
+              "Dropout is not trained `after` the activation: it commutes with ReLU, so that cell would "
+              "repeat `before` bit for bit.", ""]
     if results["reduced"]:
         lines += ["## What is owed", "", OWED,
                   "Run `archlint validate --data cifar-100-python.tar.gz --protocol both --device cuda` on a GPU "
@@ -183,18 +227,20 @@ def markdown(results: dict) -> str:
 
 
 def evidence(results: dict) -> dict[str, list[dict]]:
-    """Per-rule summary dicts (the format of validation/results/evidence.json)."""
+    """Per-rule summary dicts of the primary and secondary comparisons (the format of
+    validation/results/evidence.json)."""
     s, p = results["settings"], results["provenance"]
     out: dict[str, list[dict]] = {}
     for r in results["comparisons"]:
-        if r["role"] != "claim":
+        if r["role"] == "context":
             continue
         v = results["verdicts"][r["rule"]][r["protocol"]]
         out.setdefault(r["rule"], []).append({
-            "rule": r["rule"], "rule_name": r["rule_name"], "claim": exps.CLAIMS[r["rule"]],
-            "experiment": r["experiment"], "protocol": r["protocol"], "comparison": r["comparison"],
-            "metric": "test accuracy", "treatment_mean": r["treatment_mean"], "reference_mean": r["reference_mean"],
-            "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "p_holm": r["p_holm"],
+            "rule": r["rule"], "rule_name": r["rule_name"], "claim": v["claim"], "logic": v["logic"],
+            "role": r["role"], "experiment": r["experiment"], "protocol": r["protocol"], "comparison": r["comparison"],
+            "metric": "test accuracy", "n": r["n"], "treatment_mean": r["treatment_mean"],
+            "reference_mean": r["reference_mean"], "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+            "p": r["p_adj"], "detectable": r["detectable"], "min_effect": r["min_effect"],
             "verdict": r["verdict"], "rule_verdict": v["verdict"], "rule_counts": v["counts"],
             "dataset": p["dataset"].get("description") or p["dataset"]["name"], "dataset_sha256": p["dataset"].get("sha256"),
             "chance": r.get("chance"), "reference_near_chance": r.get("reference_near_chance"),

@@ -46,6 +46,7 @@ class Options:
     plots: bool = True
     progress: bool = True
     quick: bool = False
+    primary_only: bool = False
     trainer: str = "auto"  # auto (fast on cuda, classic on cpu) | classic | fast
     precision: str = "fp32"  # fast trainer only: fp32 | bf16
     executor: str = "local"  # local | ray
@@ -100,8 +101,8 @@ def make_packs(specs, pack_size: int, packed: bool) -> list[list]:
     dropout pack of its protocol and head."""
     from .train import pack_signature
 
-    if not packed:
-        return [[s] for s in specs]
+    if not packed or pack_size == 1:
+        return [[s] for s in specs]  # in spec order: seed by seed
     groups: dict[tuple, list] = {}
     for s in specs:
         groups.setdefault(pack_signature(s), []).append(s)
@@ -121,10 +122,12 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     """Run (or resume) the validation and write the reports; returns the results dict."""
     import torch
 
+    from .provenance import training_code_version
+
     t_start = time.perf_counter()
     if opts.quick:
         torch.set_num_threads(1)  # tiny batches: thread start-up costs more than it saves
-    comparisons = exps.select(opts.rules, opts.placements)
+    comparisons = exps.select(opts.rules, opts.placements, opts.primary_only)
     if not comparisons:
         raise ValidationError("no comparison matches the selected rules and placements")
     out = ensure_writable(Path(opts.out))
@@ -146,6 +149,9 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         "dataset": ds.name, "dataset_id": {k: dataset_id.get(k) for k in ("sha256", "md5", "sha256_of_pickles", "synthetic", "seed")},
         "n_train": int(len(split.x_train)), "n_val": int(len(split.x_val)), "n_test": int(len(split.x_test)),
         "steps_per_epoch": opts.steps, "epochs": opts.epochs, "batch_size": opts.batch_size,
+        # what else decides a run's numbers: the training code, torch, the device (set below, once
+        # the executor knows where packs train)
+        "training_code": training_code_version(), "torch": torch.__version__,
     }
     executor = _make_executor(opts, log)
     try:
@@ -161,10 +167,13 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
 
     from . import report
     from .executors import PackJob
-    from .provenance import code_version, library_versions, now
+    from .provenance import code_version, device_kind, library_versions, now
 
     if device is None:  # Ray: packs train where the scheduler puts them; workers resolve their device
         device = torch.device("cuda" if executor.gpus_per_pack > 0 else "cpu")
+        settings["device"] = executor.device_kind()
+    else:
+        settings["device"] = device_kind(device)
     trainer = resolve_trainer(opts.trainer, device.type)
     if trainer == "fast":
         # other dropout draws (counter-based) and possibly bf16: other runs, another run folder

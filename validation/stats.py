@@ -1,8 +1,19 @@
-"""Small-sample statistics for the validation experiments, in pure Python.
+"""Small-sample statistics for the validation experiments, in pure Python (no scipy needed).
 
-Student-t CDF and quantile via the regularised incomplete beta function (so the package works
-without scipy), per-variant mean / sd / t confidence interval, Welch differences with the
-Welch-Satterthwaite degrees of freedom, and Holm's step-down correction.
+- Student-t CDF and quantile via the regularised incomplete beta function.
+- Per configuration: mean, sd and a t confidence interval.
+- Per comparison, **paired** across seeds (runs with the same seed share initial weights and data
+  order): the paired t on per-seed differences, and beside it two exact tests that need no
+  normality, the sign-flip permutation test and the sign test. A decision uses the larger of the
+  paired-t and permutation p-values.
+- Zero variance is handled exactly: when every per-seed difference is the same the t statistic
+  is undefined (reported as None, never p = 0) and the exact permutation test decides; with n
+  seeds its smallest two-sided p-value is 2 / 2**n, so n < 6 can never reach 0.05.
+- Power: the smallest effect the run could detect (80% power, two-sided alpha) from the observed
+  sd of the differences, reported with every inconclusive verdict.
+- Verdicts: directional claims with a minimum effect of interest, non-inferiority with a margin,
+  intersection-union for "all" claims, Holm's step-down correction for "any" claims.
+- Welch's unpaired comparison is kept for reference (the tests show what pairing gains).
 """
 
 from __future__ import annotations
@@ -12,6 +23,15 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 __all__ = [
+    "Paired",
+    "paired",
+    "permutation_p",
+    "sign_test_p",
+    "detectable_effect",
+    "directional_verdict",
+    "noninferiority_verdict",
+    "combine_all",
+    "combine_any",
     "betainc",
     "t_cdf",
     "t_ppf",
@@ -168,10 +188,10 @@ def welch(treatment: Sequence[float], reference: Sequence[float], level: float =
     qa, qb = va / len(a), vb / len(b)
     se = math.sqrt(qa + qb)
     if se == 0.0:
-        # Both groups constant: the difference is exact (e.g. every run collapsed to chance).
+        # Both groups constant (e.g. every run collapsed to chance): t is undefined. Two runs that
+        # tie are no evidence of anything, so no p = 0 here: p is NaN (and 1 for equal groups).
         df = float(len(a) + len(b) - 2)
-        p = 1.0 if diff == 0.0 else 0.0
-        return Welch(diff, 0.0, df, diff, diff, math.copysign(math.inf, diff) if diff else 0.0, p)
+        return Welch(diff, 0.0, df, nan, nan, nan, 1.0 if diff == 0.0 else nan)
     df = (qa + qb) ** 2 / ((qa * qa) / (len(a) - 1) + (qb * qb) / (len(b) - 1))
     t = diff / se
     p = min(1.0, 2.0 * (1.0 - t_cdf(abs(t), df)))
@@ -212,3 +232,191 @@ def combine_verdicts(verdicts: Sequence[str]) -> str:
     if any(v == "contradicted" for v in verdicts) and not any(v == "supported" for v in verdicts):
         return "contradicted"
     return "inconclusive"
+
+
+# ----------------------------------------------------------------------------------------------
+# paired analysis across seeds
+
+_EXACT_MAX_N = 20
+
+
+def _binom_tail(k: int, n: int) -> float:
+    """P(X <= k) for X ~ Binomial(n, 1/2)."""
+    return sum(math.comb(n, i) for i in range(0, k + 1)) / 2.0 ** n
+
+
+def sign_test_p(diffs: Sequence[float]) -> float:
+    """Exact two-sided sign test (zero differences dropped); 1.0 when nothing is left."""
+    pos = sum(1 for d in diffs if d > 0)
+    neg = sum(1 for d in diffs if d < 0)
+    n = pos + neg
+    if n == 0:
+        return 1.0
+    return min(1.0, 2.0 * _binom_tail(min(pos, neg), n))
+
+
+def permutation_p(diffs: Sequence[float], alternative: str = "two-sided", shift: float = 0.0) -> float:
+    """Exact sign-flip permutation test of mean(diffs - shift) = 0 (all 2**n sign patterns; a
+    seeded Monte Carlo of 200,000 patterns above n = 20). ``alternative``: two-sided, less, greater.
+    Ties with the observed statistic count as at least as extreme, so p >= 1 / 2**n: never 0."""
+    d = [float(x) - shift for x in diffs]
+    n = len(d)
+    if n == 0:
+        return math.nan
+    obs = sum(d)
+    tol = 1e-9 * max(1.0, sum(abs(x) for x in d))
+
+    def extreme(total: float) -> bool:
+        if alternative == "greater":
+            return total >= obs - tol
+        if alternative == "less":
+            return total <= obs + tol
+        return abs(total) >= abs(obs) - tol
+
+    if n <= _EXACT_MAX_N:
+        count = 0
+        for mask in range(1 << n):
+            total = 0.0
+            for i, x in enumerate(d):
+                total += -x if (mask >> i) & 1 else x
+            count += extreme(total)
+        return count / float(1 << n)
+    import random
+
+    rng = random.Random(12345)
+    draws = 200_000
+    count = sum(extreme(sum(x if rng.random() < 0.5 else -x for x in d)) for _ in range(draws))
+    return (count + 1) / (draws + 1)
+
+
+def detectable_effect(sd: float, n: int, alpha: float = 0.05, power: float = 0.8) -> float:
+    """Smallest true mean difference a two-sided paired t at ``alpha`` detects with ``power``
+    (noncentral t approximated by the central quantiles: (t_{1-a/2} + t_{power}) sd / sqrt(n)).
+    Infinite when n seeds cannot reach ``alpha`` in the exact permutation test (2 / 2**n > alpha)."""
+    if n < 2 or sd is None or not math.isfinite(sd):
+        return math.inf
+    if 2.0 / 2.0 ** n > alpha:
+        return math.inf
+    return (t_ppf(1.0 - alpha / 2.0, n - 1) + t_ppf(power, n - 1)) * sd / math.sqrt(n)
+
+
+@dataclass(frozen=True)
+class Paired:
+    n: int
+    diff: float  # mean over seeds of (treatment - reference)
+    sd: float  # sd of the per-seed differences
+    se: float
+    df: float
+    ci_low: float  # paired-t interval; the single point when every difference is equal
+    ci_high: float
+    t: float | None  # None when sd == 0 (undefined, never +-inf)
+    p_t: float | None  # two-sided paired t; None when undefined
+    p_perm: float  # exact two-sided sign-flip permutation test
+    p_sign: float  # exact two-sided sign test
+    p: float  # the decision p-value: max(p_t, p_perm), p_perm alone when p_t is undefined
+    detectable: float  # smallest effect detectable with 80% power at alpha 0.05
+    min_p: float  # smallest p the permutation test can give with n seeds (2 / 2**n)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def paired(treatment: Sequence[float], reference: Sequence[float], level: float = 0.95,
+           alpha: float = 0.05) -> Paired:
+    """Paired comparison of per-seed results (the i-th treatment run pairs with the i-th reference
+    run: same seed)."""
+    if len(treatment) != len(reference):
+        raise ValueError(f"paired comparison needs equal lengths, got {len(treatment)} and {len(reference)}")
+    d = [float(a) - float(b) for a, b in zip(treatment, reference)]
+    n = len(d)
+    nan = math.nan
+    if n == 0:
+        return Paired(0, nan, nan, nan, nan, nan, nan, None, None, nan, nan, nan, math.inf, nan)
+    m = sum(d) / n
+    p_perm = permutation_p(d)
+    p_sign = sign_test_p(d)
+    min_p = min(1.0, 2.0 / 2.0 ** n)
+    if n < 2:
+        return Paired(n, m, nan, nan, nan, nan, nan, None, None, p_perm, p_sign, p_perm, math.inf, min_p)
+    sd = math.sqrt(sum((x - m) ** 2 for x in d) / (n - 1))
+    df = float(n - 1)
+    se = sd / math.sqrt(n)
+    if sd <= 1e-12 * max(1.0, abs(m)):
+        # every seed gave the same difference: t and its interval are undefined (not a point:
+        # ties are no proof of precision); the exact permutation test decides
+        return Paired(n, m, 0.0, 0.0, df, nan, nan, None, None, p_perm, p_sign, p_perm,
+                      detectable_effect(0.0, n, alpha), min_p)
+    t = m / se
+    p_t = min(1.0, 2.0 * (1.0 - t_cdf(abs(t), df)))
+    half = t_ppf(0.5 + level / 2.0, df) * se
+    return Paired(n, m, sd, se, df, m - half, m + half, t, p_t, p_perm, p_sign, max(p_t, p_perm),
+                  detectable_effect(sd, n, alpha), min_p)
+
+
+def directional_verdict(c: Paired | dict, expected_sign: int, min_effect: float, p: float | None = None,
+                        alpha: float = 0.05) -> str:
+    """One comparison of a directional claim ("treatment lowers accuracy": expected_sign -1).
+
+    supported: p < alpha with the predicted sign; contradicted: p < alpha with the other sign, or
+    the interval excludes an effect of ``min_effect`` in the predicted direction (the claimed harm,
+    if any, is smaller than what matters); inconclusive otherwise. ``p`` overrides the decision
+    p-value (a Holm-adjusted one)."""
+    get = c.get if isinstance(c, dict) else lambda k: getattr(c, k)
+    diff, lo, hi = get("diff"), get("ci_low"), get("ci_high")
+    p = get("p") if p is None else p
+    if diff is None or p is None or math.isnan(diff) or math.isnan(p):
+        return "inconclusive"
+    if p < alpha and diff != 0.0:
+        return "supported" if (diff > 0) == (expected_sign > 0) else "contradicted"
+    if lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
+        if expected_sign < 0 and lo > -min_effect:
+            return "contradicted"
+        if expected_sign > 0 and hi < min_effect:
+            return "contradicted"
+    return "inconclusive"
+
+
+def noninferiority_verdict(treatment: Sequence[float], reference: Sequence[float], margin: float,
+                           level: float = 0.95) -> tuple[str, float, float]:
+    """Is the treatment at least as accurate as the reference, up to ``margin``?
+
+    Hypotheses on the paired mean difference D: H0 D <= -margin against H1 D > -margin. Supported
+    when the lower bound of the two-sided ``level`` interval lies above -margin **and** the exact
+    one-sided permutation test of the shifted differences rejects at (1 - level) / 2; contradicted
+    when the upper bound lies below -margin (worse by more than the margin); inconclusive otherwise.
+    With zero variance (every seed the same difference) the interval is undefined and the exact
+    tests decide alone. Returns (verdict, one-sided paired-t p or None, one-sided permutation p)."""
+    c = paired(treatment, reference, level)
+    a = (1.0 - level) / 2.0
+    d = [float(x) - float(y) for x, y in zip(treatment, reference)]
+    if c.n < 2:
+        return "inconclusive", None, math.nan
+    p_above = permutation_p(d, "greater", shift=-margin)  # H0: D <= -margin
+    p_below = permutation_p(d, "less", shift=-margin)  # H0: D >= -margin
+    p_t = None if c.t is None else 1.0 - t_cdf((c.diff + margin) / c.se, c.df)
+    undefined = math.isnan(c.ci_low)  # zero variance: the exact test alone decides
+    if p_above < a and (undefined or c.ci_low > -margin):
+        return "supported", p_t, p_above
+    if p_below < a and (undefined or c.ci_high < -margin):
+        return "contradicted", p_t, p_above
+    return "inconclusive", p_t, p_above
+
+
+def combine_all(verdicts: Sequence[str]) -> str:
+    """Intersection-union: an "all" claim is supported only when every component is (each tested
+    at alpha, no correction), contradicted as soon as one component is."""
+    if not verdicts:
+        return "inconclusive"
+    if any(v == "contradicted" for v in verdicts):
+        return "contradicted"
+    return "supported" if all(v == "supported" for v in verdicts) else "inconclusive"
+
+
+def combine_any(verdicts: Sequence[str]) -> str:
+    """An "any" claim (verdicts already Holm-adjusted): supported when one component is,
+    contradicted when every component is, inconclusive otherwise."""
+    if not verdicts:
+        return "inconclusive"
+    if any(v == "supported" for v in verdicts):
+        return "supported"
+    return "contradicted" if all(v == "contradicted" for v in verdicts) else "inconclusive"

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +47,23 @@ class LoadOptions:
     args: list[str] = field(default_factory=list)  # factory arguments (name=value or value)
 
 
+def _lexists(target: str) -> bool:
+    """Whether anything is at ``target``: a file, a folder, or a link (dangling
+    or self-referencing links too: ``lstat`` never follows them)."""
+    try:
+        os.lstat(target)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def is_torch_spec(target: str) -> bool:
-    """``pkg.module:make_model`` or ``path/file.py:Net`` (and not an existing path)."""
-    if Path(target).exists():
+    """``pkg.module:make_model`` or ``path/file.py:Net``, and nothing at that path.
+
+    Only a target the user typed (command line or config) may be a spec:
+    callers never ask this of names found by walking a folder. A path that
+    exists as a file or a link, even a dangling one, is never a spec."""
+    if _lexists(target):
         return False
     m = _SPEC.match(target)
     if not m:
@@ -56,20 +72,73 @@ def is_torch_spec(target: str) -> bool:
     return t.endswith(".py") or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", t) is not None
 
 
+def check_spec(target: str) -> None:
+    """Refuse a spec that looks like a model file name (``evilmod:net.onnx``,
+    ``models/evil.py:net.onnx``): a missing file is far likelier than a
+    factory attribute named after a model extension, and importing code is
+    the wrong way to find out."""
+    attr = target.rsplit(":", 1)[1]
+    ext = Path(attr).suffix.lower()
+    if ext in EXTENSIONS:
+        raise LoadError(
+            target,
+            f"no such file, and not run as a PyTorch factory spec because its attribute ends in '{ext}' "
+            "(a model file name with ':' in it?): check the path, or name the factory without the extension",
+        )
+
+
+def regular_file_size(target: str) -> int:
+    """The size of the regular file at ``target`` (links followed), or raise
+    :class:`LoadError`: FIFOs, devices (a link to /dev/zero), sockets and
+    link loops are refused before anything opens them."""
+    try:
+        st = os.stat(target)
+    except OSError as e:
+        raise LoadError(target, f"cannot read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = (
+            "a FIFO" if stat.S_ISFIFO(st.st_mode) else
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else
+            "a socket" if stat.S_ISSOCK(st.st_mode) else "not a file"
+        )
+        raise LoadError(target, f"is {what}, not a regular file (archlint reads only regular files)")
+    return st.st_size
+
+
 def is_model_dir(path: Path) -> bool:
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 
-def frontend_for(target: str) -> str:
-    """The frontend module name for a target, or raise :class:`LoadError`."""
-    if is_torch_spec(target):
+def is_zip(target: str | Path) -> bool:
+    """Whether the file starts with a zip header (read 4 bytes; regular files only)."""
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):
+            return False
+        with open(target, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def frontend_for(target: str, *, spec_allowed: bool = True) -> str:
+    """The frontend module name for a target, or raise :class:`LoadError`.
+
+    ``spec_allowed=False`` (a path found by walking a folder) never picks the
+    factory-spec frontend, whatever the name looks like."""
+    if spec_allowed and is_torch_spec(target):
+        check_spec(target)
         return "torch"
     p = Path(target)
     if is_model_dir(p):
         return "savedmodel"
     if p.is_dir():
         raise LoadError(target, "is a folder, not a model (give a model file or a SavedModel folder)")
+    if not _lexists(target):
+        raise LoadError(target, "no such file or folder")
+    regular_file_size(target)
     ext = p.suffix.lower()
+    if ext == ".ts" and not is_zip(target):
+        raise LoadError(target, "not a TorchScript archive (no zip header; a TypeScript file?)")
     if ext in EXTENSIONS:
         return EXTENSIONS[ext]
     hint = ""
@@ -85,13 +154,14 @@ def frontend_for(target: str) -> str:
     raise LoadError(target, f"unsupported file type '{ext or p.name}' (archlint reads {known}, SavedModel folders and module:factory specs){hint}")
 
 
-def load_graph(target: str | Path, options: LoadOptions | None = None) -> Graph:
-    """Load any supported model into the common graph."""
+def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_allowed: bool = True) -> Graph:
+    """Load any supported model into the common graph.
+
+    ``spec_allowed=False`` for paths found by walking a folder: they are read
+    as files, never imported as factory specs."""
     target = str(target)
     options = options or LoadOptions()
-    name = frontend_for(target)
-    if name not in ("torch",) and not Path(target).exists():
-        raise LoadError(target, "no such file or folder")
+    name = frontend_for(target, spec_allowed=spec_allowed)
     module = importlib.import_module(f"archlint.frontends.{name}")
     loader: Any = module.load
     # a graph of a million nodes makes millions of objects: without the

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
+from archlint.shapes import finish as finish_graph
 
 Shape = tuple[int | None, ...]
 
@@ -77,6 +78,7 @@ _BN = {
 _NORM = {
     "layer_norm": "layer",
     "native_layer_norm": "layer",
+    "_fused_rms_norm": "rms",
     "group_norm": "group",
     "native_group_norm": "group",
     "instance_norm": "instance",
@@ -95,6 +97,15 @@ _POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "m
 _ADAPTIVE = {"adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "_adaptive_avg_pool2d",
              "_adaptive_avg_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d"}
 _RESHAPE = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "transpose", "t"}
+#: data movement: slices, picks, repeats (understood, no arithmetic)
+_VIEWS = {"slice", "select", "narrow", "split", "split_with_sizes", "chunk", "unbind", "expand", "expand_as",
+          "repeat", "repeat_interleave", "index", "index_select", "gather", "unflatten", "movedim", "roll", "flip",
+          "tensor_split", "unsafe_split", "as_strided", "stack", "tile"}
+_ATTENTION = {"scaled_dot_product_attention", "_scaled_dot_product_flash_attention",
+              "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention_for_cpu",
+              "_scaled_dot_product_cudnn_attention", "flex_attention"}
+_RNN = {"lstm": "lstm", "gru": "gru", "rnn_tanh": "rnn", "rnn_relu": "rnn"}
+_SCALAR_ARGS = ("other", "exponent", "value", "alpha", "scalar", "self")
 _IDENTITY = {"clone", "contiguous", "alias", "detach", "_to_copy", "to", "type_as", "lift_fresh_copy", "identity"}
 _LOOK_THROUGH = {"getitem"}
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
@@ -201,16 +212,84 @@ def _dense(op: str, a: dict[str, Any], cx: _Ctx) -> dict[str, Any] | None:
         ws = cx.shape(w) or ()
         units = ws[-1] if ws else None
         in_f = ws[-2] if len(ws) >= 2 else None
-    return {
+    out = {
         "units": units,
         "in_features": in_f,
         "bias": isinstance(bias, TRef),
         "params": _prod(cx.shape(w)) + (_prod(cx.shape(bias)) if isinstance(bias, TRef) else 0),
     }
+    if isinstance(w, TRef):
+        out["weight"] = w.name
+    return out
+
+
+def _sdpa(a: dict[str, Any], cx: _Ctx) -> dict[str, Any]:
+    q = cx.shape(a.get("query")) or ()
+    scale = a.get("scale")
+    attrs: dict[str, Any] = {
+        "heads": q[1] if len(q) == 4 else None,
+        "head_dim": q[-1] if q else None,
+        "causal": bool(a.get("is_causal", False)) or None,
+        "masked": a.get("attn_mask") is not None,
+        "dropout": float(a.get("dropout_p") or 0.0),
+    }
+    if isinstance(scale, (int, float)):
+        attrs["scale"] = float(scale)
+    else:  # SDPA's default: 1/sqrt(head_dim)
+        attrs["scale"] = 1 / math.sqrt(q[-1]) if q and q[-1] else None
+        attrs["scale_default"] = True
+    return attrs
+
+
+def _rnn(base: str, a: dict[str, Any], cx: _Ctx) -> dict[str, Any]:
+    params = a.get("params") or []
+    shapes = [cx.shape(p) for p in params if isinstance(p, TRef)]
+    gates = {"lstm": 4, "gru": 3}.get(base, 1)
+    hidden = None
+    for s in shapes:
+        if s and len(s) == 2 and s[0] and s[0] % gates == 0:
+            hidden = s[0] // gates
+            break
+    dropout = a.get("dropout")
+    layers = int(a.get("num_layers", 1) or 1)
+    bidir = bool(a.get("bidirectional", False))
+    return {
+        "cell": _RNN[base],
+        "units": hidden * (2 if bidir else 1) if hidden else None,
+        "hidden": hidden,
+        "layers": layers,
+        "bidirectional": bidir,
+        "dropout": float(dropout) if isinstance(dropout, (int, float)) else 0.0,
+        "recurrent_dropout": 0.0,
+        "variational": False,
+        "params": sum(_prod(s) for s in shapes),
+    }
+
+
+def _scalar_attrs(op: str, a: dict[str, Any]) -> dict[str, Any]:
+    """A numeric operand of an elementwise op (``x / 8``, ``x ** 2``, a mask fill)."""
+    for k in _SCALAR_ARGS:
+        v = a.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out: dict[str, Any] = {"scalar": float(v)}
+            if k == "self":
+                out["scalar_first"] = True
+            return out
+    return {}
 
 
 def _flatten_or_reshape(op: str, a: dict[str, Any], x: Shape | None, out: Shape | None) -> tuple[OpKind, dict[str, Any]]:
-    if op in ("squeeze", "unsqueeze", "permute", "transpose", "t"):
+    if op in ("permute", "transpose", "t"):
+        perm = None
+        if op == "permute" and isinstance(a.get("dims"), (list, tuple)):
+            perm = [int(d) for d in a["dims"]]
+        elif op == "transpose" and x is not None:
+            r = len(x)
+            d0, d1 = int(a.get("dim0", 0)) % r, int(a.get("dim1", 1)) % r
+            perm = list(range(r))
+            perm[d0], perm[d1] = perm[d1], perm[d0]
+        return OpKind.RESHAPE, {"perm": perm} if perm else {}
+    if op in ("squeeze", "unsqueeze"):
         return OpKind.RESHAPE, {}
     if x is not None and out is not None and len(out) == 2 and len(x) >= 2 and out[0] == x[0]:
         return OpKind.FLATTEN, {"axis": 1}
@@ -255,7 +334,19 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
     if base in _NORM:
         w = cx.shape(a.get("weight"))
         b = cx.shape(a.get("bias"))
-        return OpKind.NORM, {"norm": _NORM[base], "params": _prod(w) + _prod(b)}
+        norm = _NORM[base]
+        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(norm, OpKind.NORM)
+        return kind, {"norm": norm, "params": _prod(w) + _prod(b), "affine": isinstance(a.get("weight"), TRef)}
+    if base in _ATTENTION:
+        return OpKind.ATTENTION, _sdpa(a, cx)
+    if base == "embedding" or base == "embedding_bag":
+        w = cx.shape(a.get("weight")) or ()
+        attrs = {"vocab": w[0] if len(w) == 2 else None, "dim": w[1] if len(w) == 2 else None, "params": _prod(w)}
+        if isinstance(a.get("weight"), TRef):
+            attrs["weight"] = a["weight"].name
+        return OpKind.EMBEDDING, attrs
+    if base in _RNN:
+        return OpKind.RNN, _rnn(base, a, cx)
     if base in _DROPOUT:
         flavour, spatial = _DROPOUT[base]
         rate = a.get("p")
@@ -309,21 +400,31 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
                                         "keepdims": bool(a.get("keepdim", False)), "axes": tuple(dims)}
     if base in _RESHAPE:
         return _flatten_or_reshape(base, a, x, out)
-    if base in ("add", "sub", "div", "mul", "true_divide"):
+    if base in ("add", "sub", "div", "mul", "true_divide", "rsub"):
         if len(data_in) >= 2:
             if base == "add":
                 return OpKind.ADD, {}
             if base == "mul":
                 return OpKind.MUL, {}
             return OpKind.UNKNOWN, {}
-        return OpKind.IDENTITY, {f"constant_{base}": True}
+        attrs = {f"constant_{base}": True, **_scalar_attrs(base, a)}
+        if base == "rsub":
+            attrs["scalar_first"] = True
+        return OpKind.IDENTITY, attrs
+    if base == "neg":
+        return OpKind.IDENTITY, {"constant_mul": True, "scalar": -1.0}
+    if base in ("masked_fill", "where", "fill", "clamp", "clamp_min", "clamp_max"):
+        return OpKind.UNKNOWN if base in ("clamp", "clamp_min", "clamp_max") else OpKind.IDENTITY, {
+            f"constant_{base}": True, **_scalar_attrs(base, a)}
+    if base in _VIEWS:
+        return OpKind.RESHAPE, {"view": base}
     if base in ("cat", "concat", "concatenate"):
         return OpKind.CONCAT, {"axis": int(a.get("dim", 0) or 0)}
     if base in ("pad", "constant_pad_nd", "reflection_pad2d", "replication_pad2d"):
         return OpKind.PAD, {}
     if base in _IDENTITY:
         return OpKind.IDENTITY, {}
-    return OpKind.UNKNOWN, {}
+    return OpKind.UNKNOWN, _scalar_attrs(base, a)
 
 
 def _refs(v: Any) -> Iterable[str]:
@@ -389,7 +490,22 @@ def build(
         g = alias.get(o)
         if g is not None and all(v.name != g for v in b.graph.outputs):
             b.mark_output(g)
-    return b.finish()
+    tie_weights(b.graph)
+    return finish_graph(b)
+
+
+def tie_weights(graph: Graph) -> None:
+    """Mark a dense layer that reads an embedding's weight table (a tied output
+    projection) and count the shared table once."""
+    tables = {n.attrs["weight"]: n for n in graph.of_kind(OpKind.EMBEDDING) if n.attrs.get("weight")}
+    for n in graph.of_kind(OpKind.DENSE):
+        emb = tables.get(n.attrs.get("weight", ""))
+        if emb is None:
+            continue
+        n.attrs["tied"] = emb.layer
+        emb.attrs["tied"] = n.layer
+        shared = int(emb.attrs.get("params", 0))
+        n.attrs["params"] = max(int(n.attrs.get("params", 0)) - shared, 0)
 
 
 def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:

@@ -39,6 +39,7 @@ from typing import Any
 
 from archlint.errors import LoadError
 from archlint.graph import Graph, GraphBuilder, Node, OpKind
+from archlint.shapes import finish as finish_graph
 from archlint.shapes import output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
@@ -99,6 +100,7 @@ _NORMS = {
     "UnitNormalization": "unit",
     "RMSNormalization": "rms",
 }
+_RNNS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
 #: layers that pass features through unchanged as far as the rules care
 _PASSTHROUGH = {
     "GaussianNoise",  # additive noise, not dropout
@@ -345,7 +347,7 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
         raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
     for v in outs:
         loader.b.mark_output(v)
-    graph = loader.b.finish()
+    graph = finish_graph(loader.b)
     graph.meta.update(meta or {})
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
     return graph
@@ -678,7 +680,48 @@ class _Loader:
             attrs = {"norm": _NORMS[cls], "params": per * c if c and cls != "UnitNormalization" else 0}
             if cls == "GroupNormalization":
                 attrs["groups"] = cfg.get("groups")
-            return self._add(OpKind.NORM, cls, full, ins, out, attrs)
+            kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[cls], OpKind.NORM)
+            return self._add(kind, cls, full, ins, out, attrs)
+        if cls in ("Embedding",):
+            vocab = int(cfg.get("input_dim") or 0) or None
+            dim = int(cfg.get("output_dim") or 0) or None
+            attrs = {"vocab": vocab, "dim": dim, "params": vocab * dim if vocab and dim else 0}
+            shape = (xs[0], dim, *xs[1:]) if xs is not None else None  # (B, L) ids -> canonical (B, D, L)
+            node = self._add(OpKind.EMBEDDING, cls, full, ins, out, attrs, shape=shape)
+            node.output.layout = "NDL"
+            return node
+        if cls in _RNNS:
+            units = int(cfg.get("units") or 0) or None
+            gates = {"lstm": 4, "gru": 3}.get(_RNNS[cls], 1)
+            attrs = {
+                "cell": _RNNS[cls], "units": units, "hidden": units, "layers": 1,
+                "dropout": float(cfg.get("dropout") or 0.0),
+                "recurrent_dropout": float(cfg.get("recurrent_dropout") or 0.0),
+                "variational": True,  # Keras reuses one mask over the time steps
+                "return_sequences": bool(cfg.get("return_sequences", False)),
+            }
+            if units and cin:
+                attrs["params"] = gates * (cin * units + units * units + units * (2 if cfg.get("reset_after", True) and gates == 3 else 1))
+            shape = None
+            if xs is not None and len(xs) == 3:
+                shape = (xs[0], units, xs[2]) if attrs["return_sequences"] else (xs[0], units)
+            node = self._add(OpKind.RNN, cls, full, ins, out, attrs, shape=shape)
+            node.output.layout = "NDL" if attrs["return_sequences"] else "ND"
+            return node
+        if cls == "MultiHeadAttention":
+            heads = int(cfg.get("num_heads") or 0) or None
+            key_dim = int(cfg.get("key_dim") or 0) or None
+            value_dim = int(cfg.get("value_dim") or 0) or key_dim
+            attrs = {"heads": heads, "head_dim": key_dim, "scale": 1 / math.sqrt(key_dim) if key_dim else None,
+                     "scale_default": True, "causal": None, "dropout": float(cfg.get("dropout") or 0.0)}
+            if heads and key_dim and cin:
+                b_ = bool(cfg.get("use_bias", True))
+                attrs["params"] = (2 * (cin * heads * key_dim + (heads * key_dim if b_ else 0))
+                                   + cin * heads * value_dim + (heads * value_dim if b_ else 0)
+                                   + heads * value_dim * cin + (cin if b_ else 0))
+            node = self._add(OpKind.ATTENTION, cls, full, ins, out, attrs, shape=xs)
+            node.output.layout = "NDL"
+            return node
         if cls in _DROPOUTS:
             flavour, spatial = _DROPOUTS[cls]
             rate = cfg.get("rate")

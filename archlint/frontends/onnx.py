@@ -18,6 +18,7 @@ from typing import Any
 
 from archlint.errors import LoadError
 from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation
+from archlint.shapes import finish as finish_graph
 
 _ACTIVATIONS = {
     "Relu": "relu",
@@ -432,7 +433,7 @@ def from_model(model: Any, name: str = "model") -> Graph:
             notes.append(ExportNote("dropout-removed", "dropout exported as Identity", layer=layer, node=node))
     for o in g.output:
         b.mark_output(o.name)
-    graph = b.finish()
+    graph = finish_graph(b)
     for node in graph.nodes:
         if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
             node.kind = OpKind.FLATTEN
@@ -581,7 +582,8 @@ def _classify(
         }
     if op in _NORMS:
         c = d(1)
-        return OpKind.NORM, {"norm": _NORMS[op], "params": 2 * math.prod(c) if c else 0}
+        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[op], OpKind.NORM)
+        return kind, {"norm": _NORMS[op], "params": (1 if op == "RMSNormalization" else 2) * math.prod(c) if c else 0}
     if op == "Dropout":
         rate = _attr(n, "ratio")
         if rate is None and len(ins) > 1 and ins[1]:

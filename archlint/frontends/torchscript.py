@@ -1,9 +1,11 @@
 """``.pt`` / ``.pth`` / ``.ts`` files: TorchScript archives, pickled modules, state dicts.
 
 - A TorchScript archive (a zip with ``<name>/code/`` and ``<name>/constants.pkl``)
-  is loaded with ``torch.jit.load`` (which compiles the archive's own code
-  but does not import arbitrary Python classes) and its inlined graph is
-  mapped by the shared ATen table.
+  is refused unless ``--trust`` is given: ``torch.jit.load`` runs the
+  archive's own code (a class's ``__setstate__`` can call
+  ``torch.from_file(path, shared=True)`` and so create or overwrite any file,
+  read files, loop or allocate without bound). With ``--trust`` it is loaded
+  and its inlined graph is mapped by the shared ATen table.
 - A pickled whole ``nn.Module`` (``torch.save(model)``) can only be read by
   running code the file names; it is refused unless ``--trust`` is given.
   Detection scans the pickle opcodes without unpickling anything.
@@ -58,7 +60,10 @@ def _pickle_bytes(path: Path) -> tuple[str, bytes | None, list[str]]:
         head = f.read(2)
         if head[:1] == b"\x80":
             f.seek(0)
-            return "pickle", f.read(), []
+            data = f.read(MAX_PICKLE_BYTES + 1)  # bounded, whatever the file is
+            if len(data) > MAX_PICKLE_BYTES:
+                raise LoadError(path, f"a pickle of more than {MAX_PICKLE_BYTES:,} bytes, more than archlint reads")
+            return "pickle", data, []
     return "other", None, []
 
 
@@ -106,6 +111,13 @@ def load(target: str, options: LoadOptions) -> Graph:
     except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as e:
         raise LoadError(target, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
     if kind == "torchscript":
+        if not options.trust:
+            raise LoadError(
+                target,
+                "a TorchScript archive; loading it runs code from the file (torch.jit.load runs its __setstate__ "
+                "methods), so archlint refuses it. Re-run with --trust only if you trust the file, or export the "
+                "model with torch.export.save (.pt2) or to ONNX",
+            )
         return _load_torchscript(target)
     if data is None:
         raise LoadError(target, "not a TorchScript archive or torch.save file (no code/ and no data.pkl inside)")
@@ -122,7 +134,7 @@ def load(target: str, options: LoadOptions) -> Graph:
             target,
             f"a pickled Python object ({shown}); loading it runs code from the file, so archlint refuses it. "
             "Re-run with --trust only if you trust the file, or save the model with torch.export.save (.pt2) "
-            "or torch.jit.save (TorchScript)",
+            "or export it to ONNX",
         )
     return _load_trusted(target, options)
 

@@ -89,6 +89,7 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
             "node": f.node,
             "modelPath": f.path,
             "data": {k: v for k, v in f.data.items() if k != "order"},
+            "evidence": f.evidence,
         },
     }
     if f.source is not None:

@@ -60,7 +60,9 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
             where = f"{tx(f.layer or '-')} {st('dim', f'({op})')}"
             loc = "  " + st("dim", str(f.source)) if f.source else ""
             sev = f.severity.label
-            o.print(f"  {st(_STYLE[sev], f.code)} {sev:<7} {where}{loc}")
+            ev = f.evidence
+            grade = "  " + st("dim", f"[evidence: {ev['grade']}]") if ev else ""
+            o.print(f"  {st(_STYLE[sev], f.code)} {sev:<7} {where}{loc}{grade}")
             o.print(f"      {tx(f.message)}")
             o.print(f"      {st('green', 'fix:')} {tx(f.fix)}")
         if verbose and r.suppressed:

@@ -12,6 +12,8 @@ THROUGH_FEATURE_OPS = frozenset(
         OpKind.ACTIVATION,
         OpKind.BATCH_NORM,
         OpKind.NORM,
+        OpKind.LAYER_NORM,
+        OpKind.RMS_NORM,
         OpKind.POOL,
         OpKind.DROPOUT,
         OpKind.IDENTITY,

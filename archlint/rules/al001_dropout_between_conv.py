@@ -39,12 +39,6 @@ class DropoutBetweenConv(Rule):
     (`SpatialDropout2D` in Keras, `nn.Dropout2d` in PyTorch) or DropBlock;
     keep element-wise dropout for the dense head.
 
-    ## Evidence
-    Jansma (2018) trained the same CIFAR-100 network with nothing, batch norm
-    and dropout 0.5/0.3/0.1 between convolutions: 0.29 / 0.45 / 0.01 / 0.05 /
-    0.19 validation accuracy after 10 epochs. `archlint validate --rule AL001`
-    reruns the experiment with seeds and confidence intervals.
-
     ## References
     - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     - J. Tompson et al., "Efficient Object Localization Using Convolutional

@@ -37,11 +37,6 @@ class BnAfterActivation(Rule):
     Conv2D(60, 3, padding="same", use_bias=False), BatchNormalization(), Activation("relu")
     ```
 
-    ## Evidence
-    Jansma (2018) reports 0.45-0.46 validation accuracy for BN before and after
-    the activation on CIFAR-100 (control 0.29). `archlint validate --rule AL002`
-    compares both placements with seeds and confidence intervals.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network
       Training by Reducing Internal Covariate Shift", ICML 2015.

@@ -3,22 +3,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
+from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, Graph, Node, OpKind
 from archlint.rules._match import nearest_downstream, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 from archlint.shapes import spatial_size
 
-_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
-_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM})
+_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
+_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
 
 
 def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
     """Whether ``node`` turns a spatial feature map into a vector, and H*W."""
+    xv = node.inputs[0] if node.inputs else None
+    if xv is not None and xv.layout is not None and xv.layout not in SPATIAL_LAYOUTS:
+        return False, None  # a sequence (B, L, D) or a vector: no feature map to pool
+    x = xv.shape if xv is not None else None
     if node.kind is OpKind.RESHAPE:
         out = node.output.shape
         if out is None or len(out) != 2:
             return False, None
-    x = node.inputs[0].shape if node.inputs else None
+        if x is not None and x[0] is not None and out[0] is not None and out[0] != x[0]:
+            return False, None  # (B, L, D) -> (B*L, D): positions folded into the batch, not flattened
     hw = spatial_size(x)
     if hw is not None:
         # the network input itself (an MLP on pixels) is no feature map
@@ -71,10 +76,6 @@ class DenseHead(Rule):
     ..., Conv2D(100, 3, padding="same"), Activation("relu"),
     GlobalAveragePooling2D(), Dense(100, activation="softmax")
     ```
-
-    ## Evidence
-    Jansma (2018) recommends global average pooling without measuring it;
-    `archlint validate --rule AL003` compares both heads on the same network.
 
     ## References
     - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.

@@ -39,10 +39,6 @@ class DropoutBeforeBatchNorm(Rule):
     Move dropout after the last batch normalisation (before the classifier),
     use a small rate, or a variance-stable form (Li et al.'s "Uout").
 
-    ## Evidence
-    Li et al. (2019) measure the variance shift and the accuracy it costs on
-    CIFAR-10/100 (their Table 1 and Figures 4-6).
-
     ## References
     - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
       Dropout and Batch Normalization by Variance Shift", CVPR 2019.

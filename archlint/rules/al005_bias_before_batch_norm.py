@@ -31,11 +31,6 @@ class BiasBeforeBatchNorm(Rule):
     nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU()
     ```
 
-    ## Evidence
-    Follows from the definition of batch normalisation (Ioffe & Szegedy 2015,
-    Section 3.2: "the bias b can be ignored since its effect will be canceled
-    by the subsequent mean subtraction").
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network
       Training by Reducing Internal Covariate Shift", ICML 2015.

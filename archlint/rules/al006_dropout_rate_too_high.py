@@ -32,10 +32,6 @@ class DropoutRateTooHigh(Rule):
     Dense(512, activation="relu"), Dropout(0.2), Dense(10)   # rate = 1 - keep_prob
     ```
 
-    ## Evidence
-    Srivastava et al. (2014), Section 7.3 and Figure 9: error rises steeply
-    once the retention probability falls below 0.4-0.5.
-
     ## References
     - N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov,
       "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",

@@ -3,11 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import feeding, nearest_upstream
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._match import feeding, nearest_downstream, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 
 _NO_WEIGHTS = frozenset(OpKind) - WEIGHT_KINDS - {OpKind.INPUT}
+#: ops that leave a weight layer's raw outputs raw (normalisation, merges and attention do not)
+_RAW = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN, OpKind.PAD})
+#: downstream of the dropout, ops that mix the dropped units with other features
+_MIXING = frozenset({OpKind.ADD, OpKind.CONCAT, OpKind.MUL}) | NORM_KINDS
 
 
 class DropoutOnLogits(Rule):
@@ -16,7 +20,11 @@ class DropoutOnLogits(Rule):
     ## What it flags
     A dropout layer with a convolution or dense layer upstream and none
     downstream: it drops the logits (or the probabilities after a softmax)
-    rather than features.
+    rather than features. Not flagged: dropout on normalised or merged
+    features (a transformer backbone's output after its final norm, as in
+    T5) and dropout on a residual branch that is added back to the stream
+    (DistilBERT's last feed-forward dropout): those outputs are features a
+    downstream head learns from.
 
     ## Why it hurts
     Dropout regularises by making the next layer learn from random subsets of
@@ -34,11 +42,6 @@ class DropoutOnLogits(Rule):
     ```python
     Dense(512, activation="relu"), Dropout(0.5), Dense(10), Softmax()
     ```
-
-    ## Evidence
-    Srivastava et al. (2014) apply dropout to inputs and hidden units only,
-    never to the output layer; the same holds for every reference
-    architecture that uses dropout (AlexNet, VGG, Inception).
 
     ## References
     - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks
@@ -58,6 +61,10 @@ class DropoutOnLogits(Rule):
             up = [n for n in nearest_upstream(node, _NO_WEIGHTS) if n.kind in WEIGHT_KINDS]
             if not up:
                 continue
+            if not all(n.kind in WEIGHT_KINDS for n in nearest_upstream(node, _RAW)):
+                continue  # normalised or merged features (a backbone's hidden states), not logits
+            if any(n.kind in _MIXING for n in nearest_downstream(node, _RAW)):
+                continue  # a residual branch's dropout: the dropped units join the residual stream
             yield self.finding(
                 node,
                 f"dropout after the last weight layer '{up[-1].layer}' drops the network's outputs, "

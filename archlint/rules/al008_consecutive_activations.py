@@ -37,11 +37,6 @@ class ConsecutiveActivations(Rule):
     Dense(10), Activation("softmax")
     ```
 
-    ## Evidence
-    Follows from the definitions: ReLU is idempotent, and a softmax over
-    non-negative logits cannot assign less than uniform share to any class
-    whose logit is clipped to zero.
-
     ## References
     - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
       Section 6.3 (hidden units) and 6.2.2.3 (softmax units).

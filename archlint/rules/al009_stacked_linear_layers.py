@@ -64,11 +64,6 @@ class StackedLinearLayers(Rule):
     nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU()
     ```
 
-    ## Evidence
-    Linear algebra: `W2 (W1 x + b1) + b2 = (W2 W1) x + (W2 b1 + b2)`; batch
-    norm at inference is an affine map too. Sandler et al. (2018) keep such
-    pairs only as deliberate low-rank bottlenecks, which this rule skips.
-
     ## References
     - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.1.
     - M. Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018.

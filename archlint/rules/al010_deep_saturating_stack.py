@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import SATURATING, activation_of, feeding, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
@@ -40,12 +40,6 @@ class DeepSaturatingStack(Rule):
     Dense(256), BatchNormalization(), ReLU(), ...   # or GELU / SiLU, He initialisation
     ```
 
-    ## Evidence
-    Glorot & Bengio (2010), Figure 2: with sigmoid activations the last hidden
-    layer saturates at 0 and stays there for most of training in a 4-layer
-    network; tanh and softsign networks train better but still show
-    saturation layer by layer.
-
     ## References
     - X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
       feedforward neural networks", AISTATS 2010.
@@ -59,7 +53,7 @@ class DeepSaturatingStack(Rule):
     options = {"min_layers": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        if any(True for _ in graph.of_kind(OpKind.BATCH_NORM, OpKind.NORM)):
+        if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
         min_layers = int(ctx.option("min_layers", 4))
         hidden = []

@@ -8,7 +8,7 @@ from archlint.rules._match import activation_of, nearest_downstream
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
-_FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
+_FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
 
 
 class SoftmaxInHiddenLayer(Rule):
@@ -37,11 +37,6 @@ class SoftmaxInHiddenLayer(Rule):
     ```python
     Dense(128, activation="relu"), Dense(10, activation="softmax")
     ```
-
-    ## Evidence
-    Goodfellow et al. (2016, Section 6.2.2.3) describe softmax as an output
-    unit for a categorical distribution; hidden-unit softmax appears only in
-    attention and gating, which this rule excludes.
 
     ## References
     - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,

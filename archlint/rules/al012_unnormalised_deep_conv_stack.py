@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules.base import Rule, RuleContext
 
 _SELF_NORMALISING = frozenset({"selu"})
@@ -37,11 +37,6 @@ class UnnormalisedDeepConvStack(Rule):
     ```
     (GroupNorm when batches are small.)
 
-    ## Evidence
-    Jansma (2018): the 10-convolution CIFAR-100 network reached 0.29
-    validation accuracy without normalisation and 0.45 with batch norm after
-    10 epochs. `archlint validate --rule AL001` reruns that comparison.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
@@ -60,7 +55,7 @@ class UnnormalisedDeepConvStack(Rule):
         convs = list(graph.of_kind(OpKind.CONV))
         if len(convs) < int(ctx.option("min_convs", 8)):
             return
-        if any(True for _ in graph.of_kind(OpKind.BATCH_NORM, OpKind.NORM)):
+        if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:

@@ -31,12 +31,6 @@ class DeepPlainStack(Rule):
     ## Use instead
     Residual blocks, `y = relu(x + F(x))`, or concatenating dense blocks.
 
-    ## Evidence
-    He et al. (2016), Figure 1 and Table 2: the 34-layer plain network has
-    higher training and validation error than the 18-layer plain one on
-    ImageNet (28.54% vs 27.94% top-1 error), while the 34-layer ResNet beats
-    the 18-layer ResNet.
-
     ## References
     - K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
       Recognition", CVPR 2016.

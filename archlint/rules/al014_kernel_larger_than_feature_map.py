@@ -35,11 +35,6 @@ class KernelLargerThanFeatureMap(Rule):
     three stages for 32x32), or use 1x1 convolutions / global pooling once the
     map is this small.
 
-    ## Evidence
-    Simonyan & Zisserman (2015) stop downsampling at 7x7 for 224x224 inputs;
-    He et al. (2016, Section 4.2) use 32 -> 16 -> 8 maps for CIFAR-10 for the
-    same reason.
-
     ## References
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
       Large-Scale Image Recognition", ICLR 2015.

@@ -7,7 +7,7 @@ from archlint.graph import Graph, OpKind
 from archlint.rules._match import dims, nearest_downstream, spatial
 from archlint.rules.base import Rule, RuleContext
 
-_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
+_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
 
 
 class ImagenetStemOnSmallInput(Rule):
@@ -35,10 +35,6 @@ class ImagenetStemOnSmallInput(Rule):
     model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     ```
-
-    ## Evidence
-    He et al. (2016, Section 4.2) use a 3x3 first convolution and no pooling
-    for CIFAR-10; the CIFAR ResNet-56 (0.85M parameters) reaches 6.97% error.
 
     ## References
     - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.

@@ -93,11 +93,6 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     Conv2D(64, 3), Conv2D(64, 3), MaxPooling2D(2), Conv2D(128, 3), Conv2D(128, 3), MaxPooling2D(2), ...
     ```
 
-    ## Evidence
-    Simonyan & Zisserman (2015, Table 1) and He et al. (2016, Table 1) double
-    channels at every halving; Szegedy et al. (2016, Section 2, principle 1)
-    explain why.
-
     ## References
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
       Large-Scale Image Recognition", ICLR 2015.

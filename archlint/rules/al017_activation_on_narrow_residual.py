@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
 from archlint.rules.base import Rule, RuleContext
 
@@ -37,11 +37,6 @@ class ActivationOnNarrowResidual(Rule):
     out = x + bn(project(...))     # no activation after the projection
     ```
 
-    ## Evidence
-    Sandler et al. (2018), Figure 6a: MobileNetV2 with ReLU6 in the
-    bottleneck loses about 1% ImageNet top-1 accuracy against the linear
-    bottleneck.
-
     ## References
     - M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2:
       Inverted Residuals and Linear Bottlenecks", CVPR 2018.
@@ -63,7 +58,7 @@ class ActivationOnNarrowResidual(Rule):
             if c_in / c_out < min_red:
                 continue
             nxt = sole_consumer(conv)
-            if nxt is not None and nxt.kind in (OpKind.BATCH_NORM, OpKind.NORM):
+            if nxt is not None and nxt.kind in NORM_KINDS:
                 nxt = sole_consumer(nxt)
             if nxt is None or nxt.kind is not OpKind.ACTIVATION or nxt.attrs.get("activation") in NOT_NONLINEAR:
                 continue

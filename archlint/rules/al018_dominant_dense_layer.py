@@ -14,7 +14,10 @@ class DominantDenseLayer(Rule):
     ## What it flags
     A dense (fully connected) layer after convolutions (the head of a CNN)
     with more than `max_share` (default 0.5) of all parameters. The first
-    layer of a plain MLP is not flagged: there it is inherent.
+    layer of a plain MLP is not flagged: there it is inherent. Nor is a dense
+    layer applied to each position of a sequence (a speech or language
+    model's vocabulary projection, tied to the embedding or not): pooling
+    does not apply there, and a tied projection shares its weights.
 
     ## Why it hurts
     A layer that big is where the model overfits and what dominates its size
@@ -33,10 +36,6 @@ class DominantDenseLayer(Rule):
     ```python
     GlobalAveragePooling2D(), Dense(num_classes)
     ```
-
-    ## Evidence
-    Han et al. (2015, Table 4): 96% of VGG-16's fc6 weights can be pruned
-    without loss of accuracy.
 
     ## References
     - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
@@ -59,6 +58,9 @@ class DominantDenseLayer(Rule):
             share = node.params / total
             if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
                 continue
+            x = node.inputs[0] if node.inputs else None
+            if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
+                continue  # a per-position projection of a sequence: no spatial map to pool
             yield self.finding(
                 node,
                 f"dense layer '{node.layer}' ({node.attrs.get('in_features')} -> {node.attrs.get('units')}) "

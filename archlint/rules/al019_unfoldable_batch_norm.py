@@ -33,11 +33,6 @@ class UnfoldableBatchNorm(Rule):
     Conv2D(64, 3, use_bias=False), BatchNormalization(), ReLU()
     ```
 
-    ## Evidence
-    Jacob et al. (2018, Section 3.2) fold batch normalisation into the
-    preceding convolution for integer inference; ONNX Runtime and TensorRT
-    do the same fusion for conv -> BN only.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
     - B. Jacob et al., "Quantization and Training of Neural Networks for

@@ -33,11 +33,6 @@ class ChannelsNotMultipleOf8(Rule):
     Conv2D(64, 3), Conv2D(96, 3)
     ```
 
-    ## Evidence
-    NVIDIA Deep Learning Performance Guide, "Tensor Core Requirements":
-    channel counts and GEMM dimensions should be multiples of 8 for FP16
-    (16 for INT8).
-
     ## References
     - NVIDIA, "Deep Learning Performance Documentation: Matrix Multiplication
       Background / Tensor Core Requirements", 2023.

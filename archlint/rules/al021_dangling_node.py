@@ -63,11 +63,6 @@ class DanglingNode(Rule):
         return self.conv2(y) + self.shortcut(x)
     ```
 
-    ## Evidence
-    Dead-code elimination in compilers (ONNX Runtime, TorchDynamo) removes
-    such nodes at inference time without changing the output, which shows
-    they contribute nothing.
-
     ## References
     - ONNX specification, "Graphs": nodes and outputs
       (https://onnx.ai/onnx/repo-docs/IR.html).

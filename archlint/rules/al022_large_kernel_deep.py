@@ -35,10 +35,6 @@ class LargeKernelDeep(Rule):
     ```
     or a 7x7 depthwise convolution followed by a 1x1 (ConvNeXt).
 
-    ## Evidence
-    Simonyan & Zisserman (2015, Section 2.3); Szegedy et al. (2016, Section 3.1)
-    replace 5x5 by two 3x3 for a 28% saving with no loss.
-
     ## References
     - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
       Large-Scale Image Recognition", ICLR 2015.

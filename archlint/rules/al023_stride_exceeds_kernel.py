@@ -34,12 +34,6 @@ class StrideExceedsKernel(Rule):
     shortcut = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(64, 128, 1, bias=False), nn.BatchNorm2d(128))
     ```
 
-    ## Evidence
-    He et al. (2019, Table 5): on ImageNet, ResNet-50 reaches 76.21% top-1;
-    moving the stride off the 1x1 convolution of the main path (ResNet-50-B)
-    gives 76.66%, and with average pooling before the 1x1 shortcut as well
-    (ResNet-50-D, with the 3x3 stem of ResNet-50-C) 77.16%.
-
     ## References
     - T. He, Z. Zhang, H. Zhang, Z. Zhang, J. Xie, M. Li, "Bag of Tricks for
       Image Classification with Convolutional Neural Networks", CVPR 2019.

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
-_NORMS = (OpKind.BATCH_NORM, OpKind.NORM)
+_NORMS = tuple(NORM_KINDS)
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
 
 
@@ -41,12 +41,6 @@ class ConsecutiveNormalisation(Rule):
     nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
     ```
 
-    ## Evidence
-    Follows from the definitions: batch normalisation's output has per-channel
-    mean `beta` and variance `gamma^2` over the batch (Ioffe & Szegedy 2015,
-    Algorithm 1), so a second BN computes the same statistics and an affine
-    map that composes with the first one.
-
     ## References
     - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.
     - J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", 2016.
@@ -59,9 +53,11 @@ class ConsecutiveNormalisation(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(*_NORMS):
-            prev, _ = walk_up_chain(node, _PASSIVE)
+            prev, path = walk_up_chain(node, _PASSIVE)
             if prev is None or prev.kind not in _NORMS:
                 continue
+            if any(len(n.successors()) != 1 for n in (prev, *path)):
+                continue  # the first norm's output also goes elsewhere (a residual stream): both are needed
             yield self.finding(
                 node,
                 f"{_what(node.kind, node.attrs.get('norm'))} '{node.layer}' directly follows "

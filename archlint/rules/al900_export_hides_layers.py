@@ -38,11 +38,6 @@ class ExportHidesLayers(Rule):
     `torch.onnx.export(model.train(), x, "m.onnx", dynamo=False,
     training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)`.
 
-    ## Evidence
-    Measured here with torch 2.13: the default (dynamo) exporter folds Conv+BN
-    even in training mode and drops Dropout in eval mode; the legacy exporter
-    in eval mode leaves neither Dropout nor BatchNormalization nodes.
-
     ## References
     - PyTorch documentation, `torch.onnx.export` (`training`, `do_constant_folding`).
     - ONNX Script rewriter rules (`FuseBatchNormIntoConv`).

@@ -186,7 +186,7 @@ def test_pools_norms_padding_reshape() -> None:
     assert node(g, "pad").kind is OpKind.PAD and node(g, "pad").output.shape == (None, 4, 10, 10)
     assert node(g, "mp").output.shape == (None, 4, 5, 5) and node(g, "mp").attrs["pool"] == "max"
     assert node(g, "ap").output.shape == (None, 4, 5, 5) and node(g, "ap").attrs["pool"] == "avg"
-    assert node(g, "ln").kind is OpKind.NORM and node(g, "ln").attrs["norm"] == "layer"
+    assert node(g, "ln").kind is OpKind.LAYER_NORM and node(g, "ln").attrs["norm"] == "layer"
     assert node(g, "gn").attrs["norm"] == "group" and node(g, "gn").params == 8
     gmp = node(g, "gmp")
     assert gmp.kind is OpKind.GLOBAL_POOL and gmp.attrs == {"pool": "max", "keepdims": True}

@@ -48,11 +48,12 @@ def test_welch_against_scipy():
     assert w.ci_low == pytest.approx(w.diff - half) and w.ci_high == pytest.approx(w.diff + half)
 
 
-def test_welch_degenerate_constant_groups():
+def test_welch_constant_groups_give_no_p_of_zero():
     w = stats.welch([0.1, 0.1, 0.1], [0.1, 0.1, 0.1])
     assert w.diff == 0 and w.p == 1.0
-    w = stats.welch([0.1, 0.1, 0.1], [0.3, 0.3, 0.3])
-    assert w.p == 0.0 and w.diff == pytest.approx(-0.2)
+    # the issue's case: two collapsed seeds against two others: no p = 0, no interval
+    w = stats.welch([0.10, 0.10], [0.04, 0.04])
+    assert w.diff == pytest.approx(0.06) and math.isnan(w.p) and math.isnan(w.ci_low)
 
 
 def test_holm():
@@ -62,12 +63,137 @@ def test_holm():
     assert stats.holm([]) == []
 
 
-def test_verdicts():
-    assert stats.verdict(-0.1, 0.01, -1) == "supported"
-    assert stats.verdict(0.1, 0.01, -1) == "contradicted"
-    assert stats.verdict(-0.1, 0.2, -1) == "inconclusive"
-    assert stats.verdict(float("nan"), 0.01, -1) == "inconclusive"
-    assert stats.combine_verdicts(["supported", "supported"]) == "supported"
-    assert stats.combine_verdicts(["supported", "inconclusive"]) == "inconclusive"
-    assert stats.combine_verdicts(["contradicted", "inconclusive"]) == "contradicted"
-    assert stats.combine_verdicts([]) == "inconclusive"
+
+# ---------------------------------------------------------------------------------------------
+# paired analysis
+
+
+def test_paired_t_against_scipy():
+    sp = pytest.importorskip("scipy.stats")
+    a = [0.281, 0.305, 0.262, 0.298, 0.275, 0.290, 0.301]
+    b = [0.262, 0.280, 0.259, 0.270, 0.249, 0.281, 0.279]
+    c = stats.paired(a, b)
+    ref = sp.ttest_rel(a, b)
+    assert c.t == pytest.approx(ref.statistic, rel=1e-9) and c.p_t == pytest.approx(ref.pvalue, rel=1e-7)
+    ci = ref.confidence_interval(0.95)
+    assert (c.ci_low, c.ci_high) == (pytest.approx(ci.low, rel=1e-9), pytest.approx(ci.high, rel=1e-9))
+    assert c.df == 6 and c.n == 7
+
+
+def test_pairing_finds_what_welch_misses():
+    """Seeds differ a lot (shared by both arms); the treatment costs a steady 0.01. Welch sees
+    the seed spread and cannot conclude; the paired test removes it. Both checked against scipy."""
+    sp = pytest.importorskip("scipy.stats")
+    ref = [0.20, 0.30, 0.25, 0.35, 0.22, 0.28]
+    treat = [r - 0.01 + e for r, e in zip(ref, [0.001, -0.002, 0.0015, -0.001, 0.002, -0.0005])]
+    w, c = stats.welch(treat, ref), stats.paired(treat, ref)
+    assert w.p == pytest.approx(sp.ttest_ind(treat, ref, equal_var=False).pvalue, rel=1e-7)
+    assert c.p_t == pytest.approx(sp.ttest_rel(treat, ref).pvalue, rel=1e-7)
+    assert w.p > 0.5 and c.p_t < 1e-4
+    assert c.p_perm == pytest.approx(2 / 64) and c.p == c.p_perm  # the exact test is the bottleneck
+    assert stats.directional_verdict(c, -1, 0.005) == "supported"
+
+
+def test_permutation_and_sign_tests_against_scipy():
+    sp = pytest.importorskip("scipy.stats")
+    import numpy as np
+
+    for d in ([0.03, -0.01, 0.02, 0.05, 0.01, -0.02], [0.1, 0.2, 0.15, 0.12, 0.3, 0.05, 0.07],
+              [-0.004, 0.002, -0.01, -0.003, 0.0, -0.006, -0.001, -0.002]):
+        x = np.array(d)
+        res = sp.permutation_test((x, np.zeros_like(x)), lambda a, b: np.mean(a - b), permutation_type="samples",
+                                  alternative="two-sided", n_resamples=10**6)
+        assert stats.permutation_p(d) == pytest.approx(res.pvalue, rel=1e-9)
+        for alt in ("less", "greater"):
+            res = sp.permutation_test((x, np.zeros_like(x)), lambda a, b: np.mean(a - b),
+                                      permutation_type="samples", alternative=alt, n_resamples=10**6)
+            assert stats.permutation_p(d, alt) == pytest.approx(res.pvalue, rel=1e-9)
+        pos, neg = sum(v > 0 for v in d), sum(v < 0 for v in d)
+        assert stats.sign_test_p(d) == pytest.approx(sp.binomtest(pos, pos + neg, 0.5).pvalue, rel=1e-12)
+
+
+def test_ties_and_zero_variance_never_give_p_zero():
+    # every seed the same difference: t undefined, no interval; the exact test decides
+    c = stats.paired([0.10, 0.10], [0.04, 0.04])
+    assert c.t is None and c.p_t is None and math.isnan(c.ci_low)
+    assert c.p_perm == 0.5 and c.p == 0.5 and c.p_sign == 0.5
+    assert stats.directional_verdict(c, -1, 0.02) == "inconclusive"  # the issue's "contradicted"
+    # six seeds, all collapsed to chance under the treatment: exact p = 2/64
+    c = stats.paired([0.1] * 6, [0.3] * 6)
+    assert c.p == pytest.approx(2 / 64) and c.min_p == pytest.approx(2 / 64)
+    assert stats.directional_verdict(c, -1, 0.02) == "supported"
+    # identical arms: p = 1, not 0 or NaN
+    c = stats.paired([0.2, 0.3, 0.25], [0.2, 0.3, 0.25])
+    assert c.diff == 0 and c.p == 1.0 and c.p_sign == 1.0
+    # five seeds can never reach 0.05 two-sided: power is reported as nil
+    c = stats.paired([0.1, 0.11, 0.12, 0.1, 0.13], [0.3, 0.31, 0.29, 0.3, 0.32])
+    assert c.p == pytest.approx(2 / 32) and c.detectable == math.inf
+    assert stats.directional_verdict(c, -1, 0.02) == "inconclusive"
+
+
+def test_detectable_effect():
+    sp = pytest.importorskip("scipy.stats")
+    sd, n = 0.02, 8
+    expected = (sp.t.ppf(0.975, n - 1) + sp.t.ppf(0.8, n - 1)) * sd / math.sqrt(n)
+    assert stats.detectable_effect(sd, n) == pytest.approx(expected, rel=1e-9)
+    # the approximation is close to the exact noncentral-t power at that effect
+    nc = expected / (sd / math.sqrt(n))
+    crit = sp.t.ppf(0.975, n - 1)
+    power = sp.nct.sf(crit, n - 1, nc) + sp.nct.cdf(-crit, n - 1, nc)
+    assert 0.75 < power < 0.85
+    assert stats.detectable_effect(sd, 5) == math.inf  # 2/32 > 0.05
+
+
+def test_directional_verdict_with_a_minimum_effect():
+    sig = {"diff": -0.10, "ci_low": -0.15, "ci_high": -0.05, "p": 0.01}
+    assert stats.directional_verdict(sig, -1, 0.02) == "supported"
+    assert stats.directional_verdict(sig, +1, 0.02) == "contradicted"
+    # not significant, and the interval rules out a harm of 0.02: the claimed harm is not there
+    small = {"diff": 0.001, "ci_low": -0.008, "ci_high": 0.01, "p": 0.7}
+    assert stats.directional_verdict(small, -1, 0.02) == "contradicted"
+    wide = {"diff": -0.01, "ci_low": -0.05, "ci_high": 0.03, "p": 0.5}
+    assert stats.directional_verdict(wide, -1, 0.02) == "inconclusive"
+    assert stats.directional_verdict(sig, -1, 0.02, p=0.2) == "inconclusive"  # a Holm p overrides
+    assert stats.directional_verdict({"diff": float("nan"), "ci_low": None, "ci_high": None, "p": 0.01}, -1, 0.02) \
+        == "inconclusive"
+
+
+def test_noninferiority():
+    ref = [0.30, 0.32, 0.28, 0.31, 0.29, 0.33, 0.30]
+    # equal heads: a two-sided test stays inconclusive for ever; non-inferiority concludes
+    same = [r + e for r, e in zip(ref, [0.002, -0.001, 0.001, -0.002, 0.0015, 0.0, -0.0005])]
+    assert stats.directional_verdict(stats.paired(same, ref), +1, 0.0) != "supported"
+    v, p_t, p_perm = stats.noninferiority_verdict(same, ref, margin=0.01)
+    assert v == "supported" and p_t < 0.025 and p_perm == pytest.approx(1 / 128)
+    sp = pytest.importorskip("scipy.stats")
+    shifted = [a - b + 0.01 for a, b in zip(same, ref)]
+    assert p_t == pytest.approx(sp.ttest_1samp(shifted, 0.0, alternative="greater").pvalue, rel=1e-7)
+    # clearly worse than the margin
+    worse = [r - 0.05 + e for r, e in zip(ref, [0.002, -0.001, 0.001, -0.002, 0.0015, 0.0, -0.0005])]
+    assert stats.noninferiority_verdict(worse, ref, 0.01)[0] == "contradicted"
+    # noisy: cannot tell
+    noisy = [r + e for r, e in zip(ref, [0.04, -0.05, 0.03, -0.04, 0.05, -0.03, 0.0])]
+    assert stats.noninferiority_verdict(noisy, ref, 0.01)[0] == "inconclusive"
+    # zero variance: the exact test decides, no p = 0
+    v, p_t, p_perm = stats.noninferiority_verdict([0.1] * 6, [0.1] * 6, 0.01)
+    assert v == "supported" and p_t is None and p_perm == pytest.approx(1 / 64)
+    assert stats.noninferiority_verdict([0.1, 0.1], [0.1, 0.1], 0.01)[0] == "inconclusive"
+
+
+def test_all_and_any_claims():
+    # "all" (intersection-union): every component at alpha, no correction; one contradiction refutes
+    assert stats.combine_all(["supported", "supported"]) == "supported"
+    assert stats.combine_all(["supported", "inconclusive"]) == "inconclusive"
+    assert stats.combine_all(["supported", "contradicted"]) == "contradicted"
+    assert stats.combine_all([]) == "inconclusive"
+    # "any": Holm-adjusted components; one support is enough, refuted only when all are
+    assert stats.combine_any(["inconclusive", "supported"]) == "supported"
+    assert stats.combine_any(["contradicted", "inconclusive"]) == "inconclusive"
+    assert stats.combine_any(["contradicted", "contradicted"]) == "contradicted"
+    # Holm makes an "any" family stricter than its members alone: p = 0.03 and 0.04 each pass
+    # alpha, but only the family of two after Holm (0.06, 0.06) does not
+    ps = stats.holm([0.03, 0.04])
+    assert ps == pytest.approx([0.06, 0.06])
+    comps = [{"diff": -0.1, "ci_low": -0.2, "ci_high": 0.0, "p": p} for p in (0.03, 0.04)]
+    assert stats.combine_any([stats.directional_verdict(c, -1, 0.02, p=q) for c, q in zip(comps, ps)]) == "inconclusive"
+    assert stats.combine_all([stats.directional_verdict(c, -1, 0.02) for c in comps]) == "supported"
