@@ -71,7 +71,8 @@ def _device_data(split, protocol: str, device):
 
 def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None,
                log: Callable[[str], None] = lambda s: None) -> list[dict]:
-    """Train one pack; returns one JSON-ready record per run (not yet written anywhere)."""
+    """Train one pack; returns one JSON-ready record per run (not yet written anywhere).
+    ``on_step(k)``: k more optimizer steps of the pack (each step advances all its runs)."""
     import torch
 
     from .runner import resolve_device
@@ -94,13 +95,13 @@ def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None
             datas = {p: _device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
             opts = FastOptions(precision=job.precision, channels_last=job.channels_last, compile=job.compile,
                                cuda_graph=job.cuda_graph)
-            results = train_union(job.specs, datas, cfg, options=opts, on_step=lambda k: step(k * m), log=log)
+            results = train_union(job.specs, datas, cfg, options=opts, on_step=step, log=log)
     elif job.trainer == "classic":
         dd = _device_data(split, job.specs[0].protocol, device)
         if m == 1 and not job.packed:
             results = [train_single(job.specs[0], dd, cfg, on_step=step)]
         else:
-            results = train_packed(job.specs, dd, cfg, on_step=lambda k: step(k * m))
+            results = train_packed(job.specs, dd, cfg, on_step=step)
     else:
         raise ValidationError(f"unknown trainer {job.trainer!r}; use classic or fast")
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
@@ -127,12 +128,12 @@ class LocalExecutor:
     def slots(self) -> int:
         return 1
 
-    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], None],
-            on_progress: Callable[[int], None], on_start: Callable[[PackJob], None] = lambda j: None,
+    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], str], reporter,
             log: Callable[[str], None] = lambda s: None) -> None:
         for job in jobs:
-            on_start(job)
-            on_done(job, train_pack(job, split, on_progress, log))
+            reporter.start(f"{job.specs[0].protocol} " + ", ".join(f"{s.variant}@{s.placement} s{s.seed}"
+                                                                   for s in job.specs), len(job.specs))
+            reporter.finish(on_done(job, train_pack(job, split, reporter.advance, log)))
 
     def info(self) -> dict:
         return {"kind": "local"}
@@ -157,7 +158,8 @@ class RayExecutor:
     """Packs as Ray tasks; the driver writes the results as tasks finish."""
 
     name = "ray"
-    REPORT_EVERY_S = 1.0
+    REPORT_EVERY_S = 1.0  # workers -> progress actor
+    LOG_EVERY_S = 10.0  # driver -> log
 
     def __init__(self, address: str | None = None, *, gpus_per_pack: float | None = 0.0, cpus_per_pack: float = 1.0,
                  max_retries: int = 3, num_cpus: int | None = None, log: Callable[[str], None] = lambda s: None):
@@ -203,9 +205,10 @@ class RayExecutor:
                 "cpus_per_pack": self.cpus_per_pack, "cluster_resources": {k: v for k, v in self.resources.items()
                                                                            if k in ("CPU", "GPU")}}
 
-    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], None],
-            on_progress: Callable[[int], None], on_start: Callable[[PackJob], None] = lambda j: None,
+    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], str], reporter=None,
             log: Callable[[str], None] = lambda s: None) -> None:
+        """Submit every pack, then collect them as they finish. Progress lines come from the driver:
+        one per finished pack, and the steps done so far (all packs) every ``LOG_EVERY_S``."""
         ray = self.ray
         if not jobs:
             return
@@ -220,9 +223,10 @@ class RayExecutor:
             job = dataclasses.replace(job, device="cuda" if self.gpus_per_pack > 0 else "cpu",
                                       threads=job.threads or threads)
             refs[task.remote(job, split_ref, progress, self.REPORT_EVERY_S)] = job
-            on_start(job)
-        failures = []
-        reported = 0
+        total_steps = sum(len(j.specs) * j.steps * j.epochs for j in jobs)
+        total_runs = sum(len(j.specs) for j in jobs)
+        failures, runs_done = [], 0
+        t0 = last_log = time.monotonic()
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
@@ -233,11 +237,19 @@ class RayExecutor:
                 except (ray.exceptions.RayError, ValidationError) as e:
                     failures.append(f"pack {job.index} ({job.label}): {type(e).__name__}: {str(e).splitlines()[0]}")
                     continue
-                on_done(job, records)
-            total = ray.get(progress.total.remote())
-            if total > reported:
-                on_progress(total - reported)
-                reported = total
+                summary = on_done(job, records)
+                runs_done += len(records)
+                log(f"ray: pack {job.index + 1} of {len(jobs)} done ({len(records)} runs; {summary}); "
+                    f"{runs_done} of {total_runs} runs finished")
+            if reporter is None or getattr(reporter, "enabled", True):
+                now = time.monotonic()
+                if pending and now - last_log >= self.LOG_EVERY_S:
+                    last_log = now
+                    done = ray.get(progress.total.remote())
+                    frac = done / total_steps if total_steps else 0.0
+                    eta = (now - t0) / frac * (1 - frac) if frac > 0 else float("nan")
+                    log(f"ray: {done} of {total_steps} run-steps ({frac:.0%}), {len(pending)} packs left"
+                        + (f", about {eta:.0f} s to go" if eta == eta else ""))
         ray.kill(progress)
         if failures:
             raise ValidationError(f"{len(failures)} of {len(jobs)} packs failed (finished runs are kept; rerun to "
@@ -266,8 +278,10 @@ def _ray_train_pack(job: PackJob, split, progress, every_s: float) -> list[dict]
     attempt = f"{os.getpid()}-{time.monotonic_ns()}"
     pending = [0, time.monotonic()]
 
-    def on_step(k: int) -> None:
-        pending[0] += k
+    m = len(job.specs)
+
+    def on_step(k: int) -> None:  # k steps of the pack = k * m run-steps
+        pending[0] += k * m
         now = time.monotonic()
         if now - pending[1] >= every_s:
             progress.add.remote(job.index, attempt, pending[0])
