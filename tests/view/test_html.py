@@ -216,3 +216,20 @@ def test_visual_outputs_of_an_onnx_file_import_no_framework(tmp_path: Path) -> N
                        cwd=ROOT, timeout=120)
     assert r.stdout.count("EXIT 1") == 2 and "EXIT 0" in r.stdout, r.stderr
     assert "HEAVY []" in r.stdout
+
+
+def test_several_files_one_page(tmp_path: Path) -> None:
+    keras = ROOT / "fixtures" / "keras" / "article_dropout03_before_act_dense.keras"
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07 not onnx")
+    out = tmp_path / "r.html"
+    r = _cli("check", str(FIXTURE), str(broken), str(keras), "-f", "html", "-o", str(out))
+    assert r.returncode == 2 and "broken.onnx" in r.stderr  # the unreadable file still fails the run
+    page = Page(out.read_text(encoding="utf-8"))
+    sections = [a["id"] for t, a in page.tags if t == "section" and "model" in (a.get("class") or "")]
+    assert sections == ["m0", "m2"]  # the broken file has a summary row, not a drawing
+    ids = [a["id"] for _, a in page.tags if a.get("id")]
+    assert len(ids) == len(set(ids))
+    body = "".join(page.text)
+    assert "32 findings (22 warnings, 10 infos) in 3 files; 1 could not be read" in body
+    assert str(broken) in body and "keras" in body
