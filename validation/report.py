@@ -176,9 +176,15 @@ def markdown(results: dict) -> str:
         f"{ds.get('n_test')} test, {ds.get('num_classes')} classes); sha256 `{ds.get('sha256') or ds.get('sha256_of_pickles') or 'n/a'}`",
         f"- Protocols: {', '.join(s['protocols'])}; {s['steps_per_epoch']} steps x {s['epochs']} epochs, batch {s['batch_size']}; "
         "RMSprop lr 1e-3 rho 0.9 eps 1e-7; base head " + HEAD_LABELS["dense1000"],
-        f"- Seeds: {p['seeds']}; device: {p['device'].get('gpu') or p['device']['device']} ({p['device'].get('platform')})",
-        f"- Code: {p['code_version']}; libraries: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
-        f"- Wall time: {p['wall_time_s']} s (runs resumed from earlier invocations: {p['runs_resumed']}); date {p['date']}",
+        f"- Seeds: {p['seeds']}; device: {p['device'].get('gpu') or p['device']['device']}"
+        + (f" ({p['device']['platform']})" if p["device"].get("platform") else ""),
+        f"- Code: {p['code_version']}; training code {s.get('training_code', 'n/a')}; settings hash "
+        f"{p.get('settings_hash', 'n/a')}; libraries: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
+        f"- Training time of the runs: {_f(p.get('train_wall_time_s'), 0)} s (a pack counted once); "
+        + (f"this invocation: {_f(p.get('wall_time_s'), 0)} s, runs resumed from earlier ones: {p['runs_resumed']}; "
+           if p.get("wall_time_s") is not None else
+           f"aggregated without training from {', '.join(p.get('aggregated_from', []))}; ")
+        + f"date {p['date']}",
         "- Metric: accuracy on the test set, evaluated once after the last epoch (no checkpoint selection).",
         "",
         "## Rule verdicts (pre-registered primary claims)", "",

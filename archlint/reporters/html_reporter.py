@@ -48,6 +48,7 @@ svg.dag text.l1{font-weight:600}
 .node.k-conv rect{fill:#eaf2fd}.node.k-dense rect{fill:#eef7ee}.node.k-dropout rect{fill:#fdf6e3}
 .node.k-batch_norm rect,.node.k-norm rect{fill:#f3eefc}.node.k-activation rect{fill:#fdeff2}
 .node.k-input rect,.node.k-output rect{fill:#eceff1}
+.node.k-unknown rect{fill:#f6f6f6;stroke-dasharray:2 2}
 .scope rect{fill:#f6f8fa;stroke:#57606a;stroke-width:1.5;stroke-dasharray:5 3}
 .scope{cursor:zoom-in}
 .flagged rect{stroke-width:3}

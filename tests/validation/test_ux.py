@@ -146,3 +146,25 @@ def test_plots_have_integer_epochs_a_chance_line_and_the_dataset_in_every_title(
     assert any(ln.get_label().startswith("chance") and ln.get_ydata()[0] == 0.1 for ln in curves.get_lines())
     assert finals.get_xlim() == (0.0, 1.0)
     plt.close("all")
+
+
+def test_aggregate_rebuilds_the_report_from_run_folders_and_refuses_mixed_settings(tmp_path):
+    from archlint_validation import aggregate
+
+    out = tmp_path / "out"
+    r = _validate([*QUICK, "--out", str(out), "--no-progress"], tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (run_dir,) = [p for p in (out / "runs").iterdir()]
+    first = json.loads((out / "results.json").read_text())
+    again = aggregate.aggregate([run_dir], tmp_path / "agg", rules=["AL001"], primary_only=True, num_classes=10,
+                                plots=False)
+    assert [c["diff"] for c in again["comparisons"]] == [c["diff"] for c in first["comparisons"]]
+    assert {k: {p: v["verdict"] for p, v in per.items()} for k, per in again["verdicts"].items()} == \
+        {k: {p: v["verdict"] for p, v in per.items()} for k, per in first["verdicts"].items()}
+    assert again["provenance"]["seeds"] == [0, 1]
+    assert (tmp_path / "agg" / "results.md").is_file()
+    other = tmp_path / "other" / "runs" / "ffff"
+    other.mkdir(parents=True)
+    settings = json.loads((run_dir / "settings.json").read_text())
+    (other / "settings.json").write_text(json.dumps({**settings, "torch": "9.9"}))
+    assert aggregate.main([str(run_dir), str(other), "--out", str(tmp_path / "x"), "--num-classes", "10"]) == 2
