@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import upstream
+from archlint.rules._match import fed_by
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -54,9 +54,10 @@ class DominantDenseLayer(Rule):
         if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
             return
         max_share = float(ctx.option("max_share", 0.5))
+        after_conv = fed_by(graph.nodes, {OpKind.CONV})  # one pass, not a walk per dense layer
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
-            if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
+            if share <= max_share or id(node) not in after_conv:
                 continue
             x = node.inputs[0] if node.inputs else None
             if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
