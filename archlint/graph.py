@@ -207,6 +207,27 @@ class Graph:
     def total_params(self) -> int:
         return sum(n.params for n in self.nodes)
 
+    def coverage(self) -> dict[str, Any]:
+        """How much of the graph archlint understood: nodes (inputs and
+        outputs aside) by kind, and the op types left UNKNOWN, most first."""
+        by_kind: dict[str, int] = {}
+        unknown: dict[str, int] = {}
+        for n in self.nodes:
+            if n.kind in (OpKind.INPUT, OpKind.OUTPUT):
+                continue
+            by_kind[n.kind.value] = by_kind.get(n.kind.value, 0) + 1
+            if n.kind is OpKind.UNKNOWN:
+                unknown[n.op_type] = unknown.get(n.op_type, 0) + 1
+        total = sum(by_kind.values())
+        understood = total - sum(unknown.values())
+        return {
+            "nodes": total,
+            "understood": understood,
+            "share": round(understood / total, 4) if total else 1.0,
+            "unknown": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
+        }
+
     def __str__(self) -> str:
         lines = [f"graph {self.name} ({self.format}):"]
         lines += [f"  {n}" for n in self.nodes]

@@ -25,6 +25,7 @@ propagated shapes (trainable weights, as the ONNX frontend counts them).
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
@@ -47,6 +48,11 @@ from archlint.shapes import output_shape
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
 #: most layers archlint inlines (nested models included)
 MAX_LAYERS = 200_000
+#: nested models called many times multiply layers: at most this many layer calls
+#: per layer object written in the file (plus EXPANSION_SLACK), so a few hundred
+#: bytes of models nested in models cannot stand for millions of layers
+EXPANSION_FACTOR = 16
+EXPANSION_SLACK = 10_000
 #: seconds the HDF5 reader may take for the root attributes before the file counts as corrupt
 H5_TIMEOUT_S = 10.0
 
@@ -345,6 +351,9 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    written = _count_objects(config)
+    loader.max_layers = min(MAX_LAYERS, EXPANSION_FACTOR * written + EXPANSION_SLACK)
+    loader.written = written
     try:
         outs = loader.model(config, inputs=None, prefix="")
     except RecursionError:
@@ -377,6 +386,21 @@ def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] 
     if isinstance(raw_training, dict):
         return training(raw_training, "training_config")
     return None
+
+
+def _count_objects(config: Any) -> int:
+    """How many JSON objects with a ``class_name`` the config holds (an
+    explicit stack: no recursion, whatever the nesting)."""
+    n = 0
+    stack = [config]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            n += "class_name" in x
+            stack.extend(v for v in x.values() if isinstance(v, (dict, list)))
+        elif isinstance(x, list):
+            stack.extend(v for v in x if isinstance(v, (dict, list)))
+    return n
 
 
 def _model_kind(body: Any) -> str | None:
@@ -522,14 +546,18 @@ class _Loader:
         self.path = path
         self.channels_last = channels_last
         self.layers = 0
+        self.max_layers = MAX_LAYERS
+        self.written = 0
+        self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
 
     # -- values and shapes --
     def _fresh(self, base: str) -> str:
         if not self.b.has(base):
             return base
-        i = 1
+        i = self._suffix.get(base, 1)
         while self.b.has(f"{base}#{i}"):
             i += 1
+        self._suffix[base] = i + 1
         return f"{base}#{i}"
 
     def _canon(self, keras_shape: Any) -> Shape | None:
@@ -561,7 +589,14 @@ class _Loader:
 
     def _count(self) -> None:
         self.layers += 1
-        if self.layers > MAX_LAYERS:
+        if self.layers > self.max_layers:
+            if self.max_layers < MAX_LAYERS:
+                raise LoadError(
+                    self.path,
+                    f"nested models expand to more than {self.max_layers:,} layer calls from "
+                    f"{self.written:,} objects in the file (models called many times inside models?), "
+                    "more than archlint reads",
+                )
             raise LoadError(self.path, f"more than {MAX_LAYERS:,} layers, more than archlint reads")
 
     def _input(self, name: str, keras_shape: Any) -> str:
@@ -619,20 +654,35 @@ class _Loader:
                 continue
             for k, node in enumerate(layer.get("inbound_nodes") or []):
                 pending.append((layer, lname, k, _node_refs(node)))
-        while pending:
-            left = []
+        # Kahn's order: each call waits on its first missing input; producing
+        # a tensor wakes its waiters (a chain listed in reverse stays linear)
+        waiting: dict[tuple[str, int, int], list[int]] = {}
+        ready: list[int] = []
+
+        def schedule(i: int) -> None:
+            missing = next((r for r in pending[i][3] if r not in tensors), None)
+            if missing is None:
+                heapq.heappush(ready, i)
+            else:
+                waiting.setdefault(missing, []).append(i)
+
+        for i in range(len(pending)):
+            schedule(i)
+        done = 0
+        while ready:
+            i = heapq.heappop(ready)  # the file's order among calls that are ready
+            layer, lname, k, refs = pending[i]
+            outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
+            done += 1
+            for t, v in enumerate(outs):
+                tensors[(lname, k, t)] = v
+                for j in waiting.pop((lname, k, t), ()):
+                    schedule(j)
+        if done < len(pending):
             for layer, lname, k, refs in pending:
-                if all(r in tensors for r in refs):
-                    outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
-                    for t, v in enumerate(outs):
-                        tensors[(lname, k, t)] = v
-                else:
-                    left.append((layer, lname, k, refs))
-            if len(left) == len(pending):
-                layer, lname, k, refs = left[0]
-                missing = next(r for r in refs if r not in tensors)
-                raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
-            pending = left
+                missing = next((r for r in refs if r not in tensors), None)
+                if missing is not None:
+                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
         outs = []
         for r in _io_refs(body.get("output_layers")):
             if r not in tensors:

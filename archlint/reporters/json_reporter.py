@@ -28,6 +28,7 @@ def to_dict(result: Any) -> dict[str, Any]:
                 "findings": len(r.findings),
                 "suppressed": len(r.suppressed),
                 "notes": list(getattr(r, "notes", [])),
+                "coverage": getattr(r, "coverage", None),
             }
             for r in result.files
         ],

@@ -53,6 +53,12 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
         o.print(st("bold underline", r.path) + (" " + st("dim", f"({r.format}, {r.nodes} nodes)") if verbose else ""))
         for note in notes:
             o.print(f"  {st('dim', 'note:')} {tx(note)}")
+        cov = getattr(r, "coverage", None)
+        if cov:
+            o.print(f"  {st('dim', 'coverage:')} {tx(_coverage_text(cov, 12 if verbose else 3))}")
+            if verbose:
+                kinds = ", ".join(f"{k} {n}" for k, n in cov["by_kind"].items())
+                o.print(f"  {st('dim', 'kinds:')} {tx(kinds)}")
         if not r.findings:
             o.print("  " + st("green", "no findings"))
         for f in r.findings:
@@ -74,7 +80,7 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
         o.print(f"{st('yellow', 'warning:')} {tx(f'{where}suppression {u} matched no finding')}")
     errs = len(result.errors)
     style = "bold red" if errs else "bold" if result.findings else "bold green"
-    o.print(st(style, summary_line(result)))
+    o.print(st(style, summary_line(result) + coverage_summary(result)))
 
 
 def summary_line(result: Any) -> str:
@@ -92,3 +98,19 @@ def summary_line(result: Any) -> str:
     if errs:
         summary += f"; {errs} could not be read"
     return summary
+
+
+def coverage_summary(result: Any) -> str:
+    """``; 98% of 84 nodes understood`` over every file read, or ``""``."""
+    covs = [c for c in (getattr(r, "coverage", None) for r in result.files) if c and c.get("nodes")]
+    if not covs:
+        return ""
+    nodes = sum(c["nodes"] for c in covs)
+    understood = sum(c["understood"] for c in covs)
+    return f"; {understood / nodes:.0%} of {nodes} nodes understood"
+
+
+def _coverage_text(cov: dict, most: int) -> str:
+    from archlint.api import coverage_text
+
+    return coverage_text(cov, most)

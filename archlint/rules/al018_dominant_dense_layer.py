@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import nearest_upstream, upstream
+from archlint.rules._match import fed_by, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 
 _TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
@@ -60,11 +60,10 @@ class DominantDenseLayer(Rule):
             return
         max_share = float(ctx.option("max_share", 0.5))
         min_params = int(ctx.option("min_params", 100_000))
+        after_conv = fed_by(graph.nodes, {OpKind.CONV})  # one pass, not a walk per dense layer
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
-            if share <= max_share or node.params < min_params:
-                continue
-            if not any(u.kind is OpKind.CONV for u in upstream(node)):
+            if share <= max_share or node.params < min_params or id(node) not in after_conv:
                 continue
             if any(u.kind is OpKind.GLOBAL_POOL for u in nearest_upstream(node, _TO_POOLED)):
                 continue  # the classifier after global pooling: nothing left to shrink
