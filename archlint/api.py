@@ -6,6 +6,7 @@ The CLI and the tests call this; nothing here prints.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,30 +72,65 @@ class LintResult:
         return [r for r in self.files if r.error]
 
 
+#: the most findings one rule reports for one file; the rest become one "(N more)" finding
+MAX_FINDINGS_PER_RULE = 200
+
+
 def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
     """Run the enabled rules on a graph. A rule that raises becomes an
-    internal finding naming the rule; the other rules still run."""
+    internal finding naming the rule; the other rules still run.
+
+    The rules' graph walks share memos for the run (linear time however many
+    nodes a rule asks about), and each rule reports at most
+    :data:`MAX_FINDINGS_PER_RULE` findings per file, then one "N more"."""
+    from archlint.rules._match import shared_walks
+
     config = config or Config()
     out: list[Finding] = []
-    for rule_cls in config.enabled_rules():
-        opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
-        ctx = RuleContext(path=path, options=opts)
-        rule = rule_cls()
-        try:
-            out.extend(rule.check(graph, ctx))
-        except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
-            out.append(
-                Finding(
-                    code=INTERNAL_CODE,
-                    rule="internal-error",
-                    severity=Severity.ERROR,
-                    message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
-                    fix="please report this with the model file",
-                    path=path,
+    with shared_walks():
+        for rule_cls in config.enabled_rules():
+            opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
+            ctx = RuleContext(path=path, options=opts)
+            rule = rule_cls()
+            try:
+                kept: list[Finding] = []
+                more = 0
+                for f in rule.check(graph, ctx):
+                    if len(kept) < MAX_FINDINGS_PER_RULE:
+                        kept.append(f)
+                    else:
+                        more += 1
+                out.extend(kept)
+                if more:
+                    out.append(_more_finding(rule_cls, kept, more, path))
+            except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
+                out.append(
+                    Finding(
+                        code=INTERNAL_CODE,
+                        rule="internal-error",
+                        severity=Severity.ERROR,
+                        message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
+                        fix="please report this with the model file",
+                        path=path,
+                    )
                 )
-            )
     out.sort(key=Finding.sort_key)
     return out
+
+
+def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> Finding:
+    """One finding that stands for the ``more`` findings of a rule not reported."""
+    return Finding(
+        code=rule_cls.code,
+        rule=rule_cls.name,
+        severity=max(f.severity for f in kept),
+        message=f"({more:,} more {rule_cls.code} findings in this file not shown: archlint reports "
+        f"the first {MAX_FINDINGS_PER_RULE} of a rule per file)",
+        fix="fix the findings shown and lint again",
+        path=path,
+        data={"more": more},
+        order=max(f.order for f in kept) + 1,
+    )
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
@@ -210,32 +246,53 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # spawn: a fresh interpreter per worker, safe beside the ONNX prefetch
-    # thread and any framework that started threads in this process
-    ctx = multiprocessing.get_context("spawn")
+    # fork (workers start in milliseconds, archlint already imported) while
+    # this process runs no other thread and has loaded no framework with
+    # thread pools; else forkserver: workers fork from a fresh server that
+    # imported archlint once. Each batch carries the config once.
+    import threading
+
+    frameworks = {"torch", "tensorflow", "jax"} & set(sys.modules)
+    if threading.active_count() == 1 and not frameworks and "fork" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("fork")
+    else:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["archlint.api", "archlint.frontends.onnx", "archlint.frontends.keras"])
+    workers = min(jobs, len(work))
+    size = max(1, min(16, len(work) // (workers * 4)))
+    batches = [list(range(i, min(i + size, len(work)))) for i in range(0, len(work), size)]
     out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=ctx) as pool:
-        futures = {pool.submit(_lint_one_remote, t, config, keep_views, typed): i for i, (t, typed) in enumerate(work)}
-        for n, fut in enumerate(as_completed(futures), 1):
-            i = futures[fut]
+    done = 0
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_lint_batch, [work[i] for i in b], config, keep_views): b for b in batches}
+        for fut in as_completed(futures):
+            batch = futures[fut]
             try:
-                out[i] = fut.result()
+                results = fut.result()
             except UsageError:
                 raise
             except Exception as e:  # noqa: BLE001 - a worker that died must not stop the run
-                out[i] = (FileResult(path=work[i][0], error=f"could not read the model (worker failed: {type(e).__name__}: {e})"), set())
-            if progress:
-                progress(n, len(work), work[i][0])
+                why = f"could not read the model (worker failed: {type(e).__name__}: {e})"
+                results = [(FileResult(path=work[i][0], error=why), set()) for i in batch]
+            for i, res in zip(batch, results):
+                out[i] = res
+                done += 1
+                if progress:
+                    progress(done, len(work), work[i][0])
     return [o for o in out if o is not None]
 
 
-def _lint_one_remote(target: str, config: Config, keep_views: bool, spec_allowed: bool = True) -> tuple[FileResult, set[tuple[str, str]]]:
-    fr, used = lint_one(target, config, keep_views, spec_allowed=spec_allowed)
-    if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
-        import traceback
+def _lint_batch(items: list[tuple[str, bool]], config: Config, keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+    """Lint files in a worker process."""
+    out = []
+    for target, typed in items:
+        fr, used = lint_one(target, config, keep_views, spec_allowed=typed)
+        if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
+            import traceback
 
-        fr.exc = RemoteError("".join(traceback.format_exception(fr.exc)))
-    return fr, used
+            fr.exc = RemoteError("".join(traceback.format_exception(fr.exc)))
+        out.append((fr, used))
+    return out
 
 
 class RemoteError(Exception):

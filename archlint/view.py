@@ -19,6 +19,8 @@ from typing import Any
 
 #: a flat view holding more nodes than this is split into consecutive chunks
 CHUNK = 120
+#: a scope with fewer nodes than this is drawn inline, in its parent's view
+MIN_SCOPE = 3
 
 _SEP = re.compile(r"[./]")
 
@@ -48,7 +50,7 @@ def graph_view(graph: Any) -> dict[str, Any]:
         "nodes": nodes,
         "params": sum(x["params"] for x in nodes),
     }
-    coverage = graph.meta.get("coverage") if isinstance(graph.meta, dict) else None
+    coverage = graph.coverage() if hasattr(graph, "coverage") else None
     if coverage is not None:
         view["coverage"] = coverage
     return view
@@ -62,13 +64,17 @@ def _describe(n: Any) -> str:
 
 
 def coverage_line(coverage: Any) -> str | None:
-    """One line for whatever coverage the graph reports (a string, or a dict
-    with ``known``/``total`` node counts), or None."""
+    """One line for the coverage the graph reports (``Graph.coverage()``:
+    the share of nodes understood, unknown op types), or None."""
     if coverage is None:
         return None
     if isinstance(coverage, str):
         return coverage
     if isinstance(coverage, dict):
+        if {"share", "nodes", "unknown"} <= set(coverage):  # Graph.coverage()
+            from archlint.api import coverage_text
+
+            return coverage_text(coverage)
         if "summary" in coverage:
             return str(coverage["summary"])
         known, total = coverage.get("known"), coverage.get("total")
@@ -87,7 +93,8 @@ def scope_of(layer: str) -> list[str]:
     """The scopes enclosing a layer, outermost first: ``layer1.0.conv1`` ->
     ``['layer1', 'layer1.0']``; ``model/dense_1/MatMul`` -> ``['model', 'model/dense_1']``."""
     parts = [m.end() for m in _SEP.finditer(layer or "")]
-    return [layer[: e - 1] for e in parts if e > 1 and layer[: e - 1] and not layer[e - 2] in "./"]
+    # no empty segments: "/layer1/conv" has no scope "", "a..b" none "a."
+    return [layer[: e - 1] for e in parts if e > 1 and layer[e - 2] not in "./"]
 
 
 @dataclass
@@ -141,8 +148,8 @@ class ScopeTree:
 
 
 def scope_tree(view: dict[str, Any], flagged: Iterable[int] = ()) -> ScopeTree:
-    """Group nodes by name scope. A scope with one node is not a box (the
-    node shows in its parent); a scope whose only content is one scope is
+    """Group nodes by name scope. A scope of one or two nodes is not a box
+    (they show in the parent's view); a scope whose only content is one scope is
     merged into it; a view with more than :data:`CHUNK` entries is split
     into runs of consecutive entries, so no drawing gets too big to read."""
     nodes = view["nodes"]
@@ -164,7 +171,7 @@ def scope_tree(view: dict[str, Any], flagged: Iterable[int] = ()) -> ScopeTree:
     for i, chain in enumerate(enclosing):
         parent = 0
         for s in chain:
-            if counts[s] < 2:
+            if counts[s] < MIN_SCOPE:
                 break
             sid = by_name.get(s)
             if sid is None or scopes[sid].parent != parent:
@@ -194,7 +201,8 @@ def _merge_single_children(tree: ScopeTree) -> None:
         while len(s.children) == 1 and s.children[0][0] == "scope":
             only = tree.scopes[s.children[0][1]]
             s.children = only.children
-            s.name = only.name if s.parent is not None or s.name else s.name
+            if s.parent is not None:  # the root keeps its place (and its empty name)
+                s.name = only.name
             for kind, idx in only.children:
                 if kind == "scope":
                     tree.scopes[idx].parent = s.id

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import pickle
+import sys
 import tarfile
 import warnings
 from dataclasses import dataclass, field
@@ -67,6 +68,20 @@ Warn = Callable[[str], None]
 
 def _default_warn(msg: str) -> None:
     warnings.warn(msg, stacklevel=3)
+
+
+def default_cache_dir() -> Path:
+    """Where decoded image folders are cached, shared by every output folder: $ARCHLINT_CACHE_DIR,
+    else the user cache dir ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS,
+    %LOCALAPPDATA% on Windows) + /archlint. Entries are keyed by the sha256 of the data file."""
+    env = os.environ.get("ARCHLINT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "archlint"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "archlint" / "Cache"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archlint"
 
 
 def file_digest(path: Path, algo: str = "sha256") -> str:

@@ -176,9 +176,15 @@ def markdown(results: dict) -> str:
         f"{ds.get('n_test')} test, {ds.get('num_classes')} classes); sha256 `{ds.get('sha256') or ds.get('sha256_of_pickles') or 'n/a'}`",
         f"- Protocols: {', '.join(s['protocols'])}; {s['steps_per_epoch']} steps x {s['epochs']} epochs, batch {s['batch_size']}; "
         "RMSprop lr 1e-3 rho 0.9 eps 1e-7; base head " + HEAD_LABELS["dense1000"],
-        f"- Seeds: {p['seeds']}; device: {p['device'].get('gpu') or p['device']['device']} ({p['device'].get('platform')})",
-        f"- Code: {p['code_version']}; libraries: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
-        f"- Wall time: {p['wall_time_s']} s (runs resumed from earlier invocations: {p['runs_resumed']}); date {p['date']}",
+        f"- Seeds: {p['seeds']}; device: {p['device'].get('gpu') or p['device']['device']}"
+        + (f" ({p['device']['platform']})" if p["device"].get("platform") else ""),
+        f"- Code: {p['code_version']}; training code {s.get('training_code', 'n/a')}; settings hash "
+        f"{p.get('settings_hash', 'n/a')}; libraries: " + ", ".join(f"{k} {v}" for k, v in p["libraries"].items()),
+        f"- Training time of the runs: {_f(p.get('train_wall_time_s'), 0)} s (a pack counted once); "
+        + (f"this invocation: {_f(p.get('wall_time_s'), 0)} s, runs resumed from earlier ones: {p['runs_resumed']}; "
+           if p.get("wall_time_s") is not None else
+           f"aggregated without training from {', '.join(p.get('aggregated_from', []))}; ")
+        + f"date {p['date']}",
         "- Metric: accuracy on the test set, evaluated once after the last epoch (no checkpoint selection).",
         "",
         "## Rule verdicts (pre-registered primary claims)", "",
@@ -253,23 +259,48 @@ def evidence(results: dict) -> dict[str, list[dict]]:
     return out
 
 
+def line_styles(n: int) -> list[dict]:
+    """n distinct (colour, line style, marker) combinations: colours cycle fastest, so no two of the
+    first 10 x 4 x 6 lines look alike."""
+    colours = [f"C{i}" for i in range(10)]
+    dashes = ["-", "--", ":", "-."]
+    markers = ["o", "s", "^", "D", "v", "x"]
+    return [{"color": colours[i % 10], "linestyle": dashes[(i // 10) % 4], "marker": markers[(i // 40 + i) % 6]}
+            for i in range(n)]
+
+
+def clipped_errors(mean: float, low, high) -> tuple[float, float]:
+    """Error-bar lengths of a t interval clipped to [0, 1] (an accuracy); 0 where undefined."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return 0.0, 0.0
+    return mean - max(0.0, low), min(1.0, high) - mean
+
+
 def make_plots(results: dict, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     files = []
     tag = " [SYNTHETIC]" if results["synthetic"] else (" [reduced]" if results["reduced"] else "")
+    p = results["provenance"]
+    dataset = p["dataset"].get("description") or results["settings"]["dataset"]
+    dataset = dataset.split(" (")[0]
+    chance = 1.0 / p["dataset"]["num_classes"]
     for protocol in results["settings"]["protocols"]:
         vs = [v for v in results["variants"] if v["protocol"] == protocol]
         fig, ax = plt.subplots(figsize=(8, 5))
-        for v in vs:
+        for v, style in zip(vs, line_styles(len(vs))):
             ys = v["val_acc_per_epoch_mean"]
-            ax.plot(range(1, len(ys) + 1), ys, marker="o", label=v["config"])
+            ax.plot(range(1, len(ys) + 1), ys, label=v["config"], markersize=4, **style)
+        ax.axhline(chance, color="grey", linewidth=1, linestyle=(0, (1, 3)), label=f"chance ({chance:.2f})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
-        ax.set_ylabel(f"validation accuracy (mean of {len(results['provenance']['seeds'])} seeds)")
-        ax.set_title(f"{protocol} protocol, {results['settings']['dataset']}{tag}")
+        ax.set_ylabel(f"validation accuracy (mean of {len(p['seeds'])} seeds)")
+        ax.set_ylim(0.0, min(1.0, max([chance] + [max(v["val_acc_per_epoch_mean"] or [0]) for v in vs]) * 1.1 + 0.02))
+        ax.set_title(f"{dataset}, {protocol} protocol: validation accuracy per epoch{tag}")
         ax.legend(fontsize=7, ncol=2)
         ax.grid(alpha=0.3)
         name = f"accuracy_per_epoch_{protocol}.png"
@@ -278,16 +309,18 @@ def make_plots(results: dict, out: Path) -> list[str]:
         plt.close(fig)
         files.append(name)
 
-        fig, ax = plt.subplots(figsize=(8, 0.4 * len(vs) + 1.5))
+        fig, ax = plt.subplots(figsize=(8, 0.4 * len(vs) + 1.8))
         for i, v in enumerate(vs):
             sm = v["summary"]
-            lo = sm["mean"] - sm["ci_low"] if sm["ci_low"] is not None and math.isfinite(sm["ci_low"]) else 0
-            hi = sm["ci_high"] - sm["mean"] if sm["ci_high"] is not None and math.isfinite(sm["ci_high"]) else 0
-            ax.errorbar([sm["mean"]], [i], xerr=[[lo], [hi]], fmt="o", capsize=4)
+            lo, hi = clipped_errors(sm["mean"], sm["ci_low"], sm["ci_high"])
+            ax.errorbar([sm["mean"]], [i], xerr=[[lo], [hi]], fmt="o", capsize=4, color="C0")
             ax.scatter(v["test_acc"], [i] * len(v["test_acc"]), s=10, color="grey", zorder=3)
+        ax.axvline(chance, color="grey", linewidth=1, linestyle=(0, (1, 3)))
+        ax.text(chance, len(vs) - 0.5, " chance", color="grey", fontsize=7, va="bottom")
         ax.set_yticks(range(len(vs)), [v["config"] for v in vs], fontsize=8)
-        ax.set_xlabel("final test accuracy (mean, 95% t interval, seeds in grey)")
-        ax.set_title(f"{protocol} protocol{tag}")
+        ax.set_xlim(0.0, 1.0)
+        ax.set_xlabel("final test accuracy (mean, 95% t interval clipped to [0, 1], seeds in grey)")
+        ax.set_title(f"{dataset}, {protocol} protocol: final test accuracy{tag}")
         ax.grid(alpha=0.3, axis="x")
         name = f"final_accuracy_{protocol}.png"
         fig.tight_layout()

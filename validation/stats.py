@@ -261,7 +261,7 @@ def permutation_p(diffs: Sequence[float], alternative: str = "two-sided", shift:
     Ties with the observed statistic count as at least as extreme, so p >= 1 / 2**n: never 0."""
     d = [float(x) - shift for x in diffs]
     n = len(d)
-    if n == 0:
+    if n == 0 or any(math.isnan(x) for x in d):
         return math.nan
     obs = sum(d)
     tol = 1e-9 * max(1.0, sum(abs(x) for x in d))
@@ -330,8 +330,8 @@ def paired(treatment: Sequence[float], reference: Sequence[float], level: float 
     d = [float(a) - float(b) for a, b in zip(treatment, reference)]
     n = len(d)
     nan = math.nan
-    if n == 0:
-        return Paired(0, nan, nan, nan, nan, nan, nan, None, None, nan, nan, nan, math.inf, nan)
+    if n == 0 or any(math.isnan(x) for x in d):  # a missing result: nothing to conclude
+        return Paired(n, nan, nan, nan, nan, nan, nan, None, None, nan, nan, nan, math.inf, nan)
     m = sum(d) / n
     p_perm = permutation_p(d)
     p_sign = sign_test_p(d)

@@ -69,7 +69,11 @@ _SHAPE_OPS = {"Shape", "Size"}
 _RNN_OPS = {"LSTM": ("lstm", 4), "GRU": ("gru", 3), "RNN": ("rnn", 1)}
 _PASSTHROUGH = {"Identity", "Cast"}
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-_LIB = re.compile(r"(site-packages|dist-packages|/torch/|/onnxscript/|<)")
+# torch's own files (not any folder named torch: a user's project may live in one)
+_LIB = re.compile(
+    r"(site-packages|dist-packages|/onnxscript/|<|[/\\]torch[/\\](nn|fx|export|onnx|jit|utils|autograd|_[a-z_]+)[/\\]"
+    r"|[/\\]torch[/\\](functional|__init__|overrides|_[a-z_]+)\.py$)"
+)
 
 MAX_NODES = 5_000_000
 

@@ -34,7 +34,10 @@ h1{font-size:22px;margin:12px 0 4px}h2{font-size:18px;margin:18px 0 6px;word-bre
 table{border-collapse:collapse;background:#fff;margin:6px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .model{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px auto}
-.graph{border:1px solid #d0d7de;border-radius:4px;max-height:75vh;overflow:auto;background:#fbfcfd}
+.body{display:grid;grid-template-columns:minmax(0,1fr) minmax(260px,38%);gap:14px;align-items:start}
+.graph{border:1px solid #d0d7de;border-radius:4px;max-height:78vh;overflow:auto;background:#fbfcfd}
+.side{max-height:78vh;overflow:auto}.side h3{margin-top:0}
+@media (max-width:800px){.body{grid-template-columns:1fr}}
 .crumbs{position:sticky;top:0;left:0;background:#eef2f6;padding:4px 8px;font-size:13px;z-index:1}
 .crumbs a{cursor:pointer}
 svg.dag{display:block}
@@ -45,6 +48,7 @@ svg.dag text.l1{font-weight:600}
 .node.k-conv rect{fill:#eaf2fd}.node.k-dense rect{fill:#eef7ee}.node.k-dropout rect{fill:#fdf6e3}
 .node.k-batch_norm rect,.node.k-norm rect{fill:#f3eefc}.node.k-activation rect{fill:#fdeff2}
 .node.k-input rect,.node.k-output rect{fill:#eceff1}
+.node.k-unknown rect{fill:#f6f6f6;stroke-dasharray:2 2}
 .scope rect{fill:#f6f8fa;stroke:#57606a;stroke-width:1.5;stroke-dasharray:5 3}
 .scope{cursor:zoom-in}
 .flagged rect{stroke-width:3}
@@ -102,7 +106,9 @@ _JS = """
   document.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && e.target.closest && e.target.closest("g[tabindex]")) { e.target.dispatchEvent(new MouseEvent("click", {bubbles: true})); }
   });
-  if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); }
+  function fromHash() { if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); } }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
 })();
 """
 
@@ -241,10 +247,10 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
         out.append(f'<p class="coverage">coverage: {_e(cov)}</p>')
     for note in getattr(r, "notes", []):
         out.append(f'<p class="note muted">note: {_e(note)}</p>')
-    out.append(f'<div class="graph" id="{mid}-graph">')
+    out.append(f'<div class="body"><div class="graph" id="{mid}-graph">')
     for s, lay in zip(tree.scopes, lays):
         out.append(_view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst))
-    out.append("</div>")
+    out.append('</div><div class="side">')
     out.append(f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">')
     for j, f in enumerate(r.findings):
         k = index.get(f.node) if f.node else None
@@ -256,7 +262,7 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
             f'<li id="{mid}-f{j}" class="s-{f.severity.label}-item"><span class="code s-{f.severity.label}">{_e(f.code)}</span> '
             f"{f.severity.label} {where}{loc}{rule}<br>{_e(f.message)}<br><span class=fix>fix:</span> {_e(f.fix)}</li>"
         )
-    out.append("</ol>")
+    out.append("</ol></div></div>")
     rows = layer_rows(view, r.findings)
     out.append(f'<details class="layers"><summary>Layers and parameters ({len(rows)} layers, {_num(view["params"])} parameters)</summary>')
     out.append('<table><tr><th class="num">#</th><th>layer</th><th>kind</th><th>output shape</th><th class="num">parameters</th><th>findings</th></tr>')

@@ -197,3 +197,10 @@ def test_all_and_any_claims():
     comps = [{"diff": -0.1, "ci_low": -0.2, "ci_high": 0.0, "p": p} for p in (0.03, 0.04)]
     assert stats.combine_any([stats.directional_verdict(c, -1, 0.02, p=q) for c, q in zip(comps, ps)]) == "inconclusive"
     assert stats.combine_all([stats.directional_verdict(c, -1, 0.02) for c in comps]) == "supported"
+
+
+def test_a_missing_result_gives_no_p_value():
+    c = stats.paired([0.3, float("nan"), 0.2], [0.1, 0.1, 0.1])
+    assert math.isnan(c.p) and math.isnan(c.diff) and c.n == 3
+    assert stats.directional_verdict(c, -1, 0.02) == "inconclusive"
+    assert math.isnan(stats.permutation_p([0.1, float("nan")]))

@@ -74,6 +74,7 @@ def test_cli_writes_the_fixture_report(tmp_path: Path) -> None:
     body = "".join(page.text)
     assert "16 findings (11 warnings, 5 infos) in 1 file" in body
     assert "874,200" in body  # parameters in the summary and the layer table
+    assert body.count("100% of 40 nodes understood") == 2  # coverage: in the summary and under the model
     assert {f"rule-{c}" for c in ("AL001", "AL003", "AL012", "AL014", "AL016")} <= page.ids()
     assert "## Why it hurts" in body and "## Evidence" in body
     # parameters per layer: the layer table lists conv2d_2 with its weights
@@ -123,13 +124,14 @@ def test_large_models_are_drawn_one_scope_at_a_time(tmp_path: Path) -> None:
     result = lint_paths([str(model)], keep_views=True)
     view = result.files[0].view
     tree = scope_tree(view)
-    assert [s.name for s in tree.scopes] == ["", "stem", "stages", "stages.0", "stages.1", "stages.2"]
+    # stem (two nodes) is drawn inline; stages and its blocks are boxes
+    assert [s.name for s in tree.scopes] == ["", "stages", "stages.0", "stages.1", "stages.2"]
     # the residual add named like its block lies inside the block
     adds = [i for i, n in enumerate(view["nodes"]) if n["kind"] == "add"]
     assert [tree.scopes[tree.home[i]].name for i in adds] == ["stages.0", "stages.1", "stages.2"]
     page = Page(html_reporter.render(result))
     views = [a for _, a in page.tags if "view" in (a.get("class") or "").split()]
-    assert len(views) == 6 and [("hidden" in v) for v in views] == [False] + [True] * 5
+    assert len(views) == 5 and [("hidden" in v) for v in views] == [False] + [True] * 4
     # every node is drawn exactly once, in the view of its innermost scope
     assert sorted(a["id"] for a in page.by_class("node")) == sorted(f"m0-n{i}" for i in range(len(view["nodes"])))
     # a scope box opens a view that exists; the crumbs lead back up
@@ -140,9 +142,9 @@ def test_large_models_are_drawn_one_scope_at_a_time(tmp_path: Path) -> None:
     edges = tree.edges(view)
     total = sum(len(v) for v in edges.values())
     n_deps = sum(len(n["inputs"]) for n in view["nodes"])
-    stem, stages = 1, 2
-    assert (("scope", stem), ("scope", stages)) in edges[0]  # stem feeds the stages (twice, drawn once)
-    # stem.relu feeds stages.0's conv1 and add: one edge stem -> stages at the root;
+    stem_relu, stages = 2, 1
+    assert (("node", stem_relu), ("scope", stages)) in edges[0]  # stem.relu feeds the stages (twice, drawn once)
+    # stem.relu feeds stages.0's conv1 and add: one edge stem.relu -> stages at the root;
     # each block's add feeds the next block's conv1 and add: one edge per pair of blocks
     assert total == n_deps - 1 - 2
     assert len(page.by_class("edge")) == total
@@ -194,3 +196,40 @@ def test_fallback_layout_is_layered(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ys[0] < ys[1] == ys[2] < ys[3]
     assert lay.pos[1][0] != lay.pos[2][0]  # side by side
     assert len(lay.edges) == 4
+
+
+PROBE = """
+import sys
+from archlint.cli import app
+for args in (["check", sys.argv[1], "-f", "html", "-o", sys.argv[2]], ["check", sys.argv[1], "-f", "netron", "-o", sys.argv[2]],
+             ["show", sys.argv[1]]):
+    try:
+        app(args)
+    except SystemExit as e:
+        print("EXIT", e.code)
+print("HEAVY", sorted(m for m in sys.modules if m.split('.')[0] in {"torch", "tensorflow", "keras", "jax"}))
+"""
+
+
+def test_visual_outputs_of_an_onnx_file_import_no_framework(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-c", PROBE, str(FIXTURE), str(tmp_path / "out")], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.stdout.count("EXIT 1") == 2 and "EXIT 0" in r.stdout, r.stderr
+    assert "HEAVY []" in r.stdout
+
+
+def test_several_files_one_page(tmp_path: Path) -> None:
+    keras = ROOT / "fixtures" / "keras" / "article_dropout03_before_act_dense.keras"
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07 not onnx")
+    out = tmp_path / "r.html"
+    r = _cli("check", str(FIXTURE), str(broken), str(keras), "-f", "html", "-o", str(out))
+    assert r.returncode == 2 and "broken.onnx" in r.stderr  # the unreadable file still fails the run
+    page = Page(out.read_text(encoding="utf-8"))
+    sections = [a["id"] for t, a in page.tags if t == "section" and "model" in (a.get("class") or "")]
+    assert sections == ["m0", "m2"]  # the broken file has a summary row, not a drawing
+    ids = [a["id"] for _, a in page.tags if a.get("id")]
+    assert len(ids) == len(set(ids))
+    body = "".join(page.text)
+    assert "32 findings (22 warnings, 10 infos) in 3 files; 1 could not be read" in body
+    assert str(broken) in body and "keras" in body

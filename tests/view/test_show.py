@@ -29,7 +29,7 @@ def test_show_prints_the_layer_table_and_totals() -> None:
     assert rows["total"] == ["", "", "874,200", "16"]
     assert "Total parameters: 874,200" in lines
     assert "Findings: 16 (11 warnings, 5 infos)" in lines
-    assert any(ln.startswith("Coverage: ") for ln in lines)
+    assert "Coverage: 100% of 40 nodes understood" in lines
 
 
 def test_show_json_adds_up() -> None:
@@ -40,6 +40,7 @@ def test_show_json_adds_up() -> None:
     assert doc["totals"]["params"] == sum(x["params"] for x in doc["layers"]) == 874200
     assert doc["totals"]["layers"] == len(doc["layers"]) == 40
     assert sum(len(x["findings"]) for x in doc["layers"]) == doc["totals"]["findings"] == len(doc["findings"]) == 16
+    assert doc["coverage"]["share"] == 1.0 and doc["coverage"]["nodes"] == 40
     d1 = next(x for x in doc["layers"] if x["layer"] == "dropout_1")
     assert d1 == {"layer": "dropout_1", "node": "dropout_1", "kind": "dropout", "op_type": "Dropout",
                   "output_shape": [1, 60, 32, 32], "params": 0, "findings": ["AL001"]}
@@ -72,3 +73,9 @@ def test_show_resnet50_matches_torchinfo_parameter_count() -> None:
     assert doc["totals"]["params"] == expected
     convs = [x for x in doc["layers"] if x["kind"] == "conv"]
     assert len(convs) == 53 and doc["layers"][-1]["layer"] == "fc" and doc["layers"][-1]["params"] == 2_049_000
+
+
+def test_show_takes_one_model(tmp_path) -> None:
+    r = _cli("show", "fixtures/keras")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("archlint: error: fixtures/keras: show takes one model; this folder holds ")
