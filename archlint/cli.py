@@ -240,6 +240,9 @@ def show(
             _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:
         raise typer.Exit(EXIT_ERROR)
+    if len(result.files) > 1:
+        _err(f"{model}: show takes one model; this folder holds {len(result.files)} (use 'archlint check' for several)")
+        raise typer.Exit(EXIT_ERROR)
     from archlint.summary import print_summary, summary_dict
 
     if hasattr(sys.stdout, "reconfigure"):

@@ -93,7 +93,8 @@ def scope_of(layer: str) -> list[str]:
     """The scopes enclosing a layer, outermost first: ``layer1.0.conv1`` ->
     ``['layer1', 'layer1.0']``; ``model/dense_1/MatMul`` -> ``['model', 'model/dense_1']``."""
     parts = [m.end() for m in _SEP.finditer(layer or "")]
-    return [layer[: e - 1] for e in parts if e > 1 and layer[: e - 1] and not layer[e - 2] in "./"]
+    # no empty segments: "/layer1/conv" has no scope "", "a..b" none "a."
+    return [layer[: e - 1] for e in parts if e > 1 and layer[e - 2] not in "./"]
 
 
 @dataclass
@@ -200,7 +201,8 @@ def _merge_single_children(tree: ScopeTree) -> None:
         while len(s.children) == 1 and s.children[0][0] == "scope":
             only = tree.scopes[s.children[0][1]]
             s.children = only.children
-            s.name = only.name if s.parent is not None or s.name else s.name
+            if s.parent is not None:  # the root keeps its place (and its empty name)
+                s.name = only.name
             for kind, idx in only.children:
                 if kind == "scope":
                     tree.scopes[idx].parent = s.id
