@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
-from archlint.graph import Graph, GraphBuilder, Node, OpKind
+from archlint.frontends._keras_training import layer_init, layer_regularizers, training
+from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind
 from archlint.shapes import finish as finish_graph
 from archlint.shapes import output_shape
 
@@ -90,6 +91,9 @@ _DROPOUTS = {
     # multiplicative element-wise noise: dropout flavours AL001 judges like Dropout
     "GaussianDropout": ("gaussian", False),
     "AlphaDropout": ("alpha", False),
+    # whole samples of a residual branch (keras_cv / keras_hub layers, custom DropPath)
+    "StochasticDepth": ("stochastic_depth", False),
+    "DropPath": ("stochastic_depth", False),
 }
 _MERGES = {
     "Add": (OpKind.ADD, "add"),
@@ -226,11 +230,13 @@ def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
 
     try:
         with open(path, "rb") as fh:
-            fast = read_root_attrs(fh, path.stat().st_size, ("model_config", "keras_version", "backend"))
+            fast = read_root_attrs(
+                fh, path.stat().st_size, ("model_config", "keras_version", "backend", "training_config")
+            )
     except OSError:
         fast = None
     if fast and "model_config" in fast:
-        meta = {k: _text(fast[k]) for k in ("keras_version", "backend") if k in fast}
+        meta = {k: _text(fast[k]) for k in ("keras_version", "backend", "training_config") if k in fast}
         return _parse_json(_text(fast["model_config"]), path, "model_config"), meta
     return _read_h5py(path)
 
@@ -298,7 +304,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
                     raise LoadError(path, f"holds weights, not an architecture (no model_config attribute): {fix}")
                 raise LoadError(path, f"an HDF5 file without a Keras model (no model_config attribute): {fix}")
             raw = attrs["model_config"]
-            meta = {k: _text(attrs[k]) for k in ("keras_version", "backend") if k in attrs}
+            meta = {k: _text(attrs[k]) for k in ("keras_version", "backend", "training_config") if k in attrs}
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
@@ -357,9 +363,29 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     for v in outs:
         loader.b.mark_output(v)
     graph = finish_graph(loader.b)
-    graph.meta.update(meta or {})
+    meta = dict(meta or {})
+    raw_training = meta.pop("training_config", None)
+    graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
+    train = _training_meta(config, raw_training)
+    if train is not None:
+        graph.meta["training"] = train
     return graph
+
+
+def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+    """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    if isinstance(config.get("compile_config"), dict):
+        return training(config["compile_config"], "compile_config")
+    if isinstance(raw_training, str):
+        try:
+            raw_training = json.loads(raw_training)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(raw_training, dict):
+        return training(raw_training, "training_config")
+    return None
 
 
 def _count_objects(config: Any) -> int:
@@ -472,6 +498,46 @@ def _io_refs(spec: Any) -> list[tuple[str, int, int]]:
     for r in spec:
         out.extend(_io_refs(r))
     return out
+
+
+def _noise_shape_flavour(noise_shape: Any, channels_last: bool) -> tuple[str, bool]:
+    """A Keras ``Dropout``'s kind from its ``noise_shape``: ``(None, 1, 1, 1)`` keeps or
+    drops whole samples (stochastic depth, as keras.applications' EfficientNet
+    uses it); ``(None, 1, 1, C)`` whole channels (spatial dropout); anything else,
+    element-wise."""
+    if not isinstance(noise_shape, (list, tuple)) or len(noise_shape) < 2:
+        return "dropout", False
+    rest = list(noise_shape[1:])
+    if all(d == 1 for d in rest):
+        return "stochastic_depth", False
+    spatial = rest[:-1] if channels_last else rest[1:]
+    channel = rest[-1] if channels_last else rest[0]
+    if spatial and all(d == 1 for d in spatial) and channel != 1:
+        return "spatial", True
+    return "dropout", False
+
+
+def _weights_config(nodes: list[Node], cfg: dict[str, Any]) -> None:
+    """Each weight node's initialisers and regularisers (``attrs["init"]``,
+    ``attrs["regularizers"]``); a separable convolution's depthwise and
+    pointwise halves get theirs as ``kernel``."""
+    init = layer_init(cfg)
+    regs = layer_regularizers(cfg)
+    if not init and not regs:
+        return
+    for n in nodes:
+        if n.kind not in WEIGHT_KINDS and n.kind not in (OpKind.BATCH_NORM, OpKind.NORM):
+            continue
+        i, r = dict(init), dict(regs)
+        half = "pointwise" if n.op_type.endswith("(pointwise)") else "depthwise" if n.attrs.get("depthwise") else None
+        if half:
+            for d in (i, r):
+                if half in d:
+                    d["kernel"] = d[half]
+        if i:
+            n.attrs["init"] = i
+        if r:
+            n.attrs["regularizers"] = r
 
 
 class _Loader:
@@ -637,7 +703,9 @@ class _Loader:
         if kind is not None:  # a custom subclass of Sequential / Functional used as a layer
             return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
         out = self._fresh(full if call == 0 else f"{full}:{call}")
+        first = len(self.b.graph.nodes)
         node = self._convert(cls, cfg, full, ins, out)
+        _weights_config(self.b.graph.nodes[first:], cfg)
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
             node = self._add(
@@ -774,7 +842,14 @@ class _Loader:
             return node
         if cls in _DROPOUTS:
             flavour, spatial = _DROPOUTS[cls]
-            rate = cfg.get("rate")
+            if cls == "Dropout":
+                flavour, spatial = _noise_shape_flavour(cfg.get("noise_shape"), self.channels_last)
+            rate = cfg.get("rate", cfg.get("drop_rate", cfg.get("survival_probability")))
+            if cls == "StochasticDepth" and "rate" not in cfg and "survival_probability" in cfg:
+                try:
+                    rate = 1.0 - float(cfg["survival_probability"])
+                except (TypeError, ValueError):
+                    rate = None
             return self._add(OpKind.DROPOUT, cls, full, ins, out, {"rate": rate, "spatial": spatial, "flavour": flavour})
         act = self._activation(cls, cfg, xs)
         if act is not None:
