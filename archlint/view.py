@@ -31,13 +31,14 @@ def graph_view(graph: Any) -> dict[str, Any]:
     nodes = []
     for n in graph.nodes:
         shape = n.outputs[0].shape if n.outputs else None
+        name = _text(n.name, f"node{n.index}")
         nodes.append(
             {
-                "name": n.name,
-                "layer": n.layer,
+                "name": name,
+                "layer": _text(n.layer, name),
                 "kind": n.kind.value,
-                "op": n.op_type,
-                "desc": _describe(n),
+                "op": _text(n.op_type, "?"),
+                "desc": _text(_describe(n), "?"),
                 "shape": None if shape is None else [d if isinstance(d, int) else None for d in shape],
                 "params": n.params,
                 "inputs": [p.index for p in n.predecessors()],
@@ -54,6 +55,11 @@ def graph_view(graph: Any) -> dict[str, Any]:
     if coverage is not None:
         view["coverage"] = coverage
     return view
+
+
+def _text(value: Any, fallback: str) -> str:
+    """A name for display: a frontend may leave a non-string (None, False)."""
+    return value if isinstance(value, str) and value else fallback
 
 
 def _describe(n: Any) -> str:
