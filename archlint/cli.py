@@ -28,7 +28,18 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _err(msg: str) -> None:
-    sys.stderr.write(f"archlint: error: {msg}\n")
+    """One error line on stderr; ``msg`` may hold names from a hostile file: escaped."""
+    from archlint.reporters.escape import safe_text
+
+    sys.stderr.write(f"archlint: error: {safe_text(msg)}\n")
+
+
+def _print_traceback(exc: BaseException | None = None) -> None:
+    """A traceback for --verbose, each line escaped (exception text can quote a model)."""
+    from archlint.reporters.escape import safe_lines
+
+    text = "".join(traceback.format_exception(exc) if exc is not None else traceback.format_exc())
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 def _version(value: bool) -> None:
@@ -107,7 +118,7 @@ def check(
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
 
     # names from hostile files may hold lone surrogates: escape, never crash on output
@@ -117,7 +128,7 @@ def check(
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if fmt == "netron" and not any(r.view is not None for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
@@ -167,7 +178,10 @@ class _Progress:
             return
         width = 30
         bar = "#" * (width * done // total) + "-" * (width - width * done // total)
+        from archlint.reporters.escape import safe_text
+
         tail = path if len(path) <= 40 else "..." + path[-37:]
+        tail = safe_text(tail)
         self.stream.write(f"\r\x1b[2K[{bar}] {done}/{total} {tail}")
         self.stream.flush()
         self.shown = True
@@ -218,12 +232,12 @@ def show(
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:
         raise typer.Exit(EXIT_ERROR)
     if len(result.files) > 1:
