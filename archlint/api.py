@@ -72,30 +72,65 @@ class LintResult:
         return [r for r in self.files if r.error]
 
 
+#: the most findings one rule reports for one file; the rest become one "(N more)" finding
+MAX_FINDINGS_PER_RULE = 200
+
+
 def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
     """Run the enabled rules on a graph. A rule that raises becomes an
-    internal finding naming the rule; the other rules still run."""
+    internal finding naming the rule; the other rules still run.
+
+    The rules' graph walks share memos for the run (linear time however many
+    nodes a rule asks about), and each rule reports at most
+    :data:`MAX_FINDINGS_PER_RULE` findings per file, then one "N more"."""
+    from archlint.rules._match import shared_walks
+
     config = config or Config()
     out: list[Finding] = []
-    for rule_cls in config.enabled_rules():
-        opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
-        ctx = RuleContext(path=path, options=opts)
-        rule = rule_cls()
-        try:
-            out.extend(rule.check(graph, ctx))
-        except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
-            out.append(
-                Finding(
-                    code=INTERNAL_CODE,
-                    rule="internal-error",
-                    severity=Severity.ERROR,
-                    message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
-                    fix="please report this with the model file",
-                    path=path,
+    with shared_walks():
+        for rule_cls in config.enabled_rules():
+            opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
+            ctx = RuleContext(path=path, options=opts)
+            rule = rule_cls()
+            try:
+                kept: list[Finding] = []
+                more = 0
+                for f in rule.check(graph, ctx):
+                    if len(kept) < MAX_FINDINGS_PER_RULE:
+                        kept.append(f)
+                    else:
+                        more += 1
+                out.extend(kept)
+                if more:
+                    out.append(_more_finding(rule_cls, kept, more, path))
+            except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
+                out.append(
+                    Finding(
+                        code=INTERNAL_CODE,
+                        rule="internal-error",
+                        severity=Severity.ERROR,
+                        message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
+                        fix="please report this with the model file",
+                        path=path,
+                    )
                 )
-            )
     out.sort(key=Finding.sort_key)
     return out
+
+
+def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> Finding:
+    """One finding that stands for the ``more`` findings of a rule not reported."""
+    return Finding(
+        code=rule_cls.code,
+        rule=rule_cls.name,
+        severity=max(f.severity for f in kept),
+        message=f"({more:,} more {rule_cls.code} findings in this file not shown: archlint reports "
+        f"the first {MAX_FINDINGS_PER_RULE} of a rule per file)",
+        fix="fix the findings shown and lint again",
+        path=path,
+        data={"more": more},
+        order=max(f.order for f in kept) + 1,
+    )
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:

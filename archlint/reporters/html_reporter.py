@@ -106,7 +106,9 @@ _JS = """
   document.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && e.target.closest && e.target.closest("g[tabindex]")) { e.target.dispatchEvent(new MouseEvent("click", {bubbles: true})); }
   });
-  if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); }
+  function fromHash() { if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); } }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
 })();
 """
 

@@ -233,3 +233,19 @@ def test_several_files_one_page(tmp_path: Path) -> None:
     body = "".join(page.text)
     assert "32 findings (22 warnings, 10 infos) in 3 files; 1 could not be read" in body
     assert str(broken) in body and "keras" in body
+
+
+def test_a_node_without_a_string_name_is_drawn() -> None:
+    """A frontend may leave a non-string layer (the torch frontend gave an
+    input of a transformers model ``layer=False``): the view names it."""
+    from archlint.graph import GraphBuilder, OpKind
+
+    b = GraphBuilder("m", "torch")
+    b.add(OpKind.INPUT, "Input", False, inputs=(), outputs=("x",), name="Input")  # type: ignore[arg-type]
+    b.add(OpKind.ACTIVATION, "relu", None, inputs=("x",), outputs=("y",), attrs={"activation": "relu"})  # type: ignore[arg-type]
+    view = graph_view(b.finish())
+    assert [n["layer"] for n in view["nodes"]] == ["Input", "relu"]
+    from archlint.api import FileResult, LintResult
+
+    text = html_reporter.render(LintResult(files=[FileResult(path="m", format="torch", nodes=2, view=view)]))
+    assert len(Page(text).by_class("node")) == 2
