@@ -152,6 +152,27 @@ class ScopeTree:
                     out[lca].append((src, dst))
         return out
 
+    def boundary(self, view: dict[str, Any]) -> dict[int, tuple[dict[tuple[str, int], set[int]], dict[tuple[str, int], set[int]]]]:
+        """Per scope, the data crossing its border: ``(ins, outs)``, each
+        mapping a child of the scope to the outside nodes it reads from
+        (``ins``) or feeds (``outs``)."""
+        out: dict[int, tuple[dict, dict]] = {}
+        chains: dict[int, list[int]] = {}
+        for i, n in enumerate(view["nodes"]):
+            ci = chains.setdefault(i, self.chain(self.home[i]))
+            for j in n["inputs"]:
+                cj = chains.setdefault(j, self.chain(self.home[j]))
+                k = 0
+                while k < len(ci) and k < len(cj) and ci[k] == cj[k]:
+                    k += 1
+                for d in range(k, len(ci)):  # scopes holding i but not j: data comes in
+                    unit = ("scope", ci[d + 1]) if d + 1 < len(ci) else ("node", i)
+                    out.setdefault(ci[d], ({}, {}))[0].setdefault(unit, set()).add(j)
+                for d in range(k, len(cj)):  # scopes holding j but not i: data goes out
+                    unit = ("scope", cj[d + 1]) if d + 1 < len(cj) else ("node", j)
+                    out.setdefault(cj[d], ({}, {}))[1].setdefault(unit, set()).add(i)
+        return out
+
 
 def scope_tree(view: dict[str, Any], flagged: Iterable[int] = ()) -> ScopeTree:
     """Group nodes by name scope. A scope of one or two nodes is not a box

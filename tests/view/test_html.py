@@ -147,7 +147,16 @@ def test_large_models_are_drawn_one_scope_at_a_time(tmp_path: Path) -> None:
     # stem.relu feeds stages.0's conv1 and add: one edge stem.relu -> stages at the root;
     # each block's add feeds the next block's conv1 and add: one edge per pair of blocks
     assert total == n_deps - 1 - 2
-    assert len(page.by_class("edge")) == total
+    # where data enters and leaves a scope: an "in" and an "out" stub naming the outside nodes
+    text = html_reporter.render(result)
+    stubs = {m.group(1): re.findall(r'<g class="stub"><title>(.*?)</title>.*?>(in|out)</text>', m.group(2))
+             for m in re.finditer(r'<div class="view" id="(m0-v\d+)".*?>(.*?)</div>', text, re.S)}
+    assert stubs["m0-v0"] == []  # the whole model: nothing outside
+    assert stubs["m0-v1"] == [("from stem.relu", "in")]  # stages: the output node is inside
+    assert stubs["m0-v2"] == [("from stem.relu", "in"), ("to stages.1.conv1, stages.1", "out")]
+    assert stubs["m0-v3"] == [("from stages.0", "in"), ("to stages.2.conv1, stages.2", "out")]
+    # stub edges: stages' in -> block 0; per block in -> conv1, in -> add, and add -> out
+    assert len(page.by_class("edge")) == total + 1 + 3 * 3
 
 
 def test_a_flat_graph_of_thousands_of_nodes_is_chunked() -> None:
