@@ -253,11 +253,14 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     import threading
 
     frameworks = {"torch", "tensorflow", "jax"} & set(sys.modules)
-    if threading.active_count() == 1 and not frameworks and "fork" in multiprocessing.get_all_start_methods():
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and not frameworks and "fork" in methods:
         ctx = multiprocessing.get_context("fork")
-    else:
+    elif "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archlint.api", "archlint.frontends.onnx", "archlint.frontends.keras"])
+    else:  # Windows
+        ctx = multiprocessing.get_context("spawn")
     workers = min(jobs, len(work))
     size = max(1, min(16, len(work) // (workers * 4)))
     batches = [list(range(i, min(i + size, len(work)))) for i in range(0, len(work), size)]
