@@ -556,7 +556,7 @@ def make_optimizer_fast(params, capturable: bool):
 
     if not capturable:
         return make_optimizer(params)
-    return torch.optim.RMSprop(params, lr=torch.tensor(RMSPROP["lr"]), alpha=RMSPROP["alpha"], eps=RMSPROP["eps"],
+    return torch.optim.RMSprop(params, lr=RMSPROP["lr"], alpha=RMSPROP["alpha"], eps=RMSPROP["eps"],
                                momentum=0.0, centered=False, weight_decay=0.0, foreach=True, capturable=True)
 
 

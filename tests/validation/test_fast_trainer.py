@@ -218,3 +218,34 @@ def test_bf16_autocast_keeps_fp32_master_weights(split):
     assert not np.array_equal(bf16, fp32)
     with pytest.raises(ValueError, match="precision"):
         FT.train_union(specs, datas, cfg, options=FT.FastOptions(precision="fp16"))
+
+
+def test_validate_with_the_fast_trainer(tmp_path):
+    """The runner's fast path (what --device cuda uses by default), on CPU in float32: union packs
+    of mixed runs, its own run folder, and the same first losses as one run per pack."""
+    import json
+
+    from archlint_validation import runner as R
+
+    def grid(out, pack_size):
+        logs = []
+        R.run(R.Options(dataset="synthetic", quick=True, steps=2, epochs=2, seeds=2, batch_size=8, limit=200,
+                        test_limit=50, val_size=20, out=out, plots=False, progress=False, rules=["AL001"],
+                        placements=("before",), trainer="fast", pack_size=pack_size), log=logs.append)
+        files = {p.name: json.loads(p.read_text()) for p in out.glob("runs/*/*.json") if p.name != "settings.json"}
+        settings = json.loads(next(out.glob("runs/*/settings.json")).read_text())
+        return files, settings, logs
+
+    packed, settings, logs = grid(tmp_path / "packed", 3)
+    assert settings["trainer"] == {"name": "fast", "dropout_rng": "philox4x32-10", "precision": "fp32"}
+    assert any("training 8 runs in 3 packs (fast trainer, local executor)" in m for m in logs)
+    assert sorted(r["pack_size"] for r in packed.values()) == [2, 2, 3, 3, 3, 3, 3, 3]
+    assert {r["trainer"] for r in packed.values()} == {"fast"}
+    alone, settings1, _ = grid(tmp_path / "alone", 1)
+    assert settings1 == settings and sorted(alone) == sorted(packed)
+    for name, rec in packed.items():
+        assert rec["first_loss"] == pytest.approx(alone[name]["first_loss"], rel=1e-5), name
+        # later steps drift apart by float32 rounding noise that RMSprop amplifies (see test_packed.py)
+        assert rec["train_loss"][0] == pytest.approx(alone[name]["train_loss"][0], rel=1e-3), name
+    with pytest.raises(R.ValidationError, match="fast trainer"):
+        R.run(R.Options(dataset="synthetic", quick=True, out=tmp_path / "x", trainer="classic", precision="bf16"))
