@@ -366,14 +366,16 @@ def fuse_patterns(builder: GraphBuilder) -> None:
         if got is None:
             continue
         path, kind, x, attrs = got
-        group = _unique(path + _affine(n))
+        affine = _affine(n)
+        group = _unique(path + affine)
         last = group[-1]
         if any(id(m) in taken for m in group) or not _inner_ok(group, last):
             continue
-        attrs["affine"] = len(group) > len(path)
+        attrs["affine"] = bool(affine)
         shape = x.shape
-        if shape is not None and shape[-1] is not None and attrs["affine"]:
-            attrs["params"] = int(shape[-1]) * sum(1 for m in group if _op(m) in ("mul", "add") and m.kind is OpKind.IDENTITY)
+        if shape is not None and shape[-1] is not None and affine:
+            # a weight (and a bias): one value per feature each
+            attrs["params"] = int(shape[-1]) * sum(1 for m in affine if _op(m) in ("mul", "add") and not _is_cast(m))
         taken.update(id(m) for m in group)
         builder.fuse(group, kind, f"{'RMSNorm' if kind is OpKind.RMS_NORM else 'LayerNorm'} (written out)", [x], attrs)
         fused += 1
