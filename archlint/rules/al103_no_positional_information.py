@@ -65,16 +65,15 @@ def _after_a_layer(n: Node, emb: Node, limit: int = 500) -> bool:
 
 
 def _rotary(att: Node) -> bool:
-    """A rotation or bias applied to the queries/keys between their projection and the attention."""
+    """A rotation (a sum of two products) applied to the queries/keys between
+    their projection and the attention; a constant multiply alone is a scale."""
     for v in att.inputs[:2]:
         cur = v.producer
         for _ in range(12):
             if cur is None or cur.kind in (OpKind.DENSE, OpKind.INPUT):
                 break
-            if cur.kind in (OpKind.ADD, OpKind.MUL, OpKind.CONCAT) or (
-                cur.kind is OpKind.IDENTITY and cur.attrs.get("constant_mul") and cur.attrs.get("scalar") is None
-            ):
-                return True
+            if cur.kind in (OpKind.ADD, OpKind.CONCAT):
+                return True  # q * cos + rotate(q) * sin, or a concatenated position part
             cur = cur.inputs[0].producer if cur.inputs else None
     return False
 

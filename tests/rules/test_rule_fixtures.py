@@ -23,7 +23,7 @@ CASES = sorted(ONNX.glob("*.expected.json"))
 KERAS_ONLY = {"AL025", "AL027", "AL028", "AL029"}
 #: sequence-model rules (AL101 on): their failing and near-miss fixtures are torch modules
 #: (tests/transformers/_planted.py), linted in torch and in their ONNX exports by
-#: tests/transformers/test_planted.py, and Keras configs in tests/transformers/test_keras_seq.py
+#: tests/transformers/test_planted.py, and Keras configs in tests/frontends/test_keras_seq.py
 SEQUENCE = {r.code for r in ALL_RULES if "AL101" <= r.code < "AL900"}
 CATALOGUE = [r.code for r in ALL_RULES if "AL004" <= r.code < "AL900" and r.code not in KERAS_ONLY | SEQUENCE]
 

@@ -17,9 +17,6 @@ from tests.transformers._planted import PLANTED, inputs
 ONNX_BLIND = {
     # the legacy exporter writes no value_info: the head size is unknown
     ("head_dim_not_multiple_of_8", "legacy"),
-    # the legacy exporter writes nn.MultiheadAttention's mask handling as arithmetic on the scores,
-    # which reads as a mask (and a mask reveals positions)
-    ("no_positional_information", "legacy"),
 }
 #: exports that fail: the legacy exporter refuses LSTM dropout in training mode
 NO_EXPORT = {("dropout_inside_lstm", "legacy")}
