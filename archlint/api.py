@@ -302,14 +302,47 @@ class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
 
 
+class FileTimeout(BaseException):
+    """Raised by the per-file time budget's alarm; a BaseException so that the
+    frontends' and rules' ``except Exception`` cannot swallow it."""
+
+
 def lint_one(
     target: str, config: Config, keep_views: bool = False, *, spec_allowed: bool = True
 ) -> tuple[FileResult, set[tuple[str, str]]]:
     """Load and lint one target: its result and the suppressions it used.
 
-    ``spec_allowed=False`` for files found by walking a folder: never a factory spec."""
+    ``spec_allowed=False`` for files found by walking a folder: never a factory
+    spec. Loading and checking share a time budget (``config.load.time_budget``
+    seconds, in the main thread): a file that takes longer is an error line,
+    and the run goes on."""
     fr = FileResult(path=target)
     used: set[tuple[str, str]] = set()
+    # a factory spec is the user's own code (torch.export may take minutes): no budget
+    budget = None if spec_allowed and is_torch_spec(target) else getattr(config.load, "time_budget", None)
+    import signal
+    import threading
+
+    if not budget or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+
+    def _alarm(signum: int, frame: object) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+    except FileTimeout:
+        return FileResult(path=target, error=f"did not finish in {budget:g} s (the per-file time budget): not linted"), set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _lint_one(
+    target: str, config: Config, keep_views: bool, spec_allowed: bool, fr: FileResult, used: set[tuple[str, str]]
+) -> tuple[FileResult, set[tuple[str, str]]]:
     try:
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
@@ -332,7 +365,8 @@ def lint_one(
         return fr, used
     fr.format = graph.format
     fr.nodes = len(graph)
-    fr.notes = [str(x) for x in graph.meta.get("notes", [])]
+    notes = graph.meta.get("notes", [])
+    fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
     if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
         fr.notes.append(coverage_note(fr.coverage))

@@ -58,3 +58,29 @@ def safe_text(value: object) -> str:
 def safe_lines(text: str) -> str:
     """A multi-line text (a traceback) with each line made safe; line breaks kept."""
     return "\n".join(safe_text(line) for line in text.split("\n"))
+
+
+#: ints with more bits than this are written as text in JSON/SARIF (Python
+#: refuses to print ints of over 4,300 digits; no model has such a number)
+MAX_JSON_INT_BITS = 256
+
+
+def json_safe(obj: object, _depth: int = 0) -> object:
+    """``obj`` with every int too large to print (``10**5000`` from a model
+    file) turned into a short text, and non-finite floats into text, so the
+    JSON and SARIF reports are always complete, valid JSON."""
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, int):
+        if obj.bit_length() <= MAX_JSON_INT_BITS:
+            return obj
+        return f"{'-' if obj < 0 else ''}<integer of about {int(obj.bit_length() * 0.30103) + 1} digits>"
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else str(obj)
+    if _depth > 100:
+        return "<nested too deeply>"
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v, _depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v, _depth + 1) for v in obj]
+    return obj
