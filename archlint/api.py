@@ -188,34 +188,50 @@ def lint_paths(
     keep_views: bool = False,
     jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    config_for: Callable[[str], Config] | None = None,
 ) -> LintResult:
     """Lint many targets; a target that fails to load is recorded, not raised.
 
     ``keep_views`` keeps each graph as plain data on ``FileResult.view`` (for
     the HTML and Netron outputs). ``jobs`` > 1 lints files in that many
     processes; the result (order, findings, errors) is the same as a serial
-    run. ``progress(done, total, path)`` is called after each file."""
+    run. ``progress(done, total, path)`` is called after each file.
+    ``config_for(path)`` gives each file its own config (the nearest config
+    file, :class:`archlint.config.PerFileConfig`); ``config`` is the run's."""
     config = config or Config()
     config.enabled_rules()  # unknown codes are a usage error before any work
     result = LintResult()
-    used: set[tuple[str, str]] = set()
     items = list(expand_targets(targets))
-    work = [(t, typed) for t, err, typed in items if not err]
+    configs: list[Config] = [config]
+    index: dict[int, int] = {id(config): 0}
+    work: list[tuple[str, bool, int]] = []
+    for t, err, typed in items:
+        if err:
+            continue
+        c = config_for(t) if config_for else config
+        if id(c) not in index:
+            index[id(c)] = len(configs)
+            configs.append(c)
+        work.append((t, typed, index[id(c)]))
     if jobs > 1 and len(work) >= PARALLEL_MIN_FILES:
-        outcomes = _lint_parallel(work, config, keep_views, jobs, progress)
+        outcomes = _lint_parallel(work, configs, keep_views, jobs, progress)
     else:
-        outcomes = _lint_serial(work, config, keep_views, progress)
+        outcomes = _lint_serial(work, configs, keep_views, progress)
+    used: list[set[tuple[str, str]]] = [set() for _ in configs]
     k = 0
     for target, error, _typed in items:
         if error:
             result.files.append(FileResult(path=target, error=error))
             continue
         fr, fr_used = outcomes[k]
+        used[work[k][2]] |= fr_used
         k += 1
         result.files.append(fr)
-        used |= fr_used
-    # an entry's code that silenced nothing is reported (each code of each entry on its own)
-    result.unused_suppressions = [f"{e} {c}" for e, c in config.declared_suppressions() if (e, c) not in used]
+    # an entry's code that silenced nothing is reported (each code of each entry on its own);
+    # a sub-folder's config file is named with its entries
+    for i, c in enumerate(configs):
+        where = f" (in {c.source})" if i and c.source else ""
+        result.unused_suppressions += [f"{e} {code}{where}" for e, code in c.declared_suppressions() if (e, code) not in used[i]]
     result.config_source = config.source
     return result
 
@@ -233,16 +249,16 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _lint_serial(work, config, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+def _lint_serial(work, configs, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
     out = []
-    for i, (target, typed) in enumerate(work):
-        out.append(lint_one(target, config, keep_views, spec_allowed=typed))
+    for i, (target, typed, c) in enumerate(work):
+        out.append(lint_one(target, configs[c], keep_views, spec_allowed=typed))
         if progress:
             progress(i + 1, len(work), target)
     return out
 
 
-def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+def _lint_parallel(work, configs, keep_views, jobs, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -253,18 +269,21 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     import threading
 
     frameworks = {"torch", "tensorflow", "jax"} & set(sys.modules)
-    if threading.active_count() == 1 and not frameworks and "fork" in multiprocessing.get_all_start_methods():
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and not frameworks and "fork" in methods:
         ctx = multiprocessing.get_context("fork")
-    else:
+    elif "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archlint.api", "archlint.frontends.onnx", "archlint.frontends.keras"])
+    else:  # Windows
+        ctx = multiprocessing.get_context("spawn")
     workers = min(jobs, len(work))
     size = max(1, min(16, len(work) // (workers * 4)))
     batches = [list(range(i, min(i + size, len(work)))) for i in range(0, len(work), size)]
     out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_lint_batch, [work[i] for i in b], config, keep_views): b for b in batches}
+        futures = {pool.submit(_lint_batch, [work[i] for i in b], configs, keep_views): b for b in batches}
         for fut in as_completed(futures):
             batch = futures[fut]
             try:
@@ -282,11 +301,11 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     return [o for o in out if o is not None]
 
 
-def _lint_batch(items: list[tuple[str, bool]], config: Config, keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
-    """Lint files in a worker process."""
+def _lint_batch(items: list[tuple[str, bool, int]], configs: list[Config], keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+    """Lint files in a worker process (each item names its config by index)."""
     out = []
-    for target, typed in items:
-        fr, used = lint_one(target, config, keep_views, spec_allowed=typed)
+    for target, typed, c in items:
+        fr, used = lint_one(target, configs[c], keep_views, spec_allowed=typed)
         if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
             import traceback
 
@@ -299,14 +318,47 @@ class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
 
 
+class FileTimeout(BaseException):
+    """Raised by the per-file time budget's alarm; a BaseException so that the
+    frontends' and rules' ``except Exception`` cannot swallow it."""
+
+
 def lint_one(
     target: str, config: Config, keep_views: bool = False, *, spec_allowed: bool = True
 ) -> tuple[FileResult, set[tuple[str, str]]]:
     """Load and lint one target: its result and the suppressions it used.
 
-    ``spec_allowed=False`` for files found by walking a folder: never a factory spec."""
+    ``spec_allowed=False`` for files found by walking a folder: never a factory
+    spec. Loading and checking share a time budget (``config.load.time_budget``
+    seconds, in the main thread): a file that takes longer is an error line,
+    and the run goes on."""
     fr = FileResult(path=target)
     used: set[tuple[str, str]] = set()
+    # a factory spec is the user's own code (torch.export may take minutes): no budget
+    budget = None if spec_allowed and is_torch_spec(target) else getattr(config.load, "time_budget", None)
+    import signal
+    import threading
+
+    if not budget or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+
+    def _alarm(signum: int, frame: object) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+    except FileTimeout:
+        return FileResult(path=target, error=f"did not finish in {budget:g} s (the per-file time budget): not linted"), set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _lint_one(
+    target: str, config: Config, keep_views: bool, spec_allowed: bool, fr: FileResult, used: set[tuple[str, str]]
+) -> tuple[FileResult, set[tuple[str, str]]]:
     try:
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
@@ -329,7 +381,8 @@ def lint_one(
         return fr, used
     fr.format = graph.format
     fr.nodes = len(graph)
-    fr.notes = [str(x) for x in graph.meta.get("notes", [])]
+    notes = graph.meta.get("notes", [])
+    fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
     if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
         fr.notes.append(coverage_note(fr.coverage))

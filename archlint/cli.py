@@ -28,7 +28,18 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _err(msg: str) -> None:
-    sys.stderr.write(f"archlint: error: {msg}\n")
+    """One error line on stderr; ``msg`` may hold names from a hostile file: escaped."""
+    from archlint.reporters.escape import safe_text
+
+    sys.stderr.write(f"archlint: error: {safe_text(msg)}\n")
+
+
+def _print_traceback(exc: BaseException | None = None) -> None:
+    """A traceback for --verbose, each line escaped (exception text can quote a model)."""
+    from archlint.reporters.escape import safe_lines
+
+    text = "".join(traceback.format_exception(exc) if exc is not None else traceback.format_exc())
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 def _version(value: bool) -> None:
@@ -73,6 +84,8 @@ def check(
     arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
+    trust_locations: Annotated[bool, typer.Option("--trust-locations", help="Let github/SARIF annotations point at source files named in model metadata (when they exist here).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to read and check one model file before it counts as an error (0: no limit).")] = 60.0,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
@@ -82,16 +95,26 @@ def check(
 
     try:
         conf = cfg.resolve_config(config, paths)
-        if select is not None:
-            conf.select = cfg.parse_codes(select)
-        if ignore is not None:
-            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        select_codes = cfg.parse_codes(select) if select is not None else None
+        ignore_codes = cfg.parse_codes(ignore) or [] if ignore is not None else []
+
+        def adjust(c: cfg.Config) -> None:  # the command line's options, over any config file's
+            if select is not None:
+                c.select = select_codes
+            c.ignore = [*c.ignore, *ignore_codes]
+
+        adjust(conf)
         if fail_on is not None:
             conf.fail_on = cfg.parse_severity(fail_on)
+        # without --config, each file uses the config nearest to it (a sub-folder's narrows only its files)
+        config_for = None if config is not None else cfg.PerFileConfig(conf, adjust)
         conf.load.trust = trust
         conf.load.input_shape = _parse_shape(input_shape)
         conf.load.inputs = _parse_inputs(input)
         conf.load.args = list(arg or [])
+        if timeout < 0:
+            raise ArchlintError(f"--timeout {timeout:g}: give 0 (no limit) or more seconds")
+        conf.load.time_budget = timeout or None
         fmt = format.lower()
         from archlint.reporters import FORMATS
 
@@ -101,13 +124,14 @@ def check(
         from archlint.reporters import GRAPH_FORMATS
 
         with _Progress(sys.stderr) as progress:
-            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress)
+            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress,
+                                config_for=config_for)
         if fmt == "netron" and sum(r.view is not None for r in result.files) > 1:
             raise ArchlintError("--format netron writes the attachment of one model: give one model file")
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
 
     # names from hostile files may hold lone surrogates: escape, never crash on output
@@ -117,15 +141,15 @@ def check(
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if fmt == "netron" and not any(r.view is not None for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                emit(fmt, result, fh, verbose=verbose, color=False)
+                emit(fmt, result, fh, verbose=verbose, color=False, trust_locations=trust_locations)
         else:
-            emit(fmt, result, sys.stdout, verbose=verbose)
+            emit(fmt, result, sys.stdout, verbose=verbose, trust_locations=trust_locations)
             sys.stdout.flush()
     except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
         import os
@@ -167,7 +191,10 @@ class _Progress:
             return
         width = 30
         bar = "#" * (width * done // total) + "-" * (width - width * done // total)
+        from archlint.reporters.escape import safe_text
+
         tail = path if len(path) <= 40 else "..." + path[-37:]
+        tail = safe_text(tail)
         self.stream.write(f"\r\x1b[2K[{bar}] {done}/{total} {tail}")
         self.stream.flush()
         self.shown = True
@@ -218,12 +245,12 @@ def show(
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:
         raise typer.Exit(EXIT_ERROR)
     if len(result.files) > 1:

@@ -92,6 +92,7 @@ class LoadOptions:
     input_shape: tuple[int, ...] | None = None  # for PyTorch modules (the same as one positional --input)
     args: list[str] = field(default_factory=list)  # factory arguments (name=value or value)
     inputs: list[InputSpec] = field(default_factory=list)  # --input values, in order
+    time_budget: float | None = 60.0  # seconds to load and check one file (None: no limit)
 
     def example_inputs(self) -> list[InputSpec]:
         """The inputs the user gave: ``--input-shape`` is the first positional float input."""

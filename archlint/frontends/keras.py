@@ -46,6 +46,8 @@ from archlint.shapes import output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+#: the metadata.json fields archlint keeps (strings only)
+_META_KEYS = ("keras_version", "backend", "date_saved")
 #: most layers archlint inlines (nested models included)
 MAX_LAYERS = 200_000
 #: nested models called many times multiply layers: at most this many layer calls
@@ -53,6 +55,8 @@ MAX_LAYERS = 200_000
 #: bytes of models nested in models cannot stand for millions of layers
 EXPANSION_FACTOR = 16
 EXPANSION_SLACK = 10_000
+#: address space the h5py child may add to what it inherits (RLIMIT_AS)
+H5_MEMORY_BYTES = 512 * 1024 * 1024
 #: seconds the HDF5 reader may take for the root attributes before the file counts as corrupt
 H5_TIMEOUT_S = 10.0
 
@@ -181,9 +185,10 @@ def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
             meta: dict[str, Any] = {}
             if "metadata.json" in names:
                 try:
-                    raw = json.loads(_read_member(zf, "metadata.json", path))
-                    meta = raw if isinstance(raw, dict) else {}
-                except (ValueError, LoadError, RecursionError):
+                    raw = _parse_json(_read_member(zf, "metadata.json", path), path, "metadata.json")
+                    # only the fields archlint uses, as text: "notes": 5 must not reach the report
+                    meta = {k: raw[k] for k in _META_KEYS if isinstance(raw, dict) and isinstance(raw.get(k), str)}
+                except LoadError:
                     meta = {}
     except zipfile.BadZipFile as e:
         raise LoadError(path, f"corrupt .keras zip archive ({e})") from None
@@ -215,18 +220,15 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
 
 
 def _parse_json(data: bytes | str, path: Path, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as e:
-        raise LoadError(path, f"{what} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise LoadError(path, f"{what} is not valid JSON ({type(e).__name__})") from None
+    from archlint.frontends._limits import parse_json
+
+    return parse_json(data, path, what)
 
 
 def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
     """The root ``model_config`` attribute of a Keras HDF5 file: read directly when
     :mod:`archlint.frontends._hdf5` understands the file, else with h5py."""
-    from archlint.frontends._hdf5 import read_root_attrs
+    from archlint.frontends._hdf5 import TooLarge, read_root_attrs
 
     try:
         with open(path, "rb") as fh:
@@ -235,6 +237,8 @@ def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
             )
     except OSError:
         fast = None
+    except TooLarge as e:
+        raise LoadError(path, f"not read: {e} (a memory bomb?)") from None
     if fast and "model_config" in fast:
         meta = {k: _text(fast[k]) for k in ("keras_version", "backend", "training_config") if k in fast}
         return _parse_json(_text(fast["model_config"]), path, "model_config"), meta
@@ -252,6 +256,7 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     if pid == 0:  # child: read, send JSON back, exit without cleanup handlers
         os.close(rfd)
         try:
+            _limit_address_space(H5_MEMORY_BYTES)
             try:
                 raw, meta = _read_h5_attrs(path)
                 text = _text(raw)
@@ -275,6 +280,8 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
             if not chunk:
                 break
             chunks.append(chunk)
+            if len(chunks) > 2 * MAX_CONFIG_BYTES >> 20:  # the child may only send a config's worth
+                raise LoadError(path, f"the HDF5 model_config is larger than archlint's {MAX_CONFIG_BYTES // 2**20} MiB limit")
     finally:
         os.close(rfd)
         try:
@@ -289,6 +296,24 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     if "error" in msg:
         raise LoadError(path, msg["error"])
     return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+
+
+def _limit_address_space(extra: int) -> None:
+    """In the h5py child: at most ``extra`` bytes of address space beyond what
+    the process (a fork of archlint) already maps, so a corrupt file cannot
+    make the HDF5 library allocate gigabytes (it fails, the parent reports)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = mapped + extra
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no rlimits: the time limit still holds
 
 
 def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -351,7 +376,7 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
-    written = _count_objects(config)
+    written = _count_objects(config, path)
     loader.max_layers = min(MAX_LAYERS, EXPANSION_FACTOR * written + EXPANSION_SLACK)
     loader.written = written
     try:
@@ -388,18 +413,32 @@ def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] 
     return None
 
 
-def _count_objects(config: Any) -> int:
+#: the largest integer a Keras config may hold (a width, a kernel size, a seed)
+MAX_CONFIG_INT = 2**63
+
+
+def _count_objects(config: Any, path: str = "") -> int:
     """How many JSON objects with a ``class_name`` the config holds (an
-    explicit stack: no recursion, whatever the nesting)."""
+    explicit stack: no recursion, whatever the nesting). An integer beyond
+    int64 (``"units": 10**2500``) is refused here: no layer has such a size,
+    and arithmetic on it breaks every message and report."""
     n = 0
     stack = [config]
     while stack:
         x = stack.pop()
         if isinstance(x, dict):
             n += "class_name" in x
-            stack.extend(v for v in x.values() if isinstance(v, (dict, list)))
+            vals: Any = x.values()
         elif isinstance(x, list):
-            stack.extend(v for v in x if isinstance(v, (dict, list)))
+            vals = x
+        else:
+            continue
+        for v in vals:
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+            elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_CONFIG_INT:
+                digits = int(v.bit_length() * 0.30103) + 1
+                raise LoadError(path, f"the model config holds an integer of about {digits:,} digits, not a layer setting")
     return n
 
 

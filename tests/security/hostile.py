@@ -129,3 +129,44 @@ def onnx_dead_chain(n: int = 3000, sinks: int = 3000) -> bytes:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def h5_overlapping_continuations(blocks: int = 6000, block_bytes: int = 1 << 20) -> bytes:
+    """An HDF5 file whose root object header (v1) lists ``blocks`` continuation
+    messages, each pointing 8 bytes further into one ~1 MiB region of large
+    NIL messages: a reader that copies every continuation block in full copies
+    ``blocks`` MiB from a file of about 1.2 MB."""
+    import struct
+
+    O = 8  # noqa: E741,N806 - sizes of offsets (HDF5 spec names)
+    root = 64
+    cont = b"".join(struct.pack("<HHB3x", 0x10, 2 * O, 0) for _ in range(blocks))
+    header_block_len = blocks * (8 + 2 * O)
+    region = root + 16 + header_block_len
+    region = (region + 7) & ~7
+    cont = b"".join(
+        struct.pack("<HHB3xQQ", 0x10, 2 * O, 0, region + 8 * i, block_bytes) for i in range(blocks)
+    )
+    msg = struct.pack("<HHB3x", 0, 0xFFF8, 0) + b"\0" * 0xFFF8  # one NIL message of 64 KiB
+    area = (msg * ((block_bytes + 8 * blocks) // len(msg) + 2))
+    # every 8-aligned position must read as a message header: fill the data with headers too
+    area = struct.pack("<HHB3x", 0, 0xFFF8, 0) * (len(area) // 8)
+    size = region + len(area)
+    sb = b"\x89HDF\r\n\x1a\n" + bytes([2, O, O, 0]) + struct.pack("<QQQQ", 0, 0xFFFFFFFFFFFFFFFF, size, root) + b"\0" * 4
+    head = struct.pack("<BxHII", 1, blocks, 1, header_block_len) + b"\0" * 4
+    out = bytearray(size)
+    out[: len(sb)] = sb
+    out[root : root + 16] = head
+    out[root + 16 : root + 16 + len(cont)] = cont
+    out[region:] = area
+    return bytes(out)
+
+
+def deflated_zip(name: str, text_bytes: int, unit: bytes = b"[],") -> bytes:
+    """A zip with one member of ``text_bytes`` of ``unit`` repeated, deflated (a JSON memory bomb)."""
+    reps = text_bytes // len(unit)
+    body = b"[" + unit * reps + b"[]]"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr(name, body)
+    return buf.getvalue()

@@ -54,7 +54,12 @@ def quick_grid(cluster, tmp_path_factory):
     """The synthetic quick grid (22 runs) trained through Ray."""
     out = tmp_path_factory.mktemp("ray-quick") / "out"
     logs = []
-    res = R.run(_opts(out, executor="ray"), log=logs.append)
+    every = RayExecutor.LOG_EVERY_S
+    RayExecutor.LOG_EVERY_S = 0.0  # a progress line at every poll, so the test sees them
+    try:
+        res = R.run(_opts(out, executor="ray", progress=True), log=logs.append)
+    finally:
+        RayExecutor.LOG_EVERY_S = every
     return out, res, logs
 
 
@@ -68,6 +73,11 @@ def test_quick_grid_through_ray(quick_grid):
     assert prov["executor"]["kind"] == "ray" and prov["executor"]["cluster_resources"]["CPU"] == 2
     assert prov["device"]["device"] == "cpu" and set(res["verdicts"]) == {"AL001", "AL002", "AL003"}
     assert any("training 22 runs in 22 packs (classic trainer, ray executor)" in m for m in logs)
+    # progress is reported by the driver: every finished pack, and the run-steps done so far
+    done_lines = [m for m in logs if m.startswith("ray: pack ")]
+    assert len(done_lines) == 22 and "22 of 22 runs finished" in done_lines[-1]
+    assert all("test accuracy" in m for m in done_lines)
+    assert any(m.startswith("ray: ") and "of 88 run-steps" in m for m in logs)  # 22 runs x 2 x 2 steps
 
 
 def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
