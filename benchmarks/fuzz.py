@@ -517,7 +517,10 @@ def fuzz_format(fmt: str, n: int, seed: int, crash_dir: Path | None, work: Path,
         # run, prints where it hung and leaves the input in the kept work folder
         faulthandler.dump_traceback_later(6 * TIMEOUT_S, exit=True)
         t0 = time.perf_counter()
-        out = run_one(path)
+        try:
+            out = run_one(path)
+        except Hang:  # the alarm fired just as run_one was finishing
+            out = Outcome("hang", f"over {TIMEOUT_S} s")
         faulthandler.cancel_dump_traceback_later()
         dt = time.perf_counter() - t0
         st.tried += 1
