@@ -72,30 +72,65 @@ class LintResult:
         return [r for r in self.files if r.error]
 
 
+#: the most findings one rule reports for one file; the rest become one "(N more)" finding
+MAX_FINDINGS_PER_RULE = 200
+
+
 def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
     """Run the enabled rules on a graph. A rule that raises becomes an
-    internal finding naming the rule; the other rules still run."""
+    internal finding naming the rule; the other rules still run.
+
+    The rules' graph walks share memos for the run (linear time however many
+    nodes a rule asks about), and each rule reports at most
+    :data:`MAX_FINDINGS_PER_RULE` findings per file, then one "N more"."""
+    from archlint.rules._match import shared_walks
+
     config = config or Config()
     out: list[Finding] = []
-    for rule_cls in config.enabled_rules():
-        opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
-        ctx = RuleContext(path=path, options=opts)
-        rule = rule_cls()
-        try:
-            out.extend(rule.check(graph, ctx))
-        except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
-            out.append(
-                Finding(
-                    code=INTERNAL_CODE,
-                    rule="internal-error",
-                    severity=Severity.ERROR,
-                    message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
-                    fix="please report this with the model file",
-                    path=path,
+    with shared_walks():
+        for rule_cls in config.enabled_rules():
+            opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
+            ctx = RuleContext(path=path, options=opts)
+            rule = rule_cls()
+            try:
+                kept: list[Finding] = []
+                more = 0
+                for f in rule.check(graph, ctx):
+                    if len(kept) < MAX_FINDINGS_PER_RULE:
+                        kept.append(f)
+                    else:
+                        more += 1
+                out.extend(kept)
+                if more:
+                    out.append(_more_finding(rule_cls, kept, more, path))
+            except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
+                out.append(
+                    Finding(
+                        code=INTERNAL_CODE,
+                        rule="internal-error",
+                        severity=Severity.ERROR,
+                        message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
+                        fix="please report this with the model file",
+                        path=path,
+                    )
                 )
-            )
     out.sort(key=Finding.sort_key)
     return out
+
+
+def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> Finding:
+    """One finding that stands for the ``more`` findings of a rule not reported."""
+    return Finding(
+        code=rule_cls.code,
+        rule=rule_cls.name,
+        severity=max(f.severity for f in kept),
+        message=f"({more:,} more {rule_cls.code} findings in this file not shown: archlint reports "
+        f"the first {MAX_FINDINGS_PER_RULE} of a rule per file)",
+        fix="fix the findings shown and lint again",
+        path=path,
+        data={"more": more},
+        order=max(f.order for f in kept) + 1,
+    )
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
@@ -218,11 +253,14 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     import threading
 
     frameworks = {"torch", "tensorflow", "jax"} & set(sys.modules)
-    if threading.active_count() == 1 and not frameworks and "fork" in multiprocessing.get_all_start_methods():
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and not frameworks and "fork" in methods:
         ctx = multiprocessing.get_context("fork")
-    else:
+    elif "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["archlint.api", "archlint.frontends.onnx", "archlint.frontends.keras"])
+    else:  # Windows
+        ctx = multiprocessing.get_context("spawn")
     workers = min(jobs, len(work))
     size = max(1, min(16, len(work) // (workers * 4)))
     batches = [list(range(i, min(i + size, len(work)))) for i in range(0, len(work), size)]
@@ -264,14 +302,47 @@ class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
 
 
+class FileTimeout(BaseException):
+    """Raised by the per-file time budget's alarm; a BaseException so that the
+    frontends' and rules' ``except Exception`` cannot swallow it."""
+
+
 def lint_one(
     target: str, config: Config, keep_views: bool = False, *, spec_allowed: bool = True
 ) -> tuple[FileResult, set[tuple[str, str]]]:
     """Load and lint one target: its result and the suppressions it used.
 
-    ``spec_allowed=False`` for files found by walking a folder: never a factory spec."""
+    ``spec_allowed=False`` for files found by walking a folder: never a factory
+    spec. Loading and checking share a time budget (``config.load.time_budget``
+    seconds, in the main thread): a file that takes longer is an error line,
+    and the run goes on."""
     fr = FileResult(path=target)
     used: set[tuple[str, str]] = set()
+    # a factory spec is the user's own code (torch.export may take minutes): no budget
+    budget = None if spec_allowed and is_torch_spec(target) else getattr(config.load, "time_budget", None)
+    import signal
+    import threading
+
+    if not budget or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+
+    def _alarm(signum: int, frame: object) -> None:
+        raise FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, budget)
+    try:
+        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+    except FileTimeout:
+        return FileResult(path=target, error=f"did not finish in {budget:g} s (the per-file time budget): not linted"), set()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _lint_one(
+    target: str, config: Config, keep_views: bool, spec_allowed: bool, fr: FileResult, used: set[tuple[str, str]]
+) -> tuple[FileResult, set[tuple[str, str]]]:
     try:
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
@@ -294,7 +365,8 @@ def lint_one(
         return fr, used
     fr.format = graph.format
     fr.nodes = len(graph)
-    fr.notes = [str(x) for x in graph.meta.get("notes", [])]
+    notes = graph.meta.get("notes", [])
+    fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
     if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
         fr.notes.append(coverage_note(fr.coverage))

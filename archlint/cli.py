@@ -28,7 +28,18 @@ EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def _err(msg: str) -> None:
-    sys.stderr.write(f"archlint: error: {msg}\n")
+    """One error line on stderr; ``msg`` may hold names from a hostile file: escaped."""
+    from archlint.reporters.escape import safe_text
+
+    sys.stderr.write(f"archlint: error: {safe_text(msg)}\n")
+
+
+def _print_traceback(exc: BaseException | None = None) -> None:
+    """A traceback for --verbose, each line escaped (exception text can quote a model)."""
+    from archlint.reporters.escape import safe_lines
+
+    text = "".join(traceback.format_exception(exc) if exc is not None else traceback.format_exc())
+    sys.stderr.write(safe_lines(text.rstrip("\n")) + "\n")
 
 
 def _version(value: bool) -> None:
@@ -47,15 +58,15 @@ def _root(
 
 
 def _parse_shape(text: str | None) -> tuple[int, ...] | None:
-    if not text:
-        return None
-    try:
-        dims = tuple(int(x) for x in text.lower().replace(",", "x").split("x") if x.strip())
-    except ValueError:
-        raise ArchlintError(f"--input-shape {text!r}: expected numbers like 1x3x32x32") from None
-    if not dims or any(d <= 0 for d in dims):
-        raise ArchlintError(f"--input-shape {text!r}: dimensions must be positive")
-    return dims
+    from archlint.frontends import parse_shape
+
+    return parse_shape(text) if text else None
+
+
+def _parse_inputs(texts: list[str] | None) -> list:
+    from archlint.frontends import parse_input
+
+    return [parse_input(t) for t in texts or []]
 
 
 @app.command()
@@ -69,9 +80,11 @@ def check(
     config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
     input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
+    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE], e.g. input_ids=2x16:int64; DTYPE float32, float16, bfloat16, int64, int32 or bool.")] = None,
     arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to read and check one model file before it counts as an error (0: no limit).")] = 60.0,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
@@ -89,7 +102,11 @@ def check(
             conf.fail_on = cfg.parse_severity(fail_on)
         conf.load.trust = trust
         conf.load.input_shape = _parse_shape(input_shape)
+        conf.load.inputs = _parse_inputs(input)
         conf.load.args = list(arg or [])
+        if timeout < 0:
+            raise ArchlintError(f"--timeout {timeout:g}: give 0 (no limit) or more seconds")
+        conf.load.time_budget = timeout or None
         fmt = format.lower()
         from archlint.reporters import FORMATS
 
@@ -105,7 +122,7 @@ def check(
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
 
     # names from hostile files may hold lone surrogates: escape, never crash on output
@@ -115,7 +132,7 @@ def check(
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if fmt == "netron" and not any(r.view is not None for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
@@ -165,7 +182,10 @@ class _Progress:
             return
         width = 30
         bar = "#" * (width * done // total) + "-" * (width - width * done // total)
+        from archlint.reporters.escape import safe_text
+
         tail = path if len(path) <= 40 else "..." + path[-37:]
+        tail = safe_text(tail)
         self.stream.write(f"\r\x1b[2K[{bar}] {done}/{total} {tail}")
         self.stream.flush()
         self.shown = True
@@ -189,6 +209,7 @@ def show(
     config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
     trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
     input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
+    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE], e.g. input_ids=2x16:int64; DTYPE float32, float16, bfloat16, int64, int32 or bool.")] = None,
     arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
@@ -206,6 +227,7 @@ def show(
             conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
         conf.load.trust = trust
         conf.load.input_shape = _parse_shape(input_shape)
+        conf.load.inputs = _parse_inputs(input)
         conf.load.args = list(arg or [])
         fmt = format.lower()
         if fmt not in ("text", "json"):
@@ -214,13 +236,16 @@ def show(
     except ArchlintError as e:
         _err(str(e))
         if verbose:
-            traceback.print_exc()
+            _print_traceback()
         raise typer.Exit(EXIT_ERROR) from None
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
-            traceback.print_exception(r.exc)
+            _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:
+        raise typer.Exit(EXIT_ERROR)
+    if len(result.files) > 1:
+        _err(f"{model}: show takes one model; this folder holds {len(result.files)} (use 'archlint check' for several)")
         raise typer.Exit(EXIT_ERROR)
     from archlint.summary import print_summary, summary_dict
 

@@ -188,6 +188,8 @@ def _read_toml(f: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{f}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{f}: not valid TOML (nested too deeply)") from None
     except OSError as e:
         raise ConfigError(f"{f}: cannot read ({e.strerror or e})") from None
 

@@ -245,8 +245,12 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
     # downstream: softmax -> (dropout / cast) -> matmul(probs, v)
     cur = s
     mm2 = None
-    for _ in range(4):
+    for _ in range(6):
         users = cur.successors()
+        if len(users) == 2 and _op(users[0]) == "isnan" and users[0].successors() == [users[1]]:
+            group += users  # the exporter's guard for fully masked rows: where(isnan(p), 0, p)
+            cur = users[1]
+            continue
         if len(users) != 1:
             return None
         u = users[0]
@@ -293,6 +297,48 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
     return group, [q, k, val, *[x for x in extra if x is not None]], attrs
 
 
+def _gelu(erf: Node) -> tuple[list[Node], Value] | None:
+    """``0.5 * x * (1 + erf(x / sqrt(2)))`` around the Erf node, in any order of the two products."""
+    if _op(erf) != "erf" or len(erf.inputs) != 1:
+        return None
+    d = erf.inputs[0].producer
+    if d is None or d.kind is not OpKind.IDENTITY or not d.inputs:
+        return None
+    c = _scalar(d)
+    if c is None or not ((_op(d) == "div" and abs(c - math.sqrt(2)) < 1e-3) or (_op(d) == "mul" and abs(c - 1 / math.sqrt(2)) < 1e-3)):
+        return None
+    x = d.inputs[0]
+    group = [d, erf]
+    cur = erf
+    half = False
+    for _ in range(4):
+        users = cur.successors()
+        if len(users) != 1:
+            break
+        u = users[0]
+        op, s = _op(u), _scalar(u)
+        if u.kind is OpKind.IDENTITY and op == "add" and s == 1.0 and len(group) == 2:
+            pass
+        elif u.kind is OpKind.IDENTITY and op == "mul" and s == 0.5:
+            half = True
+        elif u.kind is OpKind.MUL and len(u.inputs) == 2 and any(_same(v, x) for v in u.inputs):
+            pass
+        else:
+            break
+        group.append(u)
+        cur = u
+    if len(group) < 4 or not any(m.kind is OpKind.MUL for m in group):
+        return None
+    if not half:  # 0.5 applied to x first: x * 0.5 feeding the product
+        mul = next(m for m in group if m.kind is OpKind.MUL)
+        for v in mul.inputs:
+            p = v.producer
+            if p is not None and p.kind is OpKind.IDENTITY and _op(p) == "mul" and _scalar(p) == 0.5 and _same(p.inputs[0], x):
+                group.insert(0, p)
+                half = True
+    return (group, x) if half else None
+
+
 def fuse_patterns(builder: GraphBuilder) -> None:
     """Fuse every written-out RMSNorm, LayerNorm and attention in the graph."""
     graph = builder.graph
@@ -300,6 +346,15 @@ def fuse_patterns(builder: GraphBuilder) -> None:
     taken: set[int] = set()
     for n in list(graph.nodes):
         if id(n) in taken or n.index < 0:
+            continue
+        g = _gelu(n)
+        if g is not None:
+            group, x = g
+            group = _unique(group)
+            if not any(id(m) in taken for m in group) and _inner_ok(group, group[-1]):
+                taken.update(id(m) for m in group)
+                builder.fuse(group, OpKind.ACTIVATION, "Gelu (written out)", [x], {"activation": "gelu"})
+                fused += 1
             continue
         got = _norm(n)
         if got is None:

@@ -91,6 +91,8 @@ def output_shape(node: Node) -> Shape | None:
     ins = [v.shape for v in node.inputs]
     x = ins[0] if ins else None
     k = node.kind
+    if k in (OpKind.ADD, OpKind.MUL) and len(ins) > 1:
+        return broadcast(ins)
     if k in _SAME_SHAPE:
         return x
     if x is None:
@@ -144,6 +146,28 @@ def output_shape(node: Node) -> Shape | None:
                 out[0] = x[0]
         return tuple(out)
     return None
+
+
+def broadcast(shapes: list[Shape | None]) -> Shape | None:
+    """The numpy-style broadcast of element-wise inputs (``scale[N, C, 1, 1] * x[N, C, H, W]``
+    has x's shape, whichever comes first); None when a rank is unknown."""
+    if any(s is None for s in shapes):
+        known = [s for s in shapes if s is not None]
+        # one side unknown: keep the known shape only if it cannot be broadcast up
+        return known[0] if len(known) == 1 and all(d != 1 for d in known[0][1:]) else None
+    rank = max(len(s) for s in shapes)  # type: ignore[arg-type]
+    out: list[int | None] = []
+    for i in range(rank):
+        dims = [s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0]  # type: ignore[arg-type]
+        big = [d for d in dims if d != 1]
+        if not big:
+            out.append(1)
+        elif any(d is None for d in big):
+            known = {d for d in big if d is not None}
+            out.append(known.pop() if len(known) == 1 else None)
+        else:
+            out.append(max(big))
+    return tuple(out)
 
 
 def infer_shapes(graph: Graph) -> None:

@@ -58,7 +58,9 @@ def print_summary(r: Any, stream: TextIO) -> None:
     console = Console(file=stream, highlight=False, width=None if tty else 160, no_color=not tty or bool(os.environ.get("NO_COLOR")))
     view = r.view
     rows = layer_rows(view, r.findings)
-    table = Table(title=f"{r.path} ({r.format})", title_justify="left", header_style="bold", show_footer=True)
+    from archlint.reporters.escape import safe_text  # names come from the model: escape them
+
+    table = Table(title=safe_text(f"{r.path} ({r.format})"), title_justify="left", header_style="bold", show_footer=True)
     table.add_column("layer", footer="total", overflow="fold")
     table.add_column("kind", overflow="fold")
     table.add_column("output shape")
@@ -66,8 +68,8 @@ def print_summary(r: Any, stream: TextIO) -> None:
     table.add_column("findings", footer=str(len(r.findings)))
     for row in rows:
         table.add_row(
-            row["layer"],
-            row["op"],
+            safe_text(row["layer"]),
+            safe_text(row["op"]),
             shape_text(row["shape"]),
             f"{row['params']:,}" if row["params"] else "-",
             " ".join(row["findings"]),
@@ -83,6 +85,6 @@ def print_summary(r: Any, stream: TextIO) -> None:
     ]
     cov = coverage_line(view.get("coverage")) or coverage_line(getattr(r, "coverage", None))
     lines.append(f"Coverage: {cov}" if cov else "Coverage: not reported by this frontend")
-    lines += [f"note: {n}" for n in getattr(r, "notes", [])]
+    lines += [f"note: {safe_text(n)}" for n in getattr(r, "notes", [])]
     for line in lines:
         console.print(line, markup=False)

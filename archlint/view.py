@@ -31,13 +31,14 @@ def graph_view(graph: Any) -> dict[str, Any]:
     nodes = []
     for n in graph.nodes:
         shape = n.outputs[0].shape if n.outputs else None
+        name = _text(n.name, f"node{n.index}")
         nodes.append(
             {
-                "name": n.name,
-                "layer": n.layer,
+                "name": name,
+                "layer": _text(n.layer, name),
                 "kind": n.kind.value,
-                "op": n.op_type,
-                "desc": _describe(n),
+                "op": _text(n.op_type, "?"),
+                "desc": _text(_describe(n), "?"),
                 "shape": None if shape is None else [d if isinstance(d, int) else None for d in shape],
                 "params": n.params,
                 "inputs": [p.index for p in n.predecessors()],
@@ -54,6 +55,11 @@ def graph_view(graph: Any) -> dict[str, Any]:
     if coverage is not None:
         view["coverage"] = coverage
     return view
+
+
+def _text(value: Any, fallback: str) -> str:
+    """A name for display: a frontend may leave a non-string (None, False)."""
+    return value if isinstance(value, str) and value else fallback
 
 
 def _describe(n: Any) -> str:
@@ -93,7 +99,8 @@ def scope_of(layer: str) -> list[str]:
     """The scopes enclosing a layer, outermost first: ``layer1.0.conv1`` ->
     ``['layer1', 'layer1.0']``; ``model/dense_1/MatMul`` -> ``['model', 'model/dense_1']``."""
     parts = [m.end() for m in _SEP.finditer(layer or "")]
-    return [layer[: e - 1] for e in parts if e > 1 and layer[: e - 1] and not layer[e - 2] in "./"]
+    # no empty segments: "/layer1/conv" has no scope "", "a..b" none "a."
+    return [layer[: e - 1] for e in parts if e > 1 and layer[e - 2] not in "./"]
 
 
 @dataclass
@@ -143,6 +150,27 @@ class ScopeTree:
                 if src != dst and key not in seen:
                     seen.add(key)
                     out[lca].append((src, dst))
+        return out
+
+    def boundary(self, view: dict[str, Any]) -> dict[int, tuple[dict[tuple[str, int], set[int]], dict[tuple[str, int], set[int]]]]:
+        """Per scope, the data crossing its border: ``(ins, outs)``, each
+        mapping a child of the scope to the outside nodes it reads from
+        (``ins``) or feeds (``outs``)."""
+        out: dict[int, tuple[dict, dict]] = {}
+        chains: dict[int, list[int]] = {}
+        for i, n in enumerate(view["nodes"]):
+            ci = chains.setdefault(i, self.chain(self.home[i]))
+            for j in n["inputs"]:
+                cj = chains.setdefault(j, self.chain(self.home[j]))
+                k = 0
+                while k < len(ci) and k < len(cj) and ci[k] == cj[k]:
+                    k += 1
+                for d in range(k, len(ci)):  # scopes holding i but not j: data comes in
+                    unit = ("scope", ci[d + 1]) if d + 1 < len(ci) else ("node", i)
+                    out.setdefault(ci[d], ({}, {}))[0].setdefault(unit, set()).add(j)
+                for d in range(k, len(cj)):  # scopes holding j but not i: data goes out
+                    unit = ("scope", cj[d + 1]) if d + 1 < len(cj) else ("node", j)
+                    out.setdefault(cj[d], ({}, {}))[1].setdefault(unit, set()).add(i)
         return out
 
 
@@ -200,7 +228,8 @@ def _merge_single_children(tree: ScopeTree) -> None:
         while len(s.children) == 1 and s.children[0][0] == "scope":
             only = tree.scopes[s.children[0][1]]
             s.children = only.children
-            s.name = only.name if s.parent is not None or s.name else s.name
+            if s.parent is not None:  # the root keeps its place (and its empty name)
+                s.name = only.name
             for kind, idx in only.children:
                 if kind == "scope":
                     tree.scopes[idx].parent = s.id

@@ -30,6 +30,22 @@ class ProtocolName(str, Enum):
     both = "both"
 
 
+class TrainerName(str, Enum):
+    auto = "auto"
+    classic = "classic"
+    fast = "fast"
+
+
+class PrecisionName(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+class ExecutorName(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class PlacementName(str, Enum):
     before = "before"
     after = "after"
@@ -67,6 +83,12 @@ def validate(
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots (needs matplotlib).")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress (a bar on a terminal, plain lines otherwise).")] = True,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Start a CPU job projected to take more than an hour.")] = False,
+    trainer: Annotated[TrainerName, typer.Option(help="fast: every run in one union pack, counter-based dropout, CUDA graphs; classic: the packed trainer; auto: fast on cuda, classic on cpu.")] = TrainerName.auto,
+    precision: Annotated[PrecisionName, typer.Option(help="fast trainer: fp32, or bf16 autocast with fp32 master weights.")] = PrecisionName.fp32,
+    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint[ray]).")] = ExecutorName.local,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port); default: start a local Ray instance.")] = None,
+    ray_gpus_per_pack: Annotated[Optional[float], typer.Option(min=0.0, help="GPUs per Ray task (default 1 when the cluster has GPUs).")] = None,
+    ray_cpus_per_pack: Annotated[float, typer.Option(min=0.0, help="CPUs per Ray task.")] = 1.0,
 ) -> None:
     """Rerun the evidence experiment behind archlint's rules, with seeds and confidence intervals."""
     try:
@@ -86,7 +108,9 @@ def validate(
         batch_size=batch_size or q.get("batch_size", 80), val_size=val_size or q.get("val_size"),
         limit=limit or q.get("limit"), test_limit=test_limit or q.get("test_limit"), device=device, out=out,
         packed=packed, pack_size=pack_size, compile=compile, verify=verify, cache_dir=cache_dir, plots=plots,
-        progress=progress, quick=quick, primary_only=primary_only, yes=yes,
+        progress=progress, quick=quick, primary_only=primary_only, yes=yes, trainer=trainer.value,
+        precision=precision.value, executor=executor.value, ray_address=ray_address,
+        ray_gpus_per_pack=ray_gpus_per_pack, ray_cpus_per_pack=ray_cpus_per_pack,
     )
 
     def log(msg: str) -> None:

@@ -25,7 +25,7 @@ def code_version() -> str:
 
 
 #: the modules whose code decides a run's numbers (data order, network, optimiser, trainer)
-TRAINING_MODULES = ("data.py", "models.py", "train.py")
+TRAINING_MODULES = ("data.py", "models.py", "train.py", "fast_trainer.py", "philox.py")
 
 
 def training_code_version() -> str:

@@ -52,6 +52,13 @@ class Options:
     quick: bool = False
     primary_only: bool = False
     yes: bool = False  # start a CPU job projected to take more than an hour
+    trainer: str = "auto"  # auto (fast on cuda, classic on cpu) | classic | fast
+    precision: str = "fp32"  # fast trainer only: fp32 | bf16
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: start a local Ray instance; "auto" or host:port: join
+    ray_gpus_per_pack: float | None = None  # default 1 with --device cuda, else 0
+    ray_cpus_per_pack: float = 1.0
+    ray_max_retries: int = 3
     extra: dict = field(default_factory=dict)
 
 
@@ -69,6 +76,29 @@ def resolve_device(name: str):
 
 def settings_hash(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def resolve_trainer(name: str, device_type: str) -> str:
+    if name == "auto":
+        return "fast" if device_type == "cuda" else "classic"
+    if name not in ("classic", "fast"):
+        raise ValidationError(f"unknown trainer {name!r}; use auto, classic or fast")
+    return name
+
+
+def make_union_packs(specs, pack_size: int, min_packs: int = 1) -> list[list]:
+    """The fast trainer packs any runs together: as few packs as ``pack_size`` allows, but at
+    least ``min_packs`` (one per GPU the executor can use), of near-equal size, in grid order."""
+    if not specs:
+        return []
+    n_packs = min(len(specs), max(-(-len(specs) // pack_size), min_packs))
+    size, extra = divmod(len(specs), n_packs)
+    packs, start = [], 0
+    for i in range(n_packs):
+        end = start + size + (1 if i < extra else 0)
+        packs.append(list(specs[start:end]))
+        start = end
+    return packs
 
 
 def make_packs(specs, pack_size: int, packed: bool) -> list[list]:
@@ -97,9 +127,7 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     """Run (or resume) the validation and write the reports; returns the results dict."""
     import torch
 
-    from . import report
-    from .provenance import code_version, device_info, device_kind, library_versions, now, training_code_version
-    from .train import DeviceData, TrainConfig, train_packed, train_single
+    from .provenance import training_code_version
 
     t_start = time.perf_counter()
     if opts.quick:
@@ -108,7 +136,12 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     comparisons = exps.select(opts.rules, opts.placements, opts.primary_only)
     if not comparisons:
         raise ValidationError("no comparison matches the selected rules and placements")
-    device = resolve_device(opts.device)
+    if opts.executor != "ray":
+        device = resolve_device(opts.device)
+    elif opts.device not in ("auto", "cpu") and not str(opts.device).startswith("cuda"):
+        raise ValidationError(f"unknown device {opts.device!r}; use auto, cpu or cuda")
+    if opts.precision != "fp32" and opts.trainer == "classic":
+        raise ValidationError("--precision bf16 needs the fast trainer (--trainer fast)")
     if opts.val_size is not None and opts.limit is not None and opts.val_size >= opts.limit:
         raise ValidationError(f"--val-size {opts.val_size} must be smaller than --limit {opts.limit}")
     out = Path(opts.out)
@@ -135,35 +168,69 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         "dataset": ds.name, "dataset_id": {k: dataset_id.get(k) for k in ("sha256", "md5", "sha256_of_pickles", "synthetic", "seed")},
         "n_train": int(len(split.x_train)), "n_val": int(len(split.x_val)), "n_test": int(len(split.x_test)),
         "steps_per_epoch": opts.steps, "epochs": opts.epochs, "batch_size": opts.batch_size,
-        # what else decides a run's numbers: the training code, torch, the device
-        "training_code": training_code_version(), "torch": torch.__version__, "device": device_kind(device),
+        # what else decides a run's numbers: the training code, torch, the device (set once the
+        # executor knows where packs train)
+        "training_code": training_code_version(), "torch": torch.__version__,
     }
+    executor = _make_executor(opts, log)
+    try:
+        return _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, specs, settings,
+                         device if opts.executor != "ray" else None, dataset_id, test_limit)
+    finally:
+        executor.close()
+
+
+def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, specs, settings, device,
+              dataset_id, test_limit) -> dict:
+    import torch
+
+    from . import report
+    from .executors import PackJob, _device_data
+    from .provenance import code_version, device_kind, library_versions, now
+
+    if device is None:  # Ray: packs train where the scheduler puts them; workers resolve their device
+        device = torch.device("cuda" if executor.gpus_per_pack > 0 else "cpu")
+        settings["device"] = executor.device_kind()
+    else:
+        settings["device"] = device_kind(device)
+    trainer = resolve_trainer(opts.trainer, device.type)
+    if trainer == "fast":
+        # other dropout draws (counter-based) and possibly bf16: other runs, another run folder
+        settings["trainer"] = {"name": "fast", "dropout_rng": "philox4x32-10", "precision": opts.precision}
+    elif opts.precision != "fp32":
+        raise ValidationError("--precision bf16 needs the fast trainer (--trainer fast)")
     shash = settings_hash(settings)
     run_dir = out / "runs" / shash
     pending = [s for s in specs if _finished(run_dir / f"{s.key}.json", shash) is None]
     done_before = len(specs) - len(pending)
-    # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
-    # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
-    pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
-    packs = make_packs(pending, pack_size, opts.packed)
-    data_cache: dict[str, DeviceData] = {}
-
-    def device_data(protocol: str) -> DeviceData:
-        if protocol not in data_cache:
-            data_cache[protocol] = DeviceData(split, protocol, device)
-        return data_cache[protocol]
+    if trainer == "fast":
+        # one union pack per GPU slot (48 runs fit an H100 in fp32); one run per pack on CPU
+        pack_size = opts.pack_size or (48 if device.type == "cuda" else 1)
+        packs = make_union_packs(pending, pack_size, executor.slots()) if opts.packed else [[s] for s in pending]
+    else:
+        # Packing pays on a launch-bound GPU; on CPU it measured slower than one run at a time
+        # (benchmarks/validate_bench.py), so CPU defaults to one run per pack.
+        pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
+        packs = make_packs(pending, pack_size, opts.packed)
+    def device_data(protocol: str):  # shared with the local executor's packs: one copy on the device
+        return _device_data(split, protocol, device)
 
     # 3. the plan, from a short timed warm-up; a long CPU job needs --yes
     steps_per_run = opts.steps * opts.epochs
     step_s = eval_s = math.nan
-    if pending:
+    if pending and executor.name == "local":
         step_s = warmup_step_seconds(pending[0], device_data(pending[0].protocol), opts.batch_size)
         eval_s = step_s / opts.batch_size / 3.0 * (opts.epochs * len(split.x_val) + len(split.x_test))
     plan = Plan(device_kind(device), len(specs), len(pending), steps_per_run, len(packs), step_s, eval_s,
                 pack_size if opts.packed else 1, torch.get_num_threads())
-    for line in plan.lines():
-        log(line)
-    if device.type == "cpu" and plan.projected_s > CPU_LIMIT_S and not opts.yes:
+    if executor.name == "local":
+        for line in plan.lines():
+            log(line)
+    else:  # the driver may not even have the workers' device: no warm-up here
+        log(f"plan: {len(specs)} runs ({done_before} already finished, {len(pending)} to train) x {steps_per_run} "
+            f"steps in {len(packs)} packs as Ray tasks ({executor.gpus_per_pack:g} GPU, "
+            f"{executor.cpus_per_pack:g} CPU each; {trainer} trainer)")
+    if device.type == "cpu" and math.isfinite(plan.projected_s) and plan.projected_s > CPU_LIMIT_S and not opts.yes:
         raise ValidationError(
             f"projected {fmt_duration(plan.projected_s)} on CPU (more than {fmt_duration(CPU_LIMIT_S)}); "
             "pass --yes to start it anyway, or reduce --seeds / --steps / --epochs, or use --device cuda")
@@ -174,27 +241,25 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     write_json_atomic(run_dir / "settings.json", settings)
     if done_before:
         log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
+    if pending:
+        log(f"training {len(pending)} runs in {len(packs)} packs ({trainer} trainer, {executor.name} executor)")
+    jobs = [PackJob(list(pack), trainer=trainer, packed=opts.packed, batch_size=opts.batch_size, steps=opts.steps,
+                    epochs=opts.epochs, compile=opts.compile, device=str(device), precision=opts.precision, index=i)
+            for i, pack in enumerate(packs)]
+    run_devices: set = set()
+
+    def on_done(job, records) -> str:
+        for rec in records:  # written by the driver, one atomic file per finished run
+            rec["settings_hash"] = shash
+            rec["finished"] = now()
+            rec["executor"] = executor.name
+            write_json_atomic(run_dir / f"{rec['key']}.json", rec)
+        run_devices.update(rec.get("gpu") or rec["device"] for rec in records)
+        return "test accuracy " + ", ".join(f"{rec['test_acc']:.3f}" for rec in records)
+
     reporter = Reporter(len(pending), steps_per_run, enabled=opts.progress, log=log)
     try:
-        for pack in packs:
-            protocol = pack[0].protocol
-            cfg = TrainConfig(protocol=protocol, batch_size=opts.batch_size, steps_per_epoch=opts.steps,
-                              epochs=opts.epochs, compile=opts.compile)
-            reporter.start(f"{protocol} " + ", ".join(f"{s.variant}@{s.placement} s{s.seed}" for s in pack), len(pack))
-            dd = device_data(protocol)
-            if len(pack) == 1 and not opts.packed:
-                results = [train_single(pack[0], dd, cfg, on_step=reporter.advance)]
-            else:
-                results = train_packed(pack, dd, cfg, on_step=reporter.advance)
-            for r in results:
-                rec = dataclasses.asdict(r)
-                rec["spec"] = dataclasses.asdict(r.spec)
-                rec["key"] = r.spec.key
-                rec["device"] = str(device)
-                rec["settings_hash"] = shash
-                rec["finished"] = now()
-                write_json_atomic(run_dir / f"{r.spec.key}.json", rec)
-            reporter.finish("test accuracy " + ", ".join(f"{r.test_acc:.3f}" for r in results))
+        executor.run(jobs, split, on_done=on_done, reporter=reporter, log=log)
     finally:
         reporter.close()
 
@@ -205,7 +270,9 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
         "code_version": code_version(),
         "settings_hash": shash,
         "seeds": seeds,
-        "device": device_info(device),
+        "device": _device_provenance(device, executor.info(), run_devices),
+        "executor": executor.info(),
+        "trainer": trainer,
         "libraries": library_versions(),
         "wall_time_s": round(time.perf_counter() - t_start, 2),
         # a pack's wall time is shared by its runs: each run counts its share once
@@ -241,3 +308,41 @@ def _finished(path: Path, shash: str) -> dict | None:
     if rec.get("settings_hash", shash) != shash:  # files from before the hash was recorded are trusted
         return None
     return rec
+
+
+def _ray_gpus(opts: Options) -> float | None:
+    """GPUs per Ray task: as given, 1 with --device cuda, 0 with --device cpu, None (1 when the
+    cluster has GPUs) with auto."""
+    if opts.ray_gpus_per_pack is not None:
+        return opts.ray_gpus_per_pack
+    if str(opts.device).startswith("cuda"):
+        return 1.0
+    return 0.0 if opts.device == "cpu" else None
+
+
+def _make_executor(opts: Options, log):
+    if opts.executor == "local":
+        from .executors import LocalExecutor
+
+        return LocalExecutor()
+    if opts.executor == "ray":
+        from .executors import RayExecutor
+
+        return RayExecutor(opts.ray_address, gpus_per_pack=_ray_gpus(opts), cpus_per_pack=opts.ray_cpus_per_pack,
+                           max_retries=opts.ray_max_retries, log=log)
+    raise ValidationError(f"unknown executor {opts.executor!r}; use local or ray")
+
+
+def _device_provenance(device, executor_info: dict, run_devices: set) -> dict:
+    """Where the runs trained: this process's device, or (Ray) what the workers reported."""
+    from .provenance import device_info
+
+    if executor_info.get("kind") != "ray":
+        return device_info(device)
+    devices = sorted(run_devices)  # 'cpu', 'cuda:0' or a GPU name per finished pack
+    on_gpu = any(d != "cpu" for d in devices) or device.type == "cuda"
+    info = {"device": "cuda" if on_gpu else "cpu", "executor": "ray", "run_devices": devices}
+    gpus = [d for d in devices if not d.startswith(("cpu", "cuda"))]
+    if gpus:
+        info["gpu"] = ", ".join(gpus)
+    return info

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, UsageError
 from archlint.graph import Graph, GraphError
 
 #: file extensions archlint reads, and the frontend module for each
@@ -38,13 +38,67 @@ _MAGIC = {
 _SPEC = re.compile(r"^(?P<target>[^:]+?):(?P<attr>[A-Za-z_][A-Za-z0-9_.]*)$")
 
 
+#: dtypes ``--input`` accepts (names as torch spells them)
+INPUT_DTYPES = ("float32", "float16", "bfloat16", "int64", "int32", "bool")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One example input for a PyTorch module: ``--input [NAME=]SHAPE[:DTYPE]``
+    (no name: the next positional argument of ``forward``)."""
+
+    name: str | None
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def __str__(self) -> str:
+        text = "x".join(map(str, self.shape)) + ("" if self.dtype == "float32" else f":{self.dtype}")
+        return f"{self.name}={text}" if self.name else text
+
+
+def parse_shape(text: str, option: str = "--input-shape") -> tuple[int, ...]:
+    """``"1x3x224x224"`` (or ``1,3,224,224``) -> ``(1, 3, 224, 224)``."""
+    try:
+        dims = tuple(int(x) for x in text.lower().replace(",", "x").split("x") if x.strip())
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected numbers like 1x3x32x32") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise UsageError(f"{option} {text!r}: dimensions must be positive")
+    return dims
+
+
+def parse_input(text: str) -> InputSpec:
+    """``"input_ids=2x16:int64"`` -> ``InputSpec("input_ids", (2, 16), "int64")``."""
+    name: str | None = None
+    body = text.strip()
+    if "=" in body:
+        name, body = (p.strip() for p in body.split("=", 1))
+        if not name.isidentifier():
+            raise UsageError(f"--input {text!r}: {name!r} is not an argument name (use NAME=SHAPE[:DTYPE])")
+    dtype = "float32"
+    if ":" in body:
+        body, dtype = (p.strip() for p in body.rsplit(":", 1))
+        dtype = {"float": "float32", "half": "float16", "long": "int64", "int": "int32"}.get(dtype.lower(), dtype.lower())
+        if dtype not in INPUT_DTYPES:
+            raise UsageError(f"--input {text!r}: unknown dtype {dtype!r} (use {', '.join(INPUT_DTYPES)})")
+    return InputSpec(name, parse_shape(body, f"--input {text!r}:"), dtype)
+
+
 @dataclass
 class LoadOptions:
     """How to load models that need more than a path."""
 
     trust: bool = False  # allow running code from model files (pickle, Lambda)
-    input_shape: tuple[int, ...] | None = None  # for PyTorch modules
+    input_shape: tuple[int, ...] | None = None  # for PyTorch modules (the same as one positional --input)
     args: list[str] = field(default_factory=list)  # factory arguments (name=value or value)
+    inputs: list[InputSpec] = field(default_factory=list)  # --input values, in order
+    time_budget: float | None = 60.0  # seconds to load and check one file (None: no limit)
+
+    def example_inputs(self) -> list[InputSpec]:
+        """The inputs the user gave: ``--input-shape`` is the first positional float input."""
+        if self.input_shape:
+            return [InputSpec(None, tuple(self.input_shape)), *self.inputs]
+        return list(self.inputs)
 
 
 def _lexists(target: str) -> bool:

@@ -21,10 +21,21 @@ from typing import BinaryIO
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _MAX_MESSAGES = 100_000
 _MAX_BLOCK = 64 * 1024 * 1024
+#: most bytes all reads of one file may copy (overlapping continuation blocks
+#: would each be copied in full: a 1.2 MB file once grew to 6 GB)
+MAX_TOTAL_READ = 128 * 1024 * 1024
+#: most header blocks (first block and continuations) one object header may have
+MAX_BLOCKS = 10_000
 
 
 class _Unsupported(Exception):
     pass
+
+
+class TooLarge(Exception):
+    """The file asks the reader to copy more than it ever should: a memory bomb.
+    Unlike :class:`_Unsupported` this is an answer (the caller reports it),
+    not a reason to try h5py."""
 
 
 class _Reader:
@@ -34,10 +45,14 @@ class _Reader:
         self.O = 8  # size of offsets
         self.L = 8  # size of lengths
         self.base = 0
+        self.budget = MAX_TOTAL_READ
 
     def read(self, addr: int, n: int) -> bytes:
         if addr < 0 or n < 0 or n > _MAX_BLOCK or self.base + addr + n > self.size:
             raise _Unsupported("out of range")
+        self.budget -= n
+        if self.budget < 0:
+            raise TooLarge(f"its object headers make the reader copy more than {MAX_TOTAL_READ // 2**20} MiB")
         self.fh.seek(self.base + addr)
         data = self.fh.read(n)
         if len(data) != n:
@@ -208,7 +223,8 @@ class _Reader:
 
 def read_root_attrs(fh: BinaryIO, size: int, names: tuple[str, ...]) -> dict[str, str | bytes] | None:
     """The root group's scalar string attributes among ``names`` that could be read;
-    ``None`` when the file's layout is outside what this reader understands."""
+    ``None`` when the file's layout is outside what this reader understands.
+    Raises :class:`TooLarge` for a file that would make it copy without bound."""
     r = _Reader(fh, size)
     try:
         msgs = r.messages(r.root_header())
@@ -234,4 +250,6 @@ def _each_block(blocks: list[tuple[int, int]]):
         if start in seen:
             raise _Unsupported("continuation cycle")
         seen.add(start)
+        if len(seen) > MAX_BLOCKS:
+            raise TooLarge(f"an object header has more than {MAX_BLOCKS:,} continuation blocks")
         yield start, length

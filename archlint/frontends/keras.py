@@ -25,6 +25,7 @@ propagated shapes (trainable weights, as the ONNX frontend counts them).
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import os
@@ -38,14 +39,24 @@ from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
-from archlint.graph import Graph, GraphBuilder, Node, OpKind
+from archlint.frontends._keras_training import layer_init, layer_regularizers, training
+from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind
 from archlint.shapes import finish as finish_graph
 from archlint.shapes import output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
+#: the metadata.json fields archlint keeps (strings only)
+_META_KEYS = ("keras_version", "backend", "date_saved")
 #: most layers archlint inlines (nested models included)
 MAX_LAYERS = 200_000
+#: nested models called many times multiply layers: at most this many layer calls
+#: per layer object written in the file (plus EXPANSION_SLACK), so a few hundred
+#: bytes of models nested in models cannot stand for millions of layers
+EXPANSION_FACTOR = 16
+EXPANSION_SLACK = 10_000
+#: address space the h5py child may add to what it inherits (RLIMIT_AS)
+H5_MEMORY_BYTES = 512 * 1024 * 1024
 #: seconds the HDF5 reader may take for the root attributes before the file counts as corrupt
 H5_TIMEOUT_S = 10.0
 
@@ -84,6 +95,9 @@ _DROPOUTS = {
     # multiplicative element-wise noise: dropout flavours AL001 judges like Dropout
     "GaussianDropout": ("gaussian", False),
     "AlphaDropout": ("alpha", False),
+    # whole samples of a residual branch (keras_cv / keras_hub layers, custom DropPath)
+    "StochasticDepth": ("stochastic_depth", False),
+    "DropPath": ("stochastic_depth", False),
 }
 _MERGES = {
     "Add": (OpKind.ADD, "add"),
@@ -171,9 +185,10 @@ def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
             meta: dict[str, Any] = {}
             if "metadata.json" in names:
                 try:
-                    raw = json.loads(_read_member(zf, "metadata.json", path))
-                    meta = raw if isinstance(raw, dict) else {}
-                except (ValueError, LoadError, RecursionError):
+                    raw = _parse_json(_read_member(zf, "metadata.json", path), path, "metadata.json")
+                    # only the fields archlint uses, as text: "notes": 5 must not reach the report
+                    meta = {k: raw[k] for k in _META_KEYS if isinstance(raw, dict) and isinstance(raw.get(k), str)}
+                except LoadError:
                     meta = {}
     except zipfile.BadZipFile as e:
         raise LoadError(path, f"corrupt .keras zip archive ({e})") from None
@@ -205,26 +220,27 @@ def _read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
 
 
 def _parse_json(data: bytes | str, path: Path, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as e:
-        raise LoadError(path, f"{what} is not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise LoadError(path, f"{what} is not valid JSON ({type(e).__name__})") from None
+    from archlint.frontends._limits import parse_json
+
+    return parse_json(data, path, what)
 
 
 def read_h5(path: Path) -> tuple[Any, dict[str, Any]]:
     """The root ``model_config`` attribute of a Keras HDF5 file: read directly when
     :mod:`archlint.frontends._hdf5` understands the file, else with h5py."""
-    from archlint.frontends._hdf5 import read_root_attrs
+    from archlint.frontends._hdf5 import TooLarge, read_root_attrs
 
     try:
         with open(path, "rb") as fh:
-            fast = read_root_attrs(fh, path.stat().st_size, ("model_config", "keras_version", "backend"))
+            fast = read_root_attrs(
+                fh, path.stat().st_size, ("model_config", "keras_version", "backend", "training_config")
+            )
     except OSError:
         fast = None
+    except TooLarge as e:
+        raise LoadError(path, f"not read: {e} (a memory bomb?)") from None
     if fast and "model_config" in fast:
-        meta = {k: _text(fast[k]) for k in ("keras_version", "backend") if k in fast}
+        meta = {k: _text(fast[k]) for k in ("keras_version", "backend", "training_config") if k in fast}
         return _parse_json(_text(fast["model_config"]), path, "model_config"), meta
     return _read_h5py(path)
 
@@ -240,6 +256,7 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     if pid == 0:  # child: read, send JSON back, exit without cleanup handlers
         os.close(rfd)
         try:
+            _limit_address_space(H5_MEMORY_BYTES)
             try:
                 raw, meta = _read_h5_attrs(path)
                 text = _text(raw)
@@ -263,6 +280,8 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
             if not chunk:
                 break
             chunks.append(chunk)
+            if len(chunks) > 2 * MAX_CONFIG_BYTES >> 20:  # the child may only send a config's worth
+                raise LoadError(path, f"the HDF5 model_config is larger than archlint's {MAX_CONFIG_BYTES // 2**20} MiB limit")
     finally:
         os.close(rfd)
         try:
@@ -279,6 +298,24 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
 
 
+def _limit_address_space(extra: int) -> None:
+    """In the h5py child: at most ``extra`` bytes of address space beyond what
+    the process (a fork of archlint) already maps, so a corrupt file cannot
+    make the HDF5 library allocate gigabytes (it fails, the parent reports)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = mapped + extra
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no rlimits: the time limit still holds
+
+
 def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     import h5py
 
@@ -292,7 +329,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
                     raise LoadError(path, f"holds weights, not an architecture (no model_config attribute): {fix}")
                 raise LoadError(path, f"an HDF5 file without a Keras model (no model_config attribute): {fix}")
             raw = attrs["model_config"]
-            meta = {k: _text(attrs[k]) for k in ("keras_version", "backend") if k in attrs}
+            meta = {k: _text(attrs[k]) for k in ("keras_version", "backend", "training_config") if k in attrs}
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
@@ -339,6 +376,9 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    written = _count_objects(config, path)
+    loader.max_layers = min(MAX_LAYERS, EXPANSION_FACTOR * written + EXPANSION_SLACK)
+    loader.written = written
     try:
         outs = loader.model(config, inputs=None, prefix="")
     except RecursionError:
@@ -348,9 +388,58 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     for v in outs:
         loader.b.mark_output(v)
     graph = finish_graph(loader.b)
-    graph.meta.update(meta or {})
+    meta = dict(meta or {})
+    raw_training = meta.pop("training_config", None)
+    graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
+    train = _training_meta(config, raw_training)
+    if train is not None:
+        graph.meta["training"] = train
     return graph
+
+
+def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+    """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    if isinstance(config.get("compile_config"), dict):
+        return training(config["compile_config"], "compile_config")
+    if isinstance(raw_training, str):
+        try:
+            raw_training = json.loads(raw_training)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(raw_training, dict):
+        return training(raw_training, "training_config")
+    return None
+
+
+#: the largest integer a Keras config may hold (a width, a kernel size, a seed)
+MAX_CONFIG_INT = 2**63
+
+
+def _count_objects(config: Any, path: str = "") -> int:
+    """How many JSON objects with a ``class_name`` the config holds (an
+    explicit stack: no recursion, whatever the nesting). An integer beyond
+    int64 (``"units": 10**2500``) is refused here: no layer has such a size,
+    and arithmetic on it breaks every message and report."""
+    n = 0
+    stack = [config]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            n += "class_name" in x
+            vals: Any = x.values()
+        elif isinstance(x, list):
+            vals = x
+        else:
+            continue
+        for v in vals:
+            if isinstance(v, (dict, list)):
+                stack.append(v)
+            elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_CONFIG_INT:
+                digits = int(v.bit_length() * 0.30103) + 1
+                raise LoadError(path, f"the model config holds an integer of about {digits:,} digits, not a layer setting")
+    return n
 
 
 def _model_kind(body: Any) -> str | None:
@@ -450,20 +539,64 @@ def _io_refs(spec: Any) -> list[tuple[str, int, int]]:
     return out
 
 
+def _noise_shape_flavour(noise_shape: Any, channels_last: bool) -> tuple[str, bool]:
+    """A Keras ``Dropout``'s kind from its ``noise_shape``: ``(None, 1, 1, 1)`` keeps or
+    drops whole samples (stochastic depth, as keras.applications' EfficientNet
+    uses it); ``(None, 1, 1, C)`` whole channels (spatial dropout); anything else,
+    element-wise."""
+    if not isinstance(noise_shape, (list, tuple)) or len(noise_shape) < 2:
+        return "dropout", False
+    rest = list(noise_shape[1:])
+    if all(d == 1 for d in rest):
+        return "stochastic_depth", False
+    spatial = rest[:-1] if channels_last else rest[1:]
+    channel = rest[-1] if channels_last else rest[0]
+    if spatial and all(d == 1 for d in spatial) and channel != 1:
+        return "spatial", True
+    return "dropout", False
+
+
+def _weights_config(nodes: list[Node], cfg: dict[str, Any]) -> None:
+    """Each weight node's initialisers and regularisers (``attrs["init"]``,
+    ``attrs["regularizers"]``); a separable convolution's depthwise and
+    pointwise halves get theirs as ``kernel``."""
+    init = layer_init(cfg)
+    regs = layer_regularizers(cfg)
+    if not init and not regs:
+        return
+    for n in nodes:
+        if n.kind not in WEIGHT_KINDS and n.kind not in (OpKind.BATCH_NORM, OpKind.NORM):
+            continue
+        i, r = dict(init), dict(regs)
+        half = "pointwise" if n.op_type.endswith("(pointwise)") else "depthwise" if n.attrs.get("depthwise") else None
+        if half:
+            for d in (i, r):
+                if half in d:
+                    d["kernel"] = d[half]
+        if i:
+            n.attrs["init"] = i
+        if r:
+            n.attrs["regularizers"] = r
+
+
 class _Loader:
     def __init__(self, name: str, path: str, *, channels_last: bool) -> None:
         self.b = GraphBuilder(name, "keras")
         self.path = path
         self.channels_last = channels_last
         self.layers = 0
+        self.max_layers = MAX_LAYERS
+        self.written = 0
+        self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
 
     # -- values and shapes --
     def _fresh(self, base: str) -> str:
         if not self.b.has(base):
             return base
-        i = 1
+        i = self._suffix.get(base, 1)
         while self.b.has(f"{base}#{i}"):
             i += 1
+        self._suffix[base] = i + 1
         return f"{base}#{i}"
 
     def _canon(self, keras_shape: Any) -> Shape | None:
@@ -495,7 +628,14 @@ class _Loader:
 
     def _count(self) -> None:
         self.layers += 1
-        if self.layers > MAX_LAYERS:
+        if self.layers > self.max_layers:
+            if self.max_layers < MAX_LAYERS:
+                raise LoadError(
+                    self.path,
+                    f"nested models expand to more than {self.max_layers:,} layer calls from "
+                    f"{self.written:,} objects in the file (models called many times inside models?), "
+                    "more than archlint reads",
+                )
             raise LoadError(self.path, f"more than {MAX_LAYERS:,} layers, more than archlint reads")
 
     def _input(self, name: str, keras_shape: Any) -> str:
@@ -553,20 +693,35 @@ class _Loader:
                 continue
             for k, node in enumerate(layer.get("inbound_nodes") or []):
                 pending.append((layer, lname, k, _node_refs(node)))
-        while pending:
-            left = []
+        # Kahn's order: each call waits on its first missing input; producing
+        # a tensor wakes its waiters (a chain listed in reverse stays linear)
+        waiting: dict[tuple[str, int, int], list[int]] = {}
+        ready: list[int] = []
+
+        def schedule(i: int) -> None:
+            missing = next((r for r in pending[i][3] if r not in tensors), None)
+            if missing is None:
+                heapq.heappush(ready, i)
+            else:
+                waiting.setdefault(missing, []).append(i)
+
+        for i in range(len(pending)):
+            schedule(i)
+        done = 0
+        while ready:
+            i = heapq.heappop(ready)  # the file's order among calls that are ready
+            layer, lname, k, refs = pending[i]
+            outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
+            done += 1
+            for t, v in enumerate(outs):
+                tensors[(lname, k, t)] = v
+                for j in waiting.pop((lname, k, t), ()):
+                    schedule(j)
+        if done < len(pending):
             for layer, lname, k, refs in pending:
-                if all(r in tensors for r in refs):
-                    outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
-                    for t, v in enumerate(outs):
-                        tensors[(lname, k, t)] = v
-                else:
-                    left.append((layer, lname, k, refs))
-            if len(left) == len(pending):
-                layer, lname, k, refs = left[0]
-                missing = next(r for r in refs if r not in tensors)
-                raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
-            pending = left
+                missing = next((r for r in refs if r not in tensors), None)
+                if missing is not None:
+                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
         outs = []
         for r in _io_refs(body.get("output_layers")):
             if r not in tensors:
@@ -587,7 +742,9 @@ class _Loader:
         if kind is not None:  # a custom subclass of Sequential / Functional used as a layer
             return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
         out = self._fresh(full if call == 0 else f"{full}:{call}")
+        first = len(self.b.graph.nodes)
         node = self._convert(cls, cfg, full, ins, out)
+        _weights_config(self.b.graph.nodes[first:], cfg)
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
             node = self._add(
@@ -724,7 +881,14 @@ class _Loader:
             return node
         if cls in _DROPOUTS:
             flavour, spatial = _DROPOUTS[cls]
-            rate = cfg.get("rate")
+            if cls == "Dropout":
+                flavour, spatial = _noise_shape_flavour(cfg.get("noise_shape"), self.channels_last)
+            rate = cfg.get("rate", cfg.get("drop_rate", cfg.get("survival_probability")))
+            if cls == "StochasticDepth" and "rate" not in cfg and "survival_probability" in cfg:
+                try:
+                    rate = 1.0 - float(cfg["survival_probability"])
+                except (TypeError, ValueError):
+                    rate = None
             return self._add(OpKind.DROPOUT, cls, full, ins, out, {"rate": rate, "spatial": spatial, "flavour": flavour})
         act = self._activation(cls, cfg, xs)
         if act is not None:

@@ -59,9 +59,21 @@ _DROPOUT_MODULES = {
 }
 _GLOBAL_AXES = ({2, 3}, {-2, -1}, {2, 3, 4}, {-3, -2, -1}, {2})
 _RESHAPES = {"Reshape", "Squeeze", "Unsqueeze"}
+#: data movement: slices, picks, repeats (understood, no arithmetic)
+_VIEWS = {"Slice", "Split", "Expand", "Tile", "GatherElements", "GatherND", "Gather", "SplitToSequence",
+          "SequenceAt", "Trilu", "DepthToSpace", "SpaceToDepth"}
+#: ops that carry a weight unchanged (as far as its parameter count goes)
+_WEIGHT_VIEWS = {"Transpose", "Cast", "Identity", "CastLike"}
+#: ops that read only a tensor's shape
+_SHAPE_OPS = {"Shape", "Size"}
+_RNN_OPS = {"LSTM": ("lstm", 4), "GRU": ("gru", 3), "RNN": ("rnn", 1)}
 _PASSTHROUGH = {"Identity", "Cast"}
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')
-_LIB = re.compile(r"(site-packages|dist-packages|/torch/|/onnxscript/|<)")
+# torch's own files (not any folder named torch: a user's project may live in one)
+_LIB = re.compile(
+    r"(site-packages|dist-packages|/onnxscript/|<|[/\\]torch[/\\](nn|fx|export|onnx|jit|utils|autograd|_[a-z_]+)[/\\]"
+    r"|[/\\]torch[/\\](functional|__init__|overrides|_[a-z_]+)\.py$)"
+)
 
 MAX_NODES = 5_000_000
 
@@ -348,6 +360,20 @@ def from_model(model: Any, name: str = "model") -> Graph:
         ordered = _toposort([n for n in g.node if n.op_type != "Constant"], static)
     except ValueError as e:
         raise LoadError(name, str(e)) from None
+    # weights that pass through Transpose / Cast / Identity on their way to a
+    # MatMul (the dynamo exporter writes W^T as Transpose(W)) are still weights
+    weight_of: dict[str, str] = {t: t for t in inits}
+    for n in ordered:
+        if n.op_type in _WEIGHT_VIEWS and n.input and n.input[0] in static and n.output and n.output[0]:
+            src = n.input[0]
+            d = const_dims.get(src)
+            if d is not None and n.op_type == "Transpose":
+                perm = _attr(n, "perm") or list(range(len(d)))[::-1]
+                d = [d[int(i)] for i in perm] if len(perm) == len(d) and all(0 <= int(i) < len(d) for i in perm) else None
+            if d is not None:
+                const_dims[n.output[0]] = d
+            static.add(n.output[0])
+            weight_of[n.output[0]] = weight_of.get(src, src)
 
     b = GraphBuilder(name, "onnx")
     b.graph.meta.update(
@@ -384,11 +410,13 @@ def from_model(model: Any, name: str = "model") -> Graph:
     # masks, shape constants) are constant subgraphs, not layers
     data_vals = {vi.name for vi in g.input if vi.name not in static}
     for n in ordered:
+        if n.op_type in _SHAPE_OPS:
+            continue  # a tensor's shape is arithmetic on sizes, not features
         if any(x in data_vals for x in n.input if x):
             data_vals.update(o for o in n.output if o)
     notes: list[ExportNote] = []
     for n in ordered:
-        if id(n) in skip:
+        if id(n) in skip or n.op_type in _SHAPE_OPS:
             continue
         data_in = [x for x in n.input if x and x in data_vals]
         if not data_in and data_vals:
@@ -397,6 +425,10 @@ def from_model(model: Any, name: str = "model") -> Graph:
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
         kind, attrs = _classify(n, data_in, inits, const_dims, value_of)
+        if kind in (OpKind.EMBEDDING, OpKind.DENSE):
+            w = n.input[0] if kind is OpKind.EMBEDDING else (n.input[1] if len(n.input) > 1 else "")
+            if w in weight_of:
+                attrs["weight"] = weight_of[w]
         module_class = _module_class(meta)
         if module_class:
             attrs["module_class"] = module_class
@@ -433,6 +465,9 @@ def from_model(model: Any, name: str = "model") -> Graph:
             notes.append(ExportNote("dropout-removed", "dropout exported as Identity", layer=layer, node=node))
     for o in g.output:
         b.mark_output(o.name)
+    from archlint.frontends._aten import tie_weights
+
+    tie_weights(b.graph)
     graph = finish_graph(b)
     for node in graph.nodes:
         if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
@@ -484,7 +519,8 @@ def _guess_hidden(graph: Graph, notes: list[ExportNote]) -> list[ExportNote]:
                 certain=False,
             )
         )
-    if OpKind.BATCH_NORM not in kinds and "bn-folded" not in have and not training:
+    other_norms = bool(kinds & {OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM})  # normalises without BN
+    if OpKind.BATCH_NORM not in kinds and "bn-folded" not in have and not training and not other_norms:
         first = next(graph.of_kind(OpKind.CONV))
         out.append(
             ExportNote(
@@ -507,6 +543,19 @@ def _pad_attr(n: Any) -> Any:
         return "valid"
     pads = _attr(n, "pads")
     return tuple(int(x) for x in pads) if pads else "valid"
+
+
+def _scalar_operand(ins: list[str], data_in: list[str], value_of: Any) -> dict[str, Any]:
+    """The one-element constant operand of an elementwise op, as ``scalar``."""
+    for i, x in enumerate(ins):
+        if x and x not in data_in:
+            v = value_of(x)
+            if v is not None and len(v) == 1:
+                out: dict[str, Any] = {"scalar": v[0]}
+                if i == 0:
+                    out["scalar_first"] = True
+                return out
+    return {}
 
 
 def _classify(
@@ -639,6 +688,38 @@ def _classify(
                 "axes": tuple(int(a) for a in axes),
             }
         return OpKind.UNKNOWN, {"axes": axes}
+    if op == "Gather" and ins and ins[0] in inits and ins[0] not in data_in:
+        w = d(0) or []
+        return OpKind.EMBEDDING, {"vocab": w[0] if len(w) == 2 else None, "dim": w[1] if len(w) == 2 else None,
+                                  "params": math.prod(w) if w else 0}
+    if op == "Attention":
+        q = None
+        heads = _attr(n, "q_num_heads")
+        scale = _attr(n, "scale")
+        attrs = {"heads": heads, "causal": bool(_attr(n, "is_causal", 0)) or None,
+                 "masked": len(ins) > 3 and bool(ins[3])}
+        attrs["scale"] = float(scale) if isinstance(scale, (int, float)) else None
+        if scale is None:
+            attrs["scale_default"] = True
+        del q
+        return OpKind.ATTENTION, attrs
+    if op in _RNN_OPS:
+        cell, gates = _RNN_OPS[op]
+        hidden = _attr(n, "hidden_size")
+        params = sum(math.prod(d(i) or [0]) for i in (1, 2, 3) if d(i))
+        dirs = 2 if str(_attr(n, "direction", b"forward")).find("bidirectional") >= 0 else 1
+        return OpKind.RNN, {"cell": cell, "units": hidden * dirs if isinstance(hidden, int) else None,
+                            "hidden": hidden, "layers": 1, "bidirectional": dirs == 2, "dropout": 0.0,
+                            "recurrent_dropout": 0.0, "variational": False, "params": params}
+    if op == "Transpose":
+        perm = _attr(n, "perm")
+        return OpKind.RESHAPE, {"perm": [int(x) for x in perm]} if perm else {}
+    if op in _VIEWS:
+        return OpKind.RESHAPE, {"view": op.lower()}
+    if op == "Neg":
+        return OpKind.IDENTITY, {"constant_mul": True, "scalar": -1.0}
+    if op == "Where":
+        return OpKind.IDENTITY, {"constant_where": True, **_scalar_operand(ins, data_in, value_of)}
     if op == "Flatten":
         return OpKind.FLATTEN, {"axis": _attr(n, "axis", 1)}
     if op in _RESHAPES:
@@ -649,11 +730,17 @@ def _classify(
                 attrs["target"] = tuple(int(x) for x in v)
         return OpKind.RESHAPE, attrs
     if op in ("Add", "Sum"):
-        return (OpKind.ADD, {}) if len(data_in) >= 2 else (OpKind.IDENTITY, {"constant_add": True})
+        if len(data_in) >= 2:
+            return OpKind.ADD, {}
+        return OpKind.IDENTITY, {"constant_add": True, **_scalar_operand(ins, data_in, value_of)}
     if op == "Mul":
-        return (OpKind.MUL, {}) if len(data_in) >= 2 else (OpKind.IDENTITY, {"constant_mul": True})
+        if len(data_in) >= 2:
+            return OpKind.MUL, {}
+        return OpKind.IDENTITY, {"constant_mul": True, **_scalar_operand(ins, data_in, value_of)}
     if op in ("Sub", "Div") and len(data_in) == 1:
-        return OpKind.IDENTITY, {"constant_" + op.lower(): True}
+        return OpKind.IDENTITY, {"constant_" + op.lower(): True, **_scalar_operand(ins, data_in, value_of)}
+    if op == "Pow" and len(data_in) == 1:
+        return OpKind.UNKNOWN, _scalar_operand(ins, data_in, value_of)
     if op == "Concat":
         return OpKind.CONCAT, {"axis": int(_attr(n, "axis", 1))}
     if op in _PASSTHROUGH:

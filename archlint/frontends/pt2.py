@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import json
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
 from archlint.frontends import LoadOptions
 from archlint.frontends._aten import ANode, Shape, TRef, build
+from archlint.frontends._limits import parse_json, read_member
 from archlint.graph import Graph
 
-MAX_JSON_BYTES = 512 * 1024 * 1024
+#: the most graph JSON read from a .pt2 (inflated); a large LLM export is tens of MiB
+MAX_JSON_BYTES = 128 * 1024 * 1024
 
 
 def load(target: str, options: LoadOptions | None = None) -> Graph:
@@ -45,12 +46,9 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
         info = zf.getinfo(sorted(names)[0])
         if info.file_size > MAX_JSON_BYTES:
             raise LoadError(target, f"the exported graph JSON is {info.file_size:,} bytes, more than archlint reads")
-        try:
-            doc = json.loads(zf.read(info))
-        except RecursionError:
-            raise LoadError(target, "the exported graph JSON is nested too deeply to read") from None
-        except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError, EOFError, zlib.error) as e:
-            raise LoadError(target, f"cannot read the exported graph ({type(e).__name__}: {e})") from None
+        raw = read_member(zf, info, target, "the exported graph JSON", MAX_JSON_BYTES)
+        doc = parse_json(raw, target, "the exported graph JSON")
+        del raw
     try:
         return from_json(doc, name=p.stem)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:

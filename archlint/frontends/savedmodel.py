@@ -65,7 +65,8 @@ def load(path: str | Path, options: Any = None) -> Graph:
     from archlint.frontends.keras import from_config
 
     config = {"class_name": meta.get("class_name"), "config": meta.get("config")}
-    graph = from_config(config, name=p.name, path=str(path), meta={"saved_model": True})
+    extra = {"training_config": meta["training_config"]} if isinstance(meta.get("training_config"), dict) else {}
+    graph = from_config(config, name=p.name, path=str(path), meta={"saved_model": True, **extra})
     graph.format = "savedmodel"
     return graph
 

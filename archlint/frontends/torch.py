@@ -20,6 +20,7 @@ import logging
 import operator
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from archlint.frontends import LoadOptions
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
 
-DEFAULT_INPUT_SHAPE = (1, 3, 32, 32)
+DEFAULT_INPUT_SHAPE = (2, 3, 32, 32)  # batch 2: training-mode batch norm needs more than one value per channel
 
 
 def _import_torch(target: str) -> Any:
@@ -94,6 +95,12 @@ def _import_target(spec: str) -> tuple[Any, str]:
 def make_module(spec: str, options: LoadOptions) -> Any:
     """Import the spec, call the factory (or instantiate the class) and
     return the ``nn.Module``; raise :class:`LoadError` with the reason."""
+    return build_factory(spec, options)[0]
+
+
+def build_factory(spec: str, options: LoadOptions) -> tuple[Any, Example | None]:
+    """The ``nn.Module`` a spec names and the example inputs its factory
+    returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any."""
     torch = _import_torch(spec)
     from archlint.frontends import _torchvision_compat
 
@@ -125,52 +132,354 @@ def make_module(spec: str, options: LoadOptions) -> Any:
             raise LoadError(spec, f"factory {attr!r} raised {type(e).__name__}: {e}") from None
     else:
         raise LoadError(spec, f"{attr!r} is a {type(obj).__name__}, not a factory or nn.Module")
+    example: Example | None = None
+    if isinstance(result, tuple) and result and isinstance(result[0], torch.nn.Module):
+        try:
+            example = _factory_example(torch, result[1:])
+        except ValueError as e:
+            raise LoadError(spec, f"{attr!r} returned (model, ...): {e}") from None
+        result = result[0]
     if not isinstance(result, torch.nn.Module):
         raise LoadError(spec, f"{attr!r} returned a {type(result).__name__}, not a torch.nn.Module")
-    return result
+    return result, example
+
+
+@dataclass
+class Example:
+    """Example inputs for ``forward``: positional ``args`` and keyword ``kwargs``."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    origin: str = "factory"  # "factory", "user" (--input), "default" (archlint chose it)
+
+    def describe(self) -> str:
+        def one(v: Any) -> str:
+            shape = getattr(v, "shape", None)
+            if shape is None:
+                return repr(v)
+            dtype = str(getattr(v, "dtype", "")).removeprefix("torch.")
+            return "x".join(map(str, shape)) + ("" if dtype == "float32" else f":{dtype}")
+
+        parts = [one(a) for a in self.args] + [f"{k}={one(v)}" for k, v in self.kwargs.items() if hasattr(v, "shape")]
+        return ", ".join(parts) or "no inputs"
+
+
+def _factory_example(torch: Any, rest: tuple[Any, ...]) -> Example:
+    """``(model, x)``, ``(model, (x, y))``, ``(model, {"input_ids": x})`` or ``(model, args, kwargs)``."""
+    if len(rest) == 2:
+        args, kwargs = rest
+        if not isinstance(args, (tuple, list)) or not isinstance(kwargs, dict):
+            raise ValueError("expected (model, args tuple, kwargs dict)")
+        return Example(tuple(args), dict(kwargs))
+    if len(rest) != 1:
+        raise ValueError(f"expected (model, example_inputs) or (model, args, kwargs), got {len(rest) + 1} items")
+    ex = rest[0]
+    if isinstance(ex, dict):
+        return Example((), dict(ex))
+    if isinstance(ex, (tuple, list)):
+        return Example(tuple(ex))
+    return Example((ex,))
+
+
+# -- example inputs: --input, or a default suited to the model ---------------------
+
+_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int64": "int64", "int32": "int32", "bool": "bool"}
+
+
+def _device(model: Any) -> Any:
+    """Where the module's weights live (``meta`` for a meta-device build)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return None
+
+
+def id_limit(model: Any) -> int | None:
+    """The size below which integer inputs are valid token ids: the smallest
+    ``nn.Embedding`` and the config's ``vocab_size``; ``None`` when neither is found."""
+    from torch import nn
+
+    sizes = [m.num_embeddings for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
+    vocab = getattr(getattr(model, "config", None), "vocab_size", None)
+    if isinstance(vocab, int) and vocab > 0:
+        sizes.append(vocab)
+    return min(sizes) if sizes else None
+
+
+def make_tensor(torch: Any, shape: tuple[int, ...], dtype: str, device: Any, id_high: int | None) -> Any:
+    """A tensor for one input: random floats, valid ids for integers, ``True`` for bools."""
+    dt = getattr(torch, _DTYPES[dtype])
+    if dtype == "bool":
+        return torch.ones(shape, dtype=dt, device=device)
+    if dtype.startswith("int"):
+        return torch.randint(0, max(int(id_high or 2), 1), shape, dtype=dt, device=device)
+    return torch.randn(shape, dtype=dt, device=device)
+
+
+def user_example(torch: Any, model: Any, specs: list[Any]) -> Example:
+    """Tensors for ``--input`` values: unnamed ones positional, in order; named ones by keyword."""
+    device, high = _device(model), id_limit(model)
+    args = tuple(make_tensor(torch, s.shape, s.dtype, device, high) for s in specs if s.name is None)
+    kwargs = {s.name: make_tensor(torch, s.shape, s.dtype, device, high) for s in specs if s.name is not None}
+    return Example(args, kwargs, origin="user")
+
+
+def _forward_params(model: Any) -> list[str]:
+    import inspect
+
+    try:
+        sig = inspect.signature(model.forward)
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _int_hint(v: Any) -> int | None:
+    if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+        return v
+    if isinstance(v, (tuple, list)) and v and all(isinstance(x, int) for x in v):
+        return int(v[-1])
+    return None
+
+
+def image_size_hint(model: Any, factory: Any = None) -> int | None:
+    """The input size the model says it expects, where it says so: its config
+    (``image_size``), its attributes (``image_size``, ``img_size``), timm's
+    ``pretrained_cfg``, or the crop size of a torchvision builder's weights."""
+    cfg = getattr(model, "config", None)
+    for owner in (cfg, model, getattr(model, "patch_embed", None)):
+        for attr in ("image_size", "img_size", "input_size"):
+            v = _int_hint(getattr(owner, attr, None)) if owner is not None else None
+            if v:
+                return v
+    for attr in ("pretrained_cfg", "default_cfg"):
+        pc = getattr(model, attr, None)
+        if isinstance(pc, dict):
+            v = _int_hint(pc.get("input_size"))
+            if v:
+                return v
+    tv = sys.modules.get("torchvision.models")
+    if tv is not None and factory is not None and getattr(factory, "__module__", "").startswith("torchvision.models"):
+        try:
+            weights = tv.get_model_weights(factory)
+            crop = weights.DEFAULT.transforms().crop_size
+            return int(crop[0] if isinstance(crop, (list, tuple)) else crop)
+        except Exception:  # noqa: BLE001 - a builder without weights metadata
+            return None
+    return None
+
+
+def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
+    """An input suited to the model when none was given: token ids for a model
+    whose ``forward`` takes ``input_ids`` or that starts with an embedding, an
+    image of the size the model expects (224 for an ImageNet-style
+    downsampling stem, else 32) for one that starts with a convolution, a
+    feature vector for an MLP. Batch 2, so training-mode batch norm runs."""
+    from torch import nn
+
+    device, high = _device(model), id_limit(model)
+    params = _forward_params(model)
+    cfg = getattr(model, "config", None)
+
+    def ids(n: int = 16) -> Any:
+        return make_tensor(torch, (2, n), "int64", device, high)
+
+    if params[:1] == ["input_ids"]:
+        kwargs = {"input_ids": ids()}
+        if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+            kwargs["decoder_input_ids"] = ids()
+        return Example((), kwargs, origin="default")
+    if params[:1] == ["pixel_values"]:
+        size = image_size_hint(model, factory) or 224
+        ch = getattr(cfg, "num_channels", 3) or 3
+        return Example((), {"pixel_values": torch.randn(2, ch, size, size, device=device)}, origin="default")
+    if params[:1] == ["input_features"] and cfg is not None and getattr(cfg, "num_mel_bins", None):
+        frames = 2 * int(getattr(cfg, "max_source_positions", 1500) or 1500)
+        kwargs = {"input_features": torch.randn(2, cfg.num_mel_bins, frames, device=device)}
+        if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+            kwargs["decoder_input_ids"] = ids()
+        return Example((), kwargs, origin="default")
+    first = next((m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear, nn.Embedding, nn.EmbeddingBag, nn.RNNBase))), None)
+    if isinstance(first, (nn.Embedding, nn.EmbeddingBag)):
+        return Example((ids(),), origin="default")
+    if isinstance(first, nn.Linear):
+        return Example((torch.randn(2, first.in_features, device=device),), origin="default")
+    if isinstance(first, nn.RNNBase):
+        shape = (2, 16, first.input_size) if first.batch_first else (16, 2, first.input_size)
+        return Example((torch.randn(*shape, device=device),), origin="default")
+    if isinstance(first, nn.modules.conv._ConvNd):
+        nd = len(first.kernel_size)
+        size = image_size_hint(model, factory)
+        if size is None:
+            size = 224 if max(first.stride) >= 2 else 32  # a downsampling stem is an ImageNet-style stem
+        ch = first.in_channels if not first.transposed else first.in_channels
+        return Example((torch.randn(2, ch, *([size] * nd), device=device),), origin="default")
+    return Example((torch.randn(*DEFAULT_INPUT_SHAPE, device=device),), origin="default")
 
 
 def load(target: str, options: LoadOptions) -> Graph:
     """Build, capture and map the module named by a factory spec."""
-    model = make_module(target, options)
-    shape = tuple(options.input_shape) if options.input_shape else DEFAULT_INPUT_SHAPE
-    graph = from_module(model, shape, name=target.rsplit(":", 1)[-1], spec=target)
-    if not options.input_shape:
-        graph.meta.setdefault("notes", []).append(
-            f"assumed input shape {'x'.join(map(str, shape))} (pass --input-shape to set it)"
-        )
+    torch = _import_torch(target)
+    model, example = build_factory(target, options)
+    notes: list[str] = []
+    specs = options.example_inputs()
+    if specs:
+        example = user_example(torch, model, specs)
+    elif example is None:
+        factory = _factory_object(target)
+        example = default_example(torch, model, factory)
+        notes.append(f"assumed input {'shape ' if not example.kwargs else ''}{example.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)")
+    name = target.rsplit(":", 1)[-1]
+    try:
+        graph = capture(model, example, name=name, spec=target)
+    except LoadError:
+        if example.origin != "default":
+            raise
+        graph = None
+        device = _device(model)
+        for shape in ((2, 3, 224, 224), DEFAULT_INPUT_SHAPE, (1, 3, 32, 32)):  # common image inputs
+            other = Example((torch.randn(*shape, device=device),), origin="default")
+            if other.describe() == example.describe():
+                continue
+            try:
+                graph = capture(model, other, name=name, spec=target)
+            except LoadError:
+                continue
+            notes = [f"assumed input shape {other.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)"]
+            break
+        if graph is None:
+            raise
+    if notes:
+        graph.meta.setdefault("notes", [])[:0] = notes
     return graph
 
 
-def from_module(model: Any, input_shape: tuple[int, ...], name: str = "model", spec: str | None = None) -> Graph:
-    """Capture ``model`` in training mode and map it to a :class:`Graph`."""
+def _factory_object(spec: str) -> Any:
+    """The factory object a spec names (already imported), for size hints."""
+    mod_part, attr = spec.rsplit(":", 1)
+    obj: Any = sys.modules.get(mod_part)
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: str = "model", spec: str | None = None,
+                example: Example | None = None) -> Graph:
+    """Capture ``model`` (training mode where it runs) with one float input of
+    ``input_shape`` or the given ``example``, and map it to a :class:`Graph`."""
     torch = _import_torch(spec or name)
-    model.train()
-    x = torch.randn(*input_shape)
+    if example is None:
+        example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=_device(model)),), origin="user")
+    return capture(model, example, name, spec)
+
+
+def capture(model: Any, example: Example, name: str = "model", spec: str | None = None) -> Graph:
+    """Capture ``model`` with ``example`` and map it to a :class:`Graph`.
+
+    Training mode first (dropout and batch norm stay in the graph): with
+    ``torch.export`` (``strict=False``), then ``torch.fx`` for a module of
+    one tensor input. When training mode cannot run (a detection model that
+    demands targets), eval mode, with a note that says so."""
+    torch = _import_torch(spec or name)
+    kwargs = dict(example.kwargs)
+    if "use_cache" in _all_params(model) and "use_cache" not in kwargs:
+        kwargs["use_cache"] = False  # a KV cache is an inference-time buffer, not architecture
+    args = tuple(example.args)
     errors: list[str] = []
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        try:
+            with _quiet():
+                ep = _export(torch, model, args, kwargs)
+        except Exception as e:  # noqa: BLE001 - fall back to fx, then eval mode
+            errors.append(f"torch.export ({mode}): {type(e).__name__}: {_first_line(e)}")
+        else:
+            graph = from_exported(ep, name)
+            graph.meta["capture"] = "torch.export"
+            _mark_mode(graph, mode, errors)
+            return graph
+        if len(args) == 1 and not kwargs and hasattr(args[0], "shape"):
+            try:
+                with _quiet():
+                    graph = _from_fx(model, args[0], name)
+            except Exception as e:  # noqa: BLE001
+                errors.append(f"torch.fx ({mode}): {type(e).__name__}: {_first_line(e)}")
+            else:
+                graph.meta["capture"] = "torch.fx"
+                graph.meta["export_error"] = errors[-1]
+                _mark_mode(graph, mode, errors)
+                return graph
+    model.train()
+    raise LoadError(spec or name, f"the module failed to trace with input {example.describe()} ({'; '.join(errors)}); {_hint(errors, example)}")
+
+
+def _mark_mode(graph: Graph, mode: str, errors: list[str]) -> None:
+    graph.meta["capture_mode"] = mode
+    if mode == "eval":
+        why = errors[0].split(": ", 1)[1] if errors else "training mode failed"
+        graph.meta.setdefault("notes", []).append(
+            f"captured in eval mode: training mode failed ({why}); batch norm is read with its running "
+            "statistics and training-only branches (auxiliary heads, losses) are not seen"
+        )
+
+
+def _hint(errors: list[str], example: Example) -> str:
+    """The fix the errors point to, else how to give the right input."""
+    import re
+
+    text = " ".join(errors)
+    m = re.search(r"expected input\[([\d, ]+)\] to have (\d+) channels", text)
+    if m and example.args:
+        dims = [int(d) for d in m.group(1).split(",")]
+        dims[1] = int(m.group(2))
+        return f"the model expects {m.group(2)} input channels: pass --input-shape {'x'.join(map(str, dims))}"
+    if re.search(r"Expected tensor for argument #1 'indices'|expected scalar type Long|Embedding", text):
+        return "the model takes token ids: pass --input NAME=SHAPE:int64 (e.g. --input input_ids=2x16:int64)"
+    return ("pass the input the model expects: --input-shape 2x3x224x224, or --input NAME=SHAPE[:DTYPE] per "
+            "forward argument (e.g. --input input_ids=2x16:int64), or return (model, example_inputs) from the factory")
+
+
+def _all_params(model: Any) -> set[str]:
+    import inspect
+
     try:
-        with _quiet():
-            ep = torch.export.export(model, (x,), strict=False)
-    except Exception as e:  # noqa: BLE001 - fall back to fx
-        errors.append(f"torch.export: {type(e).__name__}: {_first_line(e)}")
-    else:
-        graph = from_exported(ep, name)
-        graph.meta["capture"] = "torch.export"
-        return graph
+        return set(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _export(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``torch.export`` in non-strict mode; outputs it cannot return (a cache
+    object) are reduced to their tensors."""
     try:
-        with _quiet():
-            graph = _from_fx(model, x, name)
+        return torch.export.export(model, args, kwargs, strict=False)
     except Exception as e:  # noqa: BLE001
-        errors.append(f"torch.fx: {type(e).__name__}: {_first_line(e)}")
-        shape = "x".join(map(str, input_shape))
-        raise LoadError(
-            spec or name,
-            f"the module failed to trace with input shape {shape} ({'; '.join(errors)}); "
-            "if the model expects another input, pass --input-shape (e.g. --input-shape 1x3x224x224)",
-        ) from None
-    graph.meta["capture"] = "torch.fx"
-    graph.meta["export_error"] = errors[0]
-    return graph
+        if "pytree" not in str(e) and "not a known type" not in str(e):
+            raise
+    import functools
+
+    inner = model.forward
+
+    @functools.wraps(inner)
+    def tensors_only(*a: Any, **k: Any) -> Any:
+        return tuple(_tensor_leaves(torch, inner(*a, **k)))
+
+    model.forward = tensors_only
+    try:
+        return torch.export.export(model, args, kwargs, strict=False)
+    finally:
+        del model.forward
+
+
+def _tensor_leaves(torch: Any, obj: Any) -> list[Any]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, dict):
+        return [t for v in obj.values() for t in _tensor_leaves(torch, v)]
+    if isinstance(obj, (list, tuple)):
+        return [t for v in obj for t in _tensor_leaves(torch, v)]
+    return []  # a cache or other object: not an output of the architecture
 
 
 @contextlib.contextmanager
@@ -260,6 +569,14 @@ def _target_name(target: Any) -> str:
     return getattr(target, "__name__", str(target))
 
 
+def _without_own_frames(trace: str | None) -> str | None:
+    """Drop this file's frames (the output wrapper of :func:`_export`) so they
+    are never taken for the user's source line."""
+    if not trace or __file__ not in trace:
+        return trace
+    return trace.replace(f'File "{__file__}"', "File <archlint>")
+
+
 def from_exported(ep: Any, name: str = "model") -> Graph:
     """Map a live ``torch.export.ExportedProgram``."""
     sig = ep.graph_signature
@@ -281,7 +598,7 @@ def from_exported(ep: Any, name: str = "model") -> Graph:
                     args=_named_args(n),
                     outputs=[n.name] if is_tensor else [],
                     module_stack=_module_stack(n.meta),
-                    stack_trace=n.meta.get("stack_trace"),
+                    stack_trace=_without_own_frames(n.meta.get("stack_trace")),
                 )
             )
         elif n.op == "output":

@@ -1,6 +1,14 @@
 """Reporters turn a :class:`~archlint.api.LintResult` into text for a stream.
 
 Each module has ``emit(result, stream, *, verbose=False)``.
+
+Every string that can come from a model file or a repository (paths, layer
+and op names, messages, notes, errors, config entries) is untrusted: a reporter
+that writes text for a terminal or a CI log passes each one through
+:func:`archlint.reporters.escape.safe_text` (control characters, ANSI/OSC
+escapes, bidi controls, ``::`` workflow commands become visible escapes), as
+the text and github reporters and the CLI's stderr lines do. Structured formats
+(JSON, SARIF) keep exact strings; HTML escapes with :func:`html.escape`.
 """
 
 from __future__ import annotations

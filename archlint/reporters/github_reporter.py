@@ -2,8 +2,10 @@
 
 ``::warning file=m.onnx,title=AL001 dropout-between-conv::message``. The
 annotation points at the layer's source line when the frontend knows it, else
-at the model file. Data is escaped as GitHub's toolkit does (``%``, CR, LF;
-in properties also ``:`` and ``,``).
+at the model file. Untrusted strings (paths, layer names, messages, errors)
+first go through :func:`archlint.reporters.escape.safe_text` (control
+characters, ANSI/OSC, bidi controls, a leading ``::``), then data is escaped
+as GitHub's toolkit does (``%``, CR, LF; in properties also ``:`` and ``,``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, TextIO
 
 from archlint.findings import Finding, Severity
 from archlint.reporters import relative_path
+from archlint.reporters.escape import safe_text
 from archlint.reporters.text_reporter import summary_line
 
 COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
@@ -29,32 +32,33 @@ def command(name: str, message: str, **props: Any) -> str:
     """One workflow command line; properties that are None are left out."""
     if props.get("file"):
         props["file"] = relative_path(props["file"])
-    ps = ",".join(f"{k}={escape_property(str(v))}" for k, v in props.items() if v is not None)
+    ps = ",".join(f"{k}={escape_property(safe_text(v))}" for k, v in props.items() if v is not None)
     return f"::{name}{' ' + ps if ps else ''}::{escape_data(message)}"
 
 
 def _finding(f: Finding) -> str:
-    where = f"{f.layer} ({f.op_type})" if f.layer else "model"
+    s = safe_text
+    where = f"{s(f.layer)} ({s(f.op_type)})" if f.layer else "model"
     if f.source is not None:
         file, line = f.source.file, f.source.line
-        where = f"{f.path}: {where}"
+        where = f"{s(f.path)}: {where}"
     else:
         file, line = f.path, None
     return command(
-        COMMAND[f.severity], f"{where}: {f.message}\nfix: {f.fix}", file=file, line=line, title=f"{f.code} {f.rule}"
+        COMMAND[f.severity], f"{where}: {s(f.message)}\nfix: {s(f.fix)}", file=file, line=line, title=f"{f.code} {f.rule}"
     )
 
 
 def emit(result: Any, stream: TextIO, **_: Any) -> None:
     for r in result.files:
         if r.error:
-            stream.write(command("error", r.error, file=r.path, title="archlint: cannot read model") + "\n")
+            stream.write(command("error", safe_text(r.error), file=r.path, title="archlint: cannot read model") + "\n")
         for f in r.findings:
             stream.write(_finding(f) + "\n")
     config = getattr(result, "config_source", None)
     for u in result.unused_suppressions:
         stream.write(
-            command("warning", f"suppression {u} matched no finding", file=config, title="archlint unused suppression")
+            command("warning", f"suppression {safe_text(u)} matched no finding", file=config, title="archlint unused suppression")
             + "\n"
         )
     stream.write(summary_line(result) + "\n")

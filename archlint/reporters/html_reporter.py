@@ -51,6 +51,7 @@ svg.dag text.l1{font-weight:600}
 .node.k-unknown rect{fill:#f6f6f6;stroke-dasharray:2 2}
 .scope rect{fill:#f6f8fa;stroke:#57606a;stroke-width:1.5;stroke-dasharray:5 3}
 .scope{cursor:zoom-in}
+.stub rect{fill:#eef2f6;stroke:#8c959f;stroke-dasharray:3 2}
 .flagged rect{stroke-width:3}
 .sev-error rect{stroke:#cf222e}.sev-warning rect{stroke:#d4a72c}.sev-info rect{stroke:#218bff}
 .badge{font-weight:700}
@@ -106,7 +107,9 @@ _JS = """
   document.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && e.target.closest && e.target.closest("g[tabindex]")) { e.target.dispatchEvent(new MouseEvent("click", {bubbles: true})); }
   });
-  if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); }
+  function fromHash() { if (location.hash.length > 1) { focusNode(decodeURIComponent(location.hash.slice(1))); } }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
 })();
 """
 
@@ -228,10 +231,22 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
             if cur is None or _SEV_ORDER.index(label) < _SEV_ORDER.index(cur):
                 scope_worst[sid] = label
     edges_by_scope = tree.edges(view)
-    graphs = []
+    border = tree.boundary(view)
+    graphs, stubs = [], []
     for s in tree.scopes:
         ids = {c: i for i, c in enumerate(s.children)}
-        graphs.append((len(s.children), [(ids[a], ids[b]) for a, b in edges_by_scope[s.id] if a in ids and b in ids]))
+        edges = [(ids[a], ids[b]) for a, b in edges_by_scope[s.id] if a in ids and b in ids]
+        n = len(s.children)
+        ins, outs = border.get(s.id, ({}, {}))
+        extra = []  # ("in"|"out", outside node indices): where data enters and leaves the scope
+        if ins:
+            extra.append(("in", sorted({j for v in ins.values() for j in v})))
+            edges += [(n, ids[u]) for u in ins if u in ids]
+        if outs:
+            extra.append(("out", sorted({j for v in outs.values() for j in v})))
+            edges += [(ids[u], n + len(extra) - 1) for u in outs if u in ids]
+        stubs.append(extra)
+        graphs.append((n + len(extra), edges))
     lays = layout(graphs)
 
     out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>']
@@ -246,8 +261,8 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
     for note in getattr(r, "notes", []):
         out.append(f'<p class="note muted">note: {_e(note)}</p>')
     out.append(f'<div class="body"><div class="graph" id="{mid}-graph">')
-    for s, lay in zip(tree.scopes, lays):
-        out.append(_view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst))
+    for s, lay, view_stubs in zip(tree.scopes, lays, stubs):
+        out.append(_view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst, view_stubs))
     out.append('</div><div class="side">')
     out.append(f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">')
     for j, f in enumerate(r.findings):
@@ -275,7 +290,7 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst) -> str:
+def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst, stubs) -> str:
     vid = f"{mid}-v{s.id}"
     hidden = "" if s.parent is None else " hidden"
     crumbs = []
@@ -328,6 +343,14 @@ def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst) -> str:
                 f'<text class="l1" x="{x0 + 6:.1f}" y="{y0 + 17:.1f}">{_e(_short(name, 25))} \u25b8</text>'
                 f'<text class="l2" x="{x0 + 6:.1f}" y="{y0 + 34:.1f}">{_e(line2)}</text>{badge}</g>'
             )
+    for k, (direction, outside) in enumerate(stubs, len(s.children)):
+        x, y = lay.pos[k]
+        names = [nodes[j]["layer"] for j in outside]
+        tip = ("from " if direction == "in" else "to ") + ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        out.append(
+            f'<g class="stub"><title>{_e(tip)}</title><rect x="{x - 40:.1f}" y="{y - 12:.1f}" width="80" height="24" rx="12"/>'
+            f'<text x="{x:.1f}" y="{y + 4:.1f}" text-anchor="middle">{direction}</text></g>'
+        )
     out.append("</svg></div>")
     return "\n".join(out)
 

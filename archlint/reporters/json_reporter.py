@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any, TextIO
 
 from archlint import __version__
+from archlint.reporters.escape import json_safe
 
 SCHEMA = "archlint.report"
 SCHEMA_VERSION = 1
@@ -46,5 +47,5 @@ def to_dict(result: Any) -> dict[str, Any]:
 
 
 def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    json.dump(to_dict(result), stream, indent=2)
+    json.dump(json_safe(to_dict(result)), stream, indent=2)
     stream.write("\n")

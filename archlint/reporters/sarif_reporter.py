@@ -19,6 +19,7 @@ from urllib.parse import quote
 from archlint import __version__
 from archlint.findings import Finding, Severity
 from archlint.reporters import relative_path
+from archlint.reporters.escape import json_safe
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -153,5 +154,5 @@ def to_dict(result: Any) -> dict[str, Any]:
 
 
 def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    json.dump(to_dict(result), stream, indent=2, default=str)
+    json.dump(json_safe(to_dict(result)), stream, indent=2, default=str)
     stream.write("\n")

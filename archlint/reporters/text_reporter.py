@@ -6,6 +6,8 @@ import os
 from collections import Counter
 from typing import Any, TextIO
 
+from archlint.reporters.escape import safe_text
+
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
@@ -29,9 +31,11 @@ class _Out:
             self._escape = escape
 
     def style(self, style: str, text: str) -> str:
+        text = safe_text(text)
         return f"[{style}]{self._escape(text)}[/]" if self.rich else text
 
     def text(self, text: str) -> str:
+        text = safe_text(text)
         return self._escape(text) if self.rich else text
 
     def print(self, line: str) -> None:

@@ -26,6 +26,14 @@ from archlint.rules.al021_dangling_node import DanglingNode
 from archlint.rules.al022_large_kernel_deep import LargeKernelDeep
 from archlint.rules.al023_stride_exceeds_kernel import StrideExceedsKernel
 from archlint.rules.al024_consecutive_normalisation import ConsecutiveNormalisation
+from archlint.rules.al025_loss_output_mismatch import LossOutputMismatch
+from archlint.rules.al026_single_unit_softmax import SingleUnitSoftmax
+from archlint.rules.al027_dense_on_feature_map import DenseOnFeatureMap
+from archlint.rules.al028_constant_kernel_initialiser import ConstantKernelInitialiser
+from archlint.rules.al029_initialiser_scale import InitialiserScale
+from archlint.rules.al030_kernel_grows_with_depth import KernelGrowsWithDepth
+from archlint.rules.al031_dense_widens_toward_output import DenseWidensTowardOutput
+from archlint.rules.al032_no_downsampling_before_head import NoDownsamplingBeforeHead
 from archlint.rules.al900_export_hides_layers import ExportHidesLayers
 from archlint.rules.base import Rule, RuleContext
 
@@ -54,6 +62,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     LargeKernelDeep,
     StrideExceedsKernel,
     ConsecutiveNormalisation,
+    LossOutputMismatch,
+    SingleUnitSoftmax,
+    DenseOnFeatureMap,
+    ConstantKernelInitialiser,
+    InitialiserScale,
+    KernelGrowsWithDepth,
+    DenseWidensTowardOutput,
+    NoDownsamplingBeforeHead,
     ExportHidesLayers,
 )
 

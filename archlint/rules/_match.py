@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from archlint.graph import WEIGHT_KINDS, Node, OpKind
 
@@ -25,6 +26,31 @@ THROUGH_FEATURE_OPS = frozenset(
 )
 
 
+#: memo dicts shared by every walk of one graph's rule run (see :func:`shared_walks`)
+_SHARED: dict[tuple[str, frozenset[OpKind]], dict[int, tuple[Node, ...]]] | None = None
+
+
+@contextmanager
+def shared_walks() -> Iterator[None]:
+    """While active, :func:`nearest_upstream` / :func:`nearest_downstream`
+    calls without a ``memo`` share one memo per direction and skip-set, so
+    every rule's walks are linear in the graph however many nodes ask.
+    ``api.check_graph`` wraps one graph's rules in it (the graph must not
+    change meanwhile: rules never mutate it)."""
+    global _SHARED
+    prev, _SHARED = _SHARED, {}
+    try:
+        yield
+    finally:
+        _SHARED = prev
+
+
+def _memo_for(direction: str, skip: frozenset[OpKind], memo: dict[int, tuple[Node, ...]] | None):
+    if memo is not None or _SHARED is None:
+        return memo
+    return _SHARED.setdefault((direction, skip), {})
+
+
 def nearest_upstream(
     node: Node, through: Iterable[OpKind], limit: int = 10_000, memo: dict[int, tuple[Node, ...]] | None = None
 ) -> list[Node]:
@@ -33,19 +59,24 @@ def nearest_upstream(
 
     A rule that asks for many nodes passes one ``memo`` dict (for one
     ``through`` set) per run: answers for nodes in ``through`` are then shared,
-    so a chain of a million dropouts costs linear, not quadratic, time."""
+    so a chain of a million dropouts costs linear, not quadratic, time. Inside
+    :func:`shared_walks` (every ``check_graph`` run) a shared memo is used."""
+    skip = frozenset(through)
+    memo = _memo_for("up", skip, memo)
     if memo is not None:
-        return _frontier(node, frozenset(through), memo, Node.predecessors)
-    return _walk(node, frozenset(through), limit, Node.predecessors)
+        return _frontier(node, skip, memo, Node.predecessors)
+    return _walk(node, skip, limit, Node.predecessors)
 
 
 def nearest_downstream(
     node: Node, through: Iterable[OpKind], limit: int = 10_000, memo: dict[int, tuple[Node, ...]] | None = None
 ) -> list[Node]:
     """The first nodes downstream of ``node`` whose kind is not in ``through``."""
+    skip = frozenset(through)
+    memo = _memo_for("down", skip, memo)
     if memo is not None:
-        return _frontier(node, frozenset(through), memo, Node.successors)
-    return _walk(node, frozenset(through), limit, Node.successors)
+        return _frontier(node, skip, memo, Node.successors)
+    return _walk(node, skip, limit, Node.successors)
 
 
 def _walk(node: Node, skip: frozenset[OpKind], limit: int, step: Callable[[Node], list[Node]]) -> list[Node]:
@@ -187,6 +218,18 @@ def feeding(nodes: Sequence[Node], kinds: Iterable[OpKind]) -> set[int]:
     out: set[int] = set()
     for n in reversed(nodes):
         if any(s.kind in want or id(s) in out for s in n.successors()):
+            out.add(id(n))
+    return out
+
+
+def fed_by(nodes: Sequence[Node], kinds: Iterable[OpKind]) -> set[int]:
+    """Ids of the nodes that a node of ``kinds`` reaches (has upstream), in one
+    forward pass over a topologically ordered list: the linear form of
+    ``any(u.kind in kinds for u in upstream(node))`` asked of many nodes."""
+    want = frozenset(kinds)
+    out: set[int] = set()
+    for n in nodes:
+        if any(p.kind in want or id(p) in out for p in n.predecessors()):
             out.add(id(n))
     return out
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
-from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream
+from archlint.graph import WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._dropout import flavour, is_noop
+from archlint.rules._match import THROUGH_FEATURE_OPS, feeding, nearest_downstream, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -16,7 +17,10 @@ class DropoutBetweenConv(Rule):
     and nearest weight layer downstream are both convolutions, looking through
     activations, normalisation, pooling, padding and merges. Dropout that feeds
     the dense head (after the last convolution, before Flatten or Dense) is not
-    flagged, nor is spatial (channel-wise) dropout.
+    flagged, nor is a dropout before a 1x1 convolution that is the classifier
+    (SqueezeNet, FCN heads), spatial (channel-wise) dropout, stochastic depth
+    (whole residual branches dropped per sample: Keras `noise_shape=(None, 1,
+    1, 1)`, StochasticDepth, DropPath) or a no-op rate of 0.
 
     ## Why it hurts
     Neighbouring activations of a feature map are strongly correlated, so
@@ -63,8 +67,9 @@ class DropoutBetweenConv(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         up_memo: dict = {}
         down_memo: dict = {}
+        hidden = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.of_kind(OpKind.DROPOUT):
-            if node.attrs.get("spatial"):
+            if node.attrs.get("spatial") or is_noop(node) or flavour(node) in ("spatial", "stochastic_depth"):
                 continue
             up = nearest_upstream(node, THROUGH_FEATURE_OPS, memo=up_memo)
             if not up or any(n.kind is not OpKind.CONV for n in up):
@@ -72,6 +77,8 @@ class DropoutBetweenConv(Rule):
             down = nearest_downstream(node, THROUGH_FEATURE_OPS, memo=down_memo)
             if not down or any(n.kind is not OpKind.CONV for n in down):
                 continue
+            if all(id(n) not in hidden and set(n.attrs.get("kernel") or ()) == {1} for n in down):
+                continue  # head dropout before a 1x1 convolution classifier
             rate = node.attrs.get("rate")
             known = isinstance(rate, (int, float)) and 0 <= rate <= 1
             rate_txt = f" (rate {rate:g})" if known else ""

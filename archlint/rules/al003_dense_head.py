@@ -58,6 +58,10 @@ class DenseHead(Rule):
     A Flatten (or a Reshape to a matrix) of a feature map larger than 1x1
     that feeds a dense layer, where global average pooling would serve. The
     message gives the head's parameter count and its share of the model.
+    Heads under `min_head_params` (default 100,000) are not flagged: a
+    LeNet-5's 59,000-parameter head is cheap, and the whole model is small;
+    VGG-16's 123.6 million-parameter head, or the 2018 article network's
+    501,100, are.
 
     ## Why it hurts
     The first dense layer after the flatten needs `H*W*C*units` weights:
@@ -88,9 +92,11 @@ class DenseHead(Rule):
     severity = Severity.WARNING
     references = ("Lin et al. 2014, ICLR (Network In Network)", "He et al. 2016, CVPR", "Jansma 2018")
     evidence = ("jansma2018-head",)
+    options = {"min_head_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
+        min_head = int(ctx.option("min_head_params", 100_000))
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):
             spatial, hw = _flattens_spatial_map(node)
             if not spatial:
@@ -99,6 +105,8 @@ class DenseHead(Rule):
             if not dense or not any(d.kind is OpKind.DENSE for d in dense):
                 continue
             head = _head_params(node)
+            if head < min_head:
+                continue
             share = head / total if total else 0.0
             x = node.inputs[0].shape if node.inputs else None
             fmap = (

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
+from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import nearest_downstream
 from archlint.rules.base import Rule, RuleContext
 
@@ -18,7 +19,11 @@ class DropoutBeforeBatchNorm(Rule):
     A dropout layer (element-wise or spatial) from which a batch
     normalisation layer is reached, looking through convolutions, dense
     layers, activations, pooling and merges. Dropout placed after the last
-    batch normalisation (in the classifier head) is not flagged.
+    batch normalisation (in the classifier head) is not flagged, nor is a
+    no-op rate of 0, stochastic depth (it drops a whole residual branch per
+    sample, added back to an undropped identity path: EfficientNet,
+    ConvNeXt, Swin) or AlphaDropout (built to keep the mean and variance of
+    a SELU network).
 
     ## Why it hurts
     Dropout scales the surviving activations by `1/(1-p)` during training,
@@ -51,6 +56,8 @@ class DropoutBeforeBatchNorm(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.DROPOUT):
+            if is_noop(node) or flavour(node) in ("stochastic_depth", "alpha"):
+                continue
             bns = [n for n in nearest_downstream(node, _TO_NORM) if n.kind is OpKind.BATCH_NORM]
             if not bns:
                 continue

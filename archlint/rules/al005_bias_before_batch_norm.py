@@ -4,8 +4,10 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import single_producer
+from archlint.rules._match import walk_up_chain
 from archlint.rules.base import Rule, RuleContext
+
+_THROUGH = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
 
 
 class BiasBeforeBatchNorm(Rule):
@@ -13,7 +15,9 @@ class BiasBeforeBatchNorm(Rule):
 
     ## What it flags
     A convolution or dense layer that has a bias term and whose only consumer
-    is a batch normalisation layer.
+    is a batch normalisation layer, directly or through dropout (`conv ->
+    dropout -> BN`: dropout scales the bias with everything else, and BN
+    still subtracts it).
 
     ## Why it hurts
     Batch normalisation subtracts the per-channel mean, so any constant added
@@ -43,10 +47,10 @@ class BiasBeforeBatchNorm(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for bn in graph.of_kind(OpKind.BATCH_NORM):
-            src = single_producer(bn)
+            src, path = walk_up_chain(bn, _THROUGH)
             if src is None or src.kind not in WEIGHT_KINDS or not src.attrs.get("bias"):
                 continue
-            if src.successors() != [bn]:
+            if any(len(n.successors()) != 1 for n in (src, *path)):
                 continue
             width = src.attrs.get("channels") or src.attrs.get("units")
             yield self.finding(

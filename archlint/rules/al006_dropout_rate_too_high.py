@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
+from archlint.rules._dropout import drops_units, is_stochastic_depth
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -12,7 +13,9 @@ class DropoutRateTooHigh(Rule):
 
     ## What it flags
     A dropout layer whose rate (the probability of dropping a unit) is above
-    the `max_rate` option (default 0.5).
+    the `max_rate` option (default 0.5). GaussianDropout (its rate sets the
+    noise, it drops nothing) and stochastic depth (a per-sample rate for a
+    whole residual branch) are not judged by it.
 
     ## Why it hurts
     Srivastava et al. (2014) found rates between 0.2 (inputs) and 0.5 (hidden
@@ -50,6 +53,8 @@ class DropoutRateTooHigh(Rule):
             rate = node.attrs.get("rate")
             if not isinstance(rate, (int, float)) or rate <= max_rate:
                 continue
+            if not drops_units(node) or is_stochastic_depth(node):
+                continue  # Gaussian noise drops nothing; drop-path rates are per sample, not per unit
             yield self.finding(
                 node,
                 f"dropout rate {rate:g} drops more than {max_rate:g} of the units: training keeps "

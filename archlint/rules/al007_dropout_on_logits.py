@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._dropout import is_noop
 from archlint.rules._match import feeding, nearest_downstream, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
 
@@ -56,7 +57,7 @@ class DropoutOnLogits(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.of_kind(OpKind.DROPOUT):
-            if id(node) in feeds_weights:
+            if id(node) in feeds_weights or is_noop(node):
                 continue
             up = [n for n in nearest_upstream(node, _NO_WEIGHTS) if n.kind in WEIGHT_KINDS]
             if not up:

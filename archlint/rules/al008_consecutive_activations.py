@@ -7,7 +7,11 @@ from archlint.graph import Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
-_PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
+#: ops between two activations that leave the second one redundant: ReLU -> max pool ->
+#: ReLU is one ReLU, ReLU -> average pool -> Flatten -> softmax is a softmax over ReLU scores
+_PASSIVE = frozenset(
+    {OpKind.IDENTITY, OpKind.DROPOUT, OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD}
+)
 
 
 class ConsecutiveActivations(Rule):
@@ -15,8 +19,9 @@ class ConsecutiveActivations(Rule):
 
     ## What it flags
     An activation whose input comes straight from another activation (looking
-    through dropout and identity ops), e.g. `relu -> relu`, `relu -> softmax`,
-    `tanh -> sigmoid`. Gating patterns where the second activation's output
+    through dropout, identity, padding, pooling, flatten and reshape ops),
+    e.g. `relu -> relu`, `relu -> maxpool -> relu`, `relu -> average pool ->
+    flatten -> softmax`, `tanh -> sigmoid`. Gating patterns where the second activation's output
     multiplies a tensor (Mish's `x * tanh(softplus(x))`, GLU/SE gates) are not
     flagged.
 

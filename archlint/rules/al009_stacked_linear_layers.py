@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, Node
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import fused_activation, is_depthwise_or_grouped, is_linear_passthrough, single_producer
 from archlint.rules.base import Rule, RuleContext
 
@@ -16,10 +16,16 @@ def _width_out(n: Node) -> int | None:
     return n.attrs.get("channels") or n.attrs.get("units")
 
 
+def _passes(node: Node) -> bool:
+    """Linear ops, and local max pooling: a max over a window is piecewise linear and no
+    substitute for an activation between two weight layers."""
+    return is_linear_passthrough(node) or (node.kind is OpKind.POOL and node.attrs.get("pool") == "max")
+
+
 def _linear_source(node: Node) -> tuple[Node | None, list[Node]]:
     path: list[Node] = []
     cur = single_producer(node)
-    while cur is not None and is_linear_passthrough(cur):
+    while cur is not None and _passes(cur):
         path.append(cur)
         cur = single_producer(cur)
     return cur, path
@@ -30,7 +36,7 @@ def _deliberate(first: Node, second: Node) -> bool:
     if is_depthwise_or_grouped(first) or is_depthwise_or_grouped(second):
         return True  # depthwise-separable convolution
     mid, w_in, w_out = _width_out(first), _width_in(first), _width_out(second)
-    if mid and w_in and w_out and mid < w_in and mid < w_out:
+    if mid and w_in and w_out and mid <= w_in and mid < w_out:
         return True  # low-rank bottleneck (MobileNetV2 linear bottleneck, factorised dense)
     k1, k2 = tuple(first.attrs.get("kernel") or ()), tuple(second.attrs.get("kernel") or ())
     if len(k1) == 2 and len(k2) == 2 and k1 == k2[::-1] and 1 in k1 and k1 != (1, 1):
@@ -44,10 +50,13 @@ class StackedLinearLayers(Rule):
     ## What it flags
     A convolution or dense layer whose input comes from another convolution
     or dense layer through only linear ops (batch norm, dropout, reshape,
-    flatten, average pooling). Not flagged: depthwise-separable pairs
-    (depthwise then pointwise), low-rank bottlenecks where the middle width
-    is smaller than both ends (MobileNetV2's linear bottleneck, factorised
-    dense layers), and spatially factorised `1xk -> kx1` pairs.
+    flatten, average pooling) or local max pooling, which selects but is no
+    activation worth the name between two weight layers. Not flagged:
+    depthwise-separable pairs (depthwise then pointwise), low-rank
+    bottlenecks where the middle width is no larger than the input and
+    smaller than the output (MobileNetV2's linear bottleneck, factorised
+    dense layers), spatially factorised `1xk -> kx1` pairs, and a first
+    layer whose linear output is also read elsewhere (a residual stream).
 
     ## Why it hurts
     A composition of linear maps is one linear map: the pair has the
@@ -81,6 +90,8 @@ class StackedLinearLayers(Rule):
             src, path = _linear_source(node)
             if src is None or src.kind not in WEIGHT_KINDS or fused_activation(src) or _deliberate(src, node):
                 continue
+            if any(len(n.successors()) > 1 for n in (src, *path)):
+                continue  # the linear output is also read elsewhere (a residual stream), not just composed
             between = ", ".join(f"'{p.layer}'" for p in reversed(path))
             via = f" (through {between})" if between else ""
             yield self.finding(

@@ -5,61 +5,118 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import dims, feeding, spatial
 from archlint.rules.base import Rule, RuleContext
 
 
 @dataclass
 class _Stage:
-    size: tuple[int, ...]
+    level: int
+    size: tuple[int, ...] | None = None
     channels: int = 0
     convs: list[Node] = field(default_factory=list)
+    trunk: int = 0  # last merge (Add / Concat) output: the residual or dense stream, 0 when none
+    down: Node | None = None  # the layer that downsampled into this stage
+    fallback: int = 0  # the last convolution's width, expansions included
+
+
+def _spatial_elems(v) -> int | None:
+    size = spatial(v.shape) if v is not None else None
+    return math.prod(size) if size else None
+
+
+def _is_downsampler(n: Node) -> bool:
+    """A strided convolution or pooling that shrinks a map of more than one pixel
+    (global pooling to 1x1, as in squeeze-and-excitation, is not a stage)."""
+    if n.kind not in (OpKind.CONV, OpKind.POOL) or n.attrs.get("transposed") or not n.inputs:
+        return False
+    before, after = _spatial_elems(n.inputs[0]), _spatial_elems(n.outputs[0]) if n.outputs else None
+    if before is None or after is None or after <= 1:
+        return False
+    strided = any(int(x) > 1 for x in (n.attrs.get("stride") or ()))
+    return strided or (n.kind is OpKind.POOL and after * 2 <= before)
 
 
 def _upsampled(graph: Graph) -> set[int]:
-    """Nodes at or after an upsampling step (a decoder): their widths say nothing about the encoder."""
+    """Nodes at or after an upsampling step (a decoder): their widths say nothing about the encoder.
+    A merge compares its output with its largest input, so a broadcast multiply
+    (squeeze-and-excitation's ``scale[1, C, 1, 1] * x``) is no upsampling."""
     out: set[int] = set()
     for n in graph.nodes:
         if any(id(p) in out for p in n.predecessors()):
             out.add(id(n))
             continue
-        before = spatial(n.inputs[0].shape) if n.inputs else None
-        after = spatial(n.outputs[0].shape) if n.outputs else None
-        if n.attrs.get("transposed") or (before and after and math.prod(after) > math.prod(before)):
+        ins = [e for e in (_spatial_elems(v) for v in n.inputs) if e is not None]
+        after = _spatial_elems(n.outputs[0]) if n.outputs else None
+        if n.attrs.get("transposed") or (ins and after and after > max(ins)):
             out.add(id(n))
     return out
 
 
+_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD}) | NORM_KINDS
+
+
+def _feeds_downsampler(n: Node) -> bool:
+    """Whether ``n``'s output goes, through a single chain, into a downsampling layer
+    (the expansion convolution of a block whose 3x3 is strided)."""
+    cur = n
+    while True:
+        succ = cur.successors()
+        if len(succ) != 1:
+            return False
+        cur = succ[0]
+        if _is_downsampler(cur):
+            return cur.kind is OpKind.CONV  # an expansion for a strided conv; a pool reads the stage's output
+        if cur.kind not in _TO_DOWN:
+            return False
+
+
 def _stages(graph: Graph) -> list[_Stage]:
-    """Resolution stages with convolutions, finest first, and their widest feature map.
-    Decoders (after an upsampling) and 1x1 maps (squeeze-and-excitation on pooled
-    vectors) are left out."""
-    by_size: dict[tuple[int, ...], _Stage] = {}
+    """Stages between downsampling steps, finest first. A node's stage is the most
+    downsampling steps on any path from the input to it. A stage's width is its
+    last merge output (Add / Concat) where it has one, else its last
+    convolution output, leaving out convolutions that only expand the input of
+    the next stage's strided layer. Decoders and 1x1 maps are left out."""
     decoder = _upsampled(graph)
+    hidden = feeding(graph.nodes, WEIGHT_KINDS)
+    level: dict[int, int] = {}
+    stages: dict[int, _Stage] = {}
     for n in graph.nodes:
-        if not n.outputs or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL) or id(n) in decoder:
+        lv = max((level.get(id(p), 0) for p in n.predecessors()), default=0)
+        down = _is_downsampler(n)
+        if down:
+            lv += 1
+        level[id(n)] = lv
+        if not n.outputs or id(n) in decoder or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL):
             continue
         shape = n.outputs[0].shape
         size = spatial(shape)
         if size is None or shape is None or shape[1] is None or set(size) == {1}:
             continue
-        st = by_size.setdefault(size, _Stage(size))
-        st.channels = max(st.channels, int(shape[1]))
+        st = stages.setdefault(lv, _Stage(lv))
+        if down and st.down is None:
+            st.down = n
+        if st.size is None or math.prod(size) > math.prod(st.size):
+            st.size = size
+        if n.kind in (OpKind.ADD, OpKind.CONCAT) and len(n.predecessors()) > 1:
+            st.trunk = int(shape[1])  # the last merge is the stage's output
         if n.kind is OpKind.CONV and not n.attrs.get("depthwise") and not n.attrs.get("transposed"):
+            if id(n) not in hidden:
+                continue  # the classifier convolution (NiN, SqueezeNet): its width is the class count
             st.convs.append(n)
-    stages = [s for s in by_size.values() if s.convs]
-    stages.sort(key=lambda s: -math.prod(s.size))
-    return stages
+            st.fallback = int(shape[1])
+            if not _feeds_downsampler(n):
+                st.channels = int(shape[1])  # the last convolution, when the stage has no merge
+    out = [s for s in stages.values() if s.convs and s.size is not None]
+    for s in out:
+        s.channels = s.trunk or s.channels or s.fallback
+    out.sort(key=lambda s: s.level)
+    return [s for s in out if s.channels]
 
 
 def _downsampler(graph: Graph, fine: _Stage, coarse: _Stage) -> Node:
-    for n in graph.nodes:
-        if not n.inputs or not n.outputs:
-            continue
-        if spatial(n.outputs[0].shape) == coarse.size and spatial(n.inputs[0].shape) == fine.size:
-            return n
-    return coarse.convs[0]
+    return coarse.down or coarse.convs[0]
 
 
 class ChannelsNotGrowingAfterDownsampling(Rule):
@@ -67,13 +124,21 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
 
     ## What it flags
     A downsampling step (strided convolution or pooling) after which the
-    widest feature map of the new, smaller resolution has no more channels
-    than the widest of the previous one, while that width is below
-    `cap_channels` (default 512, where VGG and ResNet-18 stop doubling).
-    Fewer channels after downsampling is always flagged. A stage with a
-    single convolution (a stem), depthwise convolutions, 1x1 maps
-    (squeeze-and-excitation) and decoders (anything after an upsampling) do
-    not count.
+    new, smaller stage is no wider than the previous one, while that width
+    is below `cap_channels` (default 512, where VGG and ResNet-18 stop doubling).
+    Fewer channels after downsampling is always flagged, even in small
+    nets (LeNet-style 32 -> 16 -> 8); the same width is not flagged after a
+    stage with a single convolution (a stem). A stage runs from one
+    downsampling layer (stride above 1, or pooling that shrinks the map) to
+    the next; its width is the width of its output: its last merge (the
+    residual stream of a ResNet, the concatenated features of a DenseNet or
+    Inception block) where it has one, else its last convolution, leaving
+    out a convolution that only expands the input of the next strided layer
+    (MobileNet and RegNet blocks).
+    Depthwise convolutions, a last convolution that is the classifier
+    (NiN, SqueezeNet), 1x1 maps (squeeze-and-excitation) and decoders
+    (anything after an upsampling) do not count; 'valid' padding that trims
+    a border is no downsampling.
 
     ## Why it hurts
     Halving height and width divides the representation by four; without
@@ -110,16 +175,18 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
         cap = int(ctx.option("cap_channels", 512))
         stages = _stages(graph)
         for fine, coarse in zip(stages, stages[1:], strict=False):
-            if len(fine.convs) < 2:
+            if coarse.level != fine.level + 1:
                 continue
             if coarse.channels > fine.channels or (coarse.channels == fine.channels and fine.channels >= cap):
                 continue
+            if coarse.channels == fine.channels and len(fine.convs) < 2:
+                continue  # a stem's single convolution: keeping its width is common and harmless
             down = _downsampler(graph, fine, coarse)
             verb = "shrink" if coarse.channels < fine.channels else "stay"
             yield self.finding(
                 down,
                 f"'{down.layer}' downsamples {dims(fine.size)} -> {dims(coarse.size)} but the channels "
-                f"{verb} at {coarse.channels} (widest before: {fine.channels}): a representational bottleneck",
+                f"{verb} at {coarse.channels} (before: {fine.channels}): a representational bottleneck",
                 f"double the channels of the convolutions after '{down.layer}' (e.g. {fine.channels} -> "
                 f"{2 * fine.channels})",
                 ctx,

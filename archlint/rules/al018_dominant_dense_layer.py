@@ -3,9 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import upstream
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
+from archlint.rules._match import fed_by, nearest_upstream
 from archlint.rules.base import Rule, RuleContext
+
+_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
 
 
 class DominantDenseLayer(Rule):
@@ -13,11 +15,14 @@ class DominantDenseLayer(Rule):
 
     ## What it flags
     A dense (fully connected) layer after convolutions (the head of a CNN)
-    with more than `max_share` (default 0.5) of all parameters. The first
-    layer of a plain MLP is not flagged: there it is inherent. Nor is a dense
-    layer applied to each position of a sequence (a speech or language
-    model's vocabulary projection, tied to the embedding or not): pooling
-    does not apply there, and a tied projection shares its weights.
+    with more than `max_share` (default 0.5) of all parameters and at least
+    `min_params` (default 100,000). Not flagged: the first layer of a plain
+    MLP (there it is inherent), a layer that already reads a globally pooled
+    vector (a classifier after global pooling: its size is the class
+    count), small layers in small models (LeNet-5's 48,000-parameter fc1),
+    and a dense layer applied to each position of a sequence (a speech or
+    language model's vocabulary projection, tied to the embedding or not):
+    pooling does not apply there, and a tied projection shares its weights.
 
     ## Why it hurts
     A layer that big is where the model overfits and what dominates its size
@@ -47,17 +52,21 @@ class DominantDenseLayer(Rule):
     name = "dominant-dense-layer"
     severity = Severity.INFO
     references = ("Lin et al. 2014, ICLR", "Han et al. 2015, NeurIPS")
-    options = {"max_share": 0.5}
+    options = {"max_share": 0.5, "min_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
         if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
             return
         max_share = float(ctx.option("max_share", 0.5))
+        min_params = int(ctx.option("min_params", 100_000))
+        after_conv = fed_by(graph.nodes, {OpKind.CONV})  # one pass, not a walk per dense layer
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
-            if share <= max_share or not any(u.kind is OpKind.CONV for u in upstream(node)):
+            if share <= max_share or node.params < min_params or id(node) not in after_conv:
                 continue
+            if any(u.kind is OpKind.GLOBAL_POOL for u in nearest_upstream(node, _TO_POOLED)):
+                continue  # the classifier after global pooling: nothing left to shrink
             x = node.inputs[0] if node.inputs else None
             if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
                 continue  # a per-position projection of a sequence: no spatial map to pool

@@ -7,10 +7,15 @@ from archlint.graph import Graph, Node, OpKind
 from archlint.rules.base import Rule, RuleContext
 
 
-def _dead_branch(sink: Node, live: set[int]) -> list[Node]:
-    """The sink and the nodes upstream of it that feed nothing live."""
+#: the most layer names one finding lists in its data (the message gives the count)
+MAX_LISTED = 50
+
+
+def _dead_branch(sink: Node, live: set[int], seen: set[int]) -> list[Node]:
+    """The sink and the nodes upstream of it that feed nothing live and no
+    earlier sink's branch (``seen`` is shared by the run, so every node is
+    walked once: many sinks on one long dead chain stay linear)."""
     out: list[Node] = []
-    seen: set[int] = set()
     stack = [sink]
     while stack:
         n = stack.pop()
@@ -78,12 +83,13 @@ class DanglingNode(Rule):
         if not graph.outputs:
             return
         live = _live(graph)
+        claimed: set[int] = set()
         for node in graph.nodes:
             if node.kind in (OpKind.INPUT, OpKind.OUTPUT) or id(node) in live or not node.outputs:
                 continue
             if node.outputs[0].consumers:
                 continue  # not a sink; its sink is reported
-            branch = _dead_branch(node, live)
+            branch = _dead_branch(node, live, claimed)
             n = len(branch) - 1
             extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
             yield self.finding(
@@ -92,5 +98,5 @@ class DanglingNode(Rule):
                 f"output{extra}",
                 f"use the result of '{node.layer}' (merge it into the main path) or delete the branch",
                 ctx,
-                dead=[n.layer for n in branch],
+                dead=[n.layer for n in branch[:MAX_LISTED]],
             )

@@ -43,7 +43,8 @@ def bad(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "raises.py").write_text("def make():\n    raise RuntimeError('boom in factory')\n")
     (d / "notmodule.py").write_text("def make():\n    return 42\n")
     (d / "untraceable.py").write_text(
-        "from torch import nn\n\ndef make():\n    return nn.Linear(10, 2)\n"
+        "from torch import nn\n\nclass Pair(nn.Module):\n    def forward(self, x, y):\n        return x @ y\n\n"
+        "def make():\n    return Pair()\n"
     )
     # corrupt .pt2 inputs
     (d / "notzip.pt2").write_bytes(b"this is not a zip archive")

@@ -120,3 +120,28 @@ def test_screenshot_helper_writes_a_png(tmp_path: Path) -> None:
                        text=True, cwd=ROOT, timeout=120)
     assert r.returncode == 0, r.stderr
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_a_model_of_1500_nodes_stays_usable(chromium, tmp_path: Path) -> None:
+    import onnx
+
+    from tests.zoo.onnx_build import to_onnx
+
+    layers = []
+    for i in range(750):
+        layers += [{"name": f"conv_{i}", "op": "conv", "filters": 4, "kernel": 1}, {"name": f"relu_{i}", "op": "relu"}]
+    model = tmp_path / "flat.onnx"
+    onnx.save(to_onnx(layers, name="flat", hw=4), model)
+    page, problems = _open(chromium, _report(model, tmp_path / "f.html", "--select", "AL008"))
+    assert page.locator("svg.dag g.node").count() == 1502  # every node is in the page
+    shown = page.locator(".view:not([hidden]) svg.dag g")
+    assert 0 < shown.count() <= 120  # but the first drawing holds runs of nodes, not 1,502 boxes
+    page.locator(".view:not([hidden]) g.scope").nth(10).click()
+    assert page.locator(".view:not([hidden]) svg.dag g.node").count() == 60
+    # a link to a node deep in the chain (report.html#m0-n1400) opens its run and highlights it
+    page.goto((tmp_path / "f.html").as_uri() + "#m0-n1400")
+    page.wait_for_timeout(200)
+    assert "focus" in page.locator("#m0-n1400").get_attribute("class").split()
+    assert page.locator("#m0-n1400").evaluate("n => !n.closest('.view').hidden")
+    assert problems == []
+    page.close()

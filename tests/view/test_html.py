@@ -147,7 +147,16 @@ def test_large_models_are_drawn_one_scope_at_a_time(tmp_path: Path) -> None:
     # stem.relu feeds stages.0's conv1 and add: one edge stem.relu -> stages at the root;
     # each block's add feeds the next block's conv1 and add: one edge per pair of blocks
     assert total == n_deps - 1 - 2
-    assert len(page.by_class("edge")) == total
+    # where data enters and leaves a scope: an "in" and an "out" stub naming the outside nodes
+    text = html_reporter.render(result)
+    stubs = {m.group(1): re.findall(r'<g class="stub"><title>(.*?)</title>.*?>(in|out)</text>', m.group(2))
+             for m in re.finditer(r'<div class="view" id="(m0-v\d+)".*?>(.*?)</div>', text, re.S)}
+    assert stubs["m0-v0"] == []  # the whole model: nothing outside
+    assert stubs["m0-v1"] == [("from stem.relu", "in")]  # stages: the output node is inside
+    assert stubs["m0-v2"] == [("from stem.relu", "in"), ("to stages.1.conv1, stages.1", "out")]
+    assert stubs["m0-v3"] == [("from stages.0", "in"), ("to stages.2.conv1, stages.2", "out")]
+    # stub edges: stages' in -> block 0; per block in -> conv1, in -> add, and add -> out
+    assert len(page.by_class("edge")) == total + 1 + 3 * 3
 
 
 def test_a_flat_graph_of_thousands_of_nodes_is_chunked() -> None:
@@ -233,3 +242,19 @@ def test_several_files_one_page(tmp_path: Path) -> None:
     body = "".join(page.text)
     assert "32 findings (22 warnings, 10 infos) in 3 files; 1 could not be read" in body
     assert str(broken) in body and "keras" in body
+
+
+def test_a_node_without_a_string_name_is_drawn() -> None:
+    """A frontend may leave a non-string layer (the torch frontend gave an
+    input of a transformers model ``layer=False``): the view names it."""
+    from archlint.graph import GraphBuilder, OpKind
+
+    b = GraphBuilder("m", "torch")
+    b.add(OpKind.INPUT, "Input", False, inputs=(), outputs=("x",), name="Input")  # type: ignore[arg-type]
+    b.add(OpKind.ACTIVATION, "relu", None, inputs=("x",), outputs=("y",), attrs={"activation": "relu"})  # type: ignore[arg-type]
+    view = graph_view(b.finish())
+    assert [n["layer"] for n in view["nodes"]] == ["Input", "relu"]
+    from archlint.api import FileResult, LintResult
+
+    text = html_reporter.render(LintResult(files=[FileResult(path="m", format="torch", nodes=2, view=view)]))
+    assert len(Page(text).by_class("node")) == 2

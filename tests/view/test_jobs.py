@@ -74,3 +74,31 @@ def test_progress_bar_only_on_a_terminal_and_for_several_files() -> None:
     with _Progress(pipe) as p:
         p(3, 6, "m3.onnx")
     assert pipe.getvalue() == ""
+
+
+def test_workers_start_from_a_fresh_server_when_a_framework_is_loaded(tmp_path: Path, monkeypatch) -> None:
+    """With a thread running (the ONNX prefetch) or torch imported, forking this
+    process is unsafe: the workers come from the forkserver instead."""
+    import threading
+
+    d = _corpus(tmp_path)
+    serial = lint_paths([str(d)], jobs=1)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    seen = []
+    import multiprocessing
+
+    orig = multiprocessing.get_context
+
+    def spy(method=None):
+        seen.append(method)
+        return orig(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", spy)
+    try:
+        par = lint_paths([str(d)], jobs=2)
+    finally:
+        stop.set()
+    assert seen == ["forkserver"]
+    assert [f.to_dict() for f in par.findings] == [f.to_dict() for f in serial.findings]

@@ -73,3 +73,9 @@ def test_show_resnet50_matches_torchinfo_parameter_count() -> None:
     assert doc["totals"]["params"] == expected
     convs = [x for x in doc["layers"] if x["kind"] == "conv"]
     assert len(convs) == 53 and doc["layers"][-1]["layer"] == "fc" and doc["layers"][-1]["params"] == 2_049_000
+
+
+def test_show_takes_one_model(tmp_path) -> None:
+    r = _cli("show", "fixtures/keras")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("archlint: error: fixtures/keras: show takes one model; this folder holds ")

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
+from archlint.rules._match import dims, is_depthwise_or_grouped
+from archlint.rules.base import Rule, RuleContext
+
+#: single-input ops a plain chain of convolutions may pass through
+_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY,
+                    OpKind.PAD, OpKind.POOL}) | NORM_KINDS
+
+
+def _regular(node: Node) -> bool:
+    kernel = node.attrs.get("kernel") or ()
+    return (
+        node.kind is OpKind.CONV
+        and bool(kernel)
+        and math.prod(kernel) > 1
+        and not is_depthwise_or_grouped(node)
+        and not node.attrs.get("transposed")
+    )
+
+
+def _previous_conv(node: Node) -> Node | None:
+    """The nearest regular (non-1x1, non-grouped) convolution up a single-input
+    chain; None at a merge, a 1x1 or grouped convolution, or anything else."""
+    cur = node
+    while True:
+        preds = cur.predecessors()
+        if len(preds) != 1:
+            return None
+        cur = preds[0]
+        if cur.kind is OpKind.CONV:
+            return cur if _regular(cur) else None
+        if cur.kind not in _CHAIN:
+            return None
+
+
+class KernelGrowsWithDepth(Rule):
+    """A convolution's kernel is larger than the kernel of the convolution before it.
+
+    ## What it flags
+    A regular convolution whose kernel covers more pixels than that of the
+    regular convolution feeding it along a plain chain (through activations,
+    normalisation, dropout, padding and pooling only), e.g. `3x3 -> 5x5` or
+    `5x5 -> 7x7`. Not flagged: 1x1 and grouped/depthwise convolutions
+    (searched kernel sizes in MobileNetV3 and EfficientNet grow on purpose),
+    branches after a merge (Inception's parallel 1x1/3x3/5x5 towers), and
+    factorised `1xk -> kx1` pairs (same area).
+
+    ## Why it hurts
+    Deeper layers already see a large receptive field through the layers
+    before them; growing the kernel with depth multiplies the weights and
+    compute (a 7x7 costs 5.4 times a 3x3) where the maps are widest in
+    channels. The convention since VGG is small kernels throughout, with
+    any large kernel at the stem, where the input has three channels. It is
+    often a transposed list of kernel sizes.
+
+    ## Example
+    ```python
+    Conv2D(32, 3, activation="relu"), Conv2D(64, 5, activation="relu"), Conv2D(128, 7, activation="relu")
+    ```
+
+    ## Use instead
+    ```python
+    Conv2D(32, 7, activation="relu"), Conv2D(64, 5, activation="relu"), Conv2D(128, 3, activation="relu")
+    # or 3x3 throughout, with pooling between stages
+    ```
+
+    ## Evidence
+    Simonyan & Zisserman (2015, Sec. 2.3): a stack of 3x3 convolutions
+    has the receptive field of a larger kernel with fewer weights and more
+    nonlinearity; AlexNet and ZFNet shrink kernels with depth
+    (11 -> 5 -> 3). A fault class of the buggy-program benchmark of
+    Nikanjam et al. (2021). Convention; archlint has no controlled
+    measurement of its cost.
+
+    ## References
+    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
+      Recognition", ICLR 2015, Section 2.3.
+    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
+      Transformations", TOSEM 2021.
+    """
+
+    code = "AL030"
+    name = "kernel-grows-with-depth"
+    severity = Severity.INFO
+    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Nikanjam et al. 2021, TOSEM")
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        for node in graph.of_kind(OpKind.CONV):
+            if not _regular(node):
+                continue
+            prev = _previous_conv(node)
+            if prev is None:
+                continue
+            k, kp = tuple(node.attrs["kernel"]), tuple(prev.attrs["kernel"])
+            if math.prod(k) <= math.prod(kp):
+                continue
+            yield self.finding(
+                node,
+                f"{dims(k)} convolution '{node.layer}' follows {dims(kp)} convolution '{prev.layer}': the kernel "
+                "grows with depth, where the receptive field is already larger and the channels wider",
+                f"use {dims(kp)} (or smaller) kernels after '{prev.layer}', and put any large kernel at the stem",
+                ctx,
+                kernel=list(k),
+                previous_kernel=list(kp),
+            )

@@ -1,0 +1,293 @@
+"""Where packs train: in this process (``local``) or as Ray tasks (``ray``).
+
+A pack is a :class:`PackJob`; :func:`train_pack` turns one into finished run records, wherever it
+runs. An executor only schedules: the driver (the process that runs ``archlint validate``) gets
+each pack's records back as soon as the pack finishes and writes every run to its own atomic file
+(``runner.run``), so both executors share one run folder, a grid started with one resumes with
+the other, and a killed worker or driver loses only the packs that were still training.
+
+Ray (``pip install 'archlint[ray]'``): every pack is one task asking for ``num_gpus`` (default 1
+when ``--device cuda``; a fraction such as 0.5 puts two packs on one GPU) and ``num_cpus``.
+``--ray-address auto`` joins the cluster this machine belongs to (``ray start --head`` on a
+multi-GPU node, a Ray cluster, KubeRay on Kubernetes, ``ray start`` inside a Slurm allocation);
+no address starts a local Ray instance on this machine. Ray retries a task whose worker process
+dies (``--ray-max-retries``, default 3); the retry trains the pack again from its first step,
+with the same data order and dropout draws. Progress is counted on the driver: workers report
+finished steps to one small actor every second or so, and the driver's bar polls it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .errors import ValidationError
+from .train import RunSpec
+
+
+@dataclass
+class PackJob:
+    """One pack and everything a worker needs to train it (the data split travels separately)."""
+
+    specs: list[RunSpec]
+    trainer: str = "classic"  # classic (train_single / train_packed) | fast (train_union)
+    packed: bool = True
+    batch_size: int = 80
+    steps: int = 1000
+    epochs: int = 10
+    compile: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    precision: str = "fp32"
+    channels_last: bool = True
+    cuda_graph: bool = True
+    index: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        kinds = sorted({f"{s.variant}@{s.placement}" for s in self.specs})
+        protos = sorted({s.protocol for s in self.specs})
+        return f"{'+'.join(protos)}: {', '.join(kinds)}"
+
+
+_DATA_CACHE: dict = {}
+
+
+def _device_data(split, protocol: str, device):
+    from .train import DeviceData
+
+    key = (id(split), protocol, str(device))
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) > 8:
+            _DATA_CACHE.clear()
+        _DATA_CACHE[key] = (split, DeviceData(split, protocol, device))  # keep split alive: ids stay unique
+    return _DATA_CACHE[key][1]
+
+
+def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None,
+               log: Callable[[str], None] = lambda s: None) -> list[dict]:
+    """Train one pack; returns one JSON-ready record per run (not yet written anywhere).
+    ``on_step(k)``: k more optimizer steps of the pack (each step advances all its runs)."""
+    import torch
+
+    from .runner import resolve_device
+    from .train import TrainConfig, train_packed, train_single
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device = resolve_device(job.device)
+    cfg = TrainConfig(protocol=job.specs[0].protocol, batch_size=job.batch_size, steps_per_epoch=job.steps,
+                      epochs=job.epochs, compile=job.compile)
+    step = on_step or (lambda k: None)
+    m = len(job.specs)
+    if job.trainer == "fast":
+        from .fast_trainer import FastOptions, train_reference, train_union
+
+        if m == 1 and device.type == "cpu":  # the plain network is the faster path on CPU
+            spec = job.specs[0]
+            results = [train_reference(spec, _device_data(split, spec.protocol, device), cfg, on_step=step)]
+        else:
+            datas = {p: _device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
+            opts = FastOptions(precision=job.precision, channels_last=job.channels_last, compile=job.compile,
+                               cuda_graph=job.cuda_graph)
+            results = train_union(job.specs, datas, cfg, options=opts, on_step=step, log=log)
+    elif job.trainer == "classic":
+        dd = _device_data(split, job.specs[0].protocol, device)
+        if m == 1 and not job.packed:
+            results = [train_single(job.specs[0], dd, cfg, on_step=step)]
+        else:
+            results = train_packed(job.specs, dd, cfg, on_step=step)
+    else:
+        raise ValidationError(f"unknown trainer {job.trainer!r}; use classic or fast")
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    records = []
+    for r in results:
+        rec = dataclasses.asdict(r)
+        rec["spec"] = dataclasses.asdict(r.spec)
+        rec["key"] = r.spec.key
+        rec["device"] = str(device)
+        rec["host"] = socket.gethostname()
+        rec["trainer"] = job.trainer
+        if gpu:
+            rec["gpu"] = gpu
+        records.append(rec)
+    return records
+
+
+class LocalExecutor:
+    """Packs one after another, in this process."""
+
+    name = "local"
+    gpus_per_pack = 0.0
+
+    def slots(self) -> int:
+        return 1
+
+    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], str], reporter,
+            log: Callable[[str], None] = lambda s: None) -> None:
+        for job in jobs:
+            reporter.start(f"{job.specs[0].protocol} " + ", ".join(f"{s.variant}@{s.placement} s{s.seed}"
+                                                                   for s in job.specs), len(job.specs))
+            reporter.finish(on_done(job, train_pack(job, split, reporter.advance, log)))
+
+    def info(self) -> dict:
+        return {"kind": "local"}
+
+    def close(self) -> None:
+        pass
+
+
+# ----------------------------------------------------------------------------------------------
+# Ray
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise ValidationError("--executor ray needs Ray: pip install 'archlint[ray]'") from None
+    return ray
+
+
+class RayExecutor:
+    """Packs as Ray tasks; the driver writes the results as tasks finish."""
+
+    name = "ray"
+    REPORT_EVERY_S = 1.0  # workers -> progress actor
+    LOG_EVERY_S = 10.0  # driver -> log
+
+    def __init__(self, address: str | None = None, *, gpus_per_pack: float | None = 0.0, cpus_per_pack: float = 1.0,
+                 max_retries: int = 3, num_cpus: int | None = None, log: Callable[[str], None] = lambda s: None):
+        ray = _ray()
+        self.ray = ray
+        self.cpus_per_pack, self.max_retries = cpus_per_pack, max_retries
+        self.started_here = False
+        if not ray.is_initialized():
+            kwargs = {"address": address} if address else {"num_cpus": num_cpus}
+            try:
+                ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
+                         logging_level="ERROR", configure_logging=True)
+            except ConnectionError as e:
+                raise ValidationError(f"cannot join the Ray cluster at {address!r}: {e}") from None
+            self.started_here = True
+        self.resources = ray.cluster_resources()
+        if gpus_per_pack is None:  # --device auto: one GPU per pack when the cluster has any
+            gpus_per_pack = 1.0 if self.resources.get("GPU", 0) >= 1 else 0.0
+        self.gpus_per_pack = gpus_per_pack
+        log(f"ray: {'joined ' + address if address else 'local instance'}; "
+            f"{int(self.resources.get('CPU', 0))} CPUs, {int(self.resources.get('GPU', 0))} GPUs")
+        if gpus_per_pack > 0 and self.resources.get("GPU", 0) < gpus_per_pack:
+            raise ValidationError(f"the Ray cluster has {self.resources.get('GPU', 0):g} GPUs; a pack asks for "
+                                  f"{gpus_per_pack:g} (use --device cpu or --ray-gpus-per-pack)")
+
+    def device_kind(self) -> str:
+        """'cpu', or 'cuda:<GPU name>' as a worker with a GPU sees it (settings keep hardware apart)."""
+        if self.gpus_per_pack <= 0:
+            return "cpu"
+        from .provenance import device_kind
+
+        probe = self.ray.remote(num_gpus=min(self.gpus_per_pack, 1.0), num_cpus=0)(lambda: device_kind("cuda"))
+        return self.ray.get(probe.remote())
+
+    def slots(self) -> int:
+        """How many packs the cluster can train at once (used to split the grid into packs)."""
+        if self.gpus_per_pack > 0:
+            return max(1, int(self.resources.get("GPU", 0) / self.gpus_per_pack))
+        return max(1, int(self.resources.get("CPU", 1) / max(self.cpus_per_pack, 1e-9)))
+
+    def info(self) -> dict:
+        return {"kind": "ray", "ray": self.ray.__version__, "gpus_per_pack": self.gpus_per_pack,
+                "cpus_per_pack": self.cpus_per_pack, "cluster_resources": {k: v for k, v in self.resources.items()
+                                                                           if k in ("CPU", "GPU")}}
+
+    def run(self, jobs: Sequence[PackJob], split, *, on_done: Callable[[PackJob, list], str], reporter=None,
+            log: Callable[[str], None] = lambda s: None) -> None:
+        """Submit every pack, then collect them as they finish. Progress lines come from the driver:
+        one per finished pack, and the steps done so far (all packs) every ``LOG_EVERY_S``."""
+        ray = self.ray
+        if not jobs:
+            return
+        progress = ray.remote(num_cpus=0)(_Progress).remote()
+        split_ref = ray.put(split)
+        task = ray.remote(_ray_train_pack).options(
+            num_gpus=self.gpus_per_pack, num_cpus=self.cpus_per_pack, max_retries=self.max_retries,
+            retry_exceptions=False)
+        threads = max(1, int(self.cpus_per_pack))
+        refs = {}
+        for job in jobs:
+            job = dataclasses.replace(job, device="cuda" if self.gpus_per_pack > 0 else "cpu",
+                                      threads=job.threads or threads)
+            refs[task.remote(job, split_ref, progress, self.REPORT_EVERY_S)] = job
+        total_steps = sum(len(j.specs) * j.steps * j.epochs for j in jobs)
+        total_runs = sum(len(j.specs) for j in jobs)
+        failures, runs_done = [], 0
+        t0 = last_log = time.monotonic()
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in ready:
+                job = refs[ref]
+                try:
+                    records = ray.get(ref)
+                except (ray.exceptions.RayError, ValidationError) as e:
+                    failures.append(f"pack {job.index} ({job.label}): {type(e).__name__}: {str(e).splitlines()[0]}")
+                    continue
+                summary = on_done(job, records)
+                runs_done += len(records)
+                log(f"ray: pack {job.index + 1} of {len(jobs)} done ({len(records)} runs; {summary}); "
+                    f"{runs_done} of {total_runs} runs finished")
+            if reporter is None or getattr(reporter, "enabled", True):
+                now = time.monotonic()
+                if pending and now - last_log >= self.LOG_EVERY_S:
+                    last_log = now
+                    done = ray.get(progress.total.remote())
+                    frac = done / total_steps if total_steps else 0.0
+                    eta = (now - t0) / frac * (1 - frac) if frac > 0 else float("nan")
+                    log(f"ray: {done} of {total_steps} run-steps ({frac:.0%}), {len(pending)} packs left"
+                        + (f", about {eta:.0f} s to go" if eta == eta else ""))
+        ray.kill(progress)
+        if failures:
+            raise ValidationError(f"{len(failures)} of {len(jobs)} packs failed (finished runs are kept; rerun to "
+                                  f"resume): " + "; ".join(failures))
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+class _Progress:
+    """Steps finished per pack, counting only each pack's latest attempt (a retried pack starts over)."""
+
+    def __init__(self):
+        self.steps: dict = {}
+
+    def add(self, pack: int, attempt: str, k: int) -> None:
+        prev_attempt, n = self.steps.get(pack, (attempt, 0))
+        self.steps[pack] = (attempt, (n if prev_attempt == attempt else 0) + k)
+
+    def total(self) -> int:
+        return sum(n for _a, n in self.steps.values())
+
+
+def _ray_train_pack(job: PackJob, split, progress, every_s: float) -> list[dict]:
+    attempt = f"{os.getpid()}-{time.monotonic_ns()}"
+    pending = [0, time.monotonic()]
+
+    m = len(job.specs)
+
+    def on_step(k: int) -> None:  # k steps of the pack = k * m run-steps
+        pending[0] += k * m
+        now = time.monotonic()
+        if now - pending[1] >= every_s:
+            progress.add.remote(job.index, attempt, pending[0])
+            pending[0], pending[1] = 0, now
+
+    records = train_pack(job, split, on_step)
+    if pending[0]:
+        progress.add.remote(job.index, attempt, pending[0])
+    return records
