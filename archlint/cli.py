@@ -84,6 +84,7 @@ def check(
     arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
+    trust_locations: Annotated[bool, typer.Option("--trust-locations", help="Let github/SARIF annotations point at source files named in model metadata (when they exist here).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to read and check one model file before it counts as an error (0: no limit).")] = 60.0,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
 ) -> None:
@@ -138,9 +139,9 @@ def check(
     try:
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                emit(fmt, result, fh, verbose=verbose, color=False)
+                emit(fmt, result, fh, verbose=verbose, color=False, trust_locations=trust_locations)
         else:
-            emit(fmt, result, sys.stdout, verbose=verbose)
+            emit(fmt, result, sys.stdout, verbose=verbose, trust_locations=trust_locations)
             sys.stdout.flush()
     except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
         import os
