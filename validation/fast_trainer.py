@@ -70,6 +70,8 @@ class FastOptions:
     channels_last: bool = True
     compile: bool = False  # torch.compile(fullgraph=True) on the forward
     cuda_graph: bool = True  # capture the whole step on CUDA (ignored on CPU)
+    grouped_conv: bool | None = None  # one grouped convolution over runs; None: on CUDA only
+    graph_backend: object = None  # tests: a stand-in for CudaGraphBackend, to run the graph logic on CPU
 
 
 def _key(seed: int) -> tuple[int, int]:
@@ -184,9 +186,10 @@ def union_net(specs: Sequence[RunSpec], num_classes: int):
             super().__init__()
             self.weight = nn.Parameter(torch.empty(m * cout, cin, 3, 3))
             self.bias = nn.Parameter(torch.zeros(m * cout))
+            self.grouped = None  # None: grouped on CUDA, M convolutions on CPU
 
         def forward(self, x):
-            if x.is_cuda or m == 1:
+            if (x.is_cuda if self.grouped is None else self.grouped) or m == 1:
                 return F.conv2d(x, self.weight, self.bias, padding=1, groups=m)
             # CPU grouped kernels are slow; M ordinary convolutions compute the same
             xs = x.chunk(m, dim=1)
@@ -438,6 +441,9 @@ def train_union(specs: Sequence[RunSpec], datas: dict, cfg: TrainConfig, *, net=
     inputs = _Inputs(specs, datas, dtype)
     num_classes = first.num_classes
     net = net if net is not None else init_union(specs, num_classes, device)
+    for mod in net.body:
+        if type(mod).__name__ == "UnionConv":
+            mod.grouped = opts.grouped_conv
     if opts.channels_last:  # the convolution weights; the 5-d dropout buffers keep their layout
         for mod in net.body:
             if type(mod).__name__ == "UnionConv":
@@ -471,7 +477,9 @@ def train_union(specs: Sequence[RunSpec], datas: dict, cfg: TrainConfig, *, net=
         opt.zero_grad(set_to_none=True)
         step_body()
 
-    graph = _StepGraph(step_body, eager_step, lambda: opt.zero_grad(set_to_none=True), log) if cuda and opts.cuda_graph else None
+    graph = None
+    if opts.cuda_graph and (cuda or opts.graph_backend is not None):
+        graph = _StepGraph(step_body, eager_step, lambda: opt.zero_grad(set_to_none=True), log, opts.graph_backend)
     results = [RunResult(s, pack_size=m) for s in specs]
     net.train()
     done = 0
@@ -498,53 +506,72 @@ def train_union(specs: Sequence[RunSpec], datas: dict, cfg: TrainConfig, *, net=
     for r, a, tl in zip(results, acc, tloss):
         r.test_acc, r.test_loss, r.steps, r.wall_s = a, tl, done, wall
     net.cuda_graph_used = bool(graph is not None and graph.graph is not None)
+    net.graph_replays = graph.replays if graph is not None else 0
     return results
 
 
-class _StepGraph:  # pragma: no cover - needs CUDA
+class CudaGraphBackend:  # pragma: no cover - needs CUDA
+    """The three CUDA calls the step graph needs, apart so that tests can stand in for them."""
+
+    def __init__(self):
+        import torch
+
+        self.torch = torch
+        self.side = torch.cuda.Stream()
+
+    def on_side_stream(self, fn) -> None:
+        """Run ``fn`` on a side stream (warm-up before capture, as the CUDA-graph docs ask)."""
+        torch = self.torch
+        self.side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.side):
+            fn()
+        torch.cuda.current_stream().wait_stream(self.side)
+
+    def capture(self, fn):
+        """A graph of ``fn``'s kernels; capturing runs none of them."""
+        torch = self.torch
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        return graph
+
+
+class _StepGraph:
     """Whole-step CUDA graph (forward, backward, capturable RMSprop step, loss bookkeeping).
 
-    The first WARMUP steps run eagerly on a side stream, as the CUDA-graph documentation asks
-    (they are real training steps); step WARMUP is captured, then every step is one replay. The
-    step counter, the batch indices, the losses and the parameters are static device tensors that
-    the graph reads and updates in place. A capture that fails is logged and the run goes on
-    eagerly (with the same maths)."""
+    The first WARMUP steps run eagerly on a side stream (they are real training steps); step
+    WARMUP is captured, then every step is one replay. The step counter, the batch indices, the
+    losses and the parameters are static device tensors that the graph reads and updates in place.
+    A capture that fails is logged and the run goes on eagerly (with the same maths)."""
 
     WARMUP = 3
 
-    def __init__(self, step_body, eager_step, zero_grad, log):
-        import torch
-
+    def __init__(self, step_body, eager_step, zero_grad, log, backend=None):
         self.step_body, self.eager_step, self.zero_grad, self.log = step_body, eager_step, zero_grad, log
+        self.backend = backend or CudaGraphBackend()
         self.graph = None
         self.failed = False
-        self.side = torch.cuda.Stream()
+        self.replays = 0
 
     def step(self, done: int) -> None:
-        import torch
-
         if self.graph is not None:
             self.graph.replay()
+            self.replays += 1
             return
         if done < self.WARMUP or self.failed:
-            self.side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(self.side):
-                self.eager_step()
-            torch.cuda.current_stream().wait_stream(self.side)
+            self.backend.on_side_stream(self.eager_step)
             return
         try:
-            torch.cuda.synchronize()
             self.zero_grad()  # as the docs' whole-network example: .grad is allocated in the graph's pool
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.step_body()
-            self.graph = graph
+            self.graph = self.backend.capture(self.step_body)
         except Exception as e:  # the capture ran nothing: this step is still to do
             self.failed = True
             self.log(f"warning: CUDA graph capture failed ({type(e).__name__}: {e}); training eagerly")
             self.eager_step()
             return
         self.graph.replay()  # capturing does not run the step
+        self.replays += 1
 
 
 def make_optimizer_fast(params, capturable: bool):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from archlint.findings import Finding, Severity
-from archlint.reporters import relative_path
+from archlint.reporters import annotation_source, relative_path
 from archlint.reporters.escape import safe_text
 from archlint.reporters.text_reporter import summary_line
 
@@ -36,25 +36,30 @@ def command(name: str, message: str, **props: Any) -> str:
     return f"::{name}{' ' + ps if ps else ''}::{escape_data(message)}"
 
 
-def _finding(f: Finding) -> str:
+def _finding(f: Finding, fmt: str | None = None, trust_locations: bool = False) -> str:
     s = safe_text
     where = f"{s(f.layer)} ({s(f.op_type)})" if f.layer else "model"
-    if f.source is not None:
-        file, line = f.source.file, f.source.line
+    src = annotation_source(f, fmt, trust_locations)
+    claim = ""
+    if src is not None:
+        file, line = src.file, src.line
         where = f"{s(f.path)}: {where}"
     else:
         file, line = f.path, None
+        if f.source is not None:  # the model's claim, shown, never an annotation on that file
+            claim = f" (the model names the source {s(f.source)})"
     return command(
-        COMMAND[f.severity], f"{where}: {s(f.message)}\nfix: {s(f.fix)}", file=file, line=line, title=f"{f.code} {f.rule}"
+        COMMAND[f.severity], f"{where}{claim}: {s(f.message)}\nfix: {s(f.fix)}", file=file, line=line,
+        title=f"{f.code} {f.rule}",
     )
 
 
-def emit(result: Any, stream: TextIO, **_: Any) -> None:
+def emit(result: Any, stream: TextIO, *, trust_locations: bool = False, **_: Any) -> None:
     for r in result.files:
         if r.error:
             stream.write(command("error", safe_text(r.error), file=r.path, title="archlint: cannot read model") + "\n")
         for f in r.findings:
-            stream.write(_finding(f) + "\n")
+            stream.write(_finding(f, r.format, trust_locations) + "\n")
     config = getattr(result, "config_source", None)
     for u in result.unused_suppressions:
         stream.write(

@@ -214,13 +214,10 @@ def render(result: Any) -> str:
 def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
     index = node_index(view)
     nodes = view["nodes"]
-    by_node: dict[int, list[tuple[int, Any]]] = {}
-    unplaced = []
+    by_node: dict[int, list[tuple[int, Any]]] = {}  # node -> its findings; a finding on no node is only listed
     for j, f in enumerate(r.findings):
         k = index.get(f.node) if f.node else None
-        if k is None:
-            unplaced.append((j, f))
-        else:
+        if k is not None:
             by_node.setdefault(k, []).append((j, f))
     tree = scope_tree(view, flagged=[k for k, fs in by_node.items() for _ in fs])
     worst: dict[int, str] = {k: max(fs, key=lambda jf: jf[1].severity)[1].severity.label for k, fs in by_node.items()}

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from archlint import __version__
 from archlint.findings import Finding, Severity
-from archlint.reporters import relative_path
+from archlint.reporters import annotation_source, relative_path
 from archlint.reporters.escape import json_safe
 
 SARIF_VERSION = "2.1.0"
@@ -69,7 +69,7 @@ def _fingerprint(f: Finding) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _result(f: Finding, index: int) -> dict[str, Any]:
+def _result(f: Finding, index: int, fmt: str | None = None, trust_locations: bool = False) -> dict[str, Any]:
     model = {"physicalLocation": {"artifactLocation": artifact_uri(f.path)}}
     where = f"{f.layer} ({f.op_type})" if f.layer else f.path
     if f.layer:
@@ -94,9 +94,13 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
         },
     }
     if f.source is not None:
-        src: dict[str, Any] = {"physicalLocation": {"artifactLocation": artifact_uri(f.source.file)}}
-        if f.source.line:
-            src["physicalLocation"]["region"] = {"startLine": f.source.line}
+        # where the model says the layer was defined: a claim, kept as a property
+        result["properties"]["claimedSource"] = {"file": f.source.file, "line": f.source.line}
+    source = annotation_source(f, fmt, trust_locations)
+    if source is not None:
+        src: dict[str, Any] = {"physicalLocation": {"artifactLocation": artifact_uri(source.file)}}
+        if source.line:
+            src["physicalLocation"]["region"] = {"startLine": source.line}
         if "logicalLocations" in model:
             src["logicalLocations"] = model["logicalLocations"]
         model["id"] = 1
@@ -106,8 +110,9 @@ def _result(f: Finding, index: int) -> dict[str, Any]:
     return result
 
 
-def to_dict(result: Any) -> dict[str, Any]:
+def to_dict(result: Any, trust_locations: bool = False) -> dict[str, Any]:
     findings: list[Finding] = result.findings
+    fmt_of = {r.path: r.format for r in result.files}
     codes = sorted({f.code for f in findings})
     first = {f.code: f for f in reversed(findings)}
     index = {c: i for i, c in enumerate(codes)}
@@ -147,12 +152,12 @@ def to_dict(result: Any) -> dict[str, Any]:
                 },
                 "invocations": [invocation],
                 "columnKind": "unicodeCodePoints",
-                "results": [_result(f, index[f.code]) for f in findings],
+                "results": [_result(f, index[f.code], fmt_of.get(f.path), trust_locations) for f in findings],
             }
         ],
     }
 
 
-def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    json.dump(json_safe(to_dict(result)), stream, indent=2, default=str)
+def emit(result: Any, stream: TextIO, *, trust_locations: bool = False, **_: Any) -> None:
+    json.dump(json_safe(to_dict(result, trust_locations)), stream, indent=2, default=str)
     stream.write("\n")

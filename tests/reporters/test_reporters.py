@@ -138,10 +138,10 @@ def test_sarif_is_valid_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:
     assert loc["logicalLocations"][0]["name"] == "dropout_1"
     assert "Fix: use batch normalization" in res["AL001"]["message"]["text"]
     assert res["AL001"]["properties"]["fix"].startswith("use batch normalization")
-    # with a source: file:line first, the model file related
+    # a source read from the model is its claim: the model file is the location, the claim a property
     loc = res["AL003"]["locations"][0]["physicalLocation"]
-    assert loc["artifactLocation"]["uri"] == "src/net.py" and loc["region"]["startLine"] == 42
-    assert res["AL003"]["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models/net.pt2"
+    assert loc["artifactLocation"]["uri"] == "models/net.pt2" and "relatedLocations" not in res["AL003"]
+    assert res["AL003"]["properties"]["claimedSource"] == {"file": "src/net.py", "line": 42}
     inv = run["invocations"][0]
     assert inv["executionSuccessful"] is False
     assert "models/broken.onnx" in inv["toolExecutionNotifications"][0]["message"]["text"]
@@ -178,7 +178,9 @@ def test_github_escaping(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines[0].startswith("::warning file=models/a%2Cb.onnx,title=AL001 dropout-between-conv::dropout_1 (Dropout): ")
     assert lines[1] == "::error file=models/broken.onnx,title=archlint%3A cannot read model::not a valid ONNX model (truncated file)"
     head = next(ln for ln in lines if "AL003" in ln)
-    assert head.startswith("::error file=src/net.py,line=42,title=AL003 dense-head::models/net.pt2: head.flatten (Flatten): ")
+    assert head.startswith(
+        "::error file=models/net.pt2,title=AL003 dense-head::head.flatten (Flatten) (the model names the source src/net.py:42): "
+    )
     assert "100%25 of parameters" in head and "\\nsecond line" in head and "\n" not in head  # a newline in a message is shown, not obeyed
     assert any(ln.startswith("::notice file=models/net.pt2,title=AL002 bn-after-activation::") for ln in lines)
 
@@ -227,3 +229,30 @@ def test_sarif_help_uri_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     doc = json.loads(render("sarif", monkeypatch))
     _validate_sarif(doc)
     assert doc["runs"][0]["tool"]["driver"]["rules"][0]["helpUri"] == "https://example.org/archlint/rules/AL001.md"
+
+
+def test_trusted_locations_annotate_existing_source_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--trust-locations: a source file that exists under the working directory gets the
+    annotation (SARIF location, github file=); one that does not stays the model's claim."""
+    monkeypatch.chdir(tmp_path)
+    doc = json.loads(render("sarif", monkeypatch, trust_locations=True))
+    res = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    assert res["AL003"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models/net.pt2"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "net.py").write_text("# the model's source\n")
+    doc = json.loads(render("sarif", monkeypatch, trust_locations=True))
+    res = {r["ruleId"]: r for r in doc["runs"][0]["results"]}
+    loc = res["AL003"]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "src/net.py" and loc["region"]["startLine"] == 42
+    assert res["AL003"]["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "models/net.pt2"
+    head = next(ln for ln in render("github", monkeypatch, trust_locations=True).splitlines() if "AL003" in ln)
+    assert head.startswith("::error file=src/net.py,line=42,title=AL003 dense-head::models/net.pt2: head.flatten (Flatten): ")
+    # without the flag, an existing file named by a model file is still not annotated; a
+    # factory spec's (format "torch": code archlint ran) is
+    from archlint.reporters import annotation_source
+
+    assert annotation_source(HEAD, "pt2") is None and annotation_source(HEAD, "onnx") is None
+    assert annotation_source(HEAD, "torch") == HEAD.source
+    assert annotation_source(HEAD, "pt2", trust_locations=True) == HEAD.source
+    outside = Finding(**{**HEAD.__dict__, "source": SourceLocation("/etc/passwd", 1)})
+    assert annotation_source(outside, "pt2", trust_locations=True) is None  # not under the working directory

@@ -157,3 +157,24 @@ def test_spec_typed_by_the_user_still_runs(tmp_path: Path) -> None:
     r = run_cli("check", "good.py:make", "--format", "json", cwd=tmp_path, timeout=300)
     assert r.returncode in (0, 1), r.stderr
     assert (tmp_path / "IMPORTED").exists()
+
+
+def test_pre_commit_hook_ends_options_before_file_names(tmp_path: Path) -> None:
+    """pre-commit runs `entry + args + files`: a file named `-ovictim.onnx` must not
+    become `-o victim.onnx` (which would overwrite victim.onnx with the report)."""
+    import shlex
+
+    import yaml
+
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())[0]
+    fixture = ROOT / "fixtures" / "onnx" / "article_dropout03_before_act_dense.onnx"
+    victim = tmp_path / "victim.onnx"
+    victim.write_bytes(fixture.read_bytes())
+    (tmp_path / "-ovictim.onnx").write_bytes(fixture.read_bytes())
+    cmd = [*shlex.split(hook["entry"]), *hook.get("args", []), "-ovictim.onnx", "victim.onnx"]
+    assert cmd[:2] == ["archlint", "check"]
+    r = subprocess.run([sys.executable, "-m", "archlint.cli", *cmd[1:]], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 1, r.stderr  # both files linted, findings
+    assert victim.read_bytes() == fixture.read_bytes()
+    assert r.stdout.count("AL001") >= 2 and "-ovictim.onnx" in r.stdout

@@ -102,3 +102,41 @@ def test_safe_text_unit() -> None:
     assert safe_text("a\nb\tc") == "a\\nb\\tc"
     assert safe_text("aten::conv2d") == "aten::conv2d"  # '::' inside a name is no command
     assert safe_text("caf\u00e9 \u6a21\u578b") == "caf\u00e9 \u6a21\u578b"  # ordinary text unchanged
+
+
+def _spoofing_model(target_file: str) -> bytes:
+    """conv -> dropout -> conv (an AL009 finding) whose exporter stack traces name ``target_file``."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c0"], name="c0", kernel_shape=[1, 1]),
+             helper.make_node("Dropout", ["c0"], ["d0"], name="drop"),
+             helper.make_node("Conv", ["d0", "w"], ["y"], name="c1", kernel_shape=[1, 1])]
+    for node in nodes:  # every layer claims to come from target_file
+        entry = node.metadata_props.add()
+        entry.key, entry.value = "pkg.torch.onnx.stack_trace", f'File "{target_file}", line 3, in forward\n    x = self.f(x)'
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 8, 8])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [2, 2, 1, 1], [0.1] * 4)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def test_source_locations_from_a_model_are_claims(tmp_path: Path) -> None:
+    """An ONNX stack trace naming another file of the repository (or /etc/passwd)
+    never makes a github/SARIF annotation on it without --trust-locations."""
+    pytest.importorskip("onnx")
+    (tmp_path / "app.py").write_text("print('the repository's own code')\n")
+    (tmp_path / "m.onnx").write_bytes(_spoofing_model("app.py"))
+    (tmp_path / "n.onnx").write_bytes(_spoofing_model("/etc/passwd"))
+    r = run_cli("check", "m.onnx", "n.onnx", "--format", "github", "--select", "AL009", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "file=app.py" not in r.stdout and "file=/etc/passwd" not in r.stdout
+    assert "(the model names the source app.py:3)" in r.stdout
+    s = json.loads(run_cli("check", "m.onnx", "--format", "sarif", "--select", "AL009", cwd=tmp_path).stdout)
+    res = s["runs"][0]["results"][0]
+    assert res["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "m.onnx"
+    assert res["properties"]["claimedSource"] == {"file": "app.py", "line": 3}
+    # the user vouches for the export: existing files under the working directory only
+    r = run_cli("check", "m.onnx", "n.onnx", "--format", "github", "--select", "AL009", "--trust-locations", cwd=tmp_path)
+    assert "::warning file=app.py,line=3," in r.stdout and "file=/etc/passwd" not in r.stdout

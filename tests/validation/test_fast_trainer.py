@@ -51,10 +51,10 @@ def _single(spec, datas, cfg):
     return losses, model, res
 
 
-def _union(specs, datas, cfg, channels_last=False):
+def _union(specs, datas, cfg, channels_last=False, **options):
     losses = []
     net = _float64(lambda: FT.init_union(specs, datas[specs[0].protocol].num_classes))
-    opts = FT.FastOptions(channels_last=channels_last)
+    opts = FT.FastOptions(channels_last=channels_last, **options)
     res = FT.train_union(specs, datas, cfg, net=net, options=opts, record_losses=losses)
     return np.array(losses), net, res
 
@@ -86,10 +86,13 @@ def singles(datas64):
     return [_single(spec, datas64, EQ_CFG) for spec in MIXED]
 
 
-@pytest.mark.parametrize("channels_last, runs", [(False, list(range(len(MIXED)))), (True, [1, 3, 6])])
-def test_union_equals_single_runs(datas64, singles, channels_last, runs):
+@pytest.mark.parametrize("channels_last, grouped, runs", [
+    (False, None, list(range(len(MIXED)))),  # CPU layout: M convolutions, channels first
+    (True, True, [1, 3, 6]),  # CUDA layout: one grouped convolution over runs, channels last
+])
+def test_union_equals_single_runs(datas64, singles, channels_last, grouped, runs):
     pack = [MIXED[r] for r in runs]
-    ul, net, ures = _union(pack, datas64, EQ_CFG, channels_last)
+    ul, net, ures = _union(pack, datas64, EQ_CFG, channels_last, grouped_conv=grouped)
     assert ul.shape == (4, len(pack))
     for i, spec in enumerate(pack):
         sl, model, sres = singles[runs[i]]
@@ -249,3 +252,57 @@ def test_validate_with_the_fast_trainer(tmp_path):
         assert rec["train_loss"][0] == pytest.approx(alone[name]["train_loss"][0], rel=1e-3), name
     with pytest.raises(R.ValidationError, match="fast trainer"):
         R.run(R.Options(dataset="synthetic", quick=True, out=tmp_path / "x", trainer="classic", precision="bf16"))
+
+
+class FakeGraphBackend:
+    """Stands in for CUDA on CPU: the side stream is this thread, a 'graph' replays the captured
+    Python step (capturing runs nothing, as on CUDA). Exercises the step-graph orchestration.
+    A real replay's backward writes .grad (allocated during capture) instead of accumulating
+    into it; the stand-in clears the gradients before each replay to do the same."""
+
+    def __init__(self, fail: bool = False):
+        self.fail, self.captures, self.side_steps = fail, 0, 0
+        self.params = []
+
+    def on_side_stream(self, fn):
+        self.side_steps += 1
+        fn()
+
+    def capture(self, fn):
+        self.captures += 1
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        params = self.params
+
+        class Graph:
+            def replay(self):
+                for p in params:
+                    p.grad = None
+                fn()
+
+        return Graph()
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_step_graph_orchestration_matches_eager(datas64, fail):
+    """Warm-up steps, capture at step 3, replays from there (or eager after a failed capture):
+    the same losses, bit for bit, as the plain eager loop."""
+    specs = [MIXED[1], MIXED[3]]
+    cfg = T.TrainConfig(batch_size=2, steps_per_epoch=3, epochs=2, eval_batch=16)
+    eager, _, eres = _union(specs, datas64, cfg)
+    backend = FakeGraphBackend(fail)
+    logs = []
+    net = _float64(lambda: FT.init_union(specs, 10))
+    backend.params = list(net.parameters())
+    losses = []
+    gres = FT.train_union(specs, datas64, cfg, net=net, options=FT.FastOptions(channels_last=False, graph_backend=backend),
+                          record_losses=losses, log=logs.append)
+    np.testing.assert_array_equal(np.array(losses), eager)
+    assert [r.test_loss for r in gres] == [r.test_loss for r in eres]
+    assert backend.captures == 1
+    if fail:
+        assert backend.side_steps == 5 and net.graph_replays == 0 and not net.cuda_graph_used  # all but step 3
+        assert any("CUDA graph capture failed" in m and "training eagerly" in m for m in logs)
+    else:
+        assert backend.side_steps == 3 and net.graph_replays == 3 and net.cuda_graph_used and not logs

@@ -54,7 +54,12 @@ def quick_grid(cluster, tmp_path_factory):
     """The synthetic quick grid (22 runs) trained through Ray."""
     out = tmp_path_factory.mktemp("ray-quick") / "out"
     logs = []
-    res = R.run(_opts(out, executor="ray"), log=logs.append)
+    every = RayExecutor.LOG_EVERY_S
+    RayExecutor.LOG_EVERY_S = 0.0  # a progress line at every poll, so the test sees them
+    try:
+        res = R.run(_opts(out, executor="ray", progress=True), log=logs.append)
+    finally:
+        RayExecutor.LOG_EVERY_S = every
     return out, res, logs
 
 
@@ -68,6 +73,11 @@ def test_quick_grid_through_ray(quick_grid):
     assert prov["executor"]["kind"] == "ray" and prov["executor"]["cluster_resources"]["CPU"] == 2
     assert prov["device"]["device"] == "cpu" and set(res["verdicts"]) == {"AL001", "AL002", "AL003"}
     assert any("training 22 runs in 22 packs (classic trainer, ray executor)" in m for m in logs)
+    # progress is reported by the driver: every finished pack, and the run-steps done so far
+    done_lines = [m for m in logs if m.startswith("ray: pack ")]
+    assert len(done_lines) == 22 and "22 of 22 runs finished" in done_lines[-1]
+    assert all("test accuracy" in m for m in done_lines)
+    assert any(m.startswith("ray: ") and "of 88 run-steps" in m for m in logs)  # 22 runs x 2 x 2 steps
 
 
 def _kill_first_task_worker(stop: threading.Event, killed: list) -> None:
@@ -148,3 +158,19 @@ def test_ray_errors_are_one_line(cluster, tmp_path):
     assert ex.gpus_per_pack == 0 and ex.slots() == 2 and not ex.started_here
     with pytest.raises(R.ValidationError, match="has 0 GPUs"):
         RayExecutor(gpus_per_pack=1)
+
+
+def test_a_failing_pack_fails_alone(cluster):
+    """A pack that raises (not a dead worker: no retry) is reported; the other packs still land."""
+    from archlint_validation import data as D
+    from archlint_validation.executors import PackJob
+    from archlint_validation.train import RunSpec
+
+    split = D.split_validation(D.load_synthetic(40, 10), 4)
+    spec = RunSpec("faithful", "control", "none", "gap", 0)
+    jobs = [PackJob([spec], trainer="bogus", steps=1, epochs=1, batch_size=4, index=0),
+            PackJob([spec], trainer="classic", steps=1, epochs=1, batch_size=4, index=1)]
+    landed = []
+    with pytest.raises(R.ValidationError, match=r"1 of 2 packs failed .*pack 0 .*unknown trainer 'bogus'"):
+        RayExecutor(gpus_per_pack=0).run(jobs, split, on_done=lambda job, recs: landed.append((job.index, recs)) or "ok")
+    assert [i for i, _ in landed] == [1] and landed[0][1][0]["key"] == spec.key

@@ -258,3 +258,18 @@ def test_a_node_without_a_string_name_is_drawn() -> None:
 
     text = html_reporter.render(LintResult(files=[FileResult(path="m", format="torch", nodes=2, view=view)]))
     assert len(Page(text).by_class("node")) == 2
+
+
+def test_a_finding_on_no_node_is_listed_without_a_link() -> None:
+    from archlint.findings import Finding, Severity
+
+    result = lint_paths([str(FIXTURE)], keep_views=True)
+    fr = result.files[0]
+    fr.findings = [Finding(code="AL900", rule="export-hides-layers", severity=Severity.INFO, message="the export <hid> layers",
+                           fix="export in training mode", path=fr.path)]
+    text = html_reporter.render(result)
+    page = Page(text)
+    items = re.findall(r'<li id="m0-f\d+".*?</li>', text, re.S)
+    assert len(items) == 1 and "data-node" not in items[0] and 'href="#rule-AL900"' in items[0]
+    assert not [a for a in page.by_class("node") if "flagged" in a["class"].split()]
+    assert "the export <hid> layers" in "".join(page.text)
