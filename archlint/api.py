@@ -188,34 +188,50 @@ def lint_paths(
     keep_views: bool = False,
     jobs: int = 1,
     progress: Callable[[int, int, str], None] | None = None,
+    config_for: Callable[[str], Config] | None = None,
 ) -> LintResult:
     """Lint many targets; a target that fails to load is recorded, not raised.
 
     ``keep_views`` keeps each graph as plain data on ``FileResult.view`` (for
     the HTML and Netron outputs). ``jobs`` > 1 lints files in that many
     processes; the result (order, findings, errors) is the same as a serial
-    run. ``progress(done, total, path)`` is called after each file."""
+    run. ``progress(done, total, path)`` is called after each file.
+    ``config_for(path)`` gives each file its own config (the nearest config
+    file, :class:`archlint.config.PerFileConfig`); ``config`` is the run's."""
     config = config or Config()
     config.enabled_rules()  # unknown codes are a usage error before any work
     result = LintResult()
-    used: set[tuple[str, str]] = set()
     items = list(expand_targets(targets))
-    work = [(t, typed) for t, err, typed in items if not err]
+    configs: list[Config] = [config]
+    index: dict[int, int] = {id(config): 0}
+    work: list[tuple[str, bool, int]] = []
+    for t, err, typed in items:
+        if err:
+            continue
+        c = config_for(t) if config_for else config
+        if id(c) not in index:
+            index[id(c)] = len(configs)
+            configs.append(c)
+        work.append((t, typed, index[id(c)]))
     if jobs > 1 and len(work) >= PARALLEL_MIN_FILES:
-        outcomes = _lint_parallel(work, config, keep_views, jobs, progress)
+        outcomes = _lint_parallel(work, configs, keep_views, jobs, progress)
     else:
-        outcomes = _lint_serial(work, config, keep_views, progress)
+        outcomes = _lint_serial(work, configs, keep_views, progress)
+    used: list[set[tuple[str, str]]] = [set() for _ in configs]
     k = 0
     for target, error, _typed in items:
         if error:
             result.files.append(FileResult(path=target, error=error))
             continue
         fr, fr_used = outcomes[k]
+        used[work[k][2]] |= fr_used
         k += 1
         result.files.append(fr)
-        used |= fr_used
-    # an entry's code that silenced nothing is reported (each code of each entry on its own)
-    result.unused_suppressions = [f"{e} {c}" for e, c in config.declared_suppressions() if (e, c) not in used]
+    # an entry's code that silenced nothing is reported (each code of each entry on its own);
+    # a sub-folder's config file is named with its entries
+    for i, c in enumerate(configs):
+        where = f" (in {c.source})" if i and c.source else ""
+        result.unused_suppressions += [f"{e} {code}{where}" for e, code in c.declared_suppressions() if (e, code) not in used[i]]
     result.config_source = config.source
     return result
 
@@ -233,16 +249,16 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _lint_serial(work, config, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+def _lint_serial(work, configs, keep_views, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
     out = []
-    for i, (target, typed) in enumerate(work):
-        out.append(lint_one(target, config, keep_views, spec_allowed=typed))
+    for i, (target, typed, c) in enumerate(work):
+        out.append(lint_one(target, configs[c], keep_views, spec_allowed=typed))
         if progress:
             progress(i + 1, len(work), target)
     return out
 
 
-def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+def _lint_parallel(work, configs, keep_views, jobs, progress) -> list[tuple[FileResult, set[tuple[str, str]]]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -267,7 +283,7 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
     done = 0
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_lint_batch, [work[i] for i in b], config, keep_views): b for b in batches}
+        futures = {pool.submit(_lint_batch, [work[i] for i in b], configs, keep_views): b for b in batches}
         for fut in as_completed(futures):
             batch = futures[fut]
             try:
@@ -285,11 +301,11 @@ def _lint_parallel(work, config, keep_views, jobs, progress) -> list[tuple[FileR
     return [o for o in out if o is not None]
 
 
-def _lint_batch(items: list[tuple[str, bool]], config: Config, keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
-    """Lint files in a worker process."""
+def _lint_batch(items: list[tuple[str, bool, int]], configs: list[Config], keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
+    """Lint files in a worker process (each item names its config by index)."""
     out = []
-    for target, typed in items:
-        fr, used = lint_one(target, config, keep_views, spec_allowed=typed)
+    for target, typed, c in items:
+        fr, used = lint_one(target, configs[c], keep_views, spec_allowed=typed)
         if fr.exc is not None:  # exceptions may not pickle; the traceback text travels instead
             import traceback
 

@@ -95,12 +95,19 @@ def check(
 
     try:
         conf = cfg.resolve_config(config, paths)
-        if select is not None:
-            conf.select = cfg.parse_codes(select)
-        if ignore is not None:
-            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        select_codes = cfg.parse_codes(select) if select is not None else None
+        ignore_codes = cfg.parse_codes(ignore) or [] if ignore is not None else []
+
+        def adjust(c: cfg.Config) -> None:  # the command line's options, over any config file's
+            if select is not None:
+                c.select = select_codes
+            c.ignore = [*c.ignore, *ignore_codes]
+
+        adjust(conf)
         if fail_on is not None:
             conf.fail_on = cfg.parse_severity(fail_on)
+        # without --config, each file uses the config nearest to it (a sub-folder's narrows only its files)
+        config_for = None if config is not None else cfg.PerFileConfig(conf, adjust)
         conf.load.trust = trust
         conf.load.input_shape = _parse_shape(input_shape)
         conf.load.inputs = _parse_inputs(input)
@@ -117,7 +124,8 @@ def check(
         from archlint.reporters import GRAPH_FORMATS
 
         with _Progress(sys.stderr) as progress:
-            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress)
+            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress,
+                                config_for=config_for)
         if fmt == "netron" and sum(r.view is not None for r in result.files) > 1:
             raise ArchlintError("--format netron writes the attachment of one model: give one model file")
     except ArchlintError as e:

@@ -7,6 +7,8 @@ or built from CLI options.
 from __future__ import annotations
 
 import fnmatch
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,13 +132,15 @@ _KEYS = ("select", "ignore", "fail-on", "per-file-ignores", "per-layer-ignores",
 def find_config(paths: list[str] | tuple[str, ...] = (), cwd: str | Path | None = None) -> Path | None:
     """The config file that applies: walk up from the first model path (or the
     working directory) and take the first ``archlint.toml``, ``.archlint.toml``
-    or ``pyproject.toml`` that has a ``[tool.archlint]`` table."""
+    or ``pyproject.toml`` that has a ``[tool.archlint]`` table. The walk stops
+    at the repository root (a folder holding ``.git``): a config above a
+    checkout never governs it."""
     start = Path(cwd or Path.cwd())
     if paths and Path(paths[0]).exists():
         start = Path(paths[0]).resolve()
         if not start.is_dir():
             start = start.parent
-    for d in (start.resolve(), *start.resolve().parents):
+    for d in _up_to_repo_root(start.resolve()):
         for name in CONFIG_FILES:
             f = d / name
             if not f.is_file():
@@ -149,6 +153,53 @@ def find_config(paths: list[str] | tuple[str, ...] = (), cwd: str | Path | None 
             except ConfigError:
                 return f  # a broken pyproject.toml on the way up is reported, not skipped
     return None
+
+
+def _up_to_repo_root(start: Path) -> Iterator[Path]:
+    for d in (start, *start.parents):
+        yield d
+        if (d / ".git").exists():
+            return
+
+
+class PerFileConfig:
+    """Each model file's configuration: the nearest config file walking up
+    from that file (:func:`find_config`), so a config in a sub-folder narrows
+    or widens the rules only for the files below it, never for the rest of
+    the run. ``adjust`` applies the command-line options (``--select``,
+    ``--ignore`` ...) to every config read; load options are the run's."""
+
+    def __init__(self, base: Config, adjust: Callable[[Config], None]) -> None:
+        self.base = base
+        self.adjust = adjust
+        self._by_dir: dict[Path, Config] = {}
+        self._by_file: dict[str, Config] = {}
+
+    def __call__(self, target: str) -> Config:
+        p = Path(target)
+        try:
+            if not os.path.lexists(p):
+                return self.base  # a factory spec: the run's config
+            d = p.resolve().parent if not p.is_dir() else p.resolve()
+        except (OSError, RuntimeError):
+            return self.base
+        if d in self._by_dir:
+            return self._by_dir[d]
+        found = find_config([str(d)])
+        key = str(found) if found else ""
+        if key == (self.base.source or ""):
+            conf = self.base
+        elif key in self._by_file:
+            conf = self._by_file[key]
+        else:
+            conf = load_config(found) if found else Config()
+            conf.load = self.base.load
+            self.adjust(conf)
+            conf.fail_on = self.base.fail_on  # the exit code is the run's
+            conf.enabled_rules()  # unknown codes are a configuration error before any work
+            self._by_file[key] = conf
+        self._by_dir[d] = conf
+        return conf
 
 
 def resolve_config(config_path: str | Path | None, paths: list[str] | tuple[str, ...] = ()) -> Config:

@@ -112,6 +112,9 @@ class Node:
 
     def predecessors(self) -> list[Node]:
         """Producers of this node's data inputs, in input order, without repeats."""
+        if len(self.inputs) == 1:  # the common case, without the dict (rules ask this per node, often)
+            p = self.inputs[0].producer
+            return [p] if p is not None else []
         seen: dict[int, Node] = {}
         for v in self.inputs:
             p = v.producer
@@ -121,6 +124,8 @@ class Node:
 
     def successors(self) -> list[Node]:
         """Consumers of this node's outputs, in graph order, without repeats."""
+        if len(self.outputs) == 1 and len(self.outputs[0].consumers) <= 1:  # the common case
+            return list(self.outputs[0].consumers)
         seen: dict[int, Node] = {}
         for v in self.outputs:
             for c in v.consumers:

@@ -206,6 +206,8 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
     extra: list[Value] = []
     scale = 1.0
     scale_known = True
+    scale_ops = 0
+    masked = False
     mask_constants: list[float] = []
     v = s.inputs[0]
     mm1 = None
@@ -220,12 +222,14 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
         if _is_cast(p):
             pass
         elif p.kind is OpKind.IDENTITY and op in ("div", "mul"):
+            scale_ops += 1
             c = _scalar(p)
             if c is None or c == 0 or p.attrs.get("scalar_first"):
                 scale_known = False
             else:
                 scale *= (1 / c) if op == "div" else c
         elif p.kind in (OpKind.ADD, OpKind.IDENTITY) and op in ("add", "sub", "masked_fill", "where"):
+            masked = True  # a mask or a bias (relative position, ALiBi) on the scores
             c = _scalar(p)
             if c is not None:
                 mask_constants.append(c)
@@ -279,6 +283,7 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
                 break
             op = _op(p)
             if p.kind is OpKind.IDENTITY and op in ("div", "mul"):
+                scale_ops += 1
                 c = _scalar(p)
                 if c is None or c == 0 or p.attrs.get("scalar_first"):
                     scale_known = False
@@ -288,12 +293,13 @@ def _attention(s: Node) -> tuple[list[Node], list[Value], dict[str, Any]] | None
                 break
             w = p.inputs[0]
     qs = q.shape
-    attrs: dict[str, Any] = {"decomposed": True, "mask_constants": mask_constants}
+    attrs: dict[str, Any] = {"decomposed": True, "mask_constants": mask_constants, "masked": masked}
     if qs is not None and len(qs) == 4:
         attrs["heads"], attrs["head_dim"] = qs[1], qs[3]
     elif qs is not None and len(qs) == 3:
         attrs["head_dim"] = qs[2]
     attrs["scale"] = scale if scale_known else None
+    attrs["scale_ops"] = scale_ops  # 0: no scaling written at all
     return group, [q, k, val, *[x for x in extra if x is not None]], attrs
 
 
@@ -360,14 +366,16 @@ def fuse_patterns(builder: GraphBuilder) -> None:
         if got is None:
             continue
         path, kind, x, attrs = got
-        group = _unique(path + _affine(n))
+        affine = _affine(n)
+        group = _unique(path + affine)
         last = group[-1]
         if any(id(m) in taken for m in group) or not _inner_ok(group, last):
             continue
-        attrs["affine"] = len(group) > len(path)
+        attrs["affine"] = bool(affine)
         shape = x.shape
-        if shape is not None and shape[-1] is not None and attrs["affine"]:
-            attrs["params"] = int(shape[-1]) * sum(1 for m in group if _op(m) in ("mul", "add") and m.kind is OpKind.IDENTITY)
+        if shape is not None and shape[-1] is not None and affine:
+            # a weight (and a bias): one value per feature each
+            attrs["params"] = int(shape[-1]) * sum(1 for m in affine if _op(m) in ("mul", "add") and not _is_cast(m))
         taken.update(id(m) for m in group)
         builder.fuse(group, kind, f"{'RMSNorm' if kind is OpKind.RMS_NORM else 'LayerNorm'} (written out)", [x], attrs)
         fused += 1

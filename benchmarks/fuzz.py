@@ -6,7 +6,9 @@
 Seeds are small valid files of each format (fixtures/onnx and
 tests/security/seeds, see make_seeds.py there). Each input is a seed mutated by
 bit flips, truncation, byte insertion/deletion, overwrites with boundary bytes
-and splicing with another seed; for the zip formats (.keras, .pt2) also by
+and splicing with another seed; one input in ten is an instance of an
+issue-11 attack shape (:func:`hostile_mutate`: long chains, nested models,
+memory bombs, huge integers, control characters in names); for the zip formats (.keras, .pt2) also by
 editing the JSON members (values swapped for other types, huge or negative
 numbers, odd unicode, deep nesting, keys dropped) and the archive layout
 (members renamed, dropped, duplicated); for .h5 by rewriting the
@@ -343,7 +345,61 @@ def onnx_mutate(data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
     return out
 
 
+# ---------------------------------------------------------------- hostile shapes (issue 11)
+_NASTY = ["\x1b]0;t\x07", "\x1b[31m", "\u202e", "\n::error::x", "::stop-commands::k", "##[error]x", "\u200b", "\x9b", "\r"]
+
+
+def _nasty(rng: random.Random) -> str:
+    return "".join(rng.choice(_NASTY) + rng.choice("abc") for _ in range(rng.randint(1, 3)))
+
+
+def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
+    """A small instance of one attack shape of issue 11 (tests/security/hostile.py):
+    long dropout and dead chains, nested models called many times, same-name
+    layers, reversed chains, huge integers, JSON memory bombs, overlapping HDF5
+    continuation blocks, control characters and workflow commands in names."""
+    from tests.security import hostile
+
+    pick = rng.randrange(4)
+    if fmt == "onnx":
+        if pick == 0:
+            return hostile.onnx_dropout_chain(rng.randint(10, 3000))
+        if pick == 1:
+            return hostile.onnx_dead_chain(rng.randint(1, 500), rng.randint(1, 500))
+        from onnx import load_from_string
+
+        model = load_from_string(hostile.onnx_dropout_chain(rng.randint(1, 20)))
+        for node in model.graph.node:
+            if rng.random() < 0.5:
+                node.name = _nasty(rng)
+            if rng.random() < 0.3:
+                entry = node.metadata_props.add()
+                entry.key, entry.value = "pkg.torch.onnx.stack_trace", f'File "{_nasty(rng)}", line {rng.randint(1, 10**30)}'
+        return model.SerializeToString()
+    if fmt == "keras":
+        if pick == 0:
+            return hostile.keras_zip(hostile.nested_models(rng.randint(1, 10), rng.randint(1, 6)))
+        if pick == 1:
+            maker = rng.choice([hostile.same_name_layers, hostile.reversed_chain])
+            return hostile.keras_zip(maker(rng.randint(1, 2000)))
+        if pick == 2:
+            return hostile.deflated_zip("config.json", rng.choice([1 << 10, 1 << 20, 8 << 20]), rng.choice([b"[],", b"{},", b"[[[", b"1e999,"]))
+        doc = hostile.same_name_layers(rng.randint(1, 20))
+        layer = rng.choice(doc["config"]["layers"])
+        layer["config"]["units" if rng.random() < 0.5 else "name"] = rng.choice([10**rng.randint(19, 4000), -(2**70), _nasty(rng)])
+        meta = {"keras_version": rng.choice(["3.5.0", 5, None, [1]]), "notes": rng.choice([5, "x", [1, [2]], {"a": 1}])}
+        return hostile.keras_zip(doc, meta)
+    if fmt == "h5":
+        return hostile.h5_overlapping_continuations(rng.randint(1, 300), rng.choice([1 << 12, 1 << 16, 1 << 20]))
+    # pt2
+    if pick < 2:
+        return hostile.deflated_zip("m/models/model.json", rng.choice([1 << 10, 1 << 20, 8 << 20]), rng.choice([b"[],", b"{},", b"[[[["]))
+    return hostile.deflated_zip("m/models/model.json", rng.randint(10, 5000), rng.choice([b"[", b'{"a":', b"9" * 50]))
+
+
 def mutate(fmt: str, data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
+    if rng.random() < 0.1:
+        return hostile_mutate(fmt, rng)
     if fmt == "onnx" and rng.random() < 0.5:
         return onnx_mutate(data, rng, others)
     if fmt in ("keras", "pt2") and rng.random() < 0.5:
@@ -362,6 +418,11 @@ class Outcome:
     kind: str  # "ok" | "error" | "crash" | "hang"
     detail: str = ""
     seconds: float = 0.0
+
+
+#: characters that must never reach text/github output raw (newlines and tabs between fields are archlint's)
+_RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_OWN_COMMAND = re.compile(r"^::(warning|error|notice) (file|title)=")
 
 
 def _on_alarm(signum: int, frame: object) -> None:
@@ -403,7 +464,15 @@ def run_one(path: Path) -> Outcome:
         buf = io.StringIO()
         emit("json", result, buf)
         json.loads(buf.getvalue())
-        emit("text", result, io.StringIO(), color=False)
+        for fmt in ("text", "github"):  # nothing raw from the model reaches a terminal or a CI log
+            out = io.StringIO()
+            emit(fmt, result, out, color=False)
+            bad = _RAW.search(out.getvalue())
+            if bad:
+                return Outcome("crash", f"raw {bad.group(0)!r} in the {fmt} output")
+            for line in out.getvalue().splitlines():
+                if line.lstrip().startswith(("::", "##[")) and not _OWN_COMMAND.match(line):
+                    return Outcome("crash", f"a workflow command from the model in the {fmt} output: {line[:80]!r}")
         return Outcome("ok", f"{len(graph)} nodes, {len(findings)} findings")
     except Hang:
         return Outcome("hang", f"over {TIMEOUT_S} s")
@@ -448,7 +517,10 @@ def fuzz_format(fmt: str, n: int, seed: int, crash_dir: Path | None, work: Path,
         # run, prints where it hung and leaves the input in the kept work folder
         faulthandler.dump_traceback_later(6 * TIMEOUT_S, exit=True)
         t0 = time.perf_counter()
-        out = run_one(path)
+        try:
+            out = run_one(path)
+        except Hang:  # the alarm fired just as run_one was finishing
+            out = Outcome("hang", f"over {TIMEOUT_S} s")
         faulthandler.cancel_dump_traceback_later()
         dt = time.perf_counter() - t0
         st.tried += 1

@@ -98,9 +98,11 @@ def make_module(spec: str, options: LoadOptions) -> Any:
     return build_factory(spec, options)[0]
 
 
-def build_factory(spec: str, options: LoadOptions) -> tuple[Any, Example | None]:
+def build_factory(spec: str, options: LoadOptions, meta: bool = False) -> tuple[Any, Example | None]:
     """The ``nn.Module`` a spec names and the example inputs its factory
-    returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any."""
+    returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any.
+    ``meta``: call the factory under ``torch.device("meta")`` (no weights are
+    allocated or initialised); raises :class:`MetaBuildError` when it fails there."""
     torch = _import_torch(spec)
     from archlint.frontends import _torchvision_compat
 
@@ -125,10 +127,13 @@ def build_factory(spec: str, options: LoadOptions) -> tuple[Any, Example | None]
         result = obj
     elif callable(obj):
         try:
-            result = obj(*args, **kwargs)
-            if isinstance(result, type) and issubclass(result, torch.nn.Module):
-                result = result()
+            with torch.device("meta") if meta else contextlib.nullcontext():
+                result = obj(*args, **kwargs)
+                if isinstance(result, type) and issubclass(result, torch.nn.Module):
+                    result = result()
         except Exception as e:  # noqa: BLE001 - user code
+            if meta:
+                raise MetaBuildError(spec, f"{type(e).__name__}: {e}") from None
             raise LoadError(spec, f"factory {attr!r} raised {type(e).__name__}: {e}") from None
     else:
         raise LoadError(spec, f"{attr!r} is a {type(obj).__name__}, not a factory or nn.Module")
@@ -142,6 +147,10 @@ def build_factory(spec: str, options: LoadOptions) -> tuple[Any, Example | None]
     if not isinstance(result, torch.nn.Module):
         raise LoadError(spec, f"{attr!r} returned a {type(result).__name__}, not a torch.nn.Module")
     return result, example
+
+
+class MetaBuildError(LoadError):
+    """The factory failed under ``torch.device("meta")``: build it for real."""
 
 
 @dataclass
@@ -319,9 +328,31 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
 
 
 def load(target: str, options: LoadOptions) -> Graph:
-    """Build, capture and map the module named by a factory spec."""
+    """Build, capture and map the module named by a factory spec.
+
+    The factory is first called under ``torch.device("meta")``: no weight is
+    allocated or initialised, and the architecture is the same. When that
+    build or its capture fails (a factory that loads weights, a ``forward``
+    that reads tensor values), the factory is called again on the default
+    device and captured as written."""
     torch = _import_torch(target)
+    try:
+        model, example = build_factory(target, options, meta=True)
+    except MetaBuildError:
+        pass
+    else:
+        device = _device(model)
+        if device is None or device.type != "meta":
+            return _load_built(torch, target, options, model, example)  # the build ignored the default device
+        try:
+            return _load_built(torch, target, options, model, example)
+        except LoadError:
+            pass
     model, example = build_factory(target, options)
+    return _load_built(torch, target, options, model, example)
+
+
+def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
     notes: list[str] = []
     specs = options.example_inputs()
     if specs:
@@ -374,7 +405,7 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
     return capture(model, example, name, spec)
 
 
-def capture(model: Any, example: Example, name: str = "model", spec: str | None = None) -> Graph:
+def capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
     """Capture ``model`` with ``example`` and map it to a :class:`Graph`.
 
     Training mode first (dropout and batch norm stay in the graph): with
@@ -387,6 +418,10 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
         kwargs["use_cache"] = False  # a KV cache is an inference-time buffer, not architecture
     args = tuple(example.args)
     errors: list[str] = []
+    if fast and not kwargs:
+        graph = _fast_capture(model, args, name)
+        if graph is not None:
+            return graph
     for mode in ("train", "eval"):
         model.train(mode == "train")
         try:
@@ -412,6 +447,26 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
                 return graph
     model.train()
     raise LoadError(spec or name, f"the module failed to trace with input {example.describe()} ({'; '.join(errors)}); {_hint(errors, example)}")
+
+
+def _fast_capture(model: Any, args: tuple[Any, ...], name: str) -> Graph | None:
+    """The cheap capture (:mod:`archlint.frontends._fxcapture`), or ``None``
+    when the model needs ``torch.export``."""
+    from archlint.frontends._fxcapture import Unsupported, capture as fx_capture
+
+    model.train()
+    try:
+        with _quiet():
+            nodes, inputs, outputs, shapes = fx_capture(model, args)
+    except Unsupported as e:
+        model.train()
+        _fast_capture.last_reason = str(e)  # type: ignore[attr-defined]
+        return None
+    model.train()
+    graph = build(name, "torch", nodes, inputs, outputs, shapes)
+    graph.meta["capture"] = "torch.fx"
+    graph.meta["capture_mode"] = "train"
+    return graph
 
 
 def _mark_mode(graph: Graph, mode: str, errors: list[str]) -> None:

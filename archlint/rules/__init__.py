@@ -34,6 +34,14 @@ from archlint.rules.al029_initialiser_scale import InitialiserScale
 from archlint.rules.al030_kernel_grows_with_depth import KernelGrowsWithDepth
 from archlint.rules.al031_dense_widens_toward_output import DenseWidensTowardOutput
 from archlint.rules.al032_no_downsampling_before_head import NoDownsamplingBeforeHead
+from archlint.rules.al101_missing_final_norm import MissingFinalNorm
+from archlint.rules.al102_unscaled_attention import UnscaledAttention
+from archlint.rules.al103_no_positional_information import NoPositionalInformation
+from archlint.rules.al104_attention_head_dim import AttentionHeadDim
+from archlint.rules.al105_vocab_size_not_aligned import VocabSizeNotAligned
+from archlint.rules.al106_softmax_into_log import SoftmaxIntoLog
+from archlint.rules.al107_fp16_unsafe_constant import Fp16UnsafeConstant
+from archlint.rules.al108_dropout_in_rnn import DropoutInRnn
 from archlint.rules.al900_export_hides_layers import ExportHidesLayers
 from archlint.rules.base import Rule, RuleContext
 
@@ -70,6 +78,14 @@ ALL_RULES: tuple[type[Rule], ...] = (
     KernelGrowsWithDepth,
     DenseWidensTowardOutput,
     NoDownsamplingBeforeHead,
+    MissingFinalNorm,
+    UnscaledAttention,
+    NoPositionalInformation,
+    AttentionHeadDim,
+    VocabSizeNotAligned,
+    SoftmaxIntoLog,
+    Fp16UnsafeConstant,
+    DropoutInRnn,
     ExportHidesLayers,
 )
 

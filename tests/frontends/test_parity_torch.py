@@ -92,7 +92,7 @@ def test_live_pt2_legacy_parity(row: str, exports: dict) -> None:
     layers, expected = ROWS[row]
     live = load_graph("tests.zoo.torch_build:make", LoadOptions(args=[f"row={row}"]))
     live.lint()
-    assert live.format == "torch" and live.meta["capture"] == "torch.export"
+    assert live.format == "torch" and live.meta["capture"] in ("torch.fx", "torch.export")  # cheap capture where it applies
     # the same kind sequence as the Keras forms and the spec's reference ONNX
     assert live.kinds() == expected_kinds(layers)
     # layer names are the spec names; sources point at the forward's module call

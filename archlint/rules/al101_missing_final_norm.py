@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from archlint.findings import Finding, Severity
+from archlint.graph import NORM_KINDS, Graph, OpKind
+from archlint.rules._seq import PASSIVE, frontier, pre_norm_adds
+from archlint.rules.base import Rule, RuleContext
+
+
+class MissingFinalNorm(Rule):
+    """A pre-norm transformer stack ends without a final normalisation.
+
+    ## What it flags
+    A stack of at least `min_blocks` (default 2) pre-norm residual blocks,
+    `x = x + f(norm(x))`, whose last residual sum goes to the model's output
+    or to a dense head without passing a LayerNorm / RMSNorm. Post-norm
+    stacks (BERT, `x = norm(x + f(x))`) are not flagged; nor is a stream that
+    is normalised on one of its paths (CLIP's vision tower normalises the
+    pooled token and also returns the raw hidden states).
+
+    ## Why it hurts
+    In a pre-norm stack every block adds its output to the residual stream
+    and nothing rescales the sum: the stream's magnitude grows with depth
+    (Xiong et al. 2020, Sec. 3). The blocks themselves only ever see a
+    normalised copy, so the growth is harmless inside the stack, but the
+    head (an LM's vocabulary projection, a classifier) reads the raw sum.
+    That is why GPT-2 added `ln_f` when it moved the norms to the block
+    inputs (Radford et al. 2019, Sec. 2.3), and why Llama, T5 and ViT
+    normalise the last block's output.
+
+    ## Example
+    ```python
+    layer = nn.TransformerEncoderLayer(512, 8, norm_first=True, batch_first=True)
+    encoder = nn.TransformerEncoder(layer, num_layers=6)            # norm=None
+    ```
+
+    ## Use instead
+    ```python
+    encoder = nn.TransformerEncoder(layer, num_layers=6, norm=nn.LayerNorm(512))
+    ```
+
+    ## Evidence
+    Xiong et al. (2020) derive the growth of the pre-LN stream and train
+    their Pre-LN Transformer with a final layer norm; GPT-2, GPT-3, Llama,
+    T5 and ViT all have one. No controlled ablation of the final norm alone
+    was found; the grade is convention.
+
+    ## References
+    - R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
+    - A. Radford et al., "Language Models are Unsupervised Multitask Learners", OpenAI 2019, Sec. 2.3.
+    """
+
+    code = "AL101"
+    name = "missing-final-norm"
+    severity = Severity.WARNING
+    references = ("Xiong et al. 2020, ICML", "Radford et al. 2019, GPT-2 report")
+    options = {"min_blocks": 2}
+
+    def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
+        adds = pre_norm_adds(graph.of_kind(OpKind.ADD))
+        if len(adds) < int(ctx.option("min_blocks", 2)):
+            return
+        for add in adds:
+            ends = frontier(add.output, PASSIVE)
+            if any(n.kind in NORM_KINDS or n.kind is OpKind.ADD for n in ends):
+                continue  # the stream goes on into another block, or is normalised
+            if not any(n.kind in (OpKind.OUTPUT, OpKind.DENSE, OpKind.GLOBAL_POOL) for n in ends):
+                continue
+            yield self.finding(
+                add,
+                f"the pre-norm residual stack ({len(adds)} residual blocks) ends at '{add.layer}' without a "
+                "final normalisation: the output is the raw residual stream, whose scale grows with depth",
+                f"add a LayerNorm or RMSNorm after '{add.layer}' (GPT-2's ln_f, Llama's final norm)",
+                ctx,
+                blocks=len(adds),
+            )
