@@ -138,3 +138,16 @@ def test_al016_names_the_downsampler(stride_conv: bool) -> None:
     g = _seq(_conv("c1", 32), _conv("c2", 32), down, _conv("c3", 8), ("GlobalAveragePooling2D", {"name": "gap"}),
              ("Dense", {"name": "out", "units": 10}))
     assert _codes(g, "AL016") == [("AL016", "down")]
+
+
+def test_al002_fix_names_a_fused_activation() -> None:
+    """Not "move 'bn' between 'c1' and 'c1'": the activation is fused into c1."""
+    g = _seq(_conv("c1"), ("BatchNormalization", {"name": "bn"}), _conv("c2"),
+             ("GlobalAveragePooling2D", {"name": "gap"}), ("Dense", {"name": "out", "units": 10}))
+    (f,) = check_graph(g, Config(select=["AL002"]))
+    assert "between 'c1' and 'c1'" not in f.fix
+    assert "between convolution 'c1' and its activation" in f.fix and 'activation="relu"' in f.fix
+    g = _seq(_conv("c1", activation="linear"), ("ReLU", {"name": "act"}), ("BatchNormalization", {"name": "bn"}),
+             _conv("c2"), ("GlobalAveragePooling2D", {"name": "gap"}), ("Dense", {"name": "out", "units": 10}))
+    (f,) = check_graph(g, Config(select=["AL002"]))
+    assert f.fix == "move 'bn' between 'c1' and 'act'"
