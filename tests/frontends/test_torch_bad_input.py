@@ -87,7 +87,7 @@ def test_bad_factory_specs(bad: Path) -> None:
     [
         ("notzip.pt2", ("not a zip file",)),
         ("nojson.pt2", ("models/model.json",)),
-        ("badjson.pt2", ("cannot read the exported graph",)),
+        ("badjson.pt2", ("the exported graph JSON is not valid JSON",)),
         ("wrongjson.pt2", ("unexpected exported graph layout",)),
     ],
 )
