@@ -2,9 +2,11 @@
 
     OMP_NUM_THREADS=1 python benchmarks/false_alarms.py                 # torchvision list
     OMP_NUM_THREADS=1 python benchmarks/false_alarms.py --keras         # keras.applications
+    OMP_NUM_THREADS=1 python benchmarks/false_alarms.py --timm          # timm
     OMP_NUM_THREADS=1 python benchmarks/false_alarms.py resnet18 vgg11_bn
 
-Models are built with random weights (torchvision: ``weights=None``; Keras:
+Models are built with random weights (torchvision: ``weights=None``; timm:
+``pretrained=False``; Keras:
 ``weights=None``, KERAS_BACKEND=torch, saved to .keras in a temporary folder and
 linted from the file). Prints, per model, the capture time and the findings;
 at the end the totals per rule. The test suite asserts the same lists on a
@@ -24,15 +26,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.zoo.good_models import KERAS_MODELS, TORCHVISION_MODELS, keras_findings, torchvision_findings  # noqa: E402
+from tests.zoo.good_models import (  # noqa: E402
+    KERAS_MODELS,
+    TIMM_MODELS,
+    TORCHVISION_MODELS,
+    keras_findings,
+    timm_findings,
+    torchvision_findings,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("names", nargs="*")
     ap.add_argument("--keras", action="store_true", help="keras.applications instead of torchvision")
+    ap.add_argument("--timm", action="store_true", help="timm instead of torchvision")
     args = ap.parse_args(argv)
-    table = KERAS_MODELS if args.keras else TORCHVISION_MODELS
+    table = KERAS_MODELS if args.keras else dict.fromkeys(TIMM_MODELS) if args.timm else TORCHVISION_MODELS
     names = args.names or list(table)
     totals: Counter[str] = Counter()
     t_all = time.perf_counter()
@@ -42,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 if args.keras:
                     found = keras_findings(name, Path(tmp))
+                elif args.timm:
+                    found = timm_findings(name)
                 else:
                     found = torchvision_findings(name)
             except Exception as e:  # noqa: BLE001 - report and go on

@@ -235,7 +235,9 @@ class RayExecutor:
                 try:
                     records = ray.get(ref)
                 except (ray.exceptions.RayError, ValidationError) as e:
-                    failures.append(f"pack {job.index} ({job.label}): {type(e).__name__}: {str(e).splitlines()[0]}")
+                    cause = getattr(e, "cause", None) or e  # a task's own exception, not Ray's wrapper
+                    text = (str(cause).strip().splitlines() or [""])[0]
+                    failures.append(f"pack {job.index} ({job.label}): {type(cause).__name__}: {text}")
                     continue
                 summary = on_done(job, records)
                 runs_done += len(records)

@@ -458,6 +458,7 @@ def build(
     b = GraphBuilder(name, fmt)
     cx = _Ctx(shapes)
     alias: dict[str, str] = {}  # aten value -> graph value
+    standardised: set[str] = set()  # weights normalised before use (weight standardisation)
     for i in inputs:
         b.add_input(i, shapes.get(i))
         alias[i] = i
@@ -469,7 +470,13 @@ def build(
                 if g is not None and g not in data_in:
                     data_in.append(g)
         if not data_in or not n.outputs:
-            continue  # buffer updates, constants, size arithmetic
+            # buffer updates, constants, size arithmetic; and weights computed from parameters:
+            # a normalisation of a weight (NF-Nets' ScaledStdConv) standardises it
+            base = op_name(n.target).rstrip("_")
+            reads = {r for v in n.args.values() for r in _refs(v)}
+            if base in _BN or base in _NORM or base in ("var_mean", "std_mean") or reads & standardised:
+                standardised.update(n.outputs)
+            continue
         op = op_name(n.target)
         if op in _LOOK_THROUGH or (op in ("sym_size", "size", "sym_numel", "sym_stride", "dim")):
             if op in _LOOK_THROUGH:
@@ -480,6 +487,8 @@ def build(
         layer, cls = _layer(n)
         if cls:
             attrs["module_class"] = cls
+        if kind is OpKind.CONV and set(_refs(n.args.get("weight"))) & standardised:
+            attrs["weight_standardised"] = True
         out = n.outputs[0]
         node = b.add(kind, op, layer, inputs=data_in, outputs=[out], attrs=attrs,
                      source=user_frame(n.stack_trace), name=n.name)
@@ -497,7 +506,16 @@ def build(
 def tie_weights(graph: Graph) -> None:
     """Mark a dense layer that reads an embedding's weight table (a tied output
     projection) and count the shared table once."""
-    tables = {n.attrs["weight"]: n for n in graph.of_kind(OpKind.EMBEDDING) if n.attrs.get("weight")}
+    tables: dict[str, Any] = {}
+    for n in graph.of_kind(OpKind.EMBEDDING):
+        w = n.attrs.get("weight")
+        if not w:
+            continue
+        if w in tables:  # one table looked up twice (T5's encoder and decoder share it): count it once
+            n.attrs["shared"] = tables[w].layer
+            n.attrs["params"] = 0
+        else:
+            tables[w] = n
     for n in graph.of_kind(OpKind.DENSE):
         emb = tables.get(n.attrs.get("weight", ""))
         if emb is None:

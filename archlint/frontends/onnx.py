@@ -242,17 +242,22 @@ def _attr(node: Any, name: str, default: Any = None) -> Any:
 
 
 def _module_path_from_legacy(name: str) -> str | None:
+    """``/layer2/layer2.0/downsample/downsample.0/Conv`` -> ``layer2.0.downsample.0``: each
+    scope names a module relative to its parent, repeating the parent's own attribute
+    name when the parent is a container (``downsample`` -> ``downsample.0``)."""
     parts = [c for c in name.split("/") if c]
     if len(parts) < 2:
         return None
     path = ""
+    last = ""
     for comp in parts[:-1]:
-        if path and comp.startswith(path + "."):
-            path = comp
+        if path and last and comp.startswith(last + "."):
+            path = path + comp[len(last):]
         elif path:
             path = f"{path}.{comp}"
         else:
             path = comp
+        last = comp
     return path or None
 
 

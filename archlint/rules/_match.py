@@ -249,3 +249,18 @@ def activation_of(node: Node) -> str | None:
         act = node.attrs.get("activation")
         return None if act in NOT_NONLINEAR else str(act)
     return fused_activation(node)
+
+
+def whole_map_conv(node: Node) -> bool:
+    """A convolution whose window covers its whole input map, larger than 1x1, with no padding,
+    so it outputs one pixel: a dense layer written as a convolution (VGG's fc6 as a 7x7 conv in
+    timm and in fully convolutional heads)."""
+    if node.kind is not OpKind.CONV or not node.inputs or node.attrs.get("transposed"):
+        return False
+    size = spatial(node.inputs[0].shape)
+    kernel = tuple(node.attrs.get("kernel") or ())
+    if size is None or len(kernel) != len(size) or all(d <= 1 for d in size):
+        return False
+    pad = node.attrs.get("padding", "valid")
+    unpadded = pad == "valid" or (isinstance(pad, (list, tuple)) and not any(pad))
+    return unpadded and tuple(kernel) == tuple(size) and not is_depthwise_or_grouped(node)

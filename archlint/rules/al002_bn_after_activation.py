@@ -3,11 +3,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import single_producer, walk_up_chain
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
+
+
+def _fix(bn: str, conv: str, act: Node) -> str:
+    """Where the batch norm belongs. A fused activation (Keras ``Conv2D(..., activation="relu")``)
+    shares the convolution's layer name, so "between 'conv2d' and 'conv2d'" would say nothing."""
+    if act.layer == conv or act.attrs.get("fused"):
+        name = act.attrs.get("activation")
+        return (f"move '{bn}' between convolution '{conv}' and its activation: build '{conv}' without "
+                f"activation=\"{name}\", then add the batch norm and a separate {name} activation")
+    return f"move '{bn}' between '{conv}' and '{act.layer}'"
 
 
 class BnAfterActivation(Rule):
@@ -77,7 +87,7 @@ class BnAfterActivation(Rule):
                 node,
                 f"batch norm placed {how} of convolution '{conv.layer}'; the convention is "
                 "conv -> BN -> activation (measured cost is small, and BN here cannot be folded into the conv)",
-                f"move '{node.layer}' between '{conv.layer}' and '{src.layer}'",
+                _fix(node.layer, conv.layer, src),
                 ctx,
                 activation=src.layer,
                 conv=conv.layer,

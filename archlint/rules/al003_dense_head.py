@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, Graph, Node, OpKind
-from archlint.rules._match import nearest_downstream, nearest_upstream
+from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
 from archlint.shapes import spatial_size
 
@@ -36,7 +36,11 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
     return bool(ups) and all(u.kind in (OpKind.CONV, OpKind.POOL) for u in ups), None
 
 
-def _head_params(start: Node) -> int:
+def _after(node: Node) -> list[Node]:
+    return nearest_downstream(node, _TO_DENSE | {OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE})
+
+
+def _head_params(start: Node, include: frozenset[OpKind] = frozenset({OpKind.DENSE})) -> int:
     total = 0
     seen: set[int] = set()
     stack = [start]
@@ -45,7 +49,7 @@ def _head_params(start: Node) -> int:
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if n.kind is OpKind.DENSE:
+        if n.kind in include:
             total += n.params
         stack.extend(n.successors())
     return total
@@ -56,7 +60,10 @@ class DenseHead(Rule):
 
     ## What it flags
     A Flatten (or a Reshape to a matrix) of a feature map larger than 1x1
-    that feeds a dense layer, where global average pooling would serve. The
+    that feeds a dense layer, where global average pooling would serve; and
+    the same head written as convolutions: a convolution whose window covers
+    its whole map (VGG's fc6 as a 7x7 convolution in timm) followed by more
+    weight layers. The
     message gives the head's parameter count and its share of the model.
     Heads under `min_head_params` (default 100,000) are not flagged: a
     LeNet-5's 59,000-parameter head is cheap, and the whole model is small;
@@ -125,4 +132,25 @@ class DenseHead(Rule):
                 total_params=total,
                 share=round(share, 4),
                 spatial=hw,
+            )
+        for node in graph.of_kind(OpKind.CONV):
+            if not whole_map_conv(node) or not any(n.kind in WEIGHT_KINDS for n in _after(node)):
+                continue
+            x = node.inputs[0].shape
+            head = _head_params(node, include=WEIGHT_KINDS)  # this convolution and every weight layer after it
+            if head < min_head:
+                continue
+            share = head / total if total else 0.0
+            yield self.finding(
+                node,
+                f"a {x[1]}x{'x'.join(str(d) for d in x[2:])} feature map is read whole by the "
+                f"{'x'.join(str(d) for d in node.attrs['kernel'])} convolution '{node.layer}' (a dense layer "
+                f"written as a convolution): the head holds {head:,} parameters ({share:.0%} of the model's {total:,})",
+                f"replace '{node.layer}' and the layers after it with global average pooling followed by one "
+                "classifier layer",
+                ctx,
+                head_params=head,
+                total_params=total,
+                share=round(share, 4),
+                spatial=spatial_size(x),
             )

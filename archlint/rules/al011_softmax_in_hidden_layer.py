@@ -3,12 +3,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
-from archlint.rules._match import activation_of, nearest_downstream
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import activation_of
 from archlint.rules.base import Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
 _FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
+
+
+_PERMUTES = frozenset({"permute", "transpose", "t", "Transpose", "Permute", "swapaxes", "movedim"})
+
+
+def _fed_layers(node: Node) -> list[Node]:
+    """Feature layers the softmax output reaches through passive ops, leaving out those reached
+    through an axis permutation: a dense layer there mixes whole distributions across another
+    axis (CaiT's talking-heads attention mixes the heads' attention maps), it does not read
+    probabilities as features."""
+    out: list[Node] = []
+    seen: set[int] = set()
+    stack = list(node.successors())
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.kind in _PASSIVE:
+            if n.op_type not in _PERMUTES:
+                stack.extend(n.successors())
+        elif n.kind in _FEATURE_LAYERS:
+            out.append(n)
+    return sorted(out, key=lambda n: n.index)
 
 
 class SoftmaxInHiddenLayer(Rule):
@@ -18,7 +42,9 @@ class SoftmaxInHiddenLayer(Rule):
     A softmax (or log-softmax) whose output goes, through reshapes, dropout
     or identities only, into a convolution, dense, normalisation or pooling
     layer. Softmax used as attention weights (multiplied with or
-    matrix-multiplied into values) is not flagged.
+    matrix-multiplied into values) is not flagged, nor is a layer reached
+    through an axis permutation, which mixes whole distributions across
+    another axis (talking-heads attention in CaiT).
 
     ## Why it hurts
     Softmax turns a feature vector into a probability distribution that sums
@@ -52,7 +78,7 @@ class SoftmaxInHiddenLayer(Rule):
         for node in graph.nodes:
             if activation_of(node) not in ("softmax", "log_softmax"):
                 continue
-            after = [n for n in nearest_downstream(node, _PASSIVE) if n.kind in _FEATURE_LAYERS]
+            after = _fed_layers(node)
             if not after:
                 continue
             yield self.finding(

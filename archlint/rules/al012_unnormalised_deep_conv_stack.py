@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules.base import Rule, RuleContext
 
 _SELF_NORMALISING = frozenset({"selu"})
@@ -13,10 +13,16 @@ class UnnormalisedDeepConvStack(Rule):
     """A deep convolutional network has no normalisation layer at all.
 
     ## What it flags
-    A network with at least `min_convs` (default 8) convolutions and no batch,
-    layer, group or instance normalisation anywhere. Self-normalising
-    networks (every activation SELU) are not flagged. One finding, at the
-    first convolution.
+    A network with at least `min_convs` (default 8) convolutions on one path
+    from input to output and no batch, layer, group or instance
+    normalisation anywhere. Parallel branches do not add up: four 2-conv
+    branches side by side are a 2-conv stack. Self-normalising networks
+    (every activation SELU) are not flagged, nor are normaliser-free
+    networks that standardise their convolution weights instead (NF-Nets'
+    scaled weight standardisation, seen in a captured PyTorch graph), nor
+    an export that folded its batch norms into the convolutions (AL900 says
+    so instead). One
+    finding, at the first convolution of the longest path.
 
     ## Why it hurts
     Without normalisation the scale of activations drifts layer by layer;
@@ -52,19 +58,33 @@ class UnnormalisedDeepConvStack(Rule):
     options = {"min_convs": 8}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        convs = list(graph.of_kind(OpKind.CONV))
-        if len(convs) < int(ctx.option("min_convs", 8)):
-            return
         if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
+        if any(note.kind == "bn-folded" for note in graph.notes):
+            return  # the normalisation is there, folded by the exporter: AL900 reports it
+        if any(n.attrs.get("weight_standardised") for n in graph.of_kind(OpKind.CONV)):
+            return  # normaliser-free by design: the weights are standardised instead (NF-Nets)
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:
             return
+        # the most convolutions on one path, and where that path starts and ends
+        best: dict[int, tuple[int, Node | None]] = {}
+        deepest: tuple[int, Node | None, Node | None] = (0, None, None)
+        for n in graph.nodes:
+            d, first = max((best[id(p)] for p in n.predecessors()), default=(0, None), key=lambda t: t[0])
+            if n.kind is OpKind.CONV:
+                d, first = d + 1, first or n
+                if d > deepest[0]:
+                    deepest = (d, first, n)
+            best[id(n)] = (d, first)
+        count, first, last = deepest
+        if count < int(ctx.option("min_convs", 8)) or first is None or last is None:
+            return
         yield self.finding(
-            convs[0],
-            f"{len(convs)} convolutions, from '{convs[0].layer}' to '{convs[-1].layer}', and no "
+            first,
+            f"{count} convolutions on one path, from '{first.layer}' to '{last.layer}', and no "
             "normalisation layer: activations drift in scale and the stack trains slowly",
             "add batch normalisation between each convolution and its activation (GroupNorm for small batches)",
             ctx,
-            convs=len(convs),
+            convs=count,
         )

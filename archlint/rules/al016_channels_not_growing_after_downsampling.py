@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, feeding, spatial
+from archlint.rules._match import dims, feeding, nearest_downstream, spatial
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -19,6 +19,10 @@ class _Stage:
     trunk: int = 0  # last merge (Add / Concat) output: the residual or dense stream, 0 when none
     down: Node | None = None  # the layer that downsampled into this stage
     fallback: int = 0  # the last convolution's width, expansions included
+    width_convs: int = 0  # width-setting convolutions on one path (parallel re-param branches count once)
+    first: int = 0  # the first such convolution's width
+    first_trunk: int = 0  # the first merge's width
+    entry: int = 0  # the narrowest of the first and last widths: what the stage grew from
 
 
 def _spatial_elems(v) -> int | None:
@@ -54,22 +58,15 @@ def _upsampled(graph: Graph) -> set[int]:
     return out
 
 
-_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD}) | NORM_KINDS
+_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD, OpKind.MUL}) | NORM_KINDS
 
 
 def _feeds_downsampler(n: Node) -> bool:
-    """Whether ``n``'s output goes, through a single chain, into a downsampling layer
-    (the expansion convolution of a block whose 3x3 is strided)."""
-    cur = n
-    while True:
-        succ = cur.successors()
-        if len(succ) != 1:
-            return False
-        cur = succ[0]
-        if _is_downsampler(cur):
-            return cur.kind is OpKind.CONV  # an expansion for a strided conv; a pool reads the stage's output
-        if cur.kind not in _TO_DOWN:
-            return False
+    """Whether ``n``'s output goes, through activations and normalisation only (SiLU
+    written as ``x * sigmoid(x)`` included), into strided convolutions: the expansion
+    convolution of a block whose 3x3 or depthwise convolution is strided."""
+    nxt = nearest_downstream(n, _TO_DOWN)
+    return bool(nxt) and all(m.kind is OpKind.CONV and _is_downsampler(m) for m in nxt)
 
 
 def _stages(graph: Graph) -> list[_Stage]:
@@ -81,6 +78,7 @@ def _stages(graph: Graph) -> list[_Stage]:
     decoder = _upsampled(graph)
     hidden = feeding(graph.nodes, WEIGHT_KINDS)
     level: dict[int, int] = {}
+    depth: dict[int, int] = {}  # width-setting convolutions on the longest path within the stage
     stages: dict[int, _Stage] = {}
     for n in graph.nodes:
         lv = max((level.get(id(p), 0) for p in n.predecessors()), default=0)
@@ -88,6 +86,7 @@ def _stages(graph: Graph) -> list[_Stage]:
         if down:
             lv += 1
         level[id(n)] = lv
+        depth[id(n)] = max((depth[id(p)] for p in n.predecessors() if level[id(p)] == lv), default=0)
         if not n.outputs or id(n) in decoder or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL):
             continue
         shape = n.outputs[0].shape
@@ -101,6 +100,7 @@ def _stages(graph: Graph) -> list[_Stage]:
             st.size = size
         if n.kind in (OpKind.ADD, OpKind.CONCAT) and len(n.predecessors()) > 1:
             st.trunk = int(shape[1])  # the last merge is the stage's output
+            st.first_trunk = st.first_trunk or int(shape[1])
         if n.kind is OpKind.CONV and not n.attrs.get("depthwise") and not n.attrs.get("transposed"):
             if id(n) not in hidden:
                 continue  # the classifier convolution (NiN, SqueezeNet): its width is the class count
@@ -108,9 +108,17 @@ def _stages(graph: Graph) -> list[_Stage]:
             st.fallback = int(shape[1])
             if not _feeds_downsampler(n):
                 st.channels = int(shape[1])  # the last convolution, when the stage has no merge
+                st.first = st.first or int(shape[1])
+                depth[id(n)] += 1
+                st.width_convs = max(st.width_convs, depth[id(n)])
     out = [s for s in stages.values() if s.convs and s.size is not None]
     for s in out:
-        s.channels = s.trunk or s.channels or s.fallback
+        if s.trunk:
+            s.entry = min(s.first_trunk, s.trunk)
+            s.channels = s.trunk
+        else:
+            s.channels = s.channels or s.fallback
+            s.entry = min(s.first or s.channels, s.channels)
     out.sort(key=lambda s: s.level)
     return [s for s in out if s.channels]
 
@@ -134,7 +142,9 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     residual stream of a ResNet, the concatenated features of a DenseNet or
     Inception block) where it has one, else its last convolution, leaving
     out a convolution that only expands the input of the next strided layer
-    (MobileNet and RegNet blocks).
+    (MobileNet and RegNet blocks). A stage that already widened before its
+    downsampling (Xception's entry blocks: 64 -> 128, then pool) is compared
+    by the narrower of its first and last widths.
     Depthwise convolutions, a last convolution that is the classifier
     (NiN, SqueezeNet), 1x1 maps (squeeze-and-excitation) and decoders
     (anything after an upsampling) do not count; 'valid' padding that trims
@@ -177,19 +187,20 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
         for fine, coarse in zip(stages, stages[1:], strict=False):
             if coarse.level != fine.level + 1:
                 continue
-            if coarse.channels > fine.channels or (coarse.channels == fine.channels and fine.channels >= cap):
+            before = fine.entry
+            if coarse.channels > before or (coarse.channels == before and before >= cap):
                 continue
-            if coarse.channels == fine.channels and len(fine.convs) < 2:
+            if coarse.channels == before and fine.width_convs < 2:
                 continue  # a stem's single convolution: keeping its width is common and harmless
             down = _downsampler(graph, fine, coarse)
-            verb = "shrink" if coarse.channels < fine.channels else "stay"
+            verb = "shrink" if coarse.channels < before else "stay"
             yield self.finding(
                 down,
                 f"'{down.layer}' downsamples {dims(fine.size)} -> {dims(coarse.size)} but the channels "
-                f"{verb} at {coarse.channels} (before: {fine.channels}): a representational bottleneck",
-                f"double the channels of the convolutions after '{down.layer}' (e.g. {fine.channels} -> "
-                f"{2 * fine.channels})",
+                f"{verb} at {coarse.channels} (before: {before}): a representational bottleneck",
+                f"double the channels of the convolutions after '{down.layer}' (e.g. {before} -> "
+                f"{2 * before})",
                 ctx,
-                before=fine.channels,
+                before=before,
                 after=coarse.channels,
             )

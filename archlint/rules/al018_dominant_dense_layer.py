@@ -3,11 +3,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
-from archlint.rules._match import fed_by, nearest_upstream
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import fed_by
 from archlint.rules.base import Rule, RuleContext
 
 _TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
+
+
+def _after_global_pool(node: Node) -> bool:
+    """Whether ``node`` reads a globally pooled vector: up a single chain of activations,
+    normalisation, reshapes and weight layers on 1x1 maps or vectors (LCNet's 1x1 conv head
+    after pooling) to a global pooling."""
+    cur = node
+    while True:
+        preds = cur.predecessors()
+        if len(preds) != 1:
+            return False
+        cur = preds[0]
+        if cur.kind is OpKind.GLOBAL_POOL:
+            return True
+        if cur.kind in _TO_POOLED:
+            continue
+        x = cur.inputs[0].shape if cur.kind in WEIGHT_KINDS and cur.inputs else None
+        if x is not None and (len(x) == 2 or all(d == 1 for d in x[2:])):
+            continue
+        return False
 
 
 class DominantDenseLayer(Rule):
@@ -18,8 +38,9 @@ class DominantDenseLayer(Rule):
     with more than `max_share` (default 0.5) of all parameters and at least
     `min_params` (default 100,000). Not flagged: the first layer of a plain
     MLP (there it is inherent), a layer that already reads a globally pooled
-    vector (a classifier after global pooling: its size is the class
-    count), small layers in small models (LeNet-5's 48,000-parameter fc1),
+    vector, directly or through layers on the pooled vector (LCNet's and
+    MobileNetV3's 1x1 head convolution after pooling): there is no map left
+    to pool, small layers in small models (LeNet-5's 48,000-parameter fc1),
     and a dense layer applied to each position of a sequence (a speech or
     language model's vocabulary projection, tied to the embedding or not):
     pooling does not apply there, and a tied projection shares its weights.
@@ -65,7 +86,7 @@ class DominantDenseLayer(Rule):
             share = node.params / total
             if share <= max_share or node.params < min_params or id(node) not in after_conv:
                 continue
-            if any(u.kind is OpKind.GLOBAL_POOL for u in nearest_upstream(node, _TO_POOLED)):
+            if _after_global_pool(node):
                 continue  # the classifier after global pooling: nothing left to shrink
             x = node.inputs[0] if node.inputs else None
             if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):

@@ -27,12 +27,20 @@ def _dead_branch(sink: Node, live: set[int], seen: set[int]) -> list[Node]:
     return out
 
 
+def _mutates(n: Node) -> bool:
+    """An in-place ATen op (``fill_``, ``copy_``, ``index_put_``): its effect is the tensor it
+    writes into, which lives on (Swin's attention mask is built with ``mask[...].fill_(v)``);
+    its own return value is only an alias, unused by design."""
+    op = n.op_type
+    return op.endswith("_") and not op.startswith("_") and not op.endswith("__")
+
+
 def _live(graph: Graph) -> set[int]:
-    """Nodes from which a graph output is reached."""
+    """Nodes from which a graph output is reached, or an in-place write."""
     live: set[int] = set()
     outputs = {id(v) for v in graph.outputs}
     for n in reversed(graph.nodes):
-        if n.kind is OpKind.OUTPUT or any(id(v) in outputs for v in n.outputs):
+        if n.kind is OpKind.OUTPUT or any(id(v) in outputs for v in n.outputs) or _mutates(n):
             live.add(id(n))
         elif any(id(s) in live for s in n.successors()):
             live.add(id(n))
@@ -46,7 +54,9 @@ class DanglingNode(Rule):
     A layer none of whose outputs is read by another layer or returned by
     the model; the message counts the dead branch that only feeds it.
     Secondary outputs (a dropout mask, BN running statistics) are ignored as
-    long as the first output is used.
+    long as the first output is used, and so are in-place writes (`fill_`,
+    `copy_` in a captured PyTorch graph), whose result lives in the tensor
+    they write into.
 
     ## Why it hurts
     The layer costs compute and parameters and contributes nothing: usually

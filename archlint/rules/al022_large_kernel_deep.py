@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules._match import dims, is_depthwise_or_grouped, weight_depths
+from archlint.rules._match import dims, is_depthwise_or_grouped, weight_depths, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -15,7 +15,9 @@ class LargeKernelDeep(Rule):
     A regular convolution whose kernel is at least `min_kernel` (default 7)
     in every spatial dimension and that has another weight layer before it.
     The first layer (the stem), depthwise convolutions (ConvNeXt's 7x7
-    depthwise) and transposed convolutions are not flagged.
+    depthwise), transposed convolutions and a convolution whose window covers
+    its whole input map (a dense layer written as a convolution, such as
+    timm's VGG fc6; AL003 judges it as a head) are not flagged.
 
     ## Why it hurts
     A stack of three 3x3 convolutions sees the same 7x7 receptive field with
@@ -57,6 +59,8 @@ class LargeKernelDeep(Rule):
                 continue
             if is_depthwise_or_grouped(node) or node.attrs.get("transposed"):
                 continue
+            if whole_map_conv(node):
+                continue  # a dense layer written as a convolution: AL003 judges it as a head
             k = kernel[0]
             n3 = (k - 1) // 2
             yield self.finding(

@@ -4,9 +4,34 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
-from archlint.rules._match import dims
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
+from archlint.rules._match import dims, nearest_downstream
 from archlint.rules.base import Rule, RuleContext
+
+
+_TO_SUM = frozenset({OpKind.IDENTITY}) | NORM_KINDS
+
+
+def _merge_point(node: Node) -> Node | None:
+    """The Add that ``node`` feeds through normalisation only, if any."""
+    down = nearest_downstream(node, _TO_SUM)
+    return down[0] if len(down) == 1 and down[0].kind is OpKind.ADD else None
+
+
+def _reparam_branch(node: Node, stride: tuple[int, ...]) -> bool:
+    """A training-time branch summed with a sibling convolution that reads the same input with a
+    window covering the stride (RepVGG, MobileOne, FastViT): the sum folds into one convolution
+    at inference, and the sibling reads every pixel."""
+    add = _merge_point(node)
+    if add is None or not node.inputs:
+        return False
+    for sib in node.inputs[0].consumers:
+        if sib is node or sib.kind is not OpKind.CONV or tuple(sib.attrs.get("stride") or ()) != stride:
+            continue
+        k = tuple(sib.attrs.get("kernel") or ())
+        if len(k) == len(stride) and all(kk >= st for kk, st in zip(k, stride, strict=False)) and _merge_point(sib) is add:
+            return True
+    return False
 
 
 class StrideExceedsKernel(Rule):
@@ -15,7 +40,11 @@ class StrideExceedsKernel(Rule):
     ## What it flags
     A (non-transposed) convolution or pooling layer whose stride is larger
     than its (dilated) kernel in some dimension, e.g. a 1x1 convolution with
-    stride 2, as in the projection shortcut of the original ResNet.
+    stride 2, as in the projection shortcut of the original ResNet. Not
+    flagged: a training-time re-parameterisation branch whose output is
+    summed with a sibling convolution that reads the same input with a
+    window covering the stride (RepVGG, MobileOne, FastViT: the branches fold
+    into that convolution at inference).
 
     ## Why it hurts
     Windows no longer overlap or even touch: a 1x1 stride-2 convolution reads
@@ -55,6 +84,8 @@ class StrideExceedsKernel(Rule):
             dil = tuple(node.attrs.get("dilation") or (1,) * len(kernel))
             eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil, strict=False))
             if all(s <= e for s, e in zip(stride, eff, strict=False)):
+                continue
+            if _reparam_branch(node, stride):
                 continue
             skipped = 1 - math.prod(eff) / math.prod(stride)
             yield self.finding(

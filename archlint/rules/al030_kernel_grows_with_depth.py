@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, is_depthwise_or_grouped
+from archlint.rules._match import dims, is_depthwise_or_grouped, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
@@ -46,10 +46,13 @@ class KernelGrowsWithDepth(Rule):
     A regular convolution whose kernel covers more pixels than that of the
     regular convolution feeding it along a plain chain (through activations,
     normalisation, dropout, padding and pooling only), e.g. `3x3 -> 5x5` or
-    `5x5 -> 7x7`. Not flagged: 1x1 and grouped/depthwise convolutions
+    `5x5 -> 7x7` (at least as large on every axis, larger on one). Not
+    flagged: 1x1 and grouped/depthwise convolutions
     (searched kernel sizes in MobileNetV3 and EfficientNet grow on purpose),
-    branches after a merge (Inception's parallel 1x1/3x3/5x5 towers), and
-    factorised `1xk -> kx1` pairs (same area).
+    branches after a merge (Inception's parallel 1x1/3x3/5x5 towers), a
+    convolution whose window covers its whole map (a dense layer written as
+    a convolution), and
+    factorised `1xk -> kx1` or `7x1 -> 3x3` steps (Inception-v3).
 
     ## Why it hurts
     Deeper layers already see a large receptive field through the layers
@@ -92,14 +95,14 @@ class KernelGrowsWithDepth(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV):
-            if not _regular(node):
-                continue
+            if not _regular(node) or whole_map_conv(node):
+                continue  # a dense layer written as a convolution (VGG's fc6) is a head, not a deeper kernel
             prev = _previous_conv(node)
             if prev is None:
                 continue
             k, kp = tuple(node.attrs["kernel"]), tuple(prev.attrs["kernel"])
-            if math.prod(k) <= math.prod(kp):
-                continue
+            if len(k) != len(kp) or any(a < b for a, b in zip(k, kp, strict=False)) or k == kp:
+                continue  # grows only if at least as large on every axis (7x1 -> 3x3 is a factorised pair)
             yield self.finding(
                 node,
                 f"{dims(k)} convolution '{node.layer}' follows {dims(kp)} convolution '{prev.layer}': the kernel "

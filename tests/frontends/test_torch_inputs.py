@@ -274,3 +274,18 @@ def test_meta_device_build_allocates_no_weights() -> None:
     assert [n.kind for n in g.nodes if n.kind is not OpKind.IDENTITY] == [
         n.kind for n in g_real.nodes if n.kind is not OpKind.IDENTITY]
     assert g.total_params == g_real.total_params > 0
+
+
+def test_readme_bert_example(tmp_path: Path) -> None:
+    """The README's command: a BertModel from its config, token ids and a mask by name."""
+    (tmp_path / "bert.py").write_text(
+        "from transformers import BertConfig, BertModel\n"
+        "def make():\n"
+        "    return BertModel(BertConfig(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4))\n"
+    )
+    r = _run("bert.py:make", "--input", "input_ids=2x16:int64", "--input", "attention_mask=2x16:int64",
+             "--format", "json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    f = json.loads(r.stdout)["files"][0]
+    assert f["error"] is None and not any(n.startswith("assumed input") for n in f["notes"])
+    assert f["coverage"]["nodes"] > 50

@@ -18,6 +18,7 @@ from archlint.rules import get_rule
 
 FAULTS = Path(__file__).resolve().parents[2] / "fixtures" / "faults"
 CASES = sorted(FAULTS.glob("*.expected.json"))
+ONNX_CASES = sorted((FAULTS / "onnx").glob("*.expected.json"))
 
 
 @pytest.mark.parametrize("expected", CASES, ids=lambda p: p.name.split(".")[0])
@@ -35,10 +36,30 @@ def test_fault_fixture(expected: Path) -> None:
             assert not [f for f in findings if f.severity >= Severity.WARNING], model
 
 
+@pytest.mark.parametrize("expected", ONNX_CASES, ids=lambda p: p.name.split(".")[0])
+def test_onnx_fault_fixture(expected: Path) -> None:
+    """The same faults in ONNX, where an ONNX graph can show them (no loss, no initialisers)."""
+    spec = json.loads(expected.read_text())
+    want = sorted((e["code"], e["layer"]) for e in spec["findings"])
+    (model,) = spec["models"]
+    findings = lint(FAULTS / "onnx" / model)
+    assert sorted((f.code, f.layer) for f in findings) == want
+    if expected.name.startswith("control_"):
+        assert findings == []
+
+
+def test_onnx_fault_fixtures_are_fresh() -> None:
+    from fixtures.faults.make_onnx_faults import main
+
+    assert main(["--check"]) == 0, "run: python fixtures/faults/make_onnx_faults.py"
+
+
 def test_every_fault_rule_has_a_fixture() -> None:
     codes = {e["code"] for p in CASES for e in json.loads(p.read_text())["findings"]}
     assert {"AL025", "AL026", "AL027", "AL028", "AL029", "AL030", "AL031", "AL032"} <= codes
     assert {"AL005", "AL008", "AL009", "AL016"} <= codes  # the extended rules' new cases
+    onnx = {e["code"] for p in ONNX_CASES for e in json.loads(p.read_text())["findings"]}
+    assert {"AL005", "AL008", "AL009", "AL016", "AL026", "AL030", "AL031", "AL032"} <= onnx
 
 
 @pytest.mark.parametrize("ext", [".keras", ".h5"])

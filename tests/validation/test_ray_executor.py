@@ -158,3 +158,19 @@ def test_ray_errors_are_one_line(cluster, tmp_path):
     assert ex.gpus_per_pack == 0 and ex.slots() == 2 and not ex.started_here
     with pytest.raises(R.ValidationError, match="has 0 GPUs"):
         RayExecutor(gpus_per_pack=1)
+
+
+def test_a_failing_pack_fails_alone(cluster):
+    """A pack that raises (not a dead worker: no retry) is reported; the other packs still land."""
+    from archlint_validation import data as D
+    from archlint_validation.executors import PackJob
+    from archlint_validation.train import RunSpec
+
+    split = D.split_validation(D.load_synthetic(40, 10), 4)
+    spec = RunSpec("faithful", "control", "none", "gap", 0)
+    jobs = [PackJob([spec], trainer="bogus", steps=1, epochs=1, batch_size=4, index=0),
+            PackJob([spec], trainer="classic", steps=1, epochs=1, batch_size=4, index=1)]
+    landed = []
+    with pytest.raises(R.ValidationError, match=r"1 of 2 packs failed .*pack 0 .*unknown trainer 'bogus'"):
+        RayExecutor(gpus_per_pack=0).run(jobs, split, on_done=lambda job, recs: landed.append((job.index, recs)) or "ok")
+    assert [i for i, _ in landed] == [1] and landed[0][1][0]["key"] == spec.key

@@ -45,6 +45,21 @@ TORCHVISION_MODELS: dict[str, tuple[dict[str, Any], tuple[int, ...]]] = {
     "swin_t": ({}, (2, 3, 224, 224)),
 }
 
+#: timm model names, built with random weights at batch 2, 224x224
+TIMM_MODELS: tuple[str, ...] = (
+    "vgg11_bn",  # fc6 written as a 7x7 convolution
+    "resnet50",
+    "efficientnet_b0",
+    "convnext_tiny",
+    "seresnext26d_32x4d",
+    "nf_resnet26",  # normaliser-free: scaled weight standardisation
+    "repvgg_a2",  # re-parameterisation branches
+    "fastvit_t8",
+    "cait_xxs24_224",  # talking-heads attention
+    "mixer_b16_224",
+    "lcnet_050",
+)
+
 #: keras.applications name -> input shape (H, W, C)
 KERAS_MODELS: dict[str, tuple[int, int, int]] = {
     "ResNet50": (224, 224, 3),
@@ -56,12 +71,11 @@ KERAS_MODELS: dict[str, tuple[int, int, int]] = {
     "MobileNetV3Small": (224, 224, 3),
     "EfficientNetB0": (224, 224, 3),
     "EfficientNetV2B0": (224, 224, 3),
-    "RegNetX002": (224, 224, 3),
     "ConvNeXtTiny": (224, 224, 3),
     "InceptionV3": (299, 299, 3),
     "Xception": (299, 299, 3),
-    "NASNetMobile": (224, 224, 3),
 }
+# not built: RegNet is not in keras.applications 3; NASNetMobile refuses the torch backend
 
 
 def torchvision_compat() -> None:
@@ -105,6 +119,21 @@ def torchvision_findings(name: str) -> list:
     from archlint.config import Config
 
     return check_graph(torchvision_graph(name), Config(), f"torchvision.models:{name}")
+
+
+def timm_findings(name: str) -> list:
+    import torch
+
+    torchvision_compat()
+    import timm
+
+    from archlint.api import check_graph
+    from archlint.config import Config
+    from archlint.frontends.torch import from_module
+
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False)
+    return check_graph(from_module(model, (2, 3, 224, 224), name=name), Config(), f"timm:{name}")
 
 
 def keras_file(name: str, folder: Path) -> Path:
