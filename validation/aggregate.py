@@ -86,7 +86,7 @@ def aggregate(run_dirs: list[Path], out: Path, *, rules=None, placements=PLACEME
                                        for r in used.values()), 2),
         "runs_resumed": len(used),
         "date": max(r.get("finished", "") for r in used.values()) or now(),
-        "aggregated_from": [str(Path(d)) for d in run_dirs],
+        "aggregated_from": ["/".join(Path(d).resolve().parts[-3:]) for d in run_dirs],  # OUT/runs/HASH
         "aggregated": now(),
     }
     settings_full = {**settings, "protocols": list(protocols), "placements": list(placements),

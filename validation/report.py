@@ -316,7 +316,7 @@ def make_plots(results: dict, out: Path) -> list[str]:
             ax.errorbar([sm["mean"]], [i], xerr=[[lo], [hi]], fmt="o", capsize=4, color="C0")
             ax.scatter(v["test_acc"], [i] * len(v["test_acc"]), s=10, color="grey", zorder=3)
         ax.axvline(chance, color="grey", linewidth=1, linestyle=(0, (1, 3)))
-        ax.text(chance, len(vs) - 0.5, " chance", color="grey", fontsize=7, va="bottom")
+        ax.text(chance, -0.4, " chance", color="grey", fontsize=7, va="bottom")
         ax.set_yticks(range(len(vs)), [v["config"] for v in vs], fontsize=8)
         ax.set_xlim(0.0, 1.0)
         ax.set_xlabel("final test accuracy (mean, 95% t interval clipped to [0, 1], seeds in grey)")

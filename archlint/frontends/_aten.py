@@ -506,7 +506,16 @@ def build(
 def tie_weights(graph: Graph) -> None:
     """Mark a dense layer that reads an embedding's weight table (a tied output
     projection) and count the shared table once."""
-    tables = {n.attrs["weight"]: n for n in graph.of_kind(OpKind.EMBEDDING) if n.attrs.get("weight")}
+    tables: dict[str, Any] = {}
+    for n in graph.of_kind(OpKind.EMBEDDING):
+        w = n.attrs.get("weight")
+        if not w:
+            continue
+        if w in tables:  # one table looked up twice (T5's encoder and decoder share it): count it once
+            n.attrs["shared"] = tables[w].layer
+            n.attrs["params"] = 0
+        else:
+            tables[w] = n
     for n in graph.of_kind(OpKind.DENSE):
         emb = tables.get(n.attrs.get("weight", ""))
         if emb is None:

@@ -21,7 +21,7 @@ def _token_embeddings(graph: Graph) -> list[Node]:
             if cur.kind is OpKind.INPUT:
                 out.append(e)
                 break
-            if cur.kind not in (OpKind.RESHAPE, OpKind.IDENTITY):
+            if cur.kind not in (OpKind.RESHAPE, OpKind.FLATTEN, OpKind.IDENTITY):
                 break
     return out
 

@@ -87,7 +87,7 @@ def test_bad_factory_specs(bad: Path) -> None:
     [
         ("notzip.pt2", ("not a zip file",)),
         ("nojson.pt2", ("models/model.json",)),
-        ("badjson.pt2", ("cannot read the exported graph",)),
+        ("badjson.pt2", ("exported graph JSON is not valid JSON", "line 1 column")),
         ("wrongjson.pt2", ("unexpected exported graph layout",)),
     ],
 )

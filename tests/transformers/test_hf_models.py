@@ -110,3 +110,22 @@ def test_sequences_have_a_sequence_layout() -> None:
     conv = next(vit.of_kind(OpKind.CONV))
     assert conv.output.layout == "NCHW"  # the patch embedding is a spatial map; what follows is not
     assert next(vit.of_kind(OpKind.ATTENTION)).output.layout in ("NHLD", "NLD")
+
+
+def test_hardware_rules_skip_output_layers() -> None:
+    """AL020 (opt-in) leaves the vocabulary projection and the classifier alone:
+    they are output layers; AL105 (opt-in) names the unaligned token table."""
+    import torch
+
+    from archlint.config import Config
+    from tests.transformers._models import _wrap, shim_torchvision
+
+    shim_torchvision()
+    import transformers as T
+
+    torch.manual_seed(0)
+    gpt2 = T.GPT2LMHeadModel(T.GPT2Config(n_embd=64, n_layer=1, n_head=4, vocab_size=1001, use_cache=False,
+                                          pad_token_id=0, bos_token_id=1, eos_token_id=2))
+    g = torch_graph(_wrap(gpt2, "ids").train(), (torch.randint(0, 1000, (1, 8)),))
+    found = check_graph(g, Config(select=["AL020", "AL105"]))
+    assert [(f.code, f.layer) for f in found] == [("AL105", "m.transformer.wte")]
