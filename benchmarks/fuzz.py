@@ -6,7 +6,7 @@
 Seeds are small valid files of each format (fixtures/onnx and
 tests/security/seeds, see make_seeds.py there). Each input is a seed mutated by
 bit flips, truncation, byte insertion/deletion, overwrites with boundary bytes
-and splicing with another seed; one input in ten is an instance of an
+and splicing with another seed; one input in twenty is a small instance of an
 issue-11 attack shape (:func:`hostile_mutate`: long chains, nested models,
 memory bombs, huge integers, control characters in names); for the zip formats (.keras, .pt2) also by
 editing the JSON members (values swapped for other types, huge or negative
@@ -346,6 +346,9 @@ def onnx_mutate(data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
 
 
 # ---------------------------------------------------------------- hostile shapes (issue 11)
+#: share of inputs that are an attack shape (small instances: the full-size ones are in
+#: tests/security and benchmarks/hostile_bench.py)
+HOSTILE_SHARE = 0.05
 _NASTY = ["\x1b]0;t\x07", "\x1b[31m", "\u202e", "\n::error::x", "::stop-commands::k", "##[error]x", "\u200b", "\x9b", "\r"]
 
 
@@ -363,9 +366,9 @@ def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
     pick = rng.randrange(4)
     if fmt == "onnx":
         if pick == 0:
-            return hostile.onnx_dropout_chain(rng.randint(10, 3000))
+            return hostile.onnx_dropout_chain(rng.randint(10, 600))
         if pick == 1:
-            return hostile.onnx_dead_chain(rng.randint(1, 500), rng.randint(1, 500))
+            return hostile.onnx_dead_chain(rng.randint(1, 300), rng.randint(1, 300))
         from onnx import load_from_string
 
         model = load_from_string(hostile.onnx_dropout_chain(rng.randint(1, 20)))
@@ -378,19 +381,19 @@ def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
         return model.SerializeToString()
     if fmt == "keras":
         if pick == 0:
-            return hostile.keras_zip(hostile.nested_models(rng.randint(1, 10), rng.randint(1, 6)))
+            return hostile.keras_zip(hostile.nested_models(rng.randint(1, 8), rng.randint(1, 5)))
         if pick == 1:
             maker = rng.choice([hostile.same_name_layers, hostile.reversed_chain])
-            return hostile.keras_zip(maker(rng.randint(1, 2000)))
+            return hostile.keras_zip(maker(rng.randint(1, 500)))
         if pick == 2:
-            return hostile.deflated_zip("config.json", rng.choice([1 << 10, 1 << 20, 8 << 20]), rng.choice([b"[],", b"{},", b"[[[", b"1e999,"]))
+            return hostile.deflated_zip("config.json", rng.choice([1 << 10, 1 << 16, 1 << 20, 5 << 20]), rng.choice([b"[],", b"{},", b"[[[", b"1e999,"]))
         doc = hostile.same_name_layers(rng.randint(1, 20))
         layer = rng.choice(doc["config"]["layers"])
         layer["config"]["units" if rng.random() < 0.5 else "name"] = rng.choice([10**rng.randint(19, 4000), -(2**70), _nasty(rng)])
         meta = {"keras_version": rng.choice(["3.5.0", 5, None, [1]]), "notes": rng.choice([5, "x", [1, [2]], {"a": 1}])}
         return hostile.keras_zip(doc, meta)
     if fmt == "h5":
-        return hostile.h5_overlapping_continuations(rng.randint(1, 300), rng.choice([1 << 12, 1 << 16, 1 << 20]))
+        return hostile.h5_overlapping_continuations(rng.randint(1, 200), rng.choice([1 << 12, 1 << 16, 1 << 20]))
     # pt2
     if pick < 2:
         return hostile.deflated_zip("m/models/model.json", rng.choice([1 << 10, 1 << 20, 8 << 20]), rng.choice([b"[],", b"{},", b"[[[["]))
@@ -398,7 +401,7 @@ def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
 
 
 def mutate(fmt: str, data: bytes, rng: random.Random, others: list[bytes]) -> bytes:
-    if rng.random() < 0.1:
+    if rng.random() < HOSTILE_SHARE:
         return hostile_mutate(fmt, rng)
     if fmt == "onnx" and rng.random() < 0.5:
         return onnx_mutate(data, rng, others)

@@ -1,12 +1,18 @@
 """PyTorch frontend: a live ``nn.Module`` from a factory spec into the common graph.
 
-``pkg.module:make_model`` or ``path/file.py:Net``: the module is imported, the
-attribute called (``--arg`` values as arguments; a class is instantiated) and
-the module captured with ``torch.export`` (``strict=False``) in training
-mode, so dropout and batch norm stay in the graph and nothing is folded or
-decomposed. When export fails, ``torch.fx.symbolic_trace`` is tried. The
-captured ATen ops are mapped by :mod:`archlint.frontends._aten`, the same
-table the ``.pt2`` frontend uses. torch is imported only here.
+``pkg.module:make_model`` or ``path/file.py:Net``: the module is imported and
+the attribute called (``--arg`` values as arguments; a class is
+instantiated), first under ``torch.device("meta")`` (no weights allocated),
+again for real when that fails. Example inputs come from ``--input``, from
+the factory (``(model, example_inputs)``), or are chosen from the model
+(:func:`default_example`). The module is captured in training mode, so
+dropout and batch norm stay in the graph and nothing is folded: by the cheap
+capture (:mod:`archlint.frontends._fxcapture`, the same graph as export)
+where it applies, else ``torch.export`` (``strict=False``), else
+``torch.fx.symbolic_trace``; in eval mode, with a note, when training mode
+cannot run. The captured ATen ops are mapped by
+:mod:`archlint.frontends._aten`, the same table the ``.pt2`` frontend uses.
+torch is imported only here.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
         out = node.output.shape
         if out is None or len(out) != 2:
             return False, None
-        if x is not None and x[0] is not None and out[0] is not None and out[0] != x[0]:
+        if x and x[0] is not None and out[0] is not None and out[0] != x[0]:  # x may be () (a scalar)
             return False, None  # (B, L, D) -> (B*L, D): positions folded into the batch, not flattened
     hw = spatial_size(x)
     if hw is not None:

@@ -151,3 +151,30 @@ def test_al002_fix_names_a_fused_activation() -> None:
              _conv("c2"), ("GlobalAveragePooling2D", {"name": "gap"}), ("Dense", {"name": "out", "units": 10}))
     (f,) = check_graph(g, Config(select=["AL002"]))
     assert f.fix == "move 'bn' between 'c1' and 'act'"
+
+
+def test_se_multiply_is_no_upsampling() -> None:
+    """``scale[N, C, 1, 1] * x`` broadcasts; AL016 must still see the stages after a
+    squeeze-and-excitation block (it used to take them for a decoder and skip them)."""
+    from fixtures.make_fixtures import Net
+    from archlint.frontends.onnx import from_model
+
+    net = Net("se")
+    net.conv(32, bias=False)
+    x = net.relu()
+    net.gap()
+    net.conv(8)
+    net.relu()
+    net.conv(32)
+    s = net.act("Sigmoid")
+    net.at(net.op("Mul", "multiply", [f"{s}:0", f"{x}:0"]), 32, 32)
+    pool = net.maxpool()
+    net.conv(16, bias=False)
+    net.relu()
+    net.gap()
+    net.flatten()
+    net.dense(10)
+    g = from_model(net.model(), "se")
+    mul = next(n for n in g.nodes if n.op_type == "Mul")
+    assert mul.output.shape == (1, 32, 32, 32)
+    assert _codes(g, "AL016") == [("AL016", pool)]
