@@ -67,6 +67,7 @@ def cases(d: Path) -> list[tuple[str, list[str], Path]]:
     out.append(("reversed chain of 8,000 (.keras)", ["check", write("rev.keras", hostile.keras_zip(hostile.reversed_chain(8000)))], d))
     out.append(("ONNX dropout chain 10,000", ["check", write("drops.onnx", hostile.onnx_dropout_chain(10_000))], d))
     out.append(("ONNX dead chain 3,000 x 3,000 sinks", ["check", "--format", "json", write("dead.onnx", hostile.onnx_dead_chain(3000, 3000))], d))
+    out.append(("ONNX 3,000 dense heads on one 3,000-layer tail (AL003)", ["check", write("fan.onnx", hostile.onnx_flatten_fan_in(3000, 3000))], d))
     out.append(("HDF5 overlapping continuations", ["check", write("bomb.h5", hostile.h5_overlapping_continuations())], d))
     out.append((".pt2 JSON of empty lists (100 MiB)", ["check", write("bomb.pt2", hostile.deflated_zip("b/models/model.json", 100 * 2**20))], d))
     out.append((".keras config of empty lists (60 MiB)", ["check", write("bomb.keras", hostile.deflated_zip("config.json", 60 * 2**20))], d))

@@ -40,7 +40,39 @@ def _after(node: Node) -> list[Node]:
     return nearest_downstream(node, _TO_DENSE | {OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE})
 
 
-def _head_params(start: Node, include: frozenset[OpKind] = frozenset({OpKind.DENSE})) -> int:
+def _chain_params(m: Node, include: frozenset[OpKind], memo: dict[int, int | None]) -> int | None:
+    """Parameters (of ``include`` kinds) from ``m`` to the end of the single path that starts at it,
+    or None when the path forks. Every node after ``m`` on such a path has ``m``'s path as its only
+    way in, so nothing else can reach it without passing ``m``: the sum is exact and memoised, and
+    many heads sharing one long tail cost one walk of it, not one each."""
+    path: list[Node] = []
+    n: Node | None = m
+    result: int | None = 0
+    while n is not None:
+        if n is not m and len(n.predecessors()) != 1:  # reachable another way: not exact from m
+            result = None
+            break
+        if id(n) in memo:
+            result = memo[id(n)]
+            break
+        succ = n.successors()
+        if len(succ) > 1:
+            result = None
+            break
+        path.append(n)
+        n = succ[0] if succ else None
+    for p in reversed(path):
+        if result is not None:
+            result += p.params if p.kind in include else 0
+        memo[id(p)] = result
+    return result
+
+
+def _head_params(
+    start: Node, include: frozenset[OpKind] = frozenset({OpKind.DENSE}), memo: dict[int, int | None] | None = None
+) -> int:
+    """Parameters of the ``include`` layers reachable from ``start`` (itself included)."""
+    memo = {} if memo is None else memo
     total = 0
     seen: set[int] = set()
     stack = [start]
@@ -49,6 +81,10 @@ def _head_params(start: Node, include: frozenset[OpKind] = frozenset({OpKind.DEN
         if id(n) in seen:
             continue
         seen.add(id(n))
+        tail = _chain_params(n, include, memo) if len(n.successors()) <= 1 else None
+        if tail is not None:
+            total += tail
+            continue
         if n.kind in include:
             total += n.params
         stack.extend(n.successors())
@@ -104,6 +140,8 @@ class DenseHead(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
         min_head = int(ctx.option("min_head_params", 100_000))
+        dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
+        weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):
             spatial, hw = _flattens_spatial_map(node)
             if not spatial:
@@ -111,7 +149,7 @@ class DenseHead(Rule):
             dense = nearest_downstream(node, _TO_DENSE)
             if not dense or not any(d.kind is OpKind.DENSE for d in dense):
                 continue
-            head = _head_params(node)
+            head = _head_params(node, memo=dense_memo)
             if head < min_head:
                 continue
             share = head / total if total else 0.0
@@ -137,7 +175,7 @@ class DenseHead(Rule):
             if not whole_map_conv(node) or not any(n.kind in WEIGHT_KINDS for n in _after(node)):
                 continue
             x = node.inputs[0].shape
-            head = _head_params(node, include=WEIGHT_KINDS)  # this convolution and every weight layer after it
+            head = _head_params(node, include=WEIGHT_KINDS, memo=weight_memo)  # this convolution and every weight layer after it
             if head < min_head:
                 continue
             share = head / total if total else 0.0

@@ -111,6 +111,31 @@ def onnx_dropout_chain(n: int = 20000) -> bytes:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
 
 
+def onnx_flatten_fan_in(heads: int = 3000, chain: int = 3000) -> bytes:
+    """``heads`` Flatten + Gemm heads on one convolution's 1x2x2 map, concatenated
+    into a chain of ``chain`` Gemm layers: every head's dense layers include the
+    whole chain (quadratic for AL003 when each head walks it again)."""
+    from onnx import TensorProto, helper
+
+    nodes = [helper.make_node("Conv", ["x", "k"], ["c"], name="conv", kernel_shape=[1, 1])]
+    for i in range(heads):
+        nodes.append(helper.make_node("Flatten", ["c"], [f"f{i}"], name=f"flatten{i}"))
+        nodes.append(helper.make_node("Gemm", [f"f{i}", "w"], [f"h{i}"], name=f"head{i}"))
+    nodes.append(helper.make_node("Concat", [f"h{i}" for i in range(heads)], ["cat"], name="cat", axis=1))
+    inits = [helper.make_tensor("k", TensorProto.FLOAT, [1, 1, 1, 1], [0.0]),
+             helper.make_tensor("w0", TensorProto.FLOAT, [4 * heads, 4], [0.0] * (16 * heads)),
+             helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.0] * 16)]
+    prev = "cat"
+    for i in range(chain):
+        nodes.append(helper.make_node("Gemm", [prev, "w0" if i == 0 else "w"], [f"g{i}"], name=f"dense{i}"))
+        prev = f"g{i}"
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 2, 2])],
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])], inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
 def onnx_dead_chain(n: int = 3000, sinks: int = 3000) -> bytes:
     """A live ``Relu`` path plus a dead chain of ``n`` ``Relu`` read by ``sinks``
     dead sinks, each hanging off the chain's end: every sink's dead branch is

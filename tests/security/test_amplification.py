@@ -106,3 +106,21 @@ def test_link_to_a_device_is_refused(tmp_path: Path, device: str, ext: str) -> N
     os.symlink(device, p)
     r = run_cli("check", p, timeout=30)
     assert_one_clear_error(r, "is a device, not a regular file")
+
+
+def test_dense_heads_sharing_one_long_tail_are_counted_exactly(tmp_path: Path) -> None:
+    """AL003 walks a shared dense tail once (memoised), and every head still
+    gets its exact parameter count: its own Gemm (16), the first tail layer
+    (4*heads*4) and the rest of the tail (16 each); ``benchmarks/hostile_bench.py``
+    times the 3,000 x 3,000 shape."""
+    from archlint.api import lint
+    from archlint.config import Config
+
+    heads, chain = 40, 60
+    p = tmp_path / "fan.onnx"
+    p.write_bytes(hostile.onnx_flatten_fan_in(heads, chain))
+    config = Config(select=["AL003"], rule_options={"AL003": {"min_head_params": 0}})
+    found = [f for f in lint(p, config) if f.code == "AL003"]
+    assert len(found) == heads
+    want = 16 + 16 * heads + 16 * (chain - 1)
+    assert {f.data["head_params"] for f in found} == {want}
