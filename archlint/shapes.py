@@ -196,22 +196,8 @@ def spatial_size(shape: Shape | None, layout: str | None = None) -> int | None:
 
 # -- layouts ---------------------------------------------------------------------
 
-_KEEP_LAYOUT = frozenset(
-    {
-        OpKind.ACTIVATION,
-        OpKind.BATCH_NORM,
-        OpKind.NORM,
-        OpKind.LAYER_NORM,
-        OpKind.RMS_NORM,
-        OpKind.DROPOUT,
-        OpKind.IDENTITY,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.CONCAT,
-        OpKind.PAD,
-        OpKind.OUTPUT,
-    }
-)
+#: a concatenation or padding changes the size, not the axes' meaning
+_KEEP_LAYOUT = _SAME_SHAPE | {OpKind.CONCAT, OpKind.PAD}
 #: kinds that read the last axis of a rank-3 input as features
 _LAST_AXIS_FEATURES = frozenset({OpKind.DENSE, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ATTENTION, OpKind.RNN})
 _CHANNEL_FIRST = {3: "NCL", 4: "NCHW", 5: "NCDHW"}
