@@ -52,7 +52,7 @@ class VocabSizeNotAligned(Rule):
     opt_in = True
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        multiple = int(ctx.option("multiple", 64))
+        multiple = int(ctx.option("multiple"))
         for node in token_embeddings(graph):
             vocab, dim = node.attrs.get("vocab"), node.attrs.get("dim")
             bad = []
