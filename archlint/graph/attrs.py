@@ -160,7 +160,7 @@ class Attrs(dict):
         kind = self.KIND.value if self.KIND is not None else "any"
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return GraphError(f"attribute {key!r} of a {kind} node must be {f.type} (or None), not {shown}")
+        return GraphError(f"{kind} node: attribute {key!r} must be {f.type} (or None), not {shown}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickles as its class and items (``--jobs`` workers)
         return (type(self), (dict(self),))
@@ -195,6 +195,7 @@ class ConvAttrs(Attrs):
     """Convolutions of any rank: plain, grouped, depthwise, separable halves, transposed."""
 
     KIND = OpKind.CONV
+    __slots__ = ()
     FIELDS = {
         "channels": _f("int", "output channels (filters)"),
         "in_channels": _f("int", "input channels"),
@@ -214,6 +215,7 @@ class DenseAttrs(Attrs):
     """Fully connected layers (Gemm, MatMul with a weight, Linear, Dense), on the last axis."""
 
     KIND = OpKind.DENSE
+    __slots__ = ()
     FIELDS = {
         "units": _f("int", "output features"),
         "in_features": _f("int", "input features"),
@@ -224,6 +226,7 @@ class DenseAttrs(Attrs):
 
 
 class _NormAttrs(Attrs):
+    __slots__ = ()
     FIELDS = {
         "epsilon": _f("number", "the variance floor"),
         "channels": _f("int", "channels normalised"),
@@ -234,6 +237,7 @@ class BatchNormAttrs(_NormAttrs):
     """Batch normalisation over the channel axis."""
 
     KIND = OpKind.BATCH_NORM
+    __slots__ = ()
     FIELDS = {
         "momentum": _f("number", "running-statistics momentum, in the framework's own convention"),
         "training_mode": _f("bool", "exported in training mode (batch statistics)", False),
@@ -244,6 +248,7 @@ class NormAttrs(_NormAttrs):
     """Group, instance, Lp, local-response, unit and other normalisations."""
 
     KIND = OpKind.NORM
+    __slots__ = ()
     FIELDS = {
         "norm": _f("str", "which normalisation (see :data:`archlint.graph.names.NORMS`)"),
         "groups": _f("any", "channel groups of a group norm (as the file gives it)"),
@@ -256,6 +261,7 @@ class LayerNormAttrs(NormAttrs):
     """Layer normalisation over the feature axis, the written-out mean/var/rsqrt form too."""
 
     KIND = OpKind.LAYER_NORM
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
@@ -263,6 +269,7 @@ class RMSNormAttrs(NormAttrs):
     """RMS normalisation, the written-out pow-mean-rsqrt-mul form too."""
 
     KIND = OpKind.RMS_NORM
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
@@ -271,6 +278,7 @@ class DropoutAttrs(Attrs):
     anything else a file holds (a string, NaN, 7) becomes None (unknown), never an error."""
 
     KIND = OpKind.DROPOUT
+    __slots__ = ()
     FIELDS = {
         "rate": _f("number", "the drop probability, in [0, 1]; None when unknown"),
         "spatial": _f("bool", "whole channels dropped (Dropout2d, SpatialDropout2D)", False),
@@ -289,6 +297,7 @@ class ActivationAttrs(Attrs):
     """Element-wise non-linearities and softmax."""
 
     KIND = OpKind.ACTIVATION
+    __slots__ = ()
     FIELDS = {
         "activation": _f("str", "canonical name (see :data:`archlint.graph.names.ACTIVATIONS`)"),
         "axis": _f("int | ints", "the softmax axis, as the framework gives it"),
@@ -303,6 +312,7 @@ class PoolAttrs(Attrs):
     """Local max / average / Lp pooling, adaptive pooling to a fixed output size."""
 
     KIND = OpKind.POOL
+    __slots__ = ()
     FIELDS = {
         "pool": _f("str", '``"max"``, ``"avg"`` or ``"lp"``'),
         **_WINDOW,
@@ -315,6 +325,7 @@ class GlobalPoolAttrs(Attrs):
     """Pooling over every spatial axis (or the named ``axes``)."""
 
     KIND = OpKind.GLOBAL_POOL
+    __slots__ = ()
     FIELDS = {
         "pool": _f("str", '``"max"`` or ``"avg"``'),
         "keepdims": _f("bool", "the pooled axes are kept with size 1", False),
@@ -326,6 +337,7 @@ class AttentionAttrs(Attrs):
     """Scaled dot-product attention, fused or found by the pattern pass."""
 
     KIND = OpKind.ATTENTION
+    __slots__ = ()
     FIELDS = {
         "heads": _f("int", "attention heads"),
         "head_dim": _f("int", "features per head"),
@@ -342,6 +354,7 @@ class EmbeddingAttrs(Attrs):
     """A lookup in a weight table."""
 
     KIND = OpKind.EMBEDDING
+    __slots__ = ()
     FIELDS = {
         "vocab": _f("int", "rows of the table (the vocabulary)"),
         "dim": _f("int", "columns of the table (the embedding width)"),
@@ -355,6 +368,7 @@ class RNNAttrs(Attrs):
     """LSTM, GRU and simple RNN layers."""
 
     KIND = OpKind.RNN
+    __slots__ = ()
     FIELDS = {
         "cell": _f("str", '``"lstm"``, ``"gru"`` or ``"rnn"``'),
         "units": _f("int", "output features (both directions of a bidirectional layer)"),
@@ -372,6 +386,7 @@ class FlattenAttrs(Attrs):
     """Flatten from ``axis`` on."""
 
     KIND = OpKind.FLATTEN
+    __slots__ = ()
     FIELDS = {"axis": _f("int", "the first flattened axis", 1)}
 
 
@@ -379,6 +394,7 @@ class ReshapeAttrs(Attrs):
     """Reshape, transpose, squeeze and the views shape inference looks through."""
 
     KIND = OpKind.RESHAPE
+    __slots__ = ()
     FIELDS = {
         "target": _f("ints", "the target shape, canonical order; index 0 is the batch and is not read"),
         "perm": _f("ints", "the axis permutation of a transpose"),
@@ -390,6 +406,7 @@ class ConcatAttrs(Attrs):
     """Concatenation along ``axis`` (canonical order)."""
 
     KIND = OpKind.CONCAT
+    __slots__ = ()
     FIELDS = {
         "axis": _f("int", "the joined axis", 1),
         "merge": _f("str", "the Keras merge layer's operation"),
@@ -399,16 +416,19 @@ class ConcatAttrs(Attrs):
 class MergeAttrs(Attrs):
     """Element-wise merges of several data inputs (``ADD`` also stands for subtract, average, max, min)."""
 
+    __slots__ = ()
     FIELDS = {"merge": _f("str", "the Keras merge layer's operation (add, subtract, average ...)")}
 
 
 class AddAttrs(MergeAttrs):
     KIND = OpKind.ADD
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
 class MulAttrs(MergeAttrs):
     KIND = OpKind.MUL
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
@@ -416,6 +436,7 @@ class IdentityAttrs(Attrs):
     """Ops that keep a value's meaning: casts, copies, and arithmetic with a constant."""
 
     KIND = OpKind.IDENTITY
+    __slots__ = ()
     FIELDS = {
         "scalar": _f("number", "the one-element constant operand"),
         "scalar_first": _f("bool", "the constant is the first operand (``1 / x``)", False),
@@ -432,6 +453,7 @@ class PadAttrs(Attrs):
     """Padding and cropping."""
 
     KIND = OpKind.PAD
+    __slots__ = ()
     FIELDS = {
         "pads": _f("any", "(begin, end) per spatial axis (Keras)"),
         "crop": _f("bool", "cropping rather than padding", False),
@@ -442,6 +464,7 @@ class UnknownAttrs(Attrs):
     """Ops outside the closed set: the rules see through nothing."""
 
     KIND = OpKind.UNKNOWN
+    __slots__ = ()
     FIELDS = {
         "scalar": _f("number", "the one-element constant operand"),
         "class_name": _f("str", "the Keras layer class"),
@@ -451,11 +474,13 @@ class UnknownAttrs(Attrs):
 
 class InputAttrs(Attrs):
     KIND = OpKind.INPUT
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
 class OutputAttrs(Attrs):
     KIND = OpKind.OUTPUT
+    __slots__ = ()
     FIELDS: ClassVar[dict[str, Field]] = {}
 
 
