@@ -99,8 +99,8 @@ _CHECKS: dict[str, Callable[[Any], bool]] = {
     "bool": _is_bool,
     "str": _is_str,
     "ints": _is_ints,
-    "int | ints": _is_int_or_ints,
-    "str | ints": _is_padding,
+    "int or ints": _is_int_or_ints,
+    "str or ints": _is_padding,
     "mapping": _is_dict,
     "any": _is_any,
 }
@@ -184,7 +184,7 @@ _WINDOW = {
     "stride": _f("ints", "step per spatial axis"),
     "dilation": _f("ints", "dilation per spatial axis"),
     "padding": _f(
-        "str | ints",
+        "str or ints",
         '``"valid"``, ``"same"``, or explicit pads in ONNX order (all begins, then all ends)',
         "valid",
     ),
@@ -300,7 +300,7 @@ class ActivationAttrs(Attrs):
     __slots__ = ()
     FIELDS = {
         "activation": _f("str", "canonical name (see :data:`archlint.graph.names.ACTIVATIONS`)"),
-        "axis": _f("int | ints", "the softmax axis, as the framework gives it"),
+        "axis": _f("int or ints", "the softmax axis, as the framework gives it"),
         "alpha": _f("number", "the negative slope of a leaky ReLU"),
         "min": _f("number", "lower clip bound"),
         "max": _f("number", "upper clip bound"),

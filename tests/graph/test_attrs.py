@@ -38,7 +38,7 @@ def test_typed_reads_give_the_declared_default_when_unset() -> None:
         (OpKind.CONV, "kernel", "3x3", "conv node: attribute 'kernel' must be ints"),
         (OpKind.CONV, "channels", 8.5, "conv node: attribute 'channels' must be int"),
         (OpKind.DENSE, "units", True, "dense node: attribute 'units' must be int"),  # a bool is not a size
-        (OpKind.CONV, "padding", 3.0, "conv node: attribute 'padding' must be str | ints"),
+        (OpKind.CONV, "padding", 3.0, "conv node: attribute 'padding' must be str or ints"),
         (OpKind.BATCH_NORM, "epsilon", "1e-3", "batch_norm node: attribute 'epsilon' must be number"),
         (OpKind.ACTIVATION, "activation", 1, "activation node: attribute 'activation' must be str"),
         (OpKind.RNN, "bidirectional", "yes", "rnn node: attribute 'bidirectional' must be bool"),
@@ -46,11 +46,11 @@ def test_typed_reads_give_the_declared_default_when_unset() -> None:
     ],
 )
 def test_a_bad_value_is_a_clear_graph_error(kind: OpKind, key: str, value: object, want: str) -> None:
-    with pytest.raises(GraphError, match=want.replace("|", r"\|")):
+    with pytest.raises(GraphError, match=want):
         attrs_for(kind, {key: value})
     b = GraphBuilder("m", "onnx")
     b.add_input("x", (1, 3, 8, 8))
-    with pytest.raises(GraphError, match=repr(value).replace("(", r"\(").replace("|", r"\|")):
+    with pytest.raises(GraphError, match=repr(value).replace("(", r"\(")):
         b.add(kind, "Op", "layer", inputs=["x"], outputs=["y"], attrs={key: value})
 
 
