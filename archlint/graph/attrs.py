@@ -32,16 +32,20 @@ from archlint.graph.kinds import GraphError, OpKind
 # -- checkers ---------------------------------------------------------------------
 
 
+# exact-type fast paths first: these run for every attribute of every node built
+
 def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    t = type(v)
+    return t is int or (t is not bool and isinstance(v, numbers.Integral))
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+    t = type(v)
+    return t is float or t is int or (t is not bool and isinstance(v, numbers.Real))
 
 
 def _is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
+    return type(v) is bool
 
 
 def _is_str(v: Any) -> bool:
@@ -49,7 +53,12 @@ def _is_str(v: Any) -> bool:
 
 
 def _is_ints(v: Any) -> bool:
-    return isinstance(v, (tuple, list)) and all(x is None or _is_int(x) for x in v)
+    if type(v) is not tuple and not isinstance(v, (tuple, list)):
+        return False
+    for x in v:
+        if type(x) is not int and x is not None and not _is_int(x):
+            return False
+    return True
 
 
 def _is_int_or_ints(v: Any) -> bool:
@@ -139,16 +148,16 @@ class Attrs(dict):
             setattr(cls, name, _field_property(name))
 
     def __init__(self, data: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kw: Any) -> None:
-        super().__init__(data, **kw)
-        self._prepare()
+        dict.__init__(self, data, **kw)
+        if self:
+            self._check()
+
+    def _check(self) -> None:
         fields = self.FIELDS
         for key, value in self.items():
             f = fields.get(key)
             if f is not None and value is not None and not f.check(value):
                 raise self._bad(key, value, f)
-
-    def _prepare(self) -> None:
-        """Normalise values before they are checked (a kind's own coercions)."""
 
     def __setitem__(self, key: str, value: Any) -> None:
         f = self.FIELDS.get(key)
@@ -285,9 +294,12 @@ class DropoutAttrs(Attrs):
         "flavour": _f("str", "which dropout (see :data:`archlint.graph.names.DROPOUTS`)", "dropout"),
     }
 
-    def _prepare(self) -> None:
+    def __init__(self, data: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kw: Any) -> None:
+        dict.__init__(self, data, **kw)
         if "rate" in self:
             dict.__setitem__(self, "rate", _probability(self["rate"]))
+        if self:
+            self._check()
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, _probability(value) if key == "rate" else value)
