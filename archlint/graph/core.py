@@ -22,30 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archlint.graph.attrs import ATTRS, Attrs
-from archlint.graph.kinds import (
-    MERGE_KINDS,
-    NORM_KINDS,
-    SPATIAL_LAYOUTS,
-    WEIGHT_KINDS,
-    GraphError,
-    OpKind,
-)
-
-__all__ = [
-    "MERGE_KINDS",
-    "NORM_KINDS",
-    "SPATIAL_LAYOUTS",
-    "WEIGHT_KINDS",
-    "Attrs",
-    "ExportNote",
-    "Graph",
-    "GraphBuilder",
-    "GraphError",
-    "Node",
-    "OpKind",
-    "SourceLocation",
-    "Value",
-]
+from archlint.graph.kinds import GraphError, OpKind
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from archlint.graph.core import Graph, GraphBuilder, OpKind
+from archlint.graph.core import Graph, GraphBuilder
+from archlint.graph.kinds import OpKind
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archlint.graph.core import Graph, GraphBuilder, Node, OpKind, Value
+from archlint.graph.core import Graph, GraphBuilder, Node, Value
+from archlint.graph.kinds import OpKind
 
 _CAST = frozenset({"_to_copy", "to", "cast", "clone", "contiguous", "type_as", "identity", "alias", "detach"})
 _MATMUL = frozenset({"matmul", "bmm", "einsum"})

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 
-from archlint.graph.core import SPATIAL_LAYOUTS, Graph, Node, OpKind, Value
+from archlint.graph.core import Graph, Node, Value
+from archlint.graph.kinds import SPATIAL_LAYOUTS, OpKind
 
 Shape = tuple[int | None, ...]
 
