@@ -34,6 +34,7 @@ from archlint.errors import LoadError, MissingExtraError
 from archlint.frontends import LoadOptions
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
+from archlint.graph.passes import finish
 
 DEFAULT_INPUT_SHAPE = (2, 3, 32, 32)  # batch 2: training-mode batch norm needs more than one value per channel
 
@@ -370,7 +371,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
         notes.append(f"assumed input {'shape ' if not example.kwargs else ''}{example.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)")
     name = target.rsplit(":", 1)[-1]
     try:
-        graph = capture(model, example, name=name, spec=target)
+        graph = _capture(model, example, name=name, spec=target)
     except LoadError:
         if example.origin != "default":
             raise
@@ -381,7 +382,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
             if other.describe() == example.describe():
                 continue
             try:
-                graph = capture(model, other, name=name, spec=target)
+                graph = _capture(model, other, name=name, spec=target)
             except LoadError:
                 continue
             notes = [f"assumed input shape {other.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)"]
@@ -413,6 +414,11 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
 
 
 def capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
+    """:func:`_capture`, then the pass pipeline: the finished graph ``load_graph`` gives."""
+    return finish(_capture(model, example, name, spec, fast))
+
+
+def _capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
     """Capture ``model`` with ``example`` and map it to a :class:`Graph`.
 
     Training mode first (dropout and batch norm stay in the graph): with
@@ -437,7 +443,7 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
         except Exception as e:  # noqa: BLE001 - fall back to fx, then eval mode
             errors.append(f"torch.export ({mode}): {type(e).__name__}: {_first_line(e)}")
         else:
-            graph = from_exported(ep, name)
+            graph = _from_exported(ep, name)
             graph.meta["capture"] = "torch.export"
             _mark_mode(graph, mode, errors)
             return graph
@@ -640,6 +646,11 @@ def _without_own_frames(trace: str | None) -> str | None:
 
 
 def from_exported(ep: Any, name: str = "model") -> Graph:
+    """An ``ExportedProgram`` as a finished graph (built, then the pass pipeline)."""
+    return finish(_from_exported(ep, name))
+
+
+def _from_exported(ep: Any, name: str = "model") -> Graph:
     """Map a live ``torch.export.ExportedProgram``."""
     sig = ep.graph_signature
     shapes: dict[str, Shape | None] = {}

@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
-from archlint.shapes import spatial_size
+from archlint.graph.shapes import spatial_size
 
 _TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
 _TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})

@@ -89,7 +89,7 @@ class DominantDenseLayer(Rule):
             if _after_global_pool(node):
                 continue  # the classifier after global pooling: nothing left to shrink
             x = node.inputs[0] if node.inputs else None
-            if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
+            if node.attrs.tied or (x is not None and x.layout not in (None, "ND")):
                 continue  # a per-position projection of a sequence: no spatial map to pool
             yield self.finding(
                 node,

@@ -54,10 +54,10 @@ class LargeKernelDeep(Rule):
         min_kernel = int(ctx.option("min_kernel"))
         depth = weight_depths(graph.nodes)
         for node in graph.of_kind(OpKind.CONV):
-            kernel = tuple(node.attrs.get("kernel") or ())
+            kernel = tuple(node.attrs.kernel or ())
             if not kernel or min(kernel) < min_kernel or depth[id(node)] < 2:
                 continue
-            if is_depthwise_or_grouped(node) or node.attrs.get("transposed"):
+            if is_depthwise_or_grouped(node) or node.attrs.transposed:
                 continue
             if whole_map_conv(node):
                 continue  # a dense layer written as a convolution: AL003 judges it as a head
