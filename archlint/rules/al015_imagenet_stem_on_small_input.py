@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._match import dims, nearest_downstream, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
 
@@ -35,15 +35,15 @@ class ImagenetStemOnSmallInput(Rule):
     model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     ```
-
-    ## References
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.
     """
 
     code = "AL015"
     name = "imagenet-stem-on-small-input"
     severity = Severity.WARNING
-    references = ("He et al. 2016, CVPR, Sec. 4.2",)
+    references = (
+        Ref("He et al. 2016, CVPR, Sec. 4.2",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.'),
+    )
     options = {"max_input": 64, "min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import dims, is_depthwise_or_grouped, whole_map_conv
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
 _CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY,
@@ -80,18 +80,17 @@ class KernelGrowsWithDepth(Rule):
     (11 -> 5 -> 3). A fault class of the buggy-program benchmark of
     Nikanjam et al. (2021). Convention; archlint has no controlled
     measurement of its cost.
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-      Recognition", ICLR 2015, Section 2.3.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL030"
     name = "kernel-grows-with-depth"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR, Sec. 2.3",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Section 2.3.'),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV):
