@@ -122,6 +122,10 @@ def validate(
     except (ValidationError, ValueError) as e:
         _err(str(e))
         raise typer.Exit(code=2) from None
+    except MemoryError:
+        _err("ran out of memory (use --limit / --test-limit / --pack-size to ask for less); finished runs are kept "
+             f"in {out} and a rerun resumes")
+        raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         _err(f"interrupted; finished runs are kept in {out} and a rerun resumes")
         raise typer.Exit(code=130) from None

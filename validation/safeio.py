@@ -66,7 +66,15 @@ class CifarUnpickler(pickle.Unpickler):
         if (module, name) in _NUMPY_GLOBALS:
             return {"dtype": _safe_dtype, "ndarray": _new_ndarray, "scalar": _scalar,
                     "_reconstruct": _reconstruct_plain}[name]
+        if (module, name) == ("_codecs", "encode"):  # how protocol 2 (Python 3) spells bytes
+            return _latin1_bytes
         raise pickle.UnpicklingError(f"refers to {module}.{name}, which a CIFAR batch never holds (refused, not loaded)")
+
+
+def _latin1_bytes(text, encoding="utf-8"):
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError("only latin-1 text to bytes is data")
+    return text.encode("latin-1")
 
 
 def _check_shape(shape, dtype) -> None:
@@ -144,8 +152,8 @@ def load_array(path, *, max_bytes: int = 1 << 31):
 class PixelBudget:
     """Pixels decoded for one dataset, counted before each decode."""
 
-    def __init__(self, limit: int = MAX_TOTAL_PIXELS):
-        self.limit, self.used = limit, 0
+    def __init__(self, limit: int | None = None):
+        self.limit, self.used = MAX_TOTAL_PIXELS if limit is None else limit, 0
 
     def reserve(self, n_images: int, width: int = 32, height: int = 32) -> None:
         if self.used + n_images * width * height > self.limit:
@@ -171,7 +179,10 @@ def decode_image(blob: bytes, name: str, size=(32, 32)) -> np.ndarray:
             arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
     except DataError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, MemoryError) as e:
+    except Image.DecompressionBombError:
+        raise DataError(f"{name}: its header claims more pixels than Pillow's decompression-bomb limit "
+                        "(refused from its header, not decoded)") from None
+    except (OSError, ValueError, SyntaxError, MemoryError) as e:
         text = (str(e).splitlines() or [""])[0][:200]
         raise DataError(f"{name}: not a readable image ({text or type(e).__name__})") from None
     if arr.shape != (size[1], size[0], 3):
