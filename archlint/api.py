@@ -318,6 +318,9 @@ class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
 
 
+_OUT_OF_MEMORY = "needs more memory than there is to check: not linted"
+
+
 class FileTimeout(BaseException):
     """Raised by the per-file time budget's alarm; a BaseException so that the
     frontends' and rules' ``except Exception`` cannot swallow it."""
@@ -340,7 +343,10 @@ def lint_one(
     import threading
 
     if not budget or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+        try:
+            return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+        except MemoryError:
+            return FileResult(path=target, error=_OUT_OF_MEMORY), set()
 
     def _alarm(signum: int, frame: object) -> None:
         raise FileTimeout
@@ -351,6 +357,8 @@ def lint_one(
         return _lint_one(target, config, keep_views, spec_allowed, fr, used)
     except FileTimeout:
         return FileResult(path=target, error=f"did not finish in {budget:g} s (the per-file time budget): not linted"), set()
+    except MemoryError:  # loading is caught in _lint_one; this is the rules or the view
+        return FileResult(path=target, error=_OUT_OF_MEMORY), set()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)

@@ -145,11 +145,12 @@ def check(
     if fmt == "netron" and not any(r.view is not None for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
+        budget = conf.load.time_budget  # report drawing counts against --timeout too (per file)
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                emit(fmt, result, fh, verbose=verbose, color=False, trust_locations=trust_locations)
+                emit(fmt, result, fh, verbose=verbose, color=False, trust_locations=trust_locations, time_budget=budget)
         else:
-            emit(fmt, result, sys.stdout, verbose=verbose, trust_locations=trust_locations)
+            emit(fmt, result, sys.stdout, verbose=verbose, trust_locations=trust_locations, time_budget=budget)
             sys.stdout.flush()
     except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
         import os
@@ -157,6 +158,9 @@ def check(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as e:
         _err(f"cannot write report to {output or 'standard output'}: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    except (MemoryError, RecursionError):
+        _err(f"cannot write the {fmt} report: it needs more memory than there is")
         raise typer.Exit(EXIT_ERROR) from None
     if result.errors:
         raise typer.Exit(EXIT_ERROR)

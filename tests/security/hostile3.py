@@ -118,3 +118,45 @@ def memoize_pickle(n: int = 40_000) -> bytes:
 def deep_dotted_name(depth: int = 20_000) -> str:
     """``a.a.a....``: scope building that slices every prefix costs depth^2 characters."""
     return ".".join(["a"] * depth)
+
+
+def onnx_deep_names(nodes: int = 6, depth: int = 20_000) -> bytes:
+    """A chain of ``nodes`` Relu whose names are ``depth`` dotted parts each (~40 KB a name): one
+    scope per prefix would be ``depth`` strings averaging half the name, per node."""
+    from onnx import TensorProto, helper
+
+    name = deep_dotted_name(depth)
+    prev, ns = "x", []
+    for i in range(nodes):
+        ns.append(helper.make_node("Relu", [prev], [f"r{i}"], name=f"{name}.n{i}"))
+        prev = f"r{i}"
+    graph = helper.make_graph(ns, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def onnx_dense_views(views: int = 6, width: int = 60, seed: int = 0) -> bytes:
+    """``views`` name scopes of ``width`` Add nodes each, every node reading two random earlier
+    nodes of its scope: dense DAGs whose crossing reduction takes dot minutes."""
+    import random
+
+    from onnx import TensorProto, helper
+
+    rng = random.Random(seed)
+    ns, prev = [], "x"
+    for v in range(views):
+        outs = [prev]
+        for i in range(width):
+            a, b = rng.choice(outs), rng.choice(outs)
+            out = f"v{v}_{i}"
+            ns.append(helper.make_node("Add", [a, b], [out], name=f"block{v}.add{i}"))
+            outs.append(out)
+        # one sink of the scope: a sum of all of them (so nothing is dead)
+        acc = outs[1]
+        for j, o in enumerate(outs[2:]):
+            ns.append(helper.make_node("Add", [acc, o], [f"v{v}_s{j}"], name=f"block{v}.sum{j}"))
+            acc = f"v{v}_s{j}"
+        prev = acc
+    graph = helper.make_graph(ns, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
