@@ -392,21 +392,26 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
-    train = _training_meta(config, raw_training)
+    train = _training_meta(config, raw_training, path)
     if train is not None:
         graph.meta["training"] = train
     return graph
 
 
-def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+def _training_meta(config: dict[str, Any], raw_training: Any, path: str | Path = "") -> dict[str, Any] | None:
     """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
-    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata). The
+    string goes through the capped parser: a memory bomb is refused, a broken one ignored."""
     if isinstance(config.get("compile_config"), dict):
         return training(config["compile_config"], "compile_config")
     if isinstance(raw_training, str):
+        from archlint.frontends._limits import JSONBombError, parse_json
+
         try:
-            raw_training = json.loads(raw_training)
-        except (ValueError, RecursionError):
+            raw_training = parse_json(raw_training, path, "the model's training_config")
+        except JSONBombError:
+            raise
+        except LoadError:
             return None
     if isinstance(raw_training, dict):
         return training(raw_training, "training_config")

@@ -160,3 +160,15 @@ def onnx_dense_views(views: int = 6, width: int = 60, seed: int = 0) -> bytes:
     graph = helper.make_graph(ns, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 4])])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
+
+def memoize_pt(n: int = 40_000_000) -> bytes:
+    """A torch.save-style zip whose ``data.pkl`` is :func:`memoize_pickle` (``n`` MEMOIZE opcodes),
+    deflated: a few tens of KB on disk."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr("archive/data.pkl", memoize_pickle(n))
+        zf.writestr("archive/version", "3\n")
+    return buf.getvalue()
