@@ -354,12 +354,14 @@ class RunRecords:
     def put(self, key: str, rec: dict) -> None:
         name = f"{key}.json"
         blob = json_text(rec).encode("utf-8")
-        safeio.write_bytes(self.out, f"{self.rel}/{name}", blob)
+        # the index first: a run file that exists (renamed into place atomically) is always listed,
+        # even when the driver is killed between the two writes
         self.index[key] = safeio.record_mac(self.key, f"{self.shash}/{name}", blob)
         safeio.write_bytes(self.out, f"{self.rel}/records.hmac",
                            json_text({"about": "HMAC-SHA256 of each run file, keyed by the writing user's "
                                                "validate-records.key; a file not listed here is not trusted",
                                       "records": self.index}).encode("utf-8"))
+        safeio.write_bytes(self.out, f"{self.rel}/{name}", blob)
         self.ignored.discard(name)
 
 

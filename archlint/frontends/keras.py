@@ -38,7 +38,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, plain_reason
 from archlint.frontends._keras_training import layer_init, layer_regularizers, training
 from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind
 from archlint.shapes import finish as finish_graph
@@ -170,7 +170,7 @@ def load(path: str | Path, options: Any = None) -> Graph:
         return from_config(config, name=p.stem, path=str(path), meta=meta)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -333,7 +333,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
-        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {type(e).__name__}: {e})") from None
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {plain_reason(e)})") from None
     return raw, meta
 
 
@@ -384,7 +384,7 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     except RecursionError:
         raise LoadError(path, "model config nested too deeply to read") from None
     except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
     for v in outs:
         loader.b.mark_output(v)
     graph = finish_graph(loader.b)

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from archlint import __version__
 from archlint.errors import UsageError
+from archlint.reporters.escape import json_invisible_escaped
 from archlint.reporters.text_reporter import summary_line
 
 SIGNATURE = "netron:attachment"
@@ -68,5 +69,6 @@ def emit(result: Any, stream: TextIO, **_: Any) -> None:
             f"--format netron writes the attachment of one model; this run read {len(loaded)} "
             f"({summary_line(result)}): lint one model per run"
         )
-    json.dump(attachment(loaded[0]), stream, indent=1, ensure_ascii=False)
+    # readable non-ASCII names, but no C1 or bidi control reaches a terminal raw
+    stream.write(json_invisible_escaped(json.dumps(attachment(loaded[0]), indent=1, ensure_ascii=False)))
     stream.write("\n")
