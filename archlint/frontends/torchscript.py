@@ -132,8 +132,11 @@ def load(target: str, options: LoadOptions) -> Graph:
     p = Path(target)
     try:
         kind, data, _names = _pickle_bytes(p)
-    except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as e:
-        raise LoadError(target, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+    except OSError as e:
+        raise LoadError(target, f"cannot read: {e.strerror or e}") from None
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, UnicodeDecodeError, ValueError,
+            RuntimeError):
+        raise LoadError(target, "cannot read: a damaged or unsupported zip archive") from None
     if kind == "torchscript":
         if not options.trust:
             raise LoadError(

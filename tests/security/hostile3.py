@@ -172,3 +172,43 @@ def memoize_pt(n: int = 40_000_000) -> bytes:
         zf.writestr("archive/data.pkl", memoize_pickle(n))
         zf.writestr("archive/version", "3\n")
     return buf.getvalue()
+
+
+def h5_with_training_config(training_config: str, model_config: str | None = None) -> bytes:
+    """A Keras 2 ``.h5`` (in memory, h5py's core driver) whose ``training_config`` attribute is
+    ``training_config``."""
+    import json
+
+    import h5py
+
+    model = model_config or json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "name": "x"}},
+        {"class_name": "Dense", "config": {"name": "d", "units": 3}}]}})
+    bio = io.BytesIO()
+    with h5py.File(bio, "w", libver="latest") as f:
+        f.attrs["model_config"] = model
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["training_config"] = training_config
+    return bio.getvalue()
+
+
+def pickled_globals_pt(n: int = 1000, name: bytes = b"os\nsystem") -> bytes:
+    """A torch.save-style zip whose ``data.pkl`` names a global ``n`` times (GLOBAL + POP)."""
+    import zipfile
+
+    body = b"\x80\x02" + (b"c" + name + b"\n0") * n + b"N."
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("archive/data.pkl", body)
+    return buf.getvalue()
+
+
+def cifar_batch(n: int = 2, protocol: int = 2, seed: int = 0) -> bytes:
+    """A real (tiny) CIFAR-10 batch pickle."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    d = {b"batch_label": b"tiny", b"labels": rng.randint(0, 10, size=n).tolist(),
+         b"data": rng.randint(0, 256, size=(n, 3072)).astype(np.uint8),
+         b"filenames": [f"img{i}.png".encode() for i in range(n)]}
+    return pickle.dumps(d, protocol=protocol)
