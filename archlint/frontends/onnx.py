@@ -91,6 +91,14 @@ def load(path: str | Path) -> Graph:
     if size == 0:
         raise LoadError(path, "empty file, not an ONNX model")
     try:
+        with open(p, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        raise LoadError(path, f"cannot read: {e.strerror or e}") from None
+    if first == b"\x00":  # field number 0 is no protobuf field: not ONNX (a sparse file of zeros), unread
+        _PREFETCH.pop(str(p.resolve()), None)
+        raise LoadError(path, "not an ONNX model (it starts with a zero byte, which no protobuf message does)")
+    try:
         data = _prefetched(p)
         if data is not None:
             model = onnx.ModelProto()
