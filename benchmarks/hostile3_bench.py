@@ -45,6 +45,9 @@ def run_measured(args: list[str], cwd: Path, env: dict | None = None) -> tuple[f
 def cases(d: Path) -> list[tuple[str, list[str], Path, dict, callable]]:
     out = []
     marker = d / "PWNED"
+    # baselines under the same load: validate's time is mostly importing torch
+    out.append(("baseline: python -c 'import torch'", [sys.executable, "-c", "import torch"], d, {}, lambda: ""))
+    out.append(("baseline: archlint check of a clean .onnx", [*ARCHLINT, "check", str(FIXTURE)], d, {}, lambda: ""))
 
     def nothing_ran() -> str:
         return "payload ran!" if marker.exists() else "no payload ran"
