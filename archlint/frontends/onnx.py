@@ -214,6 +214,8 @@ def _static_value(t: Any) -> list[float] | None:
     """Small constant tensors (shapes, axes, rates) as a flat list."""
     from onnx import numpy_helper
 
+    if not hasattr(t, "dims") or not hasattr(t, "data_location"):  # an attribute of another type: unknown
+        return None
     n = math.prod(t.dims) if t.dims else 1
     if n > 64 or t.data_location == 1:  # external data is never read
         return None
