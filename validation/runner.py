@@ -150,6 +150,11 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
         raise ValidationError(f"output folder {out} is a file")
+    from . import report
+
+    # a link planted where the reports, plots or run folders go is refused before any data is read
+    safeio.check_writable(out, [*report.REPORT_FILES, *(report.plot_names(opts.protocols) if opts.plots else ()),
+                                "runs/settings-hash"])
     # 2. the data (decoded image folders go to one shared cache, keyed by the file's content)
     cache_dir = Path(opts.cache_dir) if opts.cache_dir else data_mod.default_cache_dir()
     test_limit = opts.test_limit
