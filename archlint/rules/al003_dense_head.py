@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
-from archlint.shapes import spatial_size
+from archlint.graph.shapes import spatial_size
 
 _TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
 _TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
@@ -139,7 +139,7 @@ class DenseHead(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
-        min_head = int(ctx.option("min_head_params", 100_000))
+        min_head = int(ctx.option("min_head_params"))
         dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
         weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):

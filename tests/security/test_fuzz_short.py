@@ -34,7 +34,7 @@ def test_oracle_calls_an_escaping_exception_a_crash(tmp_path: Path, monkeypatch:
     def boom(*_a: object, **_k: object) -> None:
         raise TypeError("unexpected")
 
-    monkeypatch.setattr(onnx_frontend, "from_model", boom)
+    monkeypatch.setattr(onnx_frontend, "build_model", boom)
     src = fuzz.ROOT / "fixtures" / "onnx" / "clean_cnn.onnx"
     out = fuzz.run_one(src)
     assert out.kind == "crash" and "TypeError" in out.detail
