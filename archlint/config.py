@@ -317,7 +317,7 @@ def _codes(v: Any, k: str, fail: Any) -> list[str]:
         v = [v]
     if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
         raise fail(k, f"must be a list of rule codes, got {_tname(v)}")
-    for c in v:
+    for c in dict.fromkeys(v):  # each distinct entry checked once (a list may repeat one 200,000 times)
         try:
             _check_code(c)
         except UsageError:

@@ -28,18 +28,20 @@ FIXTURE = ROOT / "fixtures" / "onnx" / "article_dropout03_before_act_dense.onnx"
 ARCHLINT = [str(Path(sys.executable).with_name("archlint"))]
 
 
-def run_measured(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, int, str, int]:
-    """Wall seconds, peak RSS MiB (GNU time's %M), exit code, first error line, error lines."""
+def run_measured(args: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, int, str, int, float]:
+    """Wall seconds, peak RSS MiB (GNU time's %M), exit code, first error line, error lines, CPU
+    seconds (user + system: what the wall time is on an idle machine, for single-threaded work)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     with tempfile.NamedTemporaryFile(suffix=".txt") as rss:
         t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-o", rss.name, "-f", "%M", *args], cwd=cwd, env=env,
+        p = subprocess.run(["/usr/bin/time", "-o", rss.name, "-f", "%M %U %S", *args], cwd=cwd, env=env,
                            capture_output=True, timeout=900)
         wall = time.perf_counter() - t0
-        kb = int(Path(rss.name).read_text().split()[-1])
+        kb, user, sys_s = Path(rss.name).read_text().split()[-3:]
+        kb, cpu = int(kb), float(user) + float(sys_s)
     err = p.stderr.decode(errors="replace").splitlines()
     errors = [ln for ln in err if "error:" in ln]
-    return wall, kb / 1024, p.returncode, (errors or [""])[0][:120], len(errors)
+    return wall, kb / 1024, p.returncode, (errors or [""])[0][:120], len(errors), cpu
 
 
 def cases(d: Path) -> list[tuple[str, list[str], Path, dict, callable]]:
@@ -142,7 +144,7 @@ def cases(d: Path) -> list[tuple[str, list[str], Path, dict, callable]]:
     return out
 
 
-def forged_records(d: Path) -> tuple[float, float, int, str, int, str]:
+def forged_records(d: Path) -> tuple[float, float, int, str, int, float, str]:
     """Train the quick grid once, forge one record (test_acc 0.999), time the resume."""
     out, cache = d / "forge-out", d / "forge-cache"
     args = [*ARCHLINT, "validate", "--dataset", "synthetic", "--quick", "--rule", "AL001", "--placement", "before",
@@ -152,23 +154,25 @@ def forged_records(d: Path) -> tuple[float, float, int, str, int, str]:
     doc = json.loads(rec.read_text())
     doc["test_acc"] = 0.999
     rec.write_text(json.dumps(doc))
-    wall, rss, rc, first, n = run_measured(args, d)
+    wall, rss, rc, first, n, cpu = run_measured(args, d)
     res = json.loads((out / "results.json").read_text())
     accs = [a for v in res["variants"] for a in v["test_acc"]]
-    return wall, rss, rc, first, n, ("forged value absent" if 0.999 not in accs else "FORGED VALUE REPORTED")
+    return wall, rss, rc, first, n, cpu, ("forged value absent" if 0.999 not in accs else "FORGED VALUE REPORTED")
 
 
 def main() -> None:
-    print("| case | exit | wall | peak RSS | error lines | other checks |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print("| case | exit | wall | CPU (user+sys) | peak RSS | error lines | other checks |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         for name, args, cwd, env, check in cases(d):
-            wall, rss, rc, first, n = run_measured(args, cwd, env)
-            print(f"| {name} | {rc} | {wall:.2f} s | {rss:.0f} MiB | {n} | {check()} |  <!-- {first} -->", flush=True)
-        wall, rss, rc, first, n, note = forged_records(d)
-        print(f"| validate: resume with a forged run record (retrains that one run) | {rc} | {wall:.2f} s | {rss:.0f} MiB "
-              f"| {n} | {note} |", flush=True)
+            wall, rss, rc, first, n, cpu = run_measured(args, cwd, env)
+            print(f"| {name} | {rc} | {wall:.2f} s | {cpu:.2f} s | {rss:.0f} MiB | {n} | {check()} |  <!-- {first} -->",
+                  flush=True)
+        wall, rss, rc, first, n, cpu, note = forged_records(d)
+        print(f"| validate: resume with a forged run record (retrains that one run) | {rc} | {wall:.2f} s | {cpu:.2f} s "
+              f"| {rss:.0f} MiB | {n} | {note} |", flush=True)
 
 
 if __name__ == "__main__":
