@@ -87,10 +87,20 @@ def _import_target(spec: str) -> tuple[Any, str]:
                 if added:
                     sys.path.remove(parent)
         else:
+            # the working directory goes first on sys.path only when the spec names a module or
+            # package in it (``models.net:make``), and only while importing it: an installed spec
+            # (``torchvision.models:resnet18``) never imports a ``colorsys.py`` lying in the cwd
             cwd = os.getcwd()
-            if cwd not in sys.path:
+            top = mod_part.split(".")[0]
+            local = os.path.isdir(os.path.join(cwd, top)) or os.path.isfile(os.path.join(cwd, top + ".py"))
+            added = local and (not sys.path or sys.path[0] != cwd)
+            if added:
                 sys.path.insert(0, cwd)
-            module = importlib.import_module(mod_part)
+            try:
+                module = importlib.import_module(mod_part)
+            finally:
+                if added:
+                    sys.path.remove(cwd)
     except LoadError:
         raise
     except ModuleNotFoundError as e:
