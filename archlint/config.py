@@ -40,13 +40,11 @@ class Config:
             if self.select is None:
                 on = not rule.opt_in
             else:
-                on = any(_matches(c, s) for s in self.select for c in codes) or any(
-                    rule.name == s for s in self.select
-                )
-                # a prefix like "AL" does not switch on opt-in rules; their full code does
-                if rule.opt_in and not any(s.upper() in codes or s == rule.name for s in self.select):
+                on = any(rule_matches(s, rule.code, rule.name, rule.aliases) for s in self.select)
+                # a prefix like "AL" does not switch on opt-in rules; their full code or name does
+                if rule.opt_in and not any(s.strip().upper() in codes or _is_name(s, rule.name) for s in self.select):
                     on = False
-            if any(_matches(c, i) for i in self.ignore for c in codes) or rule.name in self.ignore:
+            if any(rule_matches(i, rule.code, rule.name, rule.aliases) for i in self.ignore):
                 on = False
             if on:
                 out.append(rule)
@@ -62,10 +60,10 @@ class Config:
         out = []
         for glob, codes in self.per_file_ignores.items():
             if self._file_matches(finding.path, glob):
-                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         for glob, codes in self.per_layer_ignores.items():
             if finding.layer and fnmatch.fnmatchcase(finding.layer, glob):
-                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         return out
 
     def declared_suppressions(self) -> list[tuple[str, str]]:
@@ -86,9 +84,27 @@ class Config:
         return fnmatch.fnmatch(rel.as_posix(), glob)
 
 
-def _matches(code: str, pattern: str) -> bool:
+def rule_matches(pattern: str, code: str, name: str = "", aliases: tuple[str, ...] = ()) -> bool:
+    """Whether a ``select``/``ignore``/suppression entry names a rule: ``ALL``,
+    a code or code prefix (``AL0``, an old code kept as an alias), or the
+    rule's name (``unscaled-attention``, any case). The one matcher used
+    wherever a code is accepted, so a name works wherever a code does."""
     p = pattern.strip().upper()
-    return p == "ALL" or code.upper().startswith(p)
+    if p == "ALL" or _is_name(pattern, name):
+        return True
+    return any(c.upper().startswith(p) for c in (code, *aliases))
+
+
+def _is_name(pattern: str, name: str) -> bool:
+    return bool(name) and pattern.strip().lower() == name.lower()
+
+
+def _finding_matches(finding: Finding, pattern: str) -> bool:
+    from archlint.rules import get_rule
+
+    rule = get_rule(finding.code)
+    aliases = rule.aliases if rule is not None else ()
+    return rule_matches(pattern, finding.code, finding.rule, aliases)
 
 
 def _path_matches(path: str, glob: str) -> bool:
@@ -102,12 +118,15 @@ def _check_code(code: str) -> None:
     c = code.strip().upper()
     if c == "ALL":
         return
-    names = {r.name for r in ALL_RULES}
-    if code in names:
+    names = [r.name for r in ALL_RULES]
+    if code.strip().lower() in names:
         return
     codes = [x for r in ALL_RULES for x in (r.code, *r.aliases)]
-    if not any(x.startswith(c) for x in codes):
-        raise UsageError(f"unknown rule code {code!r} (see 'archlint rules')")
+    if c and any(x.startswith(c) for x in codes):
+        return
+    near = _did_you_mean(code.strip().lower(), names) if not c.startswith("AL") else ""
+    raise UsageError(f"unknown rule code {code!r}{near} (a code such as AL001, a prefix such as AL0, "
+                     f"or a rule name; see 'archlint rules')")
 
 
 def parse_codes(text: str | None) -> list[str] | None:
@@ -293,8 +312,8 @@ def _codes(v: Any, k: str, fail: Any) -> list[str]:
     for c in v:
         try:
             _check_code(c)
-        except UsageError:
-            raise fail(k, f"unknown rule code {c!r} (see 'archlint rules')") from None
+        except UsageError as e:
+            raise fail(k, str(e)) from None
     return list(v)
 
 
