@@ -34,6 +34,7 @@ from archlint.rules.al029_initialiser_scale import InitialiserScale
 from archlint.rules.al030_kernel_grows_with_depth import KernelGrowsWithDepth
 from archlint.rules.al031_dense_widens_toward_output import DenseWidensTowardOutput
 from archlint.rules.al032_no_downsampling_before_head import NoDownsamplingBeforeHead
+from archlint.rules.al033_dropout_before_max_pooling import DropoutBeforeMaxPooling
 from archlint.rules.al101_missing_final_norm import MissingFinalNorm
 from archlint.rules.al102_unscaled_attention import UnscaledAttention
 from archlint.rules.al103_no_positional_information import NoPositionalInformation
@@ -78,6 +79,7 @@ ALL_RULES: tuple[type[Rule], ...] = (
     KernelGrowsWithDepth,
     DenseWidensTowardOutput,
     NoDownsamplingBeforeHead,
+    DropoutBeforeMaxPooling,
     MissingFinalNorm,
     UnscaledAttention,
     NoPositionalInformation,
