@@ -17,6 +17,7 @@ from archlint.rules.al025_loss_output_mismatch import mismatch
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQ = ROOT / "fixtures" / "rules" / "torch" / "al027_seq.py"
+RUN = ROOT / "fixtures" / "rules" / "torch" / "al032_run.py"
 
 
 @pytest.mark.parametrize("factory,want", [("make_bad", ["fc"]), ("make_ok", [])])
@@ -27,6 +28,16 @@ def test_torch_sequence_classifier_per_position(factory: str, want: list[str]) -
     assert [f.layer for f in findings] == want
     if want:
         assert "46 positions" in findings[0].message and "the input has 100" in findings[0].message
+
+
+@pytest.mark.parametrize("factory,want", [("make_bad", ["view"]), ("make_ok", [])])
+def test_torch_long_run_after_an_early_pooling(factory: str, want: list[str]) -> None:
+    pytest.importorskip("torch")
+    target = f"{RUN.relative_to(ROOT)}:{factory}"
+    findings = lint(target, Config(select=["AL032"], load=LoadOptions(input_shape=(2, 1, 28, 28))))
+    assert [f.layer for f in findings] == want
+    if want:
+        assert "3 stride-1 convolutions since the last downsampling 'pool1'" in findings[0].message
 
 
 def _head(act: str, width: int) -> Head:
