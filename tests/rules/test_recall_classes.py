@@ -65,6 +65,9 @@ def _loss(name: str) -> dict:
         ("sparse_categorical_crossentropy", "softmax", 10, ["sparse_categorical_accuracy"], False),
         ("categorical_crossentropy", "softmax", 10, ["sparse_categorical_accuracy"], True),
         ("categorical_crossentropy", "softmax", 10, ["accuracy"], False),
+        # a sparse or one-hot loss against a one-unit output (binary labels)
+        ("sparse_categorical_crossentropy", "sigmoid", 1, ["accuracy"], True),
+        ("categorical_crossentropy", "sigmoid", 1, ["accuracy"], True),
     ],
 )
 def test_loss_against_task(loss: str, act: str, width: int, metrics: list[str], flagged: bool) -> None:
