@@ -126,9 +126,11 @@ class DenseOnFeatureMap(Rule):
             cur = out.producer
             first: Node | None = None
             earliest: Node | None = None
+            # a known loss says what the output is (a CTC loss reads per-frame softmax on purpose);
+            # without one, a softmax or sigmoid output does
             classifier = bool(losses & _CLASSIFIER_LOSSES)
             while cur is not None and cur.kind in _KEEPS_MAP:
-                if activation_of(cur) in _CLASSIFIER_ACTS:
+                if activation_of(cur) in _CLASSIFIER_ACTS and not losses:
                     classifier = True
                 if cur.kind is OpKind.DENSE:
                     earliest = cur
