@@ -95,7 +95,13 @@ def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> l
             try:
                 kept: list[Finding] = []
                 more = 0
+                seen: set[tuple[str | None, str]] = set()
                 for f in rule.check(graph, ctx):
+                    if f.layer is not None:  # a module run twice (a shared block) gives the same finding twice
+                        key = (f.layer, f.message)
+                        if key in seen:
+                            continue
+                        seen.add(key)
                     if len(kept) < MAX_FINDINGS_PER_RULE:
                         kept.append(f)
                     else:
@@ -363,6 +369,7 @@ def _lint_one(
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
+        fr.exc = e.__cause__ if isinstance(e.__cause__, Exception) else None  # the model's own error, for -v
         return fr, used
     except UsageError:
         raise

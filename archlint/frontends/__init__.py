@@ -8,11 +8,14 @@ extension, a SavedModel folder, or a PyTorch factory spec ``pkg.mod:make`` /
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import re
 import stat
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -208,6 +211,15 @@ def frontend_for(target: str, *, spec_allowed: bool = True) -> str:
     raise LoadError(target, f"unsupported file type '{ext or p.name}' (archlint reads {known}, SavedModel folders and module:factory specs){hint}")
 
 
+@contextlib.contextmanager
+def _prints_to_stderr() -> Iterator[None]:
+    """Send what a model's own code prints while it is built and captured (a factory, a trusted
+    pickle) to stderr, so a JSON or SARIF report on stdout stays valid."""
+    sys.stdout.flush()
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_allowed: bool = True) -> Graph:
     """Load any supported model into the common graph.
 
@@ -225,7 +237,8 @@ def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_a
     try:
         if name == "onnx":
             return loader(target)
-        return loader(target, options)
+        with _prints_to_stderr():
+            return loader(target, options)
     except GraphError as e:  # broken edges in the file (a value produced twice, ...)
         raise LoadError(target, f"malformed model graph: {e}") from None
     finally:
