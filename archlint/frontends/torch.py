@@ -437,6 +437,7 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
     restore = _layer_drop_off(model)
     try:
         graph = _capture_modes(torch, model, args, kwargs, example, name, spec, fast)
+        _mark_training_only_outputs(torch, model, args, kwargs, graph)
     finally:
         for mod, attr, value in restore:
             setattr(mod, attr, value)
@@ -446,6 +447,25 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
             "of whole layers) was turned off for the capture: a trace would follow one random draw"
         )
     return graph
+
+
+def _mark_training_only_outputs(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], graph: Graph) -> None:
+    """Outputs a training-mode capture returns that the model does not return in eval mode
+    (GoogLeNet's and Inception's auxiliary logits): ``graph.meta["training_only_outputs"]``."""
+    outs = graph.outputs
+    if graph.meta.get("capture_mode") != "train" or len(outs) < 2:
+        return
+    try:
+        model.eval()
+        with torch.no_grad(), _quiet():
+            leaves = _tensor_leaves(torch, model(*args, **kwargs))
+    except Exception:  # noqa: BLE001 - a model that cannot run in eval mode: nothing learnt
+        return
+    finally:
+        model.train()
+    k = len(leaves)
+    if 0 < k < len(outs) and all(outs[i].shape in (None, _shape(t)) for i, t in enumerate(leaves)):
+        graph.meta["training_only_outputs"] = [v.name for v in outs[k:]]
 
 
 def _capture_modes(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], example: Example, name: str,
