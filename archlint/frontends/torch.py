@@ -400,7 +400,52 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
             raise
     if notes:
         graph.meta.setdefault("notes", [])[:0] = notes
+    _judge_half_precision(torch, model, example, graph, name)
     return graph
+
+
+#: float16's largest finite value
+FP16_MAX = 65504.0
+
+
+def wide_constants(graph: Graph, above: float = FP16_MAX) -> list[dict[str, Any]]:
+    """Scalar constants of elementwise ops and attention masks beyond ``above`` in magnitude:
+    ``{"layer", "op", "value"}`` for each (what AL107 judges)."""
+    import math
+
+    out = []
+    for n in graph.nodes:
+        vals = n.attrs.get("mask_constants") or ()
+        if not vals and isinstance(n.attrs.get("scalar"), (int, float)):
+            vals = (n.attrs["scalar"],)
+        for c in vals:
+            if isinstance(c, (int, float)) and math.isfinite(c) and abs(c) > above:
+                out.append({"layer": n.layer, "op": n.op_type, "value": float(c)})
+    return out
+
+
+def _judge_half_precision(torch: Any, model: Any, example: Example, graph: Graph, name: str) -> None:
+    """When a float32 capture holds constants beyond float16's range, capture the model again in
+    half precision (on the meta device: no weights, no compute) and keep the constants it uses
+    there: code that picks its mask constant by dtype (``torch.finfo(x.dtype).min``, XLNet's
+    65500 in float16 and 1e30 otherwise) is judged on what it would run in half precision
+    (``graph.meta["half_precision"]``, read by AL107)."""
+    if not wide_constants(graph):
+        return
+
+    def half(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.to(device="meta", dtype=torch.float16 if v.is_floating_point() else v.dtype)
+        return v
+
+    try:
+        model.to(device="meta", dtype=torch.float16)
+        ex = Example(tuple(half(a) for a in example.args), {k: half(v) for k, v in example.kwargs.items()}, example.origin)
+        hg = capture(model, ex, name=name)
+    except Exception as e:  # noqa: BLE001 - not capturable in half precision: AL107 judges the float32 constants
+        graph.meta["half_precision"] = {"error": f"{type(e).__name__}: {_first_line(e)}"}
+        return
+    graph.meta["half_precision"] = {"constants": wide_constants(hg, FP16_MAX / 2)}
 
 
 def _factory_object(spec: str) -> Any:

@@ -48,3 +48,60 @@ def test_al021_a_dropped_value_without_parameters_is_info() -> None:
     assert found and all(f.severity is Severity.INFO for f in found), found
     (f,) = _found(_DeadConv(), (2, 3, 8, 8), "AL021")
     assert f.severity is Severity.WARNING and f.layer == "shortcut"
+
+
+AL107_MODELS = '''
+import torch
+from torch import nn
+
+
+class _Scores(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q = nn.Linear(16, 16)
+
+    def scores(self, x):
+        return self.q(x) @ x.transpose(1, 2)
+
+
+class DtypeAware(_Scores):
+    """XLNet's pattern: 1e30 in float32, a float16-safe constant in half precision."""
+
+    def forward(self, x):
+        s = self.scores(x)
+        mask = torch.ones_like(s) == 0
+        s = s.masked_fill(mask, -65504.0 if s.dtype == torch.float16 else -1e30)
+        return torch.softmax(s, -1) @ x
+
+
+class Literal(_Scores):
+    def forward(self, x):
+        s = self.scores(x)
+        return torch.softmax(s.masked_fill(torch.ones_like(s) == 0, -1e9), -1) @ x
+
+
+class AddedMinimum(_Scores):
+    """float16's minimum added to the scores: a negative score overflows to -inf in half precision."""
+
+    def forward(self, x):
+        s = self.scores(x)
+        s = s + torch.zeros_like(s) * torch.finfo(s.dtype).min
+        return torch.softmax(s, -1) @ x
+'''
+
+
+@pytest.mark.parametrize(("name", "expect"), [("DtypeAware", None), ("Literal", "beyond float16"),
+                                               ("AddedMinimum", "overflows to -inf")])
+def test_al107_judges_the_constant_used_in_half_precision(tmp_path, name: str, expect: str | None) -> None:
+    from archlint.frontends import LoadOptions, load_graph
+
+    path = tmp_path / "al107_models.py"
+    path.write_text(AL107_MODELS)
+    graph = load_graph(f"{path}:{name}", LoadOptions(input_shape=(2, 5, 16)))
+    assert "constants" in graph.meta["half_precision"]  # captured again in half precision
+    found = check_graph(graph, Config(select=["AL107"]))
+    if expect is None:
+        assert found == []
+    else:
+        (f,) = found
+        assert expect in f.message and f.data["half_precision"]
