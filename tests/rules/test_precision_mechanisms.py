@@ -105,3 +105,44 @@ def test_al107_judges_the_constant_used_in_half_precision(tmp_path, name: str, e
     else:
         (f,) = found
         assert expect in f.message and f.data["half_precision"]
+
+
+class _Block(nn.Module):
+    """A pre-norm residual block, ``x + mlp(norm(x))``."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def forward(self, x):
+        return x + self.mlp(self.norm(x))
+
+
+class _Stack(nn.Module):
+    """Pre-norm blocks, then the end the test names: pooled and normalised (MaxViT's head),
+    pooled only (the near miss), or a projection into a second stage with a final norm (PiT)."""
+
+    def __init__(self, end: str) -> None:
+        super().__init__()
+        self.end = end
+        self.blocks = nn.Sequential(_Block(32), _Block(32), _Block(32))
+        self.head_norm = nn.LayerNorm(32)
+        self.pool_proj = nn.Linear(32, 64)
+        self.stage2 = nn.Sequential(_Block(64), _Block(64))
+        self.final_norm = nn.LayerNorm(64)
+        self.fc = nn.Linear(32 if end != "stage" else 64, 10)
+
+    def forward(self, x):
+        x = self.blocks(x)
+        if self.end == "stage":
+            x = self.final_norm(self.stage2(self.pool_proj(x)))
+        b, n, d = x.shape
+        x = nn.functional.adaptive_avg_pool2d(x.transpose(1, 2).reshape(b, d, 4, 4), 1).flatten(1)
+        return self.fc(self.head_norm(x) if self.end == "pooled+norm" else x)
+
+
+@pytest.mark.parametrize(("end", "fires"), [("pooled+norm", False), ("stage", False), ("pooled", True)])
+def test_al101_judges_only_the_models_end(end: str, fires: bool) -> None:
+    found = _found(_Stack(end), (2, 16, 32), "AL101")
+    assert bool(found) is fires, found
