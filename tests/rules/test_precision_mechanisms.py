@@ -146,3 +146,56 @@ class _Stack(nn.Module):
 def test_al101_judges_only_the_models_end(end: str, fires: bool) -> None:
     found = _found(_Stack(end), (2, 16, 32), "AL101")
     assert bool(found) is fires, found
+
+
+class _TalkingHeads(nn.Module):
+    """Attention maps ``(N, heads, Q, K)`` softmaxed over K, then heads mixed by a 1x1 convolution
+    (EfficientFormerV2); ``over_channels`` softmaxes a feature map over its channels instead."""
+
+    def __init__(self, over_channels: bool) -> None:
+        super().__init__()
+        self.over_channels = over_channels
+        self.qk = nn.Conv2d(4, 4, 1)
+        self.talking_head = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        a = self.qk(x)
+        a = a.softmax(dim=1 if self.over_channels else -1)
+        return self.talking_head(a) @ x
+
+
+def test_al011_a_conv_mixing_heads_after_a_softmax_over_keys() -> None:
+    assert _found(_TalkingHeads(False), (2, 4, 8, 8), "AL011") == []
+    (f,) = _found(_TalkingHeads(True), (2, 4, 8, 8), "AL011")
+    assert f.layer == "softmax" or "talking_head" in f.message
+
+
+class _Pair(nn.Module):
+    """Two weight layers with no nonlinearity between them, in the arrangement the test names."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        if kind == "axes":  # one projection along the last axis, the next along the one before
+            self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+        elif kind == "patchify":  # a 4x4 stride-4 patch embedding, then a 3x3
+            self.a, self.b = nn.Conv2d(3, 16, 4, stride=4), nn.Conv2d(16, 16, 3, padding=1)
+        elif kind == "upsampler":
+            self.a, self.b = nn.ConvTranspose2d(16, 16, 2, stride=2), nn.Conv2d(16, 16, 3, padding=1)
+        elif kind == "3x3":  # two 3x3 merge into one 5x5: a forgotten activation
+            self.a, self.b = nn.Conv2d(16, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1)
+        else:  # two dense layers on one axis
+            self.a, self.b = nn.Linear(8, 32), nn.Linear(32, 32)
+
+    def forward(self, x):
+        if self.kind == "axes":
+            return self.b(self.a(x).transpose(-1, -2))
+        return self.b(self.a(x))
+
+
+@pytest.mark.parametrize(("kind", "shape", "fires"), [
+    ("axes", (2, 8, 8), False), ("patchify", (2, 3, 32, 32), False), ("upsampler", (2, 16, 8, 8), False),
+    ("3x3", (2, 16, 8, 8), True), ("dense", (2, 8), True),
+])
+def test_al009_weighs_the_merged_layer(kind: str, shape: tuple[int, ...], fires: bool) -> None:
+    assert bool(_found(_Pair(kind), shape, "AL009")) is fires
