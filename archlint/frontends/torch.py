@@ -316,6 +316,10 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
         size = image_size_hint(model, factory) or 224
         ch = getattr(cfg, "num_channels", 3) or 3
         return Example((), {"pixel_values": torch.randn(2, ch, size, size, device=device)}, origin="default")
+    if params[:1] == ["input_values"]:  # a raw waveform, (batch, samples): wav2vec 2.0, HuBERT, WavLM
+        rate = getattr(getattr(model, "config", None), "sampling_rate", None)
+        samples = int(rate) if isinstance(rate, int) and 0 < rate <= 48_000 else 16_000
+        return Example((), {"input_values": torch.randn(2, samples, device=device)}, origin="default")
     if params[:1] == ["input_features"] and cfg is not None and getattr(cfg, "num_mel_bins", None):
         frames = 2 * int(getattr(cfg, "max_source_positions", 1500) or 1500)
         kwargs = {"input_features": torch.randn(2, cfg.num_mel_bins, frames, device=device)}

@@ -157,3 +157,22 @@ def test_a_module_run_twice_reports_once(models: Path) -> None:
     g = load_graph(f"{models}:Twice")
     found = check_graph(g, Config(select=["AL001"]))
     assert [(f.code, f.layer) for f in found] == [("AL001", "block.2")]
+
+
+def test_a_waveform_model_gets_a_waveform() -> None:
+    """``forward(input_values)`` (wav2vec 2.0, HuBERT): a (batch, samples) waveform, not an image."""
+    import torch
+    from torch import nn
+
+    from archlint.frontends.torch import default_example
+
+    class Speech(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(1, 8, 10, stride=5)
+
+        def forward(self, input_values):
+            return self.conv(input_values[:, None])
+
+    ex = default_example(torch, Speech())
+    assert tuple(ex.kwargs["input_values"].shape) == (2, 16000)

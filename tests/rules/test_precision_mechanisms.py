@@ -199,3 +199,23 @@ class _Pair(nn.Module):
 ])
 def test_al009_weighs_the_merged_layer(kind: str, shape: tuple[int, ...], fires: bool) -> None:
     assert bool(_found(_Pair(kind), shape, "AL009")) is fires
+
+
+class _SoftCap(nn.Module):
+    """Gemma 2's attention logit soft-capping, ``cap * tanh(s / cap)`` then softmax; without the
+    rescaling, tanh then softmax is a duplicated activation."""
+
+    def __init__(self, cap: float) -> None:
+        super().__init__()
+        self.cap = cap
+        self.q = nn.Linear(8, 8)
+
+    def forward(self, x):
+        s = self.q(x) @ x.transpose(1, 2)
+        s = torch.tanh(s / self.cap) * self.cap if self.cap != 1 else torch.tanh(s)
+        return torch.softmax(s, -1) @ x
+
+
+def test_al008_soft_capping_is_not_a_duplicated_activation() -> None:
+    assert _found(_SoftCap(50.0), (2, 5, 8), "AL008") == []
+    assert [f.code for f in _found(_SoftCap(1.0), (2, 5, 8), "AL008")] == ["AL008"]
