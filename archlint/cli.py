@@ -27,8 +27,8 @@ app = typer.Typer(
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 # the options `check` and `show` share, defined once
-SelectOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")]
-IgnoreOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")]
+SelectOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to run.")]
+IgnoreOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to skip.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")]
 TrustOpt = Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")]
 InputShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")]
@@ -148,11 +148,14 @@ def check(
     if reporter.one_model and all(r.error for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
     try:
+        budget = conf.load.time_budget  # report drawing counts against --timeout too (per file)
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                reporter.emit(result, fh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations))
+                reporter.emit(result, fh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations,
+                                                          time_budget=budget))
         else:
-            reporter.emit(result, sys.stdout, ReportOptions(verbose=verbose, trust_locations=trust_locations))
+            reporter.emit(result, sys.stdout, ReportOptions(verbose=verbose, trust_locations=trust_locations,
+                                                          time_budget=budget))
             sys.stdout.flush()
     except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
         import os
@@ -160,6 +163,9 @@ def check(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as e:
         _err(f"cannot write report to {output or 'standard output'}: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    except (MemoryError, RecursionError):
+        _err(f"cannot write the {fmt} report: it needs more memory than there is")
         raise typer.Exit(EXIT_ERROR) from None
     if result.errors:
         raise typer.Exit(EXIT_ERROR)

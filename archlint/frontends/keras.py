@@ -38,7 +38,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, plain_reason
 from archlint.frontends._keras_training import layer_init, layer_regularizers, training
 from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind, names
 from archlint.graph.passes import finish
@@ -132,7 +132,7 @@ def load(path: str | Path, options: Any = None) -> Graph:
         return build_config(config, name=p.stem, path=str(path), meta=meta)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -295,7 +295,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
-        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {type(e).__name__}: {e})") from None
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {plain_reason(e)})") from None
     return raw, meta
 
 
@@ -352,7 +352,7 @@ def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict
     except RecursionError:
         raise LoadError(path, "model config nested too deeply to read") from None
     except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
     for v in outs:
         loader.b.mark_output(v)
     graph = loader.b.finish()
@@ -360,21 +360,26 @@ def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
-    train = _training_meta(config, raw_training)
+    train = _training_meta(config, raw_training, path)
     if train is not None:
         graph.meta["training"] = train
     return graph
 
 
-def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+def _training_meta(config: dict[str, Any], raw_training: Any, path: str | Path = "") -> dict[str, Any] | None:
     """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
-    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata). The
+    string goes through the capped parser: a memory bomb is refused, a broken one ignored."""
     if isinstance(config.get("compile_config"), dict):
         return training(config["compile_config"], "compile_config")
     if isinstance(raw_training, str):
+        from archlint.frontends._limits import JSONBombError, parse_json
+
         try:
-            raw_training = json.loads(raw_training)
-        except (ValueError, RecursionError):
+            raw_training = parse_json(raw_training, path, "the model's training_config")
+        except JSONBombError:
+            raise
+        except LoadError:
             return None
     if isinstance(raw_training, dict):
         return training(raw_training, "training_config")
