@@ -8,13 +8,14 @@ import os
 from collections import Counter
 from typing import Any, TextIO
 
+from archlint.api import FileResult
 from archlint.view import coverage_line, layer_rows, shape_text
 
 SCHEMA = "archlint.show"
 SCHEMA_VERSION = 1
 
 
-def summary_dict(r: Any) -> dict[str, Any]:
+def summary_dict(r: FileResult) -> dict[str, Any]:
     """``archlint show --format json``: one object for one model."""
     view = r.view
     rows = layer_rows(view, r.findings)
@@ -44,13 +45,13 @@ def summary_dict(r: Any) -> dict[str, Any]:
             "findings": len(r.findings),
             "by_severity": {k: sev.get(k, 0) for k in ("error", "warning", "info")},
         },
-        "coverage": view.get("coverage", getattr(r, "coverage", None)),
-        "notes": list(getattr(r, "notes", [])),
+        "coverage": view.get("coverage", r.coverage),
+        "notes": list(r.notes),
         "findings": [f.to_dict() for f in r.findings],
     }
 
 
-def print_summary(r: Any, stream: TextIO) -> None:
+def print_summary(r: FileResult, stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text  # a Text is never parsed as markup: "m[/].onnx", "[link=...]" stay text
@@ -85,7 +86,7 @@ def print_summary(r: Any, stream: TextIO) -> None:
         f"Layers: {len(rows)} ({len(view['nodes'])} nodes with inputs and outputs)",
         f"Findings: {len(r.findings)}" + (f" ({', '.join(parts)})" if parts else ""),
     ]
-    cov = coverage_line(view.get("coverage")) or coverage_line(getattr(r, "coverage", None))
+    cov = coverage_line(view.get("coverage")) or coverage_line(r.coverage)
     lines.append(f"Coverage: {cov}" if cov else "Coverage: not reported by this frontend")
     lines += [f"note: {safe_text(n)}" for n in getattr(r, "notes", [])]
     for line in lines:
