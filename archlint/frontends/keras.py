@@ -35,6 +35,7 @@ import signal
 import time
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -494,29 +495,38 @@ def _act_name(act: Any) -> str | None:
     return _ACT_NAMES.get(key, key)
 
 
-def _refs(obj: Any, out: list[tuple[str, int, int]], depth: int = 0) -> None:
-    """Collect tensor references from a Keras 3 node's args/kwargs."""
+Ref = tuple[str, int, int]
+
+
+def _refs(obj: Any, out: list[Ref], depth: int = 0, shapes: dict[Ref, Any] | None = None) -> None:
+    """Collect tensor references from a Keras 3 node's args/kwargs, and the shape
+    Keras recorded for each referenced tensor (``shapes``, channels-last)."""
     if depth > 50:
         return
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            h = (obj.get("config") or {}).get("keras_history") or []
+            cfg = obj.get("config") or {}
+            h = cfg.get("keras_history") or []
             if len(h) >= 3:
-                out.append((str(h[0]), int(h[1]), int(h[2])))
+                ref = (str(h[0]), int(h[1]), int(h[2]))
+                out.append(ref)
+                if shapes is not None and isinstance(cfg.get("shape"), list):
+                    shapes.setdefault(ref, cfg["shape"])
             return
         for v in obj.values():
-            _refs(v, out, depth + 1)
+            _refs(v, out, depth + 1, shapes)
     elif isinstance(obj, list):
         for v in obj:
-            _refs(v, out, depth + 1)
+            _refs(v, out, depth + 1, shapes)
 
 
-def _node_refs(node: Any) -> list[tuple[str, int, int]]:
-    """Input references of one inbound node, in Keras 2 or Keras 3 form."""
-    out: list[tuple[str, int, int]] = []
+def _node_refs(node: Any, shapes: dict[Ref, Any] | None = None) -> list[Ref]:
+    """Input references of one inbound node, in Keras 2 or Keras 3 form; Keras 3
+    also records each input's shape, collected into ``shapes``."""
+    out: list[Ref] = []
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        _refs(node.get("args", []), out)
-        _refs(node.get("kwargs", {}), out)
+        _refs(node.get("args", []), out, shapes=shapes)
+        _refs(node.get("kwargs", {}), out, shapes=shapes)
         return out
     if isinstance(node, list):
         if len(node) >= 3 and isinstance(node[0], str):  # a single bare ref
@@ -579,6 +589,43 @@ def _weights_config(nodes: list[Node], cfg: dict[str, Any]) -> None:
             n.attrs["regularizers"] = r
 
 
+
+def _getitem_shape(keras_in: Any, index: Any) -> list[int | None] | None:
+    """The Keras shape of ``x[index]`` (``GetItem``) from the input's recorded shape:
+    an integer drops an axis, a slice keeps it (its length where the bounds say),
+    ``None`` adds one; anything else, unknown."""
+    if not isinstance(keras_in, list):
+        return None
+    items = index if isinstance(index, list) else [index]
+    out: list[int | None] = []
+    axis = 0
+    for it in items:
+        if isinstance(it, bool):
+            return None
+        if isinstance(it, int):
+            axis += 1
+            continue
+        if it is None:
+            out.append(1)
+            continue
+        if isinstance(it, dict) and it.get("class_name") == "__slice__":
+            if axis >= len(keras_in):
+                return None
+            c = it.get("config") or {}
+            d = keras_in[axis]
+            start, stop, step = c.get("start"), c.get("stop"), c.get("step")
+            if d is None or not all(v is None or isinstance(v, int) for v in (start, stop, step)) or step == 0:
+                out.append(None if (start, stop, step) != (None, None, None) or d is None else d)
+            else:
+                out.append(len(range(d)[slice(start, stop, step)]))
+            axis += 1
+            continue
+        return None
+    if axis > len(keras_in):
+        return None
+    return [*out, *keras_in[axis:]]
+
+
 class _Loader:
     def __init__(self, name: str, path: str, *, channels_last: bool) -> None:
         self.b = GraphBuilder(name, "keras")
@@ -588,6 +635,7 @@ class _Loader:
         self.max_layers = MAX_LAYERS
         self.written = 0
         self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
+        self.seeded = 0  # values whose shape came from the file's records, not inference
 
     # -- values and shapes --
     def _fresh(self, base: str) -> str:
@@ -675,10 +723,11 @@ class _Loader:
 
     def _functional(self, body: dict[str, Any], inputs: list[str] | None, prefix: str) -> list[str]:
         layers = body.get("layers") or []
-        tensors: dict[tuple[str, int, int], str] = {}
+        tensors: dict[Ref, str] = {}
+        recorded: dict[Ref, Any] = {}  # the shape Keras wrote beside each reference to a tensor
         in_refs = _io_refs(body.get("input_layers"))
         given = dict(zip((r[0] for r in in_refs), inputs or [], strict=False))
-        pending: list[tuple[dict[str, Any], str, int, list[tuple[str, int, int]]]] = []
+        pending: list[tuple[dict[str, Any], str, int, list[Ref], Any]] = []
         for layer in layers:
             if not isinstance(layer, dict):
                 raise LoadError(self.path, "a layer of a functional model is not an object")
@@ -692,10 +741,10 @@ class _Loader:
                     tensors[(lname, 0, 0)] = self._input(prefix + lname, shape)
                 continue
             for k, node in enumerate(layer.get("inbound_nodes") or []):
-                pending.append((layer, lname, k, _node_refs(node)))
+                pending.append((layer, lname, k, _node_refs(node, recorded), node))
         # Kahn's order: each call waits on its first missing input; producing
         # a tensor wakes its waiters (a chain listed in reverse stays linear)
-        waiting: dict[tuple[str, int, int], list[int]] = {}
+        waiting: dict[Ref, list[int]] = {}
         ready: list[int] = []
 
         def schedule(i: int) -> None:
@@ -710,18 +759,24 @@ class _Loader:
         done = 0
         while ready:
             i = heapq.heappop(ready)  # the file's order among calls that are ready
-            layer, lname, k, refs = pending[i]
-            outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
+            layer, lname, k, refs, call = pending[i]
+            outs = self.layer(
+                layer, [tensors[r] for r in refs], prefix, lname, call=k,
+                spec=call if isinstance(call, dict) else None,
+                in_shapes=[recorded.get(r) for r in refs],
+            )
             done += 1
             for t, v in enumerate(outs):
+                self._seed(v, recorded.get((lname, k, t)))
                 tensors[(lname, k, t)] = v
                 for j in waiting.pop((lname, k, t), ()):
                     schedule(j)
         if done < len(pending):
-            for layer, lname, k, refs in pending:
+            for layer, lname, k, refs, _ in pending:
                 missing = next((r for r in refs if r not in tensors), None)
                 if missing is not None:
-                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
+                    what = f"output {missing[2]} of '{missing[0]}'" if missing[2] else f"'{missing[0]}'"
+                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads {what} (node {missing[1]}), which no layer produces")
         outs = []
         for r in _io_refs(body.get("output_layers")):
             if r not in tensors:
@@ -729,13 +784,63 @@ class _Loader:
             outs.append(tensors[r])
         return outs
 
+    def _seed(self, v: str, keras_shape: Any) -> None:
+        """Give a value the shape Keras recorded for it where inference found none
+        (past a layer archlint does not know, shapes go on)."""
+        val = self.b.value(v)
+        if val is None or val.shape is not None or not isinstance(keras_shape, (list, tuple)):
+            return
+        try:
+            val.shape = self._canon(keras_shape)
+        except (TypeError, ValueError):
+            return
+        self.seeded += 1
+
     # -- layers --
-    def layer(self, layer: dict[str, Any], ins: list[str], prefix: str, lname: str, call: int = 0) -> list[str]:
-        """Add the node(s) for one call of one layer; return its output values."""
+    def layer(
+        self,
+        layer: dict[str, Any],
+        ins: list[str],
+        prefix: str,
+        lname: str,
+        call: int = 0,
+        *,
+        spec: dict[str, Any] | None = None,
+        in_shapes: list[Any] | None = None,
+    ) -> list[str]:
+        """Add the node(s) for one call of one layer; return its output values.
+        ``spec`` is the call's Keras 3 record (``args``, ``kwargs``), ``in_shapes``
+        the shapes Keras recorded for its inputs. A second call of a layer (a shared
+        layer, a nested model used twice) reuses its weights: its nodes add none."""
         self._count()
         cls = str(layer.get("class_name"))
         cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         full = prefix + lname
+        if ins and len(ins) >= 1:  # a Keras 3 layer records the shape it was built for
+            build = layer.get("build_config")
+            shape = build.get("input_shape") if isinstance(build, dict) else None
+            self._seed(ins[0], shape if isinstance(shape, list) and (not shape or not isinstance(shape[0], list)) else None)
+        first = len(self.b.graph.nodes)
+        outs = self._call(layer, cls, cfg, full, ins, prefix, call, spec, in_shapes)
+        if call > 0:
+            for n in self.b.graph.nodes[first:]:
+                if n.params:
+                    n.attrs["shared"] = full
+                    n.attrs["params"] = 0
+        return outs
+
+    def _call(
+        self,
+        layer: dict[str, Any],
+        cls: str,
+        cfg: dict[str, Any],
+        full: str,
+        ins: list[str],
+        prefix: str,
+        call: int,
+        spec: dict[str, Any] | None,
+        in_shapes: list[Any] | None,
+    ) -> list[str]:
         if cls in _MODEL_CLASSES:
             return self.model(layer, ins, prefix=full + "/")
         kind = _model_kind(layer.get("config"))
@@ -743,15 +848,17 @@ class _Loader:
             return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
         out = self._fresh(full if call == 0 else f"{full}:{call}")
         first = len(self.b.graph.nodes)
-        node = self._convert(cls, cfg, full, ins, out)
+        node = self._convert(cls, cfg, full, ins, out, spec or {}, in_shapes or [])
         _weights_config(self.b.graph.nodes[first:], cfg)
+        outs = [v.name for v in node.outputs]
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
             node = self._add(
                 OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
                 {"activation": act, "fused": True}, name=f"{full}/{act}",
             )
-        return [node.output.name]
+            outs[0] = node.output.name
+        return outs
 
     def _add(
         self,
@@ -764,15 +871,23 @@ class _Loader:
         *,
         name: str | None = None,
         shape: Shape | None = None,
+        more: Sequence[tuple[str, Shape | None]] = (),
     ) -> Node:
-        node = self.b.add(kind, op_type, layer, inputs=ins, outputs=(out,), attrs=attrs, name=name)
+        """Add a node; ``more`` names a multi-output layer's further outputs
+        (an RNN's states, a split's parts) with their shapes."""
+        node = self.b.add(kind, op_type, layer, inputs=ins, outputs=(out, *(o for o, _ in more)), attrs=attrs, name=name)
         try:
             node.outputs[0].shape = shape if shape is not None else output_shape(node)
         except (TypeError, ValueError, IndexError, ZeroDivisionError):
             node.outputs[0].shape = None
+        for v, (_, s) in zip(node.outputs[1:], more, strict=True):
+            v.shape = s
         return node
 
-    def _convert(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str) -> Node:
+    def _convert(
+        self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str,
+        spec: dict[str, Any], in_shapes: list[Any],
+    ) -> Node:
         x = ins[0] if ins else None
         xs = self._shape(x) if x else None
         cin = self._channels(x) if x else None
@@ -848,22 +963,56 @@ class _Loader:
             node.output.layout = "NDL"
             return node
         if cls in _RNNS:
-            units = int(cfg.get("units") or 0) or None
-            gates = {"lstm": 4, "gru": 3}.get(_RNNS[cls], 1)
-            attrs = {
-                "cell": _RNNS[cls], "units": units, "hidden": units, "layers": 1,
-                "dropout": float(cfg.get("dropout") or 0.0),
-                "recurrent_dropout": float(cfg.get("recurrent_dropout") or 0.0),
-                "variational": True,  # Keras reuses one mask over the time steps
-                "return_sequences": bool(cfg.get("return_sequences", False)),
-            }
-            if units and cin:
-                attrs["params"] = gates * (cin * units + units * units + units * (2 if cfg.get("reset_after", True) and gates == 3 else 1))
+            attrs = self._rnn_attrs(cls, cfg, cin)
+            return self._rnn(cls, full, ins, out, attrs, cfg, xs, directions=1)
+        if cls == "Bidirectional":
+            inner = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
+            icls = str(inner.get("class_name"))
+            icfg = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+            if icls in _RNNS:
+                attrs = self._rnn_attrs(icls, icfg, cin)
+                merge = cfg.get("merge_mode", "concat")
+                attrs.update(bidirectional=True, merge=merge)
+                if attrs.get("params"):
+                    attrs["params"] *= 2  # a forward and a backward copy (backward_layer has the same shape)
+                if merge == "concat" and attrs.get("units"):
+                    attrs["units"] *= 2
+                return self._rnn(f"Bidirectional({icls})", full, ins, out, attrs, icfg, xs, directions=2)
+        if cls == "Split":
+            return self._split(cls, cfg, full, ins, out, xs)
+        if cls == "GetItem":
+            args = spec.get("args") if isinstance(spec.get("args"), list) else []
+            keras_in = in_shapes[0] if in_shapes else None
+            shape = _getitem_shape(keras_in, args[1] if len(args) > 1 else None)
+            return self._add(OpKind.RESHAPE, cls, full, ins, out, {"view": "getitem"},
+                             shape=self._canon(shape) if shape is not None else None)
+        if cls == "Pad":
+            return self._pad(cls, cfg, full, ins, out, in_shapes[0] if in_shapes else None)
+        if cls == "Resizing":
+            h, w = cfg.get("height"), cfg.get("width")
             shape = None
-            if xs is not None and len(xs) == 3:
-                shape = (xs[0], units, xs[2]) if attrs["return_sequences"] else (xs[0], units)
-            node = self._add(OpKind.RNN, cls, full, ins, out, attrs, shape=shape)
-            node.output.layout = "NDL" if attrs["return_sequences"] else "ND"
+            if xs is not None and len(xs) == 4 and isinstance(h, int) and isinstance(w, int):
+                shape = (xs[0], xs[1], h, w)
+            return self._add(OpKind.RESHAPE, cls, full, ins, out,
+                             {"view": "resize", "size": (h, w), "interpolation": cfg.get("interpolation")}, shape=shape)
+        if cls == "ReversibleEmbedding":
+            vocab = int(cfg.get("input_dim") or 0) or None
+            dim = int(cfg.get("output_dim") or 0) or None
+            tied = bool(cfg.get("tie_weights", True))
+            if spec.get("kwargs", {}).get("reverse") if isinstance(spec.get("kwargs"), dict) else False:
+                # hidden states -> logits through the embedding table (transposed when tied)
+                attrs = {"units": vocab, "in_features": dim, "bias": False,
+                         "params": 0 if tied else (vocab or 0) * (dim or 0)}
+                if tied:
+                    attrs.update(tied=full, shared=full)
+                shape = (xs[0], vocab, *xs[2:]) if xs is not None and len(xs) >= 2 else None
+                return self._add(OpKind.DENSE, f"{cls} (reverse)", full, ins, out, attrs, shape=shape)
+            attrs = {"vocab": vocab, "dim": dim, "params": vocab * dim if vocab and dim else 0}
+            if tied:
+                attrs["tied"] = full
+            shape = (xs[0], dim, *xs[1:]) if xs is not None else None
+            node = self._add(OpKind.EMBEDDING, cls, full, ins, out, attrs, shape=shape)
+            node.output.layout = "NDL"
             return node
         if cls == "MultiHeadAttention":
             heads = int(cfg.get("num_heads") or 0) or None
@@ -950,6 +1099,85 @@ class _Loader:
         if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda") or "registered_name" in cfg:
             attrs["custom"] = True
         return self._add(OpKind.UNKNOWN, cls, full, ins, out, attrs)
+
+    def _rnn_attrs(self, cls: str, cfg: dict[str, Any], cin: int | None) -> dict[str, Any]:
+        units = int(cfg.get("units") or 0) or None
+        gates = {"lstm": 4, "gru": 3}.get(_RNNS[cls], 1)
+        attrs: dict[str, Any] = {
+            "cell": _RNNS[cls], "units": units, "hidden": units, "layers": 1,
+            "dropout": float(cfg.get("dropout") or 0.0),
+            "recurrent_dropout": float(cfg.get("recurrent_dropout") or 0.0),
+            "variational": True,  # Keras reuses one mask over the time steps
+            "return_sequences": bool(cfg.get("return_sequences", False)),
+        }
+        if cfg.get("return_state"):
+            attrs["return_state"] = True
+        if units and cin:
+            attrs["params"] = gates * (cin * units + units * units + units * (2 if cfg.get("reset_after", True) and gates == 3 else 1))
+        return attrs
+
+    def _rnn(
+        self, op_type: str, full: str, ins: list[str], out: str, attrs: dict[str, Any],
+        cfg: dict[str, Any], xs: Shape | None, *, directions: int,
+    ) -> Node:
+        """An RNN node; with ``return_state`` its states are further outputs, in Keras's
+        order (forward then backward; LSTM: h then c), each ``(N, hidden)``."""
+        units = attrs["units"]
+        shape = None
+        if xs is not None and len(xs) == 3:
+            shape = (xs[0], units, xs[2]) if attrs["return_sequences"] else (xs[0], units)
+        more: list[tuple[str, Shape | None]] = []
+        if cfg.get("return_state"):
+            per = 2 if attrs["cell"] == "lstm" else 1
+            batch = xs[0] if xs else None
+            names = ("h", "c")[:per]
+            for d in range(directions):
+                for nm in names:
+                    tag = nm if directions == 1 else f"{('forward', 'backward')[d]}_{nm}"
+                    more.append((self._fresh(f"{out}/{tag}"), (batch, attrs["hidden"])))
+        node = self._add(OpKind.RNN, op_type, full, ins, out, attrs, shape=shape, more=more)
+        node.output.layout = "NDL" if attrs["return_sequences"] else "ND"
+        for v in node.outputs[1:]:
+            v.layout = "ND"
+        return node
+
+    def _split(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, xs: Shape | None) -> Node:
+        """``keras.ops.split``: equal sections or split points along one axis."""
+        sections = cfg.get("indices_or_sections", 1)
+        axis = int(cfg.get("axis", 0))
+        caxis = self._axis(axis, xs) % len(xs) if xs is not None else None
+        size = xs[caxis] if xs is not None and caxis is not None else None
+        if isinstance(sections, int) and sections > 0:
+            sizes: list[int | None] = [size // sections if size else None] * sections
+        elif isinstance(sections, list) and all(isinstance(i, int) for i in sections):
+            bounds = [0, *sections, size] if size else None
+            sizes = [b - a for a, b in zip(bounds, bounds[1:], strict=False)] if bounds else [None] * (len(sections) + 1)
+        else:
+            raise LoadError(self.path, f"layer '{full}': Split with indices_or_sections {sections!r}")
+        shapes: list[Shape | None] = []
+        for n in sizes:
+            shapes.append(None if xs is None or caxis is None else (*xs[:caxis], n, *xs[caxis + 1:]))
+        more = [(self._fresh(f"{out}:{i}"), sh) for i, sh in enumerate(shapes[1:], start=1)]
+        return self._add(OpKind.RESHAPE, cls, full, ins, out, {"view": "split", "axis": caxis, "sections": sizes},
+                         shape=shapes[0] if shapes else None, more=more)
+
+    def _pad(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, keras_in: Any) -> Node:
+        """``keras.ops.pad``: ``pad_width`` per Keras axis; spatial pads as ZeroPadding's."""
+        width = cfg.get("pad_width")
+        pw = [(int(p[0]), int(p[1])) for p in width] if isinstance(width, list) and all(
+            isinstance(p, list) and len(p) == 2 for p in width) else None
+        shape = None
+        if pw is not None and isinstance(keras_in, list) and len(keras_in) == len(pw):
+            shape = self._canon([None if d is None else d + lo + hi for d, (lo, hi) in zip(keras_in, pw, strict=True)])
+        pads: list[tuple[int, int]] | None = None
+        if pw is not None and len(pw) >= 3:
+            spatial = pw[1:-1] if self.channels_last else pw[2:]
+            if all(p == (0, 0) for p in (pw[0], pw[-1] if self.channels_last else pw[1])):
+                pads = spatial
+        attrs: dict[str, Any] = {"pads": pads, "crop": False, "mode": cfg.get("mode", "constant")}
+        if pads is None:
+            attrs["pad_width"] = pw
+        return self._add(OpKind.PAD, cls, full, ins, out, attrs, shape=shape)
 
     def _depthwise(self, cfg: dict[str, Any], rank: int, cin: int | None, bias: bool) -> dict[str, Any]:
         """Attrs of a depthwise convolution: one group per input channel, like ONNX Conv(group=C)."""
