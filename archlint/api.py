@@ -31,6 +31,12 @@ def coverage_text(cov: dict, most: int = 5) -> str:
         shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
         more = f", {len(unk) - most} more op types" if len(unk) > most else ""
         text += f"; unknown: {shown}{more}"
+    if cov.get("shapeless"):
+        n = cov["shapeless"]
+        text += f"; {n} node{'s' if n != 1 else ''} without a known shape (shape rules skip {'them' if n != 1 else 'it'})"
+    params = cov.get("params")
+    if params and params["counted"] != params["file"]:
+        text += f"; parameters: {params['counted']:,} of the file's {params['file']:,} counted ({params['share']:.0%})"
     return text
 
 
@@ -384,7 +390,9 @@ def _lint_one(
     notes = graph.meta.get("notes", [])
     fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
-    if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
+    if fr.coverage["nodes"] and (
+        fr.coverage["share"] < COVERAGE_NOTE_BELOW or fr.coverage.get("params", {}).get("share", 1.0) < COVERAGE_NOTE_BELOW
+    ):
         fr.notes.append(coverage_note(fr.coverage))
     if keep_views:
         from archlint.view import graph_view

@@ -168,10 +168,16 @@ def load(path: str | Path, options: Any = None) -> Graph:
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
     try:
-        return from_config(config, name=p.stem, path=str(path), meta=meta)
+        graph = from_config(config, name=p.stem, path=str(path), meta=meta)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
         raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+    cov = graph.coverage()
+    if cov["unknown"] or cov["shapeless"]:  # the count may miss weights: say how many the file holds
+        total = file_param_total(p)
+        if total is not None:
+            graph.meta["file_params"] = total
+    return graph
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -252,6 +258,20 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     library loop forever in C, where no signal reaches it."""
     if not hasattr(os, "fork"):
         return _config_from_h5(path, *_read_h5_attrs(path))
+
+    def work() -> dict[str, Any]:
+        raw, meta = _read_h5_attrs(path)
+        text = _text(raw)
+        return {"raw": text if isinstance(text, str) else None, "meta": meta}
+
+    msg = _in_h5py_child(path, work)
+    return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+
+
+def _in_h5py_child(path: Path, work: Any) -> dict[str, Any]:
+    """Run ``work() -> dict`` (h5py reading ``path``) in a forked child with a time
+    and an address-space limit, and return its JSON answer; a :class:`LoadError`
+    raised there comes back as one."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: read, send JSON back, exit without cleanup handlers
@@ -259,9 +279,7 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
         try:
             _limit_address_space(H5_MEMORY_BYTES)
             try:
-                raw, meta = _read_h5_attrs(path)
-                text = _text(raw)
-                msg = {"raw": text if isinstance(text, str) else None, "meta": meta}
+                msg = work()
             except LoadError as e:
                 msg = {"error": e.problem}
             data = json.dumps(msg, default=str).encode()
@@ -296,7 +314,59 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
         raise LoadError(path, "not a readable HDF5 file (the reader stopped unexpectedly)") from None
     if "error" in msg:
         raise LoadError(path, msg["error"])
-    return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+    return msg
+
+
+#: weight arrays counted in a weights file before the count stops (a hostile file's fan-out)
+MAX_WEIGHT_ARRAYS = 200_000
+
+
+def file_param_total(path: Path) -> int | None:
+    """The number of weights the file stores for the model (what Keras's
+    ``count_params()`` counts, non-trainable statistics included): the arrays
+    under ``layers/`` in a ``.keras`` archive's ``model.weights.h5``, under
+    ``model_weights`` in a ``.h5``. Read with h5py in the limited child; None
+    where the file has no weights or cannot be read."""
+    if not hasattr(os, "fork"):
+        return None
+
+    def work() -> dict[str, Any]:
+        import h5py
+
+        count = [0, 0]
+
+        def visit(_name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                count[1] += 1
+                if count[1] > MAX_WEIGHT_ARRAYS:
+                    raise LoadError(path, "too many weight arrays")
+                count[0] += math.prod(obj.shape or ())
+
+        try:
+            if path.suffix.lower() == ".keras":
+                with zipfile.ZipFile(path) as zf:
+                    if "model.weights.h5" not in zf.namelist():
+                        return {"total": None}
+                    with zf.open("model.weights.h5") as fh, h5py.File(fh, "r") as f:
+                        if "layers" not in f:
+                            return {"total": None}
+                        f["layers"].visititems(visit)
+            else:
+                with h5py.File(path, "r") as f:
+                    if "model_weights" not in f:
+                        return {"total": None}
+                    f["model_weights"].visititems(visit)
+        except LoadError:
+            return {"total": None}
+        except Exception:  # noqa: BLE001 - h5py and zipfile raise many types on corrupt files
+            return {"total": None}
+        return {"total": count[0]}
+
+    try:
+        total = _in_h5py_child(path, work).get("total")
+    except LoadError:
+        return None
+    return total if isinstance(total, int) and total > 0 else None
 
 
 def _limit_address_space(extra: int) -> None:
@@ -393,6 +463,7 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
+    graph.meta["non_trainable_params"] = sum(int(n.attrs.get("non_trainable", 0) or 0) for n in graph.nodes)
     train = _training_meta(config, raw_training)
     if train is not None:
         graph.meta["training"] = train
@@ -944,6 +1015,7 @@ class _Loader:
                 "epsilon": cfg.get("epsilon", 1e-3),
                 "momentum": cfg.get("momentum", 0.99),
                 "params": per * cin if cin else 0,
+                "non_trainable": 2 * cin if cin else 0,  # moving mean and variance (Keras counts them)
             }
             return self._add(OpKind.BATCH_NORM, cls, full, ins, out, attrs)
         if cls in _NORMS:
