@@ -78,6 +78,7 @@ _ACT_NAMES = {
     "selu": "selu",
     "celu": "celu",
     "gelu": "gelu",
+    "gelu_approximate": "gelu",  # keras-hub's tanh approximation
     "swish": "swish",
     "silu": "swish",
     "hard_swish": "hard_swish",
@@ -141,6 +142,15 @@ _UPSAMPLING = re.compile(r"^UpSampling([123])D$")
 
 Shape = tuple[int | None, ...]
 
+#: layer classes the converter reads by name (beside the patterns below)
+KNOWN_LAYERS = frozenset({
+    "Dense", "EinsumDense", "BatchNormalization", "SyncBatchNormalization", "Embedding", "ReversibleEmbedding",
+    "MultiHeadAttention", "Bidirectional", "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU",
+    "PReLU", "ELU", "Softmax", "ThresholdedReLU", "Split", "GetItem", "Pad", "Resizing",
+    *_NORMS, *_RNNS, *_DROPOUTS, *_MERGES, *_PASSTHROUGH,
+})
+KNOWN_LAYER_PATTERNS = (_CONV, _SEPARABLE, _DEPTHWISE, _POOL, _GLOBAL_POOL, _PADDING, _CROPPING, _UPSAMPLING)
+
 
 # -- reading the files -------------------------------------------------------
 
@@ -167,6 +177,9 @@ def load(path: str | Path, options: Any = None) -> Graph:
             hint = " (it is a zip archive: a Keras 3 .keras file? rename it)" if head.startswith(_ZIP_MAGIC) else ""
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
+    package = registered_package(config)
+    if package is not None:
+        return _load_through_keras(p, config, package)
     try:
         graph = from_config(config, name=p.stem, path=str(path), meta=meta)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
@@ -178,6 +191,96 @@ def load(path: str | Path, options: Any = None) -> Graph:
         if total is not None:
             graph.meta["file_params"] = total
     return graph
+
+
+#: packages whose registered classes archlint builds through Keras itself (safe_mode on)
+KERAS_PACKAGES = ("keras_hub", "keras_nlp", "keras_cv")
+
+
+def registered_package(config: Any) -> str | None:
+    """The allow-listed package (keras-hub ...) whose registered class the model's
+    top level is, e.g. ``"keras_hub>BertBackbone"``: its config holds constructor
+    arguments, not layers, so only building it shows its structure."""
+    if not isinstance(config, dict) or config.get("class_name") in _MODEL_CLASSES:
+        return None
+    reg = config.get("registered_name")
+    module = config.get("module")
+    for name in (reg.split(">", 1)[0] if isinstance(reg, str) and ">" in reg else None,
+                 module.split(".", 1)[0] if isinstance(module, str) else None):
+        if name in KERAS_PACKAGES:
+            return name
+    return None
+
+
+def foreign_modules(config: Any, depth: int = 0, out: set[str] | None = None) -> set[str]:
+    """Every module the config names (``module`` fields, ``registered_name``
+    packages) outside Keras and the allow-listed packages: Keras would import
+    them while deserialising, so their presence stops the build."""
+    out = set() if out is None else out
+    if depth > 200:
+        out.add("(nested too deeply)")
+        return out
+    if isinstance(config, dict):
+        mod = config.get("module")
+        if isinstance(mod, str) and mod.split(".", 1)[0] not in ("keras", *KERAS_PACKAGES):
+            out.add(mod)
+        reg = config.get("registered_name")
+        if isinstance(reg, str) and ">" in reg and reg.split(">", 1)[0] not in ("keras", *KERAS_PACKAGES):
+            out.add(reg.split(">", 1)[0])
+        if config.get("class_name") in ("Lambda", "__lambda__", "TFOpLambda"):
+            out.add("(a Lambda layer)")
+        for v in config.values():
+            foreign_modules(v, depth + 1, out)
+    elif isinstance(config, list):
+        for v in config:
+            foreign_modules(v, depth + 1, out)
+    return out
+
+
+def _load_through_keras(path: Path, config: dict[str, Any], package: str) -> Graph:
+    """Build a model whose class an allow-listed package registers with Keras itself
+    (``safe_mode=True``), then read it by running it once
+    (:mod:`archlint.frontends.keras_live`). Only the allow-listed package and Keras are
+    imported, and only when every module the config names is one of theirs."""
+    import importlib.util
+
+    cls = config.get("class_name")
+    foreign = foreign_modules(config)
+    if foreign:
+        raise LoadError(path, f"the {cls!r} model names code outside Keras and {package} "
+                              f"({', '.join(sorted(foreign)[:3])}): archlint builds registered models only "
+                              "when every class comes from Keras or an allow-listed package")
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec("torch") is None:
+        need = "keras-hub" if package in ("keras_hub", "keras_nlp") else package.replace("_", "-")
+        raise LoadError(path, f"model config holds a {cls!r}, a class registered by {package}, saved as its "
+                              f"constructor arguments, not its layers: pip install {need} torch to let archlint "
+                              "build it through Keras (safe mode), or lint the live model with archlint.check(model)")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+
+        importlib.import_module(package)  # registers its classes with Keras
+        from archlint.frontends.keras_live import from_model
+
+        with _quiet_build():
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except LoadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Keras raises many types on a file it cannot build
+        raise LoadError(path, f"Keras could not build the {cls!r} model ({type(e).__name__}: {str(e)[:200]})") from None
+    graph = from_model(model, name=path.stem, path=str(path))
+    graph.meta["keras_class"] = cls
+    graph.meta["built_with"] = package
+    graph.meta["file_params"] = int(model.count_params())
+    return graph
+
+
+def _quiet_build() -> Any:
+    """Keras and the package print while they build: keep stdout clean for JSON reports."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -1008,6 +1111,8 @@ class _Loader:
             if xs is not None and len(xs) > 2:  # Dense on the channel axis of a feature map
                 shape = (xs[0], units, *xs[2:])
             return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
+        if cls == "EinsumDense":
+            return self._einsum_dense(cls, cfg, full, ins, out, xs, in_shapes[0] if in_shapes else None)
         if cls in ("BatchNormalization", "SyncBatchNormalization"):
             per = int(bool(cfg.get("center", True))) + int(bool(cfg.get("scale", True)))
             attrs = {
@@ -1250,6 +1355,37 @@ class _Loader:
         if pads is None:
             attrs["pad_width"] = pw
         return self._add(OpKind.PAD, cls, full, ins, out, attrs, shape=shape)
+
+    def _einsum_dense(
+        self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, xs: Shape | None, keras_in: Any,
+    ) -> Node:
+        """``EinsumDense`` (keras-hub's and MultiHeadAttention's projections): a dense
+        layer whose kernel the equation shapes; its size follows from the equation,
+        the input's shape and ``output_shape``."""
+        eq = str(cfg.get("equation") or "")
+        m = re.fullmatch(r"\s*([a-z.]+)\s*,\s*([a-z]+)\s*->\s*([a-z.]+)\s*", eq)
+        oshape = cfg.get("output_shape")
+        oshape = [oshape] if isinstance(oshape, int) else list(oshape) if isinstance(oshape, (list, tuple)) else []
+        units = oshape[-1] if oshape and isinstance(oshape[-1], int) else None
+        attrs: dict[str, Any] = {"units": units, "in_features": xs[1] if xs is not None and len(xs) >= 2 else None,
+                                 "bias": bool(cfg.get("bias_axes")), "equation": eq}
+        keras_out: list[Any] | None = None
+        if m and isinstance(keras_in, list) and "." not in eq:
+            a, k, o = m.groups()
+            dims: dict[str, Any] = dict(zip(a, keras_in, strict=False)) if len(a) == len(keras_in) else {}
+            for letter, d in zip(o[len(o) - len(oshape):], oshape, strict=False):
+                if isinstance(d, int):
+                    dims[letter] = d
+            kernel = [dims.get(c) for c in k]
+            bias = [dims.get(c) for c in str(cfg.get("bias_axes") or "")]
+            if dims and all(isinstance(d, int) for d in kernel + bias):
+                attrs["params"] = math.prod(kernel) + (math.prod(bias) if bias else 0)
+                attrs["kernel_shape"] = tuple(kernel)
+            keras_out = [dims.get(c) for c in o]
+            if keras_out:
+                keras_out[0] = keras_in[0] if keras_in else None
+        shape = self._canon(keras_out) if keras_out else None
+        return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
 
     def _depthwise(self, cfg: dict[str, Any], rank: int, cin: int | None, bias: bool) -> dict[str, Any]:
         """Attrs of a depthwise convolution: one group per input channel, like ONNX Conv(group=C)."""

@@ -181,3 +181,108 @@ def test_unknown_layer_keeps_shapes_going_and_coverage_says_what_is_missing(buil
     assert cov["params"] == {"counted": 10_010, "file": built[1]["unknown_big"], "share": round(10_010 / 110_010, 4)}
     text = coverage_text(cov)
     assert "parameters: 10,010 of the file's 110,010 counted (9%)" in text
+
+
+# -- models whose classes a package registers (keras-hub): built through Keras, read by running them --
+
+HUB_CONFIG = {
+    "module": "keras_hub.src.models.bert.bert_backbone", "class_name": "BertBackbone",
+    "registered_name": "keras_hub>BertBackbone",
+    "config": {"name": "bert_backbone", "vocabulary_size": 100, "num_layers": 2, "num_heads": 2, "hidden_dim": 32,
+               "intermediate_dim": 64, "dropout": 0.1, "max_sequence_length": 16, "num_segments": 2},
+}
+
+
+def _write_keras(path: Path, config: dict) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", json.dumps(config))
+        zf.writestr("metadata.json", json.dumps({"keras_version": "3.15.1"}))
+    return path
+
+
+def test_registered_package_model_without_the_package_is_one_clear_error(tmp_path, monkeypatch):
+    import importlib.util
+
+    from archlint.errors import LoadError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "keras_hub" else real(name, *a))
+    f = _write_keras(tmp_path / "bert.keras", HUB_CONFIG)
+    with pytest.raises(LoadError) as e:
+        load_graph(f)
+    msg = str(e.value)
+    assert "'BertBackbone', a class registered by keras_hub" in msg
+    assert "pip install keras-hub torch" in msg and "archlint.check(model)" in msg
+
+
+def test_registered_package_model_naming_other_code_imports_nothing(tmp_path, monkeypatch):
+    from archlint.errors import LoadError
+
+    marker = tmp_path / "ran"
+    (tmp_path / "evil_payload.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = json.loads(json.dumps(HUB_CONFIG))
+    config["config"]["dtype"] = {"module": "evil_payload", "class_name": "Policy", "config": {}, "registered_name": None}
+    f = _write_keras(tmp_path / "bert.keras", config)
+    with pytest.raises(LoadError) as e:
+        load_graph(f)
+    assert "evil_payload" in str(e.value) and "allow-listed" in str(e.value)
+    assert not marker.exists()
+    assert "evil_payload" not in sys.modules
+
+
+LIVE = r'''
+import json, sys
+import keras
+from keras import layers, ops
+from archlint.frontends.keras_live import from_model
+
+class Block(layers.Layer):
+    """A pre-norm transformer block written as a subclassed layer, as keras-hub writes them."""
+    def __init__(self, dim, heads, **kw):
+        super().__init__(**kw)
+        self.norm1 = layers.LayerNormalization()
+        self.attn = layers.MultiHeadAttention(heads, dim // heads)
+        self.norm2 = layers.LayerNormalization()
+        self.up = layers.Dense(4 * dim, activation="gelu")
+        self.down = layers.Dense(dim)
+        self.drop = layers.Dropout(0.1)
+    def call(self, x):
+        h = self.norm1(x)
+        x = x + self.attn(h, h)
+        return x + self.drop(self.down(self.up(self.norm2(x))))
+
+class PositionEmbedding(layers.Layer):
+    def build(self, shape):
+        self.pos = self.add_weight(shape=(shape[1], shape[2]))
+    def call(self, x):
+        return x + self.pos
+
+ids = keras.Input((16,), dtype="int32")
+x = PositionEmbedding()(layers.Embedding(50, 32)(ids))
+for _ in range(2):
+    x = Block(32, 4)(x)
+x = layers.LayerNormalization()(x)
+model = keras.Model(ids, layers.Dense(50)(x))
+g = from_model(model, name="live")
+g.lint()
+kinds = {}
+for n in g.nodes:
+    kinds[n.kind.value] = kinds.get(n.kind.value, 0) + 1
+print(json.dumps({"kinds": kinds, "total": g.total_params, "count": model.count_params(),
+                  "coverage": g.coverage(), "layers": [n.layer for n in g.nodes if n.kind.value == "attention"]}))
+'''
+
+
+def test_live_model_blocks_expand_into_attention_norms_and_mlps():
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    r = subprocess.run([sys.executable, "-c", LIVE], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["total"] == res["count"]  # the position table, a block's own weight, is counted too
+    assert res["coverage"]["share"] == 1.0
+    k = res["kinds"]
+    assert k["attention"] == 2 and k["layer_norm"] == 5 and k["dense"] == 5 and k["add"] == 5
+    assert res["layers"] == ["functional/block/multi_head_attention", "functional/block_1/multi_head_attention_1"]
