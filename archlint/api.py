@@ -385,6 +385,15 @@ def _lint_one(
         fr.error = f"could not read the model ({type(e).__name__}: {e})"
         fr.exc = e
         return fr, used
+    return result_for_graph(graph, target, config, keep_views, fr, used)
+
+
+def result_for_graph(
+    graph: Graph, target: str, config: Config, keep_views: bool, fr: FileResult, used: set[tuple[str, str]] | None = None
+) -> tuple[FileResult, set[tuple[str, str]]]:
+    """Fill ``fr`` from a loaded graph: coverage, notes, the view when kept, and the
+    findings with suppressions applied (those used are added to ``used``)."""
+    used = set() if used is None else used
     fr.format = graph.format
     fr.nodes = len(graph)
     notes = graph.meta.get("notes", [])
