@@ -239,11 +239,25 @@ def main() -> int:
     ap.add_argument("--table", type=Path, default=None)
     ap.add_argument("--skip-applications", action="store_true")
     ap.add_argument("--timeout", type=float, default=300)
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs="*", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=12, help="models per child process (imports paid once)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.child:
-        print("\n" + json.dumps(child(args.child, args.out)))
+        import signal
+
+        def alarm(*_: object) -> None:
+            raise TimeoutError(f"over {args.timeout:g} s")
+
+        signal.signal(signal.SIGALRM, alarm)
+        for name in args.child:
+            signal.alarm(int(args.timeout))
+            try:
+                row = child(name, args.out)
+            except TimeoutError as e:
+                row = {"model": name, "status": "timed out", "detail": str(e)}
+            signal.alarm(0)
+            print("\n" + json.dumps(row), flush=True)
         return 0
     os.environ.setdefault("KERAS_BACKEND", "torch")
     names = [f"io:{n}" for n in ("kerasio_bilstm", "kerasio_seq2seq", "kerasio_siamese", "kerasio_text_cnn",
@@ -256,27 +270,33 @@ def main() -> int:
         print("keras-hub is not installed: its models are left out", file=sys.stderr)
     if args.only:
         names = [n for n in names if any(o in n for o in args.only)]
-    rows = []
+    rows: dict[str, dict[str, object]] = {}
+    todo = []
     for name in names:
         cache = args.out / (name.replace(":", "_").replace("@", "_") + ".json")
         if cache.exists():
-            rows.append(json.loads(cache.read_text()))
-            continue
-        t0 = time.perf_counter()
-        try:
-            r = subprocess.run([sys.executable, __file__, "--child", name, "--out", str(args.out)],
-                               capture_output=True, text=True, timeout=args.timeout)
-            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
-            row = json.loads(last) if last.startswith("{") else {"model": name, "status": "crashed",
-                                                                  "detail": r.stderr.strip()[-200:]}
-        except subprocess.TimeoutExpired:
-            row = {"model": name, "status": "timed out", "detail": f"{args.timeout:g} s"}
-        row["wall_s"] = round(time.perf_counter() - t0, 1)
-        cache.write_text(json.dumps(row, indent=1))
-        rows.append(row)
-        print(f"{name}: {row.get('status')} {row.get('coverage', '')} match={row.get('params_match', '')} "
-              f"{[f['code'] for f in row.get('findings', [])]}", flush=True)
-    text = table(rows)
+            rows[name] = json.loads(cache.read_text())
+        else:
+            todo.append(name)
+    for i in range(0, len(todo), args.batch):
+        batch = todo[i : i + args.batch]
+        proc = subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--timeout", str(args.timeout),
+                                 "--child", *batch], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not line.startswith("{"):
+                continue
+            row = json.loads(line)
+            name = str(row["model"])
+            (args.out / (name.replace(":", "_").replace("@", "_") + ".json")).write_text(json.dumps(row, indent=1))
+            rows[name] = row
+            print(f"{name}: {row.get('status')} {row.get('coverage', '')} match={row.get('params_match', '')} "
+                  f"{[f['code'] for f in row.get('findings', [])]}", flush=True)
+        proc.wait()
+        for name in batch:
+            rows.setdefault(name, {"model": name, "status": "crashed", "detail": f"child exited {proc.returncode}"})
+    rows_list = [rows[n] for n in names if n in rows]
+    text = table(rows_list)
     if args.table:
         args.table.write_text(text + "\n")
     print(text)
