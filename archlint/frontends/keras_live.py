@@ -41,7 +41,8 @@ _CAT = {"cat", "concat", "concatenate", "stack", "hstack", "vstack"}
 _VIEW = {"reshape", "view", "transpose", "permute", "squeeze", "unsqueeze", "expand", "expand_as", "flatten",
          "__getitem__", "narrow", "split", "chunk", "movedim", "moveaxis", "broadcast_to", "repeat", "tile",
          "unbind", "swapaxes", "select", "index_select", "take", "gather", "contiguous_view", "unflatten", "roll",
-         "flip", "pad", "repeat_interleave", "tril", "triu"}
+         "flip", "pad", "repeat_interleave", "tril", "triu", "take_along_dim", "index", "slice", "diagonal",
+         "as_strided", "unfold", "gather_nd"}
 _ACT = {"softmax": "softmax", "log_softmax": "log_softmax", "relu": "relu", "gelu": "gelu", "tanh": "tanh",
         "sigmoid": "sigmoid", "silu": "swish", "elu": "elu", "selu": "selu", "softplus": "softplus",
         "leaky_relu": "leaky_relu", "relu6": "relu6", "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid",
@@ -217,6 +218,7 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
     b = loader.b
     seen_layers: dict[int, str] = {}
     counts: dict[str, int] = {}
+    counted: set[int] = set()  # the variables whose sizes are on a node
     for ev in rec.events:
         first = len(b.graph.nodes)
         if ev[0] == "leaf":
@@ -230,6 +232,7 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
             made = loader._call({"class_name": cls, "config": cfg}, cls, cfg, full, known, "", counts.get(full, 0), spec, in_shapes)
             counts[full] = counts.get(full, 0) + 1
             _exact_params(b.graph.nodes[first:], layer, seen_layers, full)
+            counted.update(id(w) for w in layer.weights)
             for t, v in zip(outs, made, strict=False):
                 vals[id(t)] = v
                 _set_shape(b, v, t, loader)
@@ -248,16 +251,28 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
         for t, val in zip(outs, node.outputs, strict=False):
             vals[id(t)] = val.name
             _set_shape(b, val.name, t, loader)
-    for layer, scope in rec.containers:
-        own = sum(_size(w) for w in getattr(layer, "_trainable_variables", []) or [])
-        if own and id(layer) not in seen_layers:
-            seen_layers[id(layer)] = scope
-            host = next((n for n in b.graph.nodes if n.layer.startswith(scope + "/") and n.kind is not OpKind.INPUT), None)
-            if host is None:
-                host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT), None)
-            if host is not None:
-                host.attrs["params"] = int(host.attrs.get("params", 0) or 0) + own
-                host.attrs.setdefault("own_weights_of", scope)
+    # weights no converted layer accounts for: a block's own (a position table, a class
+    # token), or a layer the block runs without calling it (``self.dense.call(x)``):
+    # each goes to the first node under the scope its variable path names
+    for w in model.weights:
+        if id(w) in counted:
+            continue
+        counted.add(id(w))
+        vpath = str(getattr(w, "path", "") or "")
+        scope = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
+        host = None
+        while scope and host is None:
+            host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT
+                         and (n.layer == scope or n.layer.endswith("/" + scope) or ("/" + scope + "/") in ("/" + n.layer + "/")
+                              or n.layer.startswith(scope + "/"))), None)
+            scope = scope.rsplit("/", 1)[0] if "/" in scope else ""
+        if host is None:
+            host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT), None)
+        if host is None:
+            continue
+        key = "params" if getattr(w, "trainable", True) else "non_trainable"
+        host.attrs[key] = int(host.attrs.get(key, 0) or 0) + _size(w)
+        host.attrs.setdefault("weights_of", vpath)
     for t in _tensors(out, []):
         if id(t) in vals:
             b.mark_output(vals[id(t)])
