@@ -100,6 +100,7 @@ def summary_dict(r: Any, depth: int = -1) -> dict[str, Any]:
 def print_summary(r: Any, stream: TextIO, depth: int = -1) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # a Text is never parsed as markup: "m[/].onnx", "[link=...]" stay text
 
     tty = bool(getattr(stream, "isatty", None) and stream.isatty())
     console = Console(file=stream, highlight=False, width=None if tty else 160, no_color=not tty or bool(os.environ.get("NO_COLOR")))
@@ -110,7 +111,8 @@ def print_summary(r: Any, stream: TextIO, depth: int = -1) -> None:
     keras = r.format == "keras"
     frozen = view.get("non_trainable", 0)
 
-    table = Table(title=safe_text(f"{r.path} ({r.format})"), title_justify="left", header_style="bold", show_footer=True)
+    table = Table(title=Text(safe_text(f"{r.path} ({r.format})")), title_justify="left", header_style="bold",
+                  show_footer=True)
     table.add_column("layer", footer="total", overflow="fold")
     table.add_column("kind", overflow="fold")
     table.add_column("output shape")
@@ -123,12 +125,12 @@ def print_summary(r: Any, stream: TextIO, depth: int = -1) -> None:
         params = row["params"] + (row.get("non_trainable", 0) if keras else 0)
         macs = row.get("macs")
         table.add_row(
-            safe_text(row["layer"]),
-            safe_text(row["op"]),
-            text,
+            Text(safe_text(row["layer"])),
+            Text(safe_text(row["op"])),
+            Text(text),
             f"{params:,}" if params else "-",
             "?" if macs is None else human(macs) if macs else "-",
-            " ".join(row["findings"]),
+            Text(" ".join(row["findings"])),
             style="yellow" if row["findings"] and tty else None,
         )
     console.print(table, markup=False)

@@ -195,8 +195,8 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
 
     if keras.backend.backend() != "torch":
         raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
-    from archlint.frontends.keras import _Loader
-    from archlint.shapes import finish as finish_graph
+    from archlint.frontends.keras import Loader
+    from archlint.graph.passes import finish
 
     if inputs is None:
         inputs = example_inputs(model)
@@ -208,7 +208,7 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
         raise
     except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
         raise LoadError(path or name, f"the Keras model did not run on inputs of its declared shapes ({type(e).__name__}: {str(e)[:200]})") from None
-    loader = _Loader(name, path or name, channels_last=True)
+    loader = Loader(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
     for i, t in enumerate(_tensors(inputs, [])):
@@ -276,7 +276,7 @@ def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any =
     for t in _tensors(out, []):
         if id(t) in vals:
             b.mark_output(vals[id(t)])
-    graph = finish_graph(b)
+    graph = finish(b)
     graph.meta["keras_class"] = type(model).__name__
     graph.meta["capture"] = "keras (run once, torch backend)"
     graph.meta["non_trainable_params"] = sum(int(n.attrs.get("non_trainable", 0) or 0) for n in graph.nodes)

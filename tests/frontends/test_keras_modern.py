@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from archlint.api import coverage_text
+from archlint.view import coverage_text
 from archlint.frontends import load_graph
 from archlint.graph import OpKind
 
