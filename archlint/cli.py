@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.errors import ArchlintError
 
 app = typer.Typer(

@@ -36,10 +36,10 @@ class CheckResult(LintResult):
     graph: Graph | None = None
 
     def text(self, verbose: bool = False) -> str:
-        from archlint.reporters import text_reporter
+        from archlint.reporters import emit
 
         buf = io.StringIO()
-        text_reporter.emit(self, buf, verbose=verbose, color=False)
+        emit("text", self, buf, verbose=verbose, color=False)
         return buf.getvalue()
 
     def html(self) -> str:
@@ -93,9 +93,10 @@ def graph_of(model: Any, inputs: Any = None, *, name: str | None = None, config:
 
         return load_graph(str(model), (config or Config()).load)
     if kind == "keras":
+        from archlint.frontends.keras import Loader
         from archlint.frontends.keras_live import from_model
 
-        return from_model(model, name=label, inputs=inputs)
+        return from_model(model, Loader, name=label, inputs=inputs)
     if kind == "torch":
         return _torch_graph(model, inputs, label)
     raise UsageError(f"archlint.check takes a torch.nn.Module, a keras.Model or a path, not a {type(model).__name__}")

@@ -229,7 +229,7 @@ def _load_through_keras(path: Path, config: dict[str, Any], package: str) -> Gra
         raise
     except Exception as e:  # noqa: BLE001 - Keras raises many types on a file it cannot build
         raise LoadError(path, f"Keras could not build the {cls!r} model ({type(e).__name__}: {str(e)[:200]})") from None
-    graph = from_model(model, name=path.stem, path=str(path))
+    graph = from_model(model, Loader, name=path.stem, path=str(path))
     graph.meta["keras_class"] = cls
     graph.meta["built_with"] = package
     graph.meta["file_params"] = int(model.count_params())
@@ -773,6 +773,14 @@ def _getitem_shape(keras_in: Any, index: Any) -> list[int | None] | None:
 
 
 class Loader:
+    """Converts Keras layer configs to graph nodes (a saved file's, or a live model's
+    layers in :mod:`archlint.frontends.keras_live`)."""
+
+    @staticmethod
+    def knows(class_name: str) -> bool:
+        """Whether a Keras layer class of this name is converted (not left unknown)."""
+        return class_name in KNOWN_LAYERS or any(rx.match(class_name) for rx in KNOWN_LAYER_PATTERNS)
+
     def __init__(self, name: str, path: str, *, channels_last: bool) -> None:
         self.b = GraphBuilder(name, "keras")
         self.path = path

@@ -63,16 +63,7 @@ SEQ_LEN = 16
 IMAGE_SIDE = 64
 
 
-def known_layer(name: str) -> bool:
-    """Whether the saved-config converter reads a Keras layer class of this name."""
-    from archlint.frontends import keras as kf
-
-    if name in kf.KNOWN_LAYERS:
-        return True
-    return any(rx.match(name) for rx in kf.KNOWN_LAYER_PATTERNS)
-
-
-def _leaf_class(layer: Any) -> str | None:
+def _leaf_class(layer: Any, converter: Any) -> str | None:
     """The Keras class a layer is read as: itself or the nearest base class from Keras's
     own layers that archlint converts; None for a container (a model, a block)."""
     for cls in type(layer).__mro__:
@@ -81,7 +72,7 @@ def _leaf_class(layer: Any) -> str | None:
             continue
         if mod.startswith(("keras.src.models", "keras.src.ops", "keras.src.layers.layer", "keras.src.backend")):
             continue
-        if known_layer(cls.__name__):
+        if converter.knows(cls.__name__):
             return cls.__name__
     return None
 
@@ -120,7 +111,7 @@ class _Recorder:
 
 
 @contextlib.contextmanager
-def _recording(rec: _Recorder) -> Iterator[None]:
+def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
     import torch
     from keras.src.layers.layer import Layer
     from torch.overrides import TorchFunctionMode
@@ -130,7 +121,7 @@ def _recording(rec: _Recorder) -> Iterator[None]:
     def hooked(layer: Any, *args: Any, **kwargs: Any) -> Any:
         if rec.leaf_depth:
             return orig(layer, *args, **kwargs)
-        cls = _leaf_class(layer)
+        cls = _leaf_class(layer, converter)
         path = "/".join([*rec.scope, layer.name])
         if cls is not None:
             ins = rec.hold(_tensors(args, []) + _tensors(kwargs, []))
@@ -189,26 +180,28 @@ def example_inputs(model: Any) -> Any:
     return keras.tree.map_structure(make, model.input)
 
 
-def from_model(model: Any, *, name: str = "model", path: str = "", inputs: Any = None) -> Graph:
-    """Run ``model`` once (inference mode) and map what ran to a :class:`Graph`."""
+def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "", inputs: Any = None) -> Graph:
+    """Run ``model`` once (inference mode) and map what ran to a :class:`Graph`.
+    ``converter`` is the saved-config converter class
+    (:class:`archlint.frontends.keras.Loader`), passed in so that this module does not
+    import the Keras frontend that imports it."""
     import keras
 
     if keras.backend.backend() != "torch":
         raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
-    from archlint.frontends.keras import Loader
     from archlint.graph.passes import finish
 
     if inputs is None:
         inputs = example_inputs(model)
     rec = _Recorder()
     try:
-        with _recording(rec):
+        with _recording(rec, converter):
             out = model(inputs, training=False)
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
         raise LoadError(path or name, f"the Keras model did not run on inputs of its declared shapes ({type(e).__name__}: {str(e)[:200]})") from None
-    loader = Loader(name, path or name, channels_last=True)
+    loader = converter(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
     for i, t in enumerate(_tensors(inputs, [])):

@@ -237,6 +237,7 @@ LIVE = r'''
 import json, sys
 import keras
 from keras import layers, ops
+from archlint.frontends.keras import Loader
 from archlint.frontends.keras_live import from_model
 
 class Block(layers.Layer):
@@ -266,7 +267,7 @@ for _ in range(2):
     x = Block(32, 4)(x)
 x = layers.LayerNormalization()(x)
 model = keras.Model(ids, layers.Dense(50)(x))
-g = from_model(model, name="live")
+g = from_model(model, Loader, name="live")
 g.lint()
 kinds = {}
 for n in g.nodes:
