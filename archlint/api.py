@@ -361,6 +361,7 @@ def _lint_one(
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
+        fr.exc = e.__cause__ if isinstance(e.__cause__, Exception) else None  # the model's own error, for -v
         return fr, used
     except UsageError:
         raise

@@ -27,8 +27,8 @@ app = typer.Typer(
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 # the options `check` and `show` share, defined once
-SelectOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")]
-IgnoreOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")]
+SelectOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to run.")]
+IgnoreOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to skip.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")]
 TrustOpt = Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")]
 InputShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")]

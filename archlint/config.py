@@ -50,10 +50,10 @@ class Config:
         out = []
         for glob, codes in self.per_file_ignores.items():
             if self._file_matches(finding.path, glob):
-                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         for glob, codes in self.per_layer_ignores.items():
             if finding.layer and fnmatch.fnmatchcase(finding.layer, glob):
-                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         return out
 
     def declared_suppressions(self) -> list[tuple[str, str]]:
@@ -77,22 +77,18 @@ class Config:
 def _enabled_rules(select: list[str] | None, ignore: list[str]) -> list[type]:
     from archlint.rules import ALL_RULES
 
-    names = {r.name for r in ALL_RULES}
-    codes_all = [x for r in ALL_RULES for x in (r.code, *r.aliases)]
-    prefixes = {x[:k] for x in codes_all for k in range(len(x) + 1)}
-    for code in {*(select or []), *ignore}:
-        c = code.strip().upper()
-        if c != "ALL" and code not in names and c not in prefixes:
-            raise UsageError(f"unknown rule code {code!r} (see 'archlint rules')")
+    for code in dict.fromkeys([*(select or []), *ignore]):  # each distinct entry checked once
+        _check_code(code)
 
     def compiled(patterns: list[str]) -> tuple[set[str], set[str]]:
-        return {p.strip().upper() for p in patterns}, set(patterns)
+        """Upper-cased codes and prefixes, lower-cased names: matched as :func:`rule_matches` does."""
+        return {p.strip().upper() for p in patterns}, {p.strip().lower() for p in patterns}
 
     def hit(codes: tuple[str, ...], name: str, pats: tuple[set[str], set[str]]) -> bool:
-        upper, raw = pats
-        if "ALL" in upper or name in raw:
+        upper, lower = pats
+        if "ALL" in upper or name.lower() in lower:
             return True
-        return any(c.upper()[:k] in upper for c in codes for k in range(len(c) + 1))
+        return any(c.upper()[:k] in upper for c in codes for k in range(1, len(c) + 1))
 
     sel = compiled(select) if select is not None else None
     ign = compiled(ignore)
@@ -103,8 +99,8 @@ def _enabled_rules(select: list[str] | None, ignore: list[str]) -> list[type]:
             on = not rule.opt_in
         else:
             on = hit(codes, rule.name, sel)
-            # a prefix like "AL" does not switch on opt-in rules; their full code does
-            if rule.opt_in and not ({c.upper() for c in codes} & sel[0] or rule.name in sel[1]):
+            # a prefix like "AL" does not switch on opt-in rules; their full code or name does
+            if rule.opt_in and not ({c.upper() for c in codes} & sel[0] or rule.name.lower() in sel[1]):
                 on = False
         if hit(codes, rule.name, ign):
             on = False
@@ -113,9 +109,27 @@ def _enabled_rules(select: list[str] | None, ignore: list[str]) -> list[type]:
     return out
 
 
-def _matches(code: str, pattern: str) -> bool:
+def rule_matches(pattern: str, code: str, name: str = "", aliases: tuple[str, ...] = ()) -> bool:
+    """Whether a ``select``/``ignore``/suppression entry names a rule: ``ALL``,
+    a code or code prefix (``AL0``, an old code kept as an alias), or the
+    rule's name (``unscaled-attention``, any case). The one matcher used
+    wherever a code is accepted, so a name works wherever a code does."""
     p = pattern.strip().upper()
-    return p == "ALL" or code.upper().startswith(p)
+    if p == "ALL" or _is_name(pattern, name):
+        return True
+    return any(c.upper().startswith(p) for c in (code, *aliases))
+
+
+def _is_name(pattern: str, name: str) -> bool:
+    return bool(name) and pattern.strip().lower() == name.lower()
+
+
+def _finding_matches(finding: Finding, pattern: str) -> bool:
+    from archlint.rules import get_rule
+
+    rule = get_rule(finding.code)
+    aliases = rule.aliases if rule is not None else ()
+    return rule_matches(pattern, finding.code, finding.rule, aliases)
 
 
 def _path_matches(path: str, glob: str) -> bool:
@@ -129,12 +143,15 @@ def _check_code(code: str) -> None:
     c = code.strip().upper()
     if c == "ALL":
         return
-    names = {r.name for r in ALL_RULES}
-    if code in names:
+    names = [r.name for r in ALL_RULES]
+    if code.strip().lower() in names:
         return
     codes = [x for r in ALL_RULES for x in (r.code, *r.aliases)]
-    if not any(x.startswith(c) for x in codes):
-        raise UsageError(f"unknown rule code {code!r} (see 'archlint rules')")
+    if c and any(x.startswith(c) for x in codes):
+        return
+    near = _did_you_mean(code.strip().lower(), names) if not c.startswith("AL") else ""
+    raise UsageError(f"unknown rule code {code!r}{near} (a code such as AL001, a prefix such as AL0, "
+                     f"or a rule name; see 'archlint rules')")
 
 
 def parse_codes(text: str | None) -> list[str] | None:
@@ -320,8 +337,8 @@ def _codes(v: Any, k: str, fail: Any) -> list[str]:
     for c in dict.fromkeys(v):  # each distinct entry checked once (a list may repeat one 200,000 times)
         try:
             _check_code(c)
-        except UsageError:
-            raise fail(k, f"unknown rule code {c!r} (see 'archlint rules')") from None
+        except UsageError as e:
+            raise fail(k, str(e)) from None
     return list(v)
 
 

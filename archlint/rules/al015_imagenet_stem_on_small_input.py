@@ -4,10 +4,11 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules._match import dims, nearest_downstream, spatial
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, nearest_downstream, spatial, through
 from archlint.rules.base import Rule, RuleContext
 
-_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
+_TO_POOL = through(NORMALISATIONS, ELEMENTWISE, {OpKind.IDENTITY, OpKind.PAD}, REGULARISERS,
+                   norm="the stem's normalisation keeps its map's size, which is what the rule measures")
 
 
 class ImagenetStemOnSmallInput(Rule):

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import fed_by
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, fed_by, through
 from archlint.rules.base import Rule, RuleContext
 
-_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
+_TO_POOLED = through({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.IDENTITY}, REGULARISERS, ELEMENTWISE, NORMALISATIONS,
+                     norm="a normalised pooled vector is still the pooled vector")
 
 
 def _after_global_pool(node: Node) -> bool:

@@ -4,11 +4,13 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import REGULARISERS, through
 from archlint.rules._seq import token_embeddings
 from archlint.rules.base import Rule, RuleContext
 
 #: between the token embedding and the first layer: what may sit there
-_WALK = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.RESHAPE, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM})
+_WALK = through({OpKind.IDENTITY, OpKind.RESHAPE}, REGULARISERS, {OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM},
+                norm="a per-token normalisation keeps token order, which positions are about")
 #: layers that see the order of the sequence themselves
 _ORDERED = frozenset({OpKind.CONV, OpKind.RNN, OpKind.POOL})
 
