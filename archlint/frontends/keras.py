@@ -162,7 +162,8 @@ def registered_package(config: Any) -> str | None:
     """The allow-listed package (keras-hub ...) whose registered class the model's
     top level is, e.g. ``"keras_hub>BertBackbone"``: its config holds constructor
     arguments, not layers, so only building it shows its structure."""
-    if not isinstance(config, dict) or config.get("class_name") in _MODEL_CLASSES:
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) \
+            or config.get("class_name") in _MODEL_CLASSES:  # a list there is unhashable: not a package class
         return None
     reg = config.get("registered_name")
     module = config.get("module")
