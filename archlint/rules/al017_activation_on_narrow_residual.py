@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
 from archlint.rules.base import Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 class ActivationOnNarrowResidual(Rule):
@@ -75,3 +79,13 @@ class ActivationOnNarrowResidual(Rule):
                 projection=conv.layer,
                 add=add.layer,
             )
+
+    autofix = 'removes the activation after the projection (keeps the bottleneck linear)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Remove, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None or len(node.inputs) != 1:
+            return None
+        return Rewrite(self.code, node.name, f"remove '{node.layer}'", [Remove(node)])

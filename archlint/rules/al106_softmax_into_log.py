@@ -74,3 +74,5 @@ class SoftmaxIntoLog(Rule):
                 ctx,
                 softmax=cur.layer,
             )
+
+    autofix = 'none yet: replace `log(softmax(x))` with `log_softmax(x)` in the source'
