@@ -214,16 +214,23 @@ def _counts(findings: list[Finding]) -> str:
     return ", ".join(f"{code} ({n})" if n > 1 else code for code, n in sorted(c.items())) or "none"
 
 
+_SIGNS = {Remove: "-", Delete: "-", Insert: "+", Move: "~", SetAttrs: "*", Resize: "*", SetLoss: "*"}
+
+
 def diff_text(out: FixOutcome) -> str:
     """What the fix changes, as ``archlint check --diff`` prints it."""
+    if not out.applied and not out.skipped:
+        return f"{out.path}: nothing to fix"
     lines = [f"{out.path}: {len(out.applied)} rewrite{'s' if len(out.applied) != 1 else ''}"]
     kinds = Counter()
     for rw in out.applied:
+        signs = [_SIGNS[type(e)] for e in rw.edits]
+        kinds.update(signs)
+        if len(rw.edits) == 1:
+            lines.append(f"  {rw.code} {signs[0]} {rw.edits[0].describe()}")
+            continue
         lines.append(f"  {rw.code} {rw.summary}")
-        for e in rw.edits:
-            sign = {Remove: "-", Delete: "-", Insert: "+", Move: "~", SetAttrs: "*", Resize: "*", SetLoss: "*"}[type(e)]
-            kinds[sign] += 1
-            lines.append(f"      {sign} {e.describe()}")
+        lines += [f"      {sign} {e.describe()}" for sign, e in zip(signs, rw.edits)]
     for s in out.skipped:
         where = f" '{s.layer}'" if s.layer else ""
         lines.append(f"  {s.code}{where}: not fixed: {s.why}")

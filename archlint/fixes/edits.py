@@ -37,12 +37,26 @@ class NewLayer:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
+def what(node: Node) -> str:
+    """``Dropout(0.3)``, ``Conv(60, 3x3)``: a node as the diff names it."""
+    rate = node.attrs.get("rate")
+    if node.kind is OpKind.DROPOUT and isinstance(rate, float):
+        return f"{node.op_type}({rate:.4g})"
+    return node.describe()
+
+
+def _fused(node: Node) -> bool:
+    return node.kind is OpKind.ACTIVATION and bool(node.attrs.get("fused"))
+
+
 @dataclass(frozen=True, eq=False)
 class Remove:
     node: Node
 
     def describe(self) -> str:
-        return f"remove '{self.node.layer}' ({self.node.describe()})"
+        if _fused(self.node):
+            return f"remove the {self.node.attrs.get('activation')} built into '{self.node.layer}'"
+        return f"remove '{self.node.layer}' ({what(self.node)})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +64,7 @@ class Delete:
     node: Node
 
     def describe(self) -> str:
-        return f"delete unused '{self.node.layer}' ({self.node.describe()})"
+        return f"delete unused '{self.node.layer}' ({what(self.node)})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,8 +79,9 @@ class SetAttrs:
     fold_into: Node | None = None
 
     def describe(self) -> str:
-        what = ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
-        return f"set {what} on '{self.node.layer}'"
+        text = ", ".join(f"{k}={v!r}" for k, v in self.attrs.items())
+        where = f"the activation built into '{self.node.layer}'" if _fused(self.node) else f"'{self.node.layer}'"
+        return f"set {text} on {where}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,6 +100,8 @@ class Move:
     before: Node
 
     def describe(self) -> str:
+        if _fused(self.before):
+            return f"move '{self.node.layer}' between '{self.before.layer}' and its built-in {self.before.attrs.get('activation')}"
         return f"move '{self.node.layer}' before '{self.before.layer}'"
 
 
