@@ -74,6 +74,7 @@ class KerasDocument:
         else:
             self.config, self.meta = read_h5(self.path)
         self.weights_valid = True
+        self.edited = False
         self.notes: list[str] = []
 
     @property
@@ -90,18 +91,26 @@ class KerasDocument:
 
         return KerasEditor(self)
 
+    def _layers(self) -> list[dict[str, Any]]:
+        body = self.config.get("config")
+        return body if isinstance(body, list) else body.get("layers", []) if isinstance(body, dict) else []
+
+    def _strip_build_configs(self) -> None:
+        """Layers rebuild from the inputs they are called on: a recorded input shape
+        the fix changed (a dense layer that now reads pooled channels) must not be replayed."""
+        for layer in self._layers():
+            if isinstance(layer, dict):
+                layer.pop("build_config", None)
+
     def save(self, out: Path) -> list[str]:
-        has_weights = any(n.endswith(".h5") for n in self.members) if not self.keras2 else True
-        if has_weights and not self.weights_valid:
-            self.notes.append("the stored weights were left out: a rewrite changed layers that hold weights, "
-                              "so the model loads with freshly initialised weights")
+        if self.edited:
+            self._strip_build_configs()
         if out.suffix.lower() == ".keras":
             if self.keras2:
                 raise ArchlintError(f"{out}: a Keras 2 .h5 model is written back as .h5 (give -o NAME.h5)")
+            self._keras3_weights()
             with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
                 for name, data in self.members.items():
-                    if name.endswith(".h5") and not self.weights_valid:
-                        continue
                     zf.writestr(name, data)
                 zf.writestr("config.json", json.dumps(self.config))
             return [str(out)]
@@ -109,24 +118,61 @@ class KerasDocument:
             if not self.keras2:
                 raise ArchlintError(f"{out}: a .keras model is written back as .keras (give -o NAME.keras)")
             return [self._save_h5(out)]
-        raise ArchlintError(f"{out}: write a Keras model as .keras or .h5")
+        raise ArchlintError(f"{out}: write a Keras model as .keras or .h5 (ONNX output from a Keras file needs "
+                            "the graph executor)")
+
+    def _keras3_weights(self) -> None:
+        from archlint.fixes.keras_weights import NoWeights, keras3_weights, read_keras3
+
+        stored = self.members.get("model.weights.h5")
+        if stored is not None and self.weights_valid:
+            return
+        old = read_keras3(stored, self._layers()) if stored is not None else {}
+        try:
+            self.members["model.weights.h5"] = keras3_weights(self.config, self._layers(), self.graph(), old)
+        except NoWeights as e:
+            self.members.pop("model.weights.h5", None)
+            self.notes.append(f"no weights written: archlint cannot lay out the variables of {e}; "
+                              "build the model from config.json (keras.models.model_from_json)")
+            return
+        self.members.setdefault("metadata.json", json.dumps({"keras_version": "3.0.0"}).encode())
+        if stored is None:
+            self.notes.append("the input stored no weights: model.weights.h5 holds freshly initialised ones")
+        else:
+            self.notes.append("weights kept where the layers are unchanged; new and reshaped layers are freshly "
+                              "initialised")
 
     def _save_h5(self, out: Path) -> str:
-        import shutil
-
         import h5py
 
-        if self.weights_valid:
+        from archlint.fixes.keras_weights import NoWeights, keras2_weights, read_keras2
+
+        with h5py.File(self.path, "r") as src:
+            attrs = dict(src.attrs)
+            had = "model_weights" in src and len(src["model_weights"]) > 0
+        if had and self.weights_valid:
+            import shutil
+
             shutil.copyfile(self.path, out)
-            mode = "r+"
-        else:
-            mode = "w"
-        with h5py.File(out, mode) as f:
-            if not self.weights_valid:
-                with h5py.File(self.path, "r") as src:
-                    for k, v in src.attrs.items():
-                        f.attrs[k] = v
+            with h5py.File(out, "r+") as f:
+                f.attrs["model_config"] = json.dumps(self.config)
+                if "training_config" in self.meta:
+                    f.attrs["training_config"] = self.meta["training_config"]
+            return str(out)
+        old = read_keras2(self.path) if had else {}
+        with h5py.File(out, "w") as f:
+            for k, v in attrs.items():
+                f.attrs[k] = v
             f.attrs["model_config"] = json.dumps(self.config)
             if "training_config" in self.meta:
                 f.attrs["training_config"] = self.meta["training_config"]
+            try:
+                keras2_weights(f, self._layers(), self.graph(), old)
+            except NoWeights as e:
+                if "model_weights" in f:
+                    del f["model_weights"]
+                self.notes.append(f"no weights written: archlint cannot lay out the variables of {e}")
+                return str(out)
+        self.notes.append("the input stored no weights: model_weights holds freshly initialised ones" if not had else
+                          "weights kept where the layers are unchanged; new and reshaped layers are freshly initialised")
         return str(out)

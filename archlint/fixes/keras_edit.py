@@ -208,6 +208,7 @@ class KerasEditor:
 
     # -- edits -----------------------------------------------------------------------
     def apply(self, edit: Edit) -> None:
+        self.doc.edited = True
         if isinstance(edit, Remove):
             if self._fused(edit.node):
                 self.find(edit.node.layer)["config"]["activation"] = "linear"
