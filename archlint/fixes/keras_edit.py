@@ -23,20 +23,13 @@ class KerasEditor:
     def __init__(self, doc: Any) -> None:
         self.doc = doc
         self.keras2 = doc.keras2
-        body = doc.config.get("config")
-        layers = body if isinstance(body, list) else body.get("layers") if isinstance(body, dict) else None
-        if not isinstance(layers, list):  # Keras 2.2 wrote a Sequential's config as the bare layer list
-            raise Unsupported("the model config has no layer list")
-        self.sequential = doc.config.get("class_name") == "Sequential" or not any(
-            isinstance(x, dict) and "inbound_nodes" in x for x in layers
-        )
-        self._names = {self._name(x) for x in layers}
+        _layers_of(doc.config)  # a config with no layer list cannot be edited
+        self._names = set(_all_names(doc.config))
 
     # -- helpers ----------------------------------------------------------------
     @property
     def layers(self) -> list[dict[str, Any]]:
-        body = self.doc.config["config"]
-        return body if isinstance(body, list) else body["layers"]
+        return _layers_of(self.doc.config)
 
     @staticmethod
     def _name(layer: Any) -> str | None:
@@ -45,11 +38,29 @@ class KerasEditor:
         cfg = layer.get("config")
         return (cfg.get("name") if isinstance(cfg, dict) else None) or layer.get("name")
 
-    def find(self, name: str) -> dict[str, Any]:
-        for x in self.layers:
+    def _scope(self, path: str) -> tuple[dict[str, Any], str]:
+        """The model config holding layer ``path`` (``block1/conv_a`` is in the nested model
+        ``block1``) and the layer's own name."""
+        model = self.doc.config
+        parts = path.split("/")
+        for i, part in enumerate(parts[:-1]):
+            inner = next((x for x in _layers_of(model) if self._name(x) == part), None)
+            if inner is None or not isinstance((inner.get("config") or {}).get("layers"), list):
+                # a name with a slash of its own
+                return model, "/".join(parts[i:])
+            model = inner
+        return model, parts[-1]
+
+    def _is_sequential(self, model: dict[str, Any]) -> bool:
+        return model.get("class_name") == "Sequential" or not any(
+            isinstance(x, dict) and x.get("inbound_nodes") for x in _layers_of(model))
+
+    def find(self, path: str) -> dict[str, Any]:
+        model, name = self._scope(path)
+        for x in _layers_of(model):
             if self._name(x) == name:
                 return x
-        raise Unsupported(f"layer '{name}' is not at the top level of the model")
+        raise Unsupported(f"layer '{path}' is not in the model config")
 
     def fresh(self, stem: str) -> str:
         name, i = stem, 1
@@ -63,7 +74,7 @@ class KerasEditor:
 
     def restore(self, mark: Any) -> None:
         self.doc.config, self.doc.meta, self.doc.weights_valid = mark
-        self._names = {self._name(x) for x in self.layers}
+        self._names = set(_all_names(self.doc.config))
 
     def finish(self) -> None:
         pass
@@ -74,7 +85,7 @@ class KerasEditor:
         return {"module": "keras.layers", "class_name": cls, "config": cfg, "registered_name": None, "name": cfg["name"]}
 
     def _new(self, new: NewLayer) -> dict[str, Any]:
-        name = self.fresh(new.name)
+        name = self.fresh(new.name.rsplit("/", 1)[-1])
         a = new.attrs
         if new.kind is OpKind.ACTIVATION:
             return self._layer_dict("Activation", {"name": name, "trainable": True, "activation": a.get("activation", "relu")})
@@ -116,10 +127,10 @@ class KerasEditor:
             return [self._replace(v, old, new) for v in obj]
         return obj
 
-    def _rewire(self, old: tuple[str, int, int], new: tuple[str, int, int], *, only: str | None = None,
-                skip: str | None = None) -> None:
-        body = self.doc.config["config"]
-        for x in self.layers:
+    def _rewire(self, model: dict[str, Any], old: tuple[str, int, int], new: tuple[str, int, int], *,
+                only: str | None = None, skip: str | None = None) -> None:
+        body = model["config"]
+        for x in _layers_of(model):
             name = self._name(x)
             if name == skip or (only is not None and name != only):
                 continue
@@ -144,47 +155,53 @@ class KerasEditor:
         return [{"args": [tensor], "kwargs": {}}]
 
     # -- primitive layer moves -----------------------------------------------------
-    def _take(self, name: str) -> dict[str, Any]:
+    def _take(self, path: str) -> dict[str, Any]:
         """Take a one-input layer out; its readers read its input."""
-        layer = self.find(name)
-        if not self.sequential:
+        model, name = self._scope(path)
+        layer = self.find(path)
+        if not self._is_sequential(model):
             src = self._inbound_ref(layer)
-            self._rewire((name, 0, 0), src, skip=name)
-        self.layers.remove(layer)
+            self._rewire(model, (name, 0, 0), src, skip=name)
+        _layers_of(model).remove(layer)
         return layer
 
-    def _put_after(self, layer: dict[str, Any], anchor: str) -> None:
-        a = self.find(anchor)
+    def _put_after(self, layer: dict[str, Any], path: str) -> None:
+        model, anchor = self._scope(path)
+        a = self.find(path)
+        layers = _layers_of(model)
         name = self._name(layer)
-        if self.sequential:
+        if self._is_sequential(model):
             layer.pop("inbound_nodes", None)
-            self.layers.insert(self.layers.index(a) + 1, layer)
+            layers.insert(layers.index(a) + 1, layer)
             return
-        self._rewire((anchor, 0, 0), (name, 0, 0))
-        layer["inbound_nodes"] = self._inbound_for((anchor, 0, 0), a if "inbound_nodes" in a and a["inbound_nodes"] else None)
-        self.layers.insert(self.layers.index(a) + 1, layer)
+        self._rewire(model, (anchor, 0, 0), (name, 0, 0))
+        layer["inbound_nodes"] = self._inbound_for((anchor, 0, 0), a if a.get("inbound_nodes") else None)
+        layers.insert(layers.index(a) + 1, layer)
 
-    def _put_before(self, layer: dict[str, Any], anchor: str) -> None:
-        b = self.find(anchor)
+    def _put_before(self, layer: dict[str, Any], path: str) -> None:
+        model, anchor = self._scope(path)
+        b = self.find(path)
+        layers = _layers_of(model)
         name = self._name(layer)
-        if self.sequential:
+        if self._is_sequential(model):
             layer.pop("inbound_nodes", None)
-            i = self.layers.index(b)
+            i = layers.index(b)
             if i == 0:
-                raise Unsupported(f"nothing comes before '{anchor}'")
-            self.layers.insert(i, layer)
+                raise Unsupported(f"nothing comes before '{path}'")
+            layers.insert(i, layer)
             return
         src = self._inbound_ref(b)
-        self._rewire(src, (name, 0, 0), only=anchor)
+        self._rewire(model, src, (name, 0, 0), only=anchor)
         layer["inbound_nodes"] = self._inbound_for(src, b)
-        self.layers.insert(self.layers.index(b), layer)
+        layers.insert(layers.index(b), layer)
 
     def _split_activation(self, owner: str) -> str:
         """Move ``owner``'s built-in activation into an Activation layer after it; its name."""
         layer = self.find(owner)
         act = layer["config"].get("activation")
         layer["config"]["activation"] = "linear"
-        new = self._layer_dict("Activation", {"name": self.fresh(f"{owner}_activation"), "trainable": True,
+        stem = owner.rsplit("/", 1)[-1]
+        new = self._layer_dict("Activation", {"name": self.fresh(f"{stem}_activation"), "trainable": True,
                                               "activation": act})
         self._put_after(new, owner)
         return self._name(new)
@@ -219,8 +236,8 @@ class KerasEditor:
         elif isinstance(edit, Delete):
             if self._fused(edit.node):
                 return  # goes with its layer
-            layer = self.find(edit.node.layer)
-            self.layers.remove(layer)
+            model, _name = self._scope(edit.node.layer)
+            _layers_of(model).remove(self.find(edit.node.layer))
             if edit.node.params:
                 self.doc.weights_valid = False
         elif isinstance(edit, SetAttrs):
@@ -299,3 +316,25 @@ class KerasEditor:
         tc = json.loads(raw)
         tc["loss"] = loss
         self.doc.meta["training_config"] = json.dumps(tc)
+
+
+def _layers_of(model: dict[str, Any]) -> list[dict[str, Any]]:
+    body = model.get("config")
+    if isinstance(body, list):  # Keras 2.2 wrote a Sequential's config as the bare layer list
+        return body
+    layers = body.get("layers") if isinstance(body, dict) else None
+    if not isinstance(layers, list):
+        raise Unsupported("the model config has no layer list")
+    return layers
+
+
+def _all_names(model: dict[str, Any]) -> list[str]:
+    out = []
+    for x in _layers_of(model):
+        cfg = x.get("config") if isinstance(x, dict) else None
+        name = (cfg.get("name") if isinstance(cfg, dict) else None) or (x.get("name") if isinstance(x, dict) else None)
+        if name:
+            out.append(name)
+        if isinstance(cfg, dict) and isinstance(cfg.get("layers"), list):
+            out += _all_names(x)
+    return out
