@@ -102,4 +102,4 @@ class DominantDenseLayer(Rule):
                 share=round(share, 4),
             )
 
-    autofix = "none of its own: where a Flatten feeds the layer, AL003's rewrite (global pooling) shrinks it; other heads need a design choice"
+    autofix = "none: where a Flatten feeds the layer, AL003's rewrite (global pooling) shrinks it; other heads need a design choice"

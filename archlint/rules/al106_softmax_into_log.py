@@ -75,4 +75,4 @@ class SoftmaxIntoLog(Rule):
                 softmax=cur.layer,
             )
 
-    autofix = 'none yet: replace `log(softmax(x))` with `log_softmax(x)` in the source'
+    autofix = 'none: the two ops are fused in the source (`log_softmax(x)`, or `cross_entropy` on the logits)'
