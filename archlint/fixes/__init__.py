@@ -101,7 +101,8 @@ def plan(graph: Graph, findings: list[Finding], config: Config) -> tuple[list[Re
         if rule_cls is None or rule_cls.code not in enabled or f.data.get("more"):
             continue
         if not rule_cls.has_fix():
-            skipped.append(Skipped(f.code, f.layer, rule_cls.autofix or "no rewrite"))
+            reason = (rule_cls.autofix or "").removeprefix("none").lstrip(":").strip()
+            skipped.append(Skipped(f.code, f.layer, f"no rewrite: {reason}" if reason else "no rewrite"))
             continue
         try:
             rw = rule_cls().fix(graph, f)

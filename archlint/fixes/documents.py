@@ -75,6 +75,8 @@ class KerasDocument:
             self.config, self.meta = read_h5(self.path)
         self.weights_valid = True
         self.edited = False
+        #: layers whose kernel initialiser a rewrite changed: drawn afresh, never kept
+        self.reinit: set[str] = set()
         self.notes: list[str] = []
 
     @property
@@ -125,11 +127,12 @@ class KerasDocument:
         from archlint.fixes.keras_weights import NoWeights, keras3_weights, read_keras3
 
         stored = self.members.get("model.weights.h5")
-        if stored is not None and self.weights_valid:
-            return
+        if stored is not None and not self.edited:
+            return  # nothing changed: the file as it was
         old = read_keras3(stored, self._layers()) if stored is not None else {}
         try:
-            self.members["model.weights.h5"] = keras3_weights(self.config, self._layers(), self.graph(), old)
+            self.members["model.weights.h5"] = keras3_weights(self.config, self._layers(), self.graph(), old,
+                                                            reinit=frozenset(self.reinit))
         except NoWeights as e:
             self.members.pop("model.weights.h5", None)
             self.notes.append(f"no weights written: archlint cannot lay out the variables of {e}; "
@@ -138,9 +141,9 @@ class KerasDocument:
         self.members.setdefault("metadata.json", json.dumps({"keras_version": "3.0.0"}).encode())
         if stored is None:
             self.notes.append("the input stored no weights: model.weights.h5 holds freshly initialised ones")
-        else:
-            self.notes.append("weights kept where the layers are unchanged; new and reshaped layers are freshly "
-                              "initialised")
+        elif not self.weights_valid:
+            self.notes.append("weights kept where a layer's shapes are unchanged; new and reshaped layers are "
+                              "freshly initialised")
 
     def _save_h5(self, out: Path) -> str:
         import h5py
@@ -150,7 +153,7 @@ class KerasDocument:
         with h5py.File(self.path, "r") as src:
             attrs = dict(src.attrs)
             had = "model_weights" in src and len(src["model_weights"]) > 0
-        if had and self.weights_valid:
+        if had and not self.edited:
             import shutil
 
             shutil.copyfile(self.path, out)
@@ -167,12 +170,14 @@ class KerasDocument:
             if "training_config" in self.meta:
                 f.attrs["training_config"] = self.meta["training_config"]
             try:
-                keras2_weights(f, self._layers(), self.graph(), old)
+                keras2_weights(f, self._layers(), self.graph(), old, reinit=frozenset(self.reinit))
             except NoWeights as e:
                 if "model_weights" in f:
                     del f["model_weights"]
                 self.notes.append(f"no weights written: archlint cannot lay out the variables of {e}")
                 return str(out)
-        self.notes.append("the input stored no weights: model_weights holds freshly initialised ones" if not had else
-                          "weights kept where the layers are unchanged; new and reshaped layers are freshly initialised")
+        if not had or not self.weights_valid:
+            self.notes.append("the input stored no weights: model_weights holds freshly initialised ones" if not had
+                              else "weights kept where a layer's shapes are unchanged; new and reshaped layers are "
+                              "freshly initialised")
         return str(out)

@@ -70,10 +70,10 @@ class KerasEditor:
         return name
 
     def checkpoint(self) -> Any:
-        return copy.deepcopy(self.doc.config), copy.deepcopy(self.doc.meta), self.doc.weights_valid
+        return copy.deepcopy(self.doc.config), copy.deepcopy(self.doc.meta), self.doc.weights_valid, set(self.doc.reinit)
 
     def restore(self, mark: Any) -> None:
-        self.doc.config, self.doc.meta, self.doc.weights_valid = mark
+        self.doc.config, self.doc.meta, self.doc.weights_valid, self.doc.reinit = mark
         self._names = set(_all_names(self.doc.config))
 
     def finish(self) -> None:
@@ -269,7 +269,8 @@ class KerasEditor:
                 if rank not in (1, 2, 3):
                     raise Unsupported(f"'{g.layer}' reads no 1-3-D feature map")
                 layer["class_name"] = f"SpatialDropout{rank}D"
-                layer["config"] = {k: cfg[k] for k in ("name", "trainable", "rate", "seed", "dtype") if k in cfg}
+                # SpatialDropoutND takes (rate, seed, name, dtype) and nothing else
+                layer["config"] = {k: cfg[k] for k in ("name", "rate", "seed", "dtype") if k in cfg}
                 if "module" in layer:
                     layer["module"] = "keras.layers"
             elif key == "activation":
@@ -292,6 +293,7 @@ class KerasEditor:
                                              {"module": "keras.initializers", "class_name": cls,
                                               "config": {"seed": None}, "registered_name": None})
                 self.doc.weights_valid = False
+                self.doc.reinit.add(g.layer)
             else:
                 raise Unsupported(f"cannot set {key} on a Keras layer")
 

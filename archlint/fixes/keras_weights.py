@@ -101,8 +101,8 @@ def _init(spec: Any, shape: tuple[int, ...], rng: Any, default: str) -> Any:
     return rng.uniform(-limit, limit, shape).astype("float32")
 
 
-def layer_values(layers: list[dict[str, Any]], graph: Graph, old: dict[str, list[Any]], seed: int = 0
-                 ) -> list[tuple[dict[str, Any], list[tuple[str, Any]]]]:
+def layer_values(layers: list[dict[str, Any]], graph: Graph, old: dict[str, list[Any]], seed: int = 0,
+                 reinit: frozenset[str] = frozenset()) -> list[tuple[dict[str, Any], list[tuple[str, Any]]]]:
     """Each config layer with its variables' values (old ones where shapes still fit)."""
     import numpy as np
 
@@ -114,7 +114,7 @@ def layer_values(layers: list[dict[str, Any]], graph: Graph, old: dict[str, list
         cfg = layer.get("config") or {}
         name = cfg.get("name") or layer.get("name")
         shapes = variables(cls, cfg, by_layer.get(name, []))
-        kept = old.get(name) or []
+        kept = [] if name in reinit else old.get(name) or []
         values = []
         for i, (var, shape) in enumerate(shapes):
             if i < len(kept) and tuple(kept[i].shape) == shape and len(kept) == len(shapes):
@@ -131,7 +131,7 @@ def layer_values(layers: list[dict[str, Any]], graph: Graph, old: dict[str, list
 
 
 def keras3_weights(config: dict[str, Any], layers: list[dict[str, Any]], graph: Graph,
-                   old: dict[str, list[Any]]) -> bytes:
+                   old: dict[str, list[Any]], reinit: frozenset[str] = frozenset()) -> bytes:
     """``model.weights.h5`` for a ``.keras`` archive."""
     import h5py
 
@@ -140,7 +140,7 @@ def keras3_weights(config: dict[str, Any], layers: list[dict[str, Any]], graph: 
     seen: dict[str, int] = {}
     with h5py.File(buf, "w") as f:
         top = f.create_group("layers")
-        for layer, values in layer_values(layers, graph, old):
+        for layer, values in layer_values(layers, graph, old, reinit=reinit):
             cls = str(layer.get("class_name"))
             if sequential and cls == "InputLayer":
                 continue
@@ -156,13 +156,14 @@ def keras3_weights(config: dict[str, Any], layers: list[dict[str, Any]], graph: 
     return buf.getvalue()
 
 
-def keras2_weights(f: Any, layers: list[dict[str, Any]], graph: Graph, old: dict[str, list[Any]]) -> None:
+def keras2_weights(f: Any, layers: list[dict[str, Any]], graph: Graph, old: dict[str, list[Any]],
+                   reinit: frozenset[str] = frozenset()) -> None:
     """``model_weights`` of a Keras 2 ``.h5`` (``f`` open for writing, the group absent)."""
     import numpy as np
 
     mw = f.create_group("model_weights")
     names = []
-    for layer, values in layer_values(layers, graph, old):
+    for layer, values in layer_values(layers, graph, old, reinit=reinit):
         name = (layer.get("config") or {}).get("name") or layer.get("name")
         names.append(name)
         g = mw.create_group(name)

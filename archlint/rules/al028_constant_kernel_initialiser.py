@@ -88,7 +88,7 @@ class ConstantKernelInitialiser(Rule):
                 initializer=name,
             )
 
-    autofix = 'sets the kernel initialiser to `he_normal` (ReLU layers) or `glorot_uniform`; stored weights of a Keras file are dropped so the layer is re-initialised'
+    autofix = 'sets the kernel initialiser to `he_normal` (ReLU layers) or `glorot_uniform`; the written weights file draws the kernel from it'
 
     def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
         from archlint.fixes.edits import Rewrite, SetAttrs, node_named

@@ -210,17 +210,36 @@ def test_check_without_diff_does_not_import_fixes() -> None:
     assert "FIXES False" in r.stdout
 
 
+KERAS_BUILD = r"""
+import os, sys
+os.environ["KERAS_BACKEND"] = "torch"
+import keras
+from keras import layers as kl
+keras.utils.set_random_seed(0)
+m = keras.Sequential([keras.Input((16, 16, 3)), kl.Conv2D(8, 3, activation="relu", name="c1"),
+                      kl.Dropout(0.7, name="drop"), kl.Conv2D(8, 3, name="c2"), kl.Conv2D(8, 3, name="c3"),
+                      kl.GlobalAveragePooling2D(name="gap"), kl.Dense(10, activation="softmax", name="out")])
+m.compile(loss="categorical_crossentropy", optimizer="adam")
+m.save(sys.argv[1])
+"""
+
 KERAS_RUN = r"""
 import json, os, sys
 os.environ["KERAS_BACKEND"] = "torch"
 import numpy as np, keras
 out = {}
-for p in sys.argv[1:]:
+orig = keras.saving.load_model(sys.argv[1])
+for p in sys.argv[2:]:
     try:
         m = keras.saving.load_model(p, compile=True)
         xs = [np.random.rand(*[d or 2 for d in t.shape]).astype("float32") for t in m.inputs]
         y = m.predict(xs if len(xs) > 1 else xs[0], verbose=0)
         out[p] = bool(np.isfinite(np.asarray(y)).all())
+        if p.endswith("weighted.keras"):  # the layers the fix kept keep their trained weights
+            same = {l.name: all(np.array_equal(a, b) for a, b in zip(l.get_weights(), m.get_layer(l.name).get_weights()))
+                    for l in orig.layers if l.get_weights()}
+            out["kept"] = same
+            out["classes"] = [l.__class__.__name__ for l in m.layers]
     except Exception as e:
         out[p] = f"{type(e).__name__}: {e}"[:300]
 print(json.dumps(out))
@@ -230,12 +249,22 @@ print(json.dumps(out))
 @pytest.mark.skipif(importlib.util.find_spec("keras") is None or importlib.util.find_spec("torch") is None,
                     reason="real Keras 3 with the torch backend is not installed")
 def test_fixed_keras_models_load_and_run_in_keras(tmp_path: Path) -> None:
-    paths = []
+    src = tmp_path / "weighted_src.keras"
+    r = subprocess.run([sys.executable, "-c", KERAS_BUILD, str(src)], capture_output=True, text=True, timeout=300)
+    assert src.exists(), r.stderr[-2000:]
+    out = fix_model(str(src), Config())
+    # AL006 (rate 0.7) and AL001 on the dropout, AL009 between c2 and c3
+    assert sorted(r.code for r in out.applied) == ["AL001", "AL006", "AL009"]
+    paths = out.save(tmp_path / "weighted.keras")
     for rel in FIXTURES:
         if rel.startswith("fixtures/faults/") and rel.endswith((".keras", ".h5")):
-            out = fix_model(str(ROOT / rel), Config())
-            paths += out.save(tmp_path / Path(rel).name)
-    r = subprocess.run([sys.executable, "-c", KERAS_RUN, *paths], capture_output=True, text=True, timeout=600)
+            paths += fix_model(str(ROOT / rel), Config()).save(tmp_path / Path(rel).name)
+    r = subprocess.run([sys.executable, "-c", KERAS_RUN, str(src), *paths], capture_output=True, text=True,
+                       timeout=600)
     result = json.loads(r.stdout.strip().splitlines()[-1])
-    assert len(result) == 40  # 20 fault models, .keras and .h5
+    kept, classes = result.pop("kept"), result.pop("classes")
+    assert len(result) == 41  # 20 fault models as .keras and .h5, and the weighted one
     assert {p: v for p, v in result.items() if v is not True} == {}
+    assert kept == {"c1": True, "c2": True, "c3": True, "out": True}
+    assert classes == ["Conv2D", "SpatialDropout2D", "Conv2D", "Activation", "Conv2D", "GlobalAveragePooling2D",
+                       "Dense"]
