@@ -183,7 +183,7 @@ def test_cli_fix_writes_and_exits(tmp_path: Path) -> None:
     assert f"wrote {dst}" in r.stdout and dst.exists()
     r = cli("fix", "fixtures/onnx/article_dropout03_before_act_dense.onnx", "-o", str(tmp_path / "a.onnx"))
     assert r.returncode == 0  # AL014 and AL016 stay, both infos: below the fail level
-    assert "AL016 'max_pooling2d_1': not fixed: none: widening a stage" in r.stdout
+    assert "AL016 'max_pooling2d_1': not fixed: no rewrite: widening a stage" in r.stdout
     r = cli("fix", "fixtures/faults/relu_pool_softmax.keras", "-o", str(tmp_path / "x.onnx"))
     assert r.returncode == 2 and "write a Keras model as .keras or .h5" in r.stderr
     r = cli("fix", "torchvision.models:resnet18", "-o", str(tmp_path / "r.onnx"))
