@@ -39,9 +39,10 @@ class NewLayer:
 
 def what(node: Node) -> str:
     """``Dropout(0.3)``, ``Conv(60, 3x3)``: a node as the diff names it."""
-    rate = node.attrs.get("rate")
-    if node.kind is OpKind.DROPOUT and isinstance(rate, float):
-        return f"{node.op_type}({rate:.4g})"
+    if node.kind is OpKind.DROPOUT:
+        rate = node.attrs.get("rate")
+        kind = "channel-wise dropout" if node.attrs.get("spatial") else node.op_type
+        return f"{kind}({rate:.4g})" if isinstance(rate, (int, float)) else kind
     return node.describe()
 
 
