@@ -268,3 +268,11 @@ def test_fixed_keras_models_load_and_run_in_keras(tmp_path: Path) -> None:
     assert kept == {"c1": True, "c2": True, "c3": True, "out": True}
     assert classes == ["Conv2D", "SpatialDropout2D", "Conv2D", "Activation", "Conv2D", "GlobalAveragePooling2D",
                        "Dense"]
+
+
+def test_docs_table_lists_exactly_the_rules_with_a_rewrite() -> None:
+    import re
+
+    text = (ROOT / "docs" / "fix.md").read_text()
+    listed = set(re.findall(r"^\| \[(AL\d{3})\]\(\.\./rules/AL\d{3}\.md\) \|", text, re.M))
+    assert listed == {r.code for r in ALL_RULES if r.has_fix()}
