@@ -159,6 +159,23 @@ def node_named(graph: Any, name: str | None) -> Node | None:
     return None
 
 
+def remove_finding_node(code: str, graph: Any, finding: Any) -> Rewrite | None:
+    """The rewrite that takes the finding's own one-input layer out."""
+    node = node_named(graph, finding.node)
+    if node is None or len(node.inputs) != 1:
+        return None
+    return Rewrite(code, node.name, f"remove '{node.layer}'", [Remove(node)])
+
+
+def fresh_name(stem: str, taken: set[str]) -> str:
+    """``stem``, or ``stem_1``, ``stem_2`` ...: the first not in ``taken`` (which it joins)."""
+    name, i = stem, 1
+    while name in taken:
+        name, i = f"{stem}_{i}", i + 1
+    taken.add(name)
+    return name
+
+
 def pooled_head(code: str, flatten: Node) -> Rewrite | None:
     """Global average pooling before ``flatten``, and each dense layer it feeds reads the
     C pooled channels (its weights summed over the positions: the same output on a

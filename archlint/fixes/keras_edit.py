@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from archlint.fixes.edits import Delete, Edit, Insert, Move, NewLayer, Remove, Resize, SetAttrs, SetLoss
+from archlint.fixes.edits import Delete, Edit, Insert, Move, NewLayer, Remove, Resize, SetAttrs, SetLoss, fresh_name
 from archlint.fixes.onnx_edit import Unsupported
 from archlint.graph import Node, OpKind
 
@@ -63,11 +63,7 @@ class KerasEditor:
         raise Unsupported(f"layer '{path}' is not in the model config")
 
     def fresh(self, stem: str) -> str:
-        name, i = stem, 1
-        while name in self._names:
-            name, i = f"{stem}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return fresh_name(stem, self._names)
 
     def checkpoint(self) -> Any:
         return copy.deepcopy(self.doc.config), copy.deepcopy(self.doc.meta), self.doc.weights_valid, set(self.doc.reinit)

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from archlint.errors import ArchlintError
-from archlint.fixes.edits import Delete, Edit, Insert, Move, NewLayer, Remove, Resize, SetAttrs, SetLoss
+from archlint.fixes.edits import Delete, Edit, Insert, Move, NewLayer, Remove, Resize, SetAttrs, SetLoss, fresh_name
 from archlint.graph import Node, OpKind
 
 _ACT_OPS = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softmax": "Softmax", "elu": "Elu",
@@ -45,11 +45,7 @@ class OnnxEditor:
 
     # -- lookup --------------------------------------------------------------
     def fresh(self, stem: str) -> str:
-        name, i = stem, 1
-        while name in self._names:
-            name, i = f"{stem}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return fresh_name(stem, self._names)
 
     def producer(self, value: str) -> Any:
         for n in self.nodes:

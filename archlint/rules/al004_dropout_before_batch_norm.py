@@ -81,9 +81,6 @@ class DropoutBeforeBatchNorm(Rule):
     autofix = 'removes the dropout (moving it into the head is a design choice the rewrite does not make)'
 
     def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
-        from archlint.fixes.edits import Remove, Rewrite, node_named
+        from archlint.fixes.edits import remove_finding_node
 
-        node = node_named(graph, finding.node)
-        if node is None or len(node.inputs) != 1:
-            return None
-        return Rewrite(self.code, node.name, f"remove '{node.layer}'", [Remove(node)])
+        return remove_finding_node(self.code, graph, finding)

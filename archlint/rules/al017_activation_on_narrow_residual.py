@@ -83,9 +83,6 @@ class ActivationOnNarrowResidual(Rule):
     autofix = 'removes the activation after the projection (keeps the bottleneck linear)'
 
     def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
-        from archlint.fixes.edits import Remove, Rewrite, node_named
+        from archlint.fixes.edits import remove_finding_node
 
-        node = node_named(graph, finding.node)
-        if node is None or len(node.inputs) != 1:
-            return None
-        return Rewrite(self.code, node.name, f"remove '{node.layer}'", [Remove(node)])
+        return remove_finding_node(self.code, graph, finding)
