@@ -93,6 +93,11 @@ class KerasEditor:
             kind = "Max" if a.get("pool") == "max" else "Average"
             return self._layer_dict(f"Global{kind}Pooling{rank}D", {"name": name, "trainable": True,
                                                                    "data_format": "channels_last", "keepdims": False})
+        if new.kind is OpKind.POOL and a.get("pool") == "avg":
+            k = [int(v) for v in a["kernel"]]
+            return self._layer_dict(f"AveragePooling{len(k)}D", {"name": name, "trainable": True, "pool_size": k,
+                                                                "strides": [int(v) for v in a["stride"]],
+                                                                "padding": "same", "data_format": "channels_last"})
         raise Unsupported(f"cannot add a {new.kind.value} layer to a Keras model")
 
     # -- functional wiring ---------------------------------------------------------
@@ -283,6 +288,10 @@ class KerasEditor:
                     raise Unsupported(f"'{g.layer}' has no use_bias option")
                 cfg["use_bias"] = False
                 self.doc.weights_valid = False
+            elif key == "stride":
+                if "strides" not in cfg:
+                    raise Unsupported(f"'{g.layer}' has no strides")
+                cfg["strides"] = [int(v) for v in value]
             elif key == "kernel_initializer":
                 cls = _INITS[value]
                 cfg["kernel_initializer"] = ({"class_name": cls, "config": {"seed": None}} if self.keras2 else

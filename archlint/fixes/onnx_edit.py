@@ -179,6 +179,14 @@ class OnnxEditor:
                 self._set_activation(g, str(value))
             elif key == "bias" and value is False:
                 self._drop_bias(g, e.fold_into)
+            elif key == "stride":
+                n = self.node_of(g)
+                if n.op_type not in ("Conv", "MaxPool", "AveragePool"):
+                    raise Unsupported(f"'{g.layer}' has no strides")
+                kept = [a for a in n.attribute if a.name != "strides"]
+                del n.attribute[:]
+                n.attribute.extend(kept)
+                n.attribute.append(self.onnx.helper.make_attribute("strides", [int(x) for x in value]))
             else:
                 raise Unsupported(f"cannot set {key} in an ONNX file")
 
@@ -324,6 +332,11 @@ class OnnxEditor:
         if new.kind is OpKind.GLOBAL_POOL:
             op = "GlobalMaxPool" if a.get("pool") == "max" else "GlobalAveragePool"
             return [self.make(op, [x], [y], new.name)]
+        if new.kind is OpKind.POOL and a.get("pool") == "avg":
+            k = [int(v) for v in a["kernel"]]
+            # ceil_mode: the output size of the strided 1x1 convolution it stands in for, odd maps too
+            return [self.make("AveragePool", [x], [y], new.name, kernel_shape=k, strides=[int(v) for v in a["stride"]],
+                              ceil_mode=1, count_include_pad=0)]
         raise Unsupported(f"cannot add a {new.kind.value} layer to an ONNX file")
 
     def resize(self, g: Node, in_features: int) -> None:
