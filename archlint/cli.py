@@ -212,9 +212,11 @@ def _diff(paths: list[str], *, select: Optional[str], ignore: Optional[str], con
 
 @app.command()
 def fix(
-    model: Annotated[str, typer.Argument(help="An .onnx, .keras or .h5 model file.")],
+    model: Annotated[str, typer.Argument(help="An .onnx, .keras or .h5 model file, or a PyTorch spec pkg.mod:factory / file.py:Net (exported to ONNX in training mode).")],
     *,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the fixed model (.onnx for ONNX input; .keras or .h5, as the input, for Keras).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the fixed model (.onnx for ONNX and PyTorch input; .keras or .h5, as the input, for Keras).")],
+    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE].")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
     select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes whose findings to fix.")] = None,
     ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to leave alone.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
@@ -227,6 +229,8 @@ def fix(
 
     try:
         conf = _fix_config(config, [model], select, ignore)
+        conf.load.inputs = _parse_inputs(input)
+        conf.load.args = list(arg or [])
         if Path(output).resolve() == Path(model).resolve():
             raise ArchlintError(f"{output}: give an output path other than the input")
         out = fix_model(model, conf)

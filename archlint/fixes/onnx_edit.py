@@ -161,8 +161,7 @@ class OnnxEditor:
         x2 = before.inputs[0].name
         out = self.fresh(f"{g.outputs[0].name}_moved")
         n.input[0] = x2
-        del n.output[1:]
-        n.output[0] = out
+        n.output[0] = out  # further outputs (a training-mode batch norm's statistics) stay
         for i, v in enumerate(target.input):
             if v == x2:
                 target.input[i] = out
@@ -367,7 +366,8 @@ class OnnxEditor:
         g = self.model.graph
         while True:  # nodes a rewrite added whose outputs nothing reads any more (a replaced mask)
             read = {x for n in self.nodes for x in n.input} | {o.name for o in g.output}
-            dead = [n for n in self.nodes if n.name in self.created and not any(o in read for o in n.output if o)]
+            dead = [n for n in self.nodes if (n.name in self.created or n.op_type == "Constant")
+                    and not any(o in read for o in n.output if o)]
             if not dead:
                 break
             for n in dead:
@@ -385,7 +385,11 @@ class OnnxEditor:
             del g.input[:]
             g.input.extend(inputs)
         del g.value_info[:]
+        before = {}
         for o in g.output:
+            if o.type.tensor_type.HasField("shape"):
+                before[o.name] = self.onnx.TensorShapeProto()
+                before[o.name].CopyFrom(o.type.tensor_type.shape)
             o.type.tensor_type.ClearField("shape")
         try:
             inferred = self.onnx.shape_inference.infer_shapes(self.model)
@@ -396,6 +400,9 @@ class OnnxEditor:
                     o.type.tensor_type.shape.CopyFrom(shapes[o.name].type.tensor_type.shape)
         except Exception:  # noqa: BLE001 - shapes are a convenience; archlint infers its own
             pass
+        for o in g.output:  # where inference gave nothing, the shape the file had
+            if not o.type.tensor_type.HasField("shape") and o.name in before:
+                o.type.tensor_type.shape.CopyFrom(before[o.name])
         return self.model
 
 
