@@ -180,14 +180,14 @@ def pooled_head(code: str, flatten: Node) -> Rewrite | None:
     """Global average pooling before ``flatten``, and each dense layer it feeds reads the
     C pooled channels (its weights summed over the positions: the same output on a
     spatially constant map). None when the channel count is unknown."""
-    from archlint.rules._match import nearest_downstream
+    from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, nearest_downstream, through
 
     x = flatten.inputs[0].shape if flatten.inputs else None
     if x is None or len(x) < 3 or not isinstance(x[1], int):
         return None
-    through = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM,
-                         OpKind.LAYER_NORM})
-    dense = nearest_downstream(flatten, through)
+    walk = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS,
+                   norm="to find the dense layers the flattened features reach (a norm between them stops the rewrite)")
+    dense = nearest_downstream(flatten, walk)
     if not dense or any(d.kind is not OpKind.DENSE for d in dense):
         return None
     if any(n.kind in (OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM) for n in _between(flatten, dense)):

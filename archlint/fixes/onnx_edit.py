@@ -328,6 +328,14 @@ class OnnxEditor:
                 for k, v in (("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0), ("running_var", 1.0))
             ]
             return [self.make("BatchNormalization", ins, [y], new.name, epsilon=1e-5, momentum=0.9)]
+        if new.kind is OpKind.GLOBAL_POOL and a.get("features_last"):
+            # (N, *positions, C) -> (N, C): a mean over the axes between batch and features
+            axes = list(range(1, int(a.get("rank", 2)) + 1))
+            op = "ReduceMax" if a.get("pool") == "max" else "ReduceMean"
+            if self.opset >= 18:
+                ax = self.add_init(f"{new.name}/axes", np.array(axes, dtype=np.int64))
+                return [self.make(op, [x, ax], [y], new.name, keepdims=0)]
+            return [self.make(op, [x], [y], new.name, axes=axes, keepdims=0)]
         if new.kind is OpKind.GLOBAL_POOL:
             op = "GlobalMaxPool" if a.get("pool") == "max" else "GlobalAveragePool"
             return [self.make(op, [x], [y], new.name)]
