@@ -64,13 +64,13 @@ class TorchDocument(OnnxDocument):
 
         from archlint.frontends.torch import (
             _factory_object,
-            _import_torch,
             build_factory,
             default_example,
+            import_torch,
             user_example,
         )
 
-        torch = _import_torch(spec)
+        torch = import_torch(spec)
         model, example = build_factory(spec, options)
         specs = options.example_inputs()
         if specs:
