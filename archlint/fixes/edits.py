@@ -21,6 +21,7 @@ model are kept. The edits are few and framework-independent:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -149,14 +150,18 @@ class Rewrite:
         return out
 
 
+_BY_NAME: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def node_named(graph: Any, name: str | None) -> Node | None:
-    """The graph's node called ``name`` (a finding's ``node``)."""
+    """The graph's node called ``name`` (a finding's ``node``); one index per graph, so a
+    model with thousands of findings is not walked once per finding."""
     if name is None:
         return None
-    for n in graph.nodes:
-        if n.name == name:
-            return n
-    return None
+    index = _BY_NAME.get(graph)
+    if index is None or len(index) != len(graph.nodes):
+        index = _BY_NAME[graph] = {n.name: n for n in graph.nodes}
+    return index.get(name)
 
 
 def remove_finding_node(code: str, graph: Any, finding: Any) -> Rewrite | None:
