@@ -77,7 +77,9 @@ class FixOutcome:
         """Write the fixed model; returns the paths written."""
         if self.doc is None:
             raise ArchlintError("nothing to write")
-        return self.doc.save(Path(out))
+        written = self.doc.save(Path(out))
+        self.notes = list(self.doc.notes)  # what writing decided (weights kept, drawn or left out)
+        return written
 
 
 def _findings(graph: Graph, config: Config, path: str) -> list[Finding]:
