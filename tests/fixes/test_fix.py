@@ -294,3 +294,19 @@ def test_fix_torch_factory_through_a_training_mode_export(rule: str, fixed: list
     assert not lint(dst, Config())
     if HAS_ORT:
         assert all(np.isfinite(o).all() for o in run_onnx(dst))
+
+
+def test_keras_without_weights_gets_a_weights_file(tmp_path: Path) -> None:
+    """AL028 on a config-only .keras: the initialiser is replaced and a weights file written."""
+    import zipfile
+
+    out = fix_model(str(ROOT / "fixtures/faults/zeros_init.keras"), Config())
+    assert [r.summary for r in out.applied] == ["initialise 'conv1' with he_normal"]
+    dst = tmp_path / "z.keras"
+    out.save(dst)
+    assert "the input stored no weights: model.weights.h5 holds freshly initialised ones" in out.notes
+    with zipfile.ZipFile(dst) as zf:
+        assert {"config.json", "metadata.json", "model.weights.h5"} <= set(zf.namelist())
+        cfg = json.loads(zf.read("config.json"))
+    conv1 = next(x for x in cfg["config"]["layers"] if x["config"]["name"] == "conv1")
+    assert conv1["config"]["kernel_initializer"]["class_name"] == "HeNormal"
