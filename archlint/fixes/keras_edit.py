@@ -88,6 +88,9 @@ class KerasEditor:
         if new.kind is OpKind.BATCH_NORM:
             return self._layer_dict("BatchNormalization", {"name": name, "trainable": True, "axis": -1, "momentum": 0.99,
                                                            "epsilon": 0.001, "center": True, "scale": True})
+        if new.kind is OpKind.LAYER_NORM:
+            return self._layer_dict("LayerNormalization", {"name": name, "trainable": True, "axis": -1,
+                                                           "epsilon": 1e-6, "center": True, "scale": True})
         if new.kind is OpKind.GLOBAL_POOL:
             rank = int(a.get("rank", 2))
             kind = "Max" if a.get("pool") == "max" else "Average"
@@ -245,7 +248,7 @@ class KerasEditor:
             self._set(edit)
         elif isinstance(edit, Insert):
             self._insert_layer(self._new(edit.new), edit.anchor, edit.where)
-            if edit.new.kind is OpKind.BATCH_NORM:
+            if edit.new.kind in (OpKind.BATCH_NORM, OpKind.LAYER_NORM):
                 self.doc.weights_valid = False
         elif isinstance(edit, Move):
             layer = self._take(edit.node.layer)

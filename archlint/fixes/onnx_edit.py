@@ -328,6 +328,13 @@ class OnnxEditor:
                 for k, v in (("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0), ("running_var", 1.0))
             ]
             return [self.make("BatchNormalization", ins, [y], new.name, epsilon=1e-5, momentum=0.9)]
+        if new.kind is OpKind.LAYER_NORM:
+            if self.opset < 17:
+                raise Unsupported(f"LayerNormalization needs opset 17; the file has {self.opset}")
+            d = int(a["dim"])
+            scale = self.add_init(f"{new.name}/scale", np.ones(d, dtype=np.float32))
+            shift = self.add_init(f"{new.name}/bias", np.zeros(d, dtype=np.float32))
+            return [self.make("LayerNormalization", [x, scale, shift], [y], new.name, axis=-1, epsilon=1e-5)]
         if new.kind is OpKind.GLOBAL_POOL and a.get("features_last"):
             # (N, *positions, C) -> (N, C): a mean over the axes between batch and features
             axes = list(range(1, int(a.get("rank", 2)) + 1))

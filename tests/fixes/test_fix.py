@@ -46,7 +46,7 @@ def test_every_rule_says_what_fix_does() -> None:
     for r in ALL_RULES:
         assert r.autofix, f"{r.code} has no autofix text"
         assert r.has_fix() != r.autofix.startswith("none"), f"{r.code}: autofix text and fix() disagree"
-    assert sum(r.has_fix() for r in ALL_RULES) == 23
+    assert sum(r.has_fix() for r in ALL_RULES) == 24
 
 
 @pytest.mark.parametrize("rel", FIXTURES)
@@ -310,3 +310,38 @@ def test_keras_without_weights_gets_a_weights_file(tmp_path: Path) -> None:
         cfg = json.loads(zf.read("config.json"))
     conv1 = next(x for x in cfg["config"]["layers"] if x["config"]["name"] == "conv1")
     assert conv1["config"]["kernel_initializer"]["class_name"] == "HeNormal"
+
+
+PRE_NORM = """
+import torch
+from torch import nn
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Linear(16, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+    def forward(self, x):
+        return self.head(self.enc(self.emb(x)))
+def make():
+    return M(), (torch.randn(2, 8, 16),)
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_missing_final_norm_gets_a_layer_norm(tmp_path: Path) -> None:
+    """AL101 on a pre-norm encoder without its final norm: a LayerNorm after the last residual sum."""
+    (tmp_path / "prenorm.py").write_text(PRE_NORM)
+    out = fix_model(f"{tmp_path / 'prenorm.py'}:make", Config())
+    assert [r.code for r in out.applied] == ["AL101"] and not out.after and not out.new
+    assert out.params_after - out.params_before == 64  # scale and shift of width 32
+    dst = tmp_path / "f.onnx"
+    out.save(dst)
+    model = onnx.load(dst)
+    onnx.checker.check_model(model, full_check=True)
+    norms = [n.name for n in model.graph.node if n.op_type == "LayerNormalization"]
+    assert len(norms) == 5 and norms[-1].endswith("_final_norm")  # two per pre-norm layer, and the new one
+    if HAS_ORT:
+        (y,) = run_onnx(dst)
+        assert y.shape == (2, 8, 10)
