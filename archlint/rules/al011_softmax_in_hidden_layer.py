@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -80,16 +80,15 @@ class SoftmaxInHiddenLayer(Rule):
     ```python
     Dense(128, activation="relu"), Dense(10, activation="softmax")
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
-      Sections 6.2.2.3 and 6.3.
     """
 
     code = "AL011"
     name = "softmax-in-hidden-layer"
     severity = Severity.ERROR
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",)
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.3 and 6.3.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:
