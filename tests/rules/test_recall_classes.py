@@ -30,7 +30,7 @@ def test_torch_sequence_classifier_per_position(factory: str, want: list[str]) -
         assert "46 positions" in findings[0].message and "the input has 100" in findings[0].message
 
 
-@pytest.mark.parametrize("factory,want", [("make_bad", ["view"]), ("make_ok", [])])
+@pytest.mark.parametrize("factory,want", [("make_bad", ["view"]), ("make_ok", []), ("make_flatten_inside_block", [])])
 def test_torch_long_run_after_an_early_pooling(factory: str, want: list[str]) -> None:
     pytest.importorskip("torch")
     target = f"{RUN.relative_to(ROOT)}:{factory}"
