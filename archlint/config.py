@@ -30,24 +30,14 @@ class Config:
     source: str | None = None  # where the config came from
 
     def enabled_rules(self) -> list[type]:
-        from archlint.rules import ALL_RULES
-
-        for code in [*(self.select or []), *self.ignore]:
-            _check_code(code)
-        out = []
-        for rule in ALL_RULES:
-            codes = (rule.code, *rule.aliases)
-            if self.select is None:
-                on = not rule.opt_in
-            else:
-                on = any(rule_matches(s, rule.code, rule.name, rule.aliases) for s in self.select)
-                # a prefix like "AL" does not switch on opt-in rules; their full code or name does
-                if rule.opt_in and not any(s.strip().upper() in codes or _is_name(s, rule.name) for s in self.select):
-                    on = False
-            if any(rule_matches(i, rule.code, rule.name, rule.aliases) for i in self.ignore):
-                on = False
-            if on:
-                out.append(rule)
+        """The rules ``select`` and ``ignore`` switch on, computed once per distinct pair of lists
+        (a 200,000-entry list is checked and matched once, not once per file and rule)."""
+        key = (None if self.select is None else tuple(self.select), tuple(self.ignore))
+        cached = self.__dict__.get("_enabled_cache")
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        out = _enabled_rules(self.select, self.ignore)
+        self.__dict__["_enabled_cache"] = (key, tuple(out))
         return out
 
     def is_suppressed(self, finding: Finding) -> str | None:
@@ -82,6 +72,41 @@ class Config:
         except ValueError:
             return False
         return fnmatch.fnmatch(rel.as_posix(), glob)
+
+
+def _enabled_rules(select: list[str] | None, ignore: list[str]) -> list[type]:
+    from archlint.rules import ALL_RULES
+
+    for code in dict.fromkeys([*(select or []), *ignore]):  # each distinct entry checked once
+        _check_code(code)
+
+    def compiled(patterns: list[str]) -> tuple[set[str], set[str]]:
+        """Upper-cased codes and prefixes, lower-cased names: matched as :func:`rule_matches` does."""
+        return {p.strip().upper() for p in patterns}, {p.strip().lower() for p in patterns}
+
+    def hit(codes: tuple[str, ...], name: str, pats: tuple[set[str], set[str]]) -> bool:
+        upper, lower = pats
+        if "ALL" in upper or name.lower() in lower:
+            return True
+        return any(c.upper()[:k] in upper for c in codes for k in range(1, len(c) + 1))
+
+    sel = compiled(select) if select is not None else None
+    ign = compiled(ignore)
+    out = []
+    for rule in ALL_RULES:
+        codes = (rule.code, *rule.aliases)
+        if sel is None:
+            on = not rule.opt_in
+        else:
+            on = hit(codes, rule.name, sel)
+            # a prefix like "AL" does not switch on opt-in rules; their full code or name does
+            if rule.opt_in and not ({c.upper() for c in codes} & sel[0] or rule.name.lower() in sel[1]):
+                on = False
+        if hit(codes, rule.name, ign):
+            on = False
+        if on:
+            out.append(rule)
+    return out
 
 
 def rule_matches(pattern: str, code: str, name: str = "", aliases: tuple[str, ...] = ()) -> bool:
@@ -309,7 +334,7 @@ def _codes(v: Any, k: str, fail: Any) -> list[str]:
         v = [v]
     if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
         raise fail(k, f"must be a list of rule codes, got {_tname(v)}")
-    for c in v:
+    for c in dict.fromkeys(v):  # each distinct entry checked once (a list may repeat one 200,000 times)
         try:
             _check_code(c)
         except UsageError as e:

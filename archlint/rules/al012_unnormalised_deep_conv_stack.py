@@ -64,7 +64,7 @@ class UnnormalisedDeepConvStack(Rule):
             return
         if any(note.kind == "bn-folded" for note in graph.notes):
             return  # the normalisation is there, folded by the exporter: AL900 reports it
-        if any(n.attrs.get("weight_standardised") for n in graph.of_kind(OpKind.CONV)):
+        if any(n.attrs.weight_standardised for n in graph.of_kind(OpKind.CONV)):
             return  # normaliser-free by design: the weights are standardised instead (NF-Nets)
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:
@@ -80,7 +80,7 @@ class UnnormalisedDeepConvStack(Rule):
                     deepest = (d, first, n)
             best[id(n)] = (d, first)
         count, first, last = deepest
-        if count < int(ctx.option("min_convs", 8)) or first is None or last is None:
+        if count < int(ctx.option("min_convs")) or first is None or last is None:
             return
         yield self.finding(
             first,

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, feeding, nearest_downstream, spatial
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, feeding, nearest_downstream, spatial, through
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -58,7 +58,8 @@ def _upsampled(graph: Graph) -> set[int]:
     return out
 
 
-_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD, OpKind.MUL}) | NORM_KINDS
+_TO_DOWN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD, OpKind.MUL}, NORMALISATIONS,
+                   norm="normalisation keeps a map's channels and size, which is what the rule compares")
 
 
 def _feeds_downsampler(n: Node) -> bool:
@@ -186,7 +187,7 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     options = {"cap_channels": 512}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        cap = int(ctx.option("cap_channels", 512))
+        cap = int(ctx.option("cap_channels"))
         stages = _stages(graph)
         for fine, coarse in zip(stages, stages[1:], strict=False):
             if coarse.level != fine.level + 1:

@@ -4,13 +4,22 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, is_depthwise_or_grouped, whole_map_conv
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import (
+    ELEMENTWISE,
+    LOCAL_POOLING,
+    NORMALISATIONS,
+    REGULARISERS,
+    dims,
+    is_depthwise_or_grouped,
+    through,
+    whole_map_conv,
+)
 from archlint.rules.base import Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
-_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY,
-                    OpKind.PAD, OpKind.POOL}) | NORM_KINDS
+_CHAIN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD}, LOCAL_POOLING, NORMALISATIONS,
+                 norm="normalisation keeps the chain of convolutions whose kernels the rule compares")
 
 
 def _regular(node: Node) -> bool:

@@ -117,7 +117,7 @@ class NoDownsamplingBeforeHead(Rule):
     options = {"min_convs": 3}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_convs = int(ctx.option("min_convs", 3))
+        min_convs = int(ctx.option("min_convs"))
         for node in graph.nodes:
             if not _flattens_map(node) or not _feeds_dense_head(node):
                 continue
