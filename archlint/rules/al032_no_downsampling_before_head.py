@@ -3,8 +3,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, nearest_downstream, spatial
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, nearest_downstream, spatial, through
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -27,7 +27,10 @@ def _flattens_map(node: Node) -> bool:
 
 
 #: what may sit between the Flatten and the dense head
-_TO_HEAD = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY}) | NORM_KINDS
+_TO_HEAD = through(
+    REGULARISERS, ELEMENTWISE, NORMALISATIONS, {OpKind.IDENTITY},
+    norm="a normalisation of the flattened vector (BatchNorm1d before the classifier) keeps it the head's input",
+)
 
 
 def _feeds_dense_head(node: Node) -> bool:

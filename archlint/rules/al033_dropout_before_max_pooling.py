@@ -5,11 +5,11 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._dropout import flavour, is_noop
-from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial
+from archlint.rules._match import ELEMENTWISE, THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial, through
 from archlint.rules.base import Rule, RuleContext
 
 #: what may sit between the dropout and the pooling: the activation, nothing that mixes values
-_TO_POOL = frozenset({OpKind.ACTIVATION, OpKind.IDENTITY})
+_TO_POOL = through(ELEMENTWISE, {OpKind.IDENTITY})
 
 
 def _max_pool(node: Node) -> bool:
