@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.errors import ArchlintError
 
 app = typer.Typer(
@@ -230,9 +230,11 @@ def show(
     input: InputOpt = None,
     arg: ArgOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+    depth: Annotated[int, typer.Option("--depth", help="Fold layers nested deeper than N scopes into their scope (1: top-level modules; 0: every layer).")] = 0,
 ) -> None:
     """Print a model's layers like torchinfo / Keras summary(): kind, output
-    shape, parameters and findings per layer, then the totals. Exits 0 when
+    shape, parameters, MACs and findings per layer, then the totals (parameters,
+    MACs/FLOPs, activation memory). Exits 0 when
     the model was read (findings do not fail it), 2 when it could not be."""
     from archlint import config as cfg
     from archlint.api import lint_paths
@@ -270,10 +272,10 @@ def show(
     if fmt == "json":
         import json
 
-        json.dump(summary_dict(r), sys.stdout, indent=2)
+        json.dump(summary_dict(r, depth), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_summary(r, sys.stdout)
+        print_summary(r, sys.stdout, depth)
     raise typer.Exit(EXIT_OK)
 
 

@@ -20,7 +20,7 @@ from collections import Counter
 from html import escape
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import FileResult, LintResult
 from archlint.layout import NODE_H, NODE_W, layout
 from archlint.reporters import ReportOptions, Reporter

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import LintResult
 from archlint.findings import Finding, Severity
 from archlint.reporters import ReportOptions, Reporter, annotation_source, relative_path
