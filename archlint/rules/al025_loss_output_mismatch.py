@@ -149,7 +149,11 @@ class LossOutputMismatch(Rule):
     metric or the reverse; a loss with `from_logits=True` fed
     probabilities; squared or absolute error on a softmax classifier. A
     multi-label head (sigmoid units, binary cross entropy, metrics such as
-    `binary_accuracy` or AUC) is not flagged. ONNX and PyTorch files carry no loss, so
+    `binary_accuracy` or AUC) is not flagged. Pairings that are wrong only
+    for the task the metrics state (an `accuracy` metric on sigmoid units,
+    a sparse/one-hot disagreement) are warnings: the metric, not the loss,
+    may be the mistake; so is a 2-unit softmax under binary cross entropy,
+    which trains with one-hot labels and fails with one 0/1 column. ONNX and PyTorch files carry no loss, so
     the rule says nothing about them.
 
     ## Why it hurts
@@ -209,11 +213,20 @@ class LossOutputMismatch(Rule):
                 if found is None:
                     continue
                 problem, fix = found
+                # a pairing wrong only given what the metrics say about the task (one class per
+                # sample, a label encoding) is a warning: the metric may be the mistake
+                by_metric = mismatch(loss, head) is None
+                # a 2-unit softmax under binary cross entropy trains with one-hot labels (twice the
+                # categorical loss) and fails with one 0/1 column: which, the file does not say
+                labels_unknown = loss["name"] in BINARY and head.activation == "softmax" and head.width == 2
                 yield self.finding(
                     head.node,
                     problem,
                     fix,
                     ctx,
+                    severity=Severity.WARNING if by_metric or labels_unknown else None,
+                    task_from_metrics=by_metric,
+                    depends_on_labels=labels_unknown,
                     loss=loss["name"],
                     from_logits=loss["from_logits"],
                     activation=head.activation,

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, nearest_downstream, spatial, through
 from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
@@ -28,6 +28,20 @@ def _flattens_map(node: Node) -> bool:
         return False
     x, y = node.inputs[0].shape, node.outputs[0].shape
     return x is not None and y is not None and len(x) >= 3 and len(y) == 2 and node.inputs[0].layout in (None, "NCL", "NCHW", "NCDHW")
+
+
+#: what may sit between the Flatten and the dense head
+_TO_HEAD = through(
+    REGULARISERS, ELEMENTWISE, NORMALISATIONS, {OpKind.IDENTITY},
+    norm="a normalisation of the flattened vector (BatchNorm1d before the classifier) keeps it the head's input",
+)
+
+
+def _feeds_dense_head(node: Node) -> bool:
+    """Whether the flattened vector goes (through dropout, activations, norms) only into dense
+    layers: a classifier head, not a reshape inside a block (relative position embeddings)."""
+    nxt = nearest_downstream(node, _TO_HEAD)
+    return bool(nxt) and all(n.kind is OpKind.DENSE for n in nxt)
 
 
 def _run_since_downsampling(node: Node) -> tuple[list[Node], list[Node]]:
@@ -56,7 +70,8 @@ class NoDownsamplingBeforeHead(Rule):
 
     ## What it flags
     A Flatten (or a reshape of a map into one vector per sample) that
-    reads a feature map of more than one pixel made by a run of at least
+    reads a feature map of more than one pixel and feeds dense layers
+    (through dropout, activations or norms only), made by a run of at least
     `min_convs` (default 3) stride-1 convolutions with no downsampling
     (pooling, strided convolution) between the run and the Flatten: either
     none on the whole way from the input, or none since an earlier pooling
@@ -110,7 +125,7 @@ class NoDownsamplingBeforeHead(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         min_convs = int(ctx.option("min_convs"))
         for node in graph.nodes:
-            if not _flattens_map(node):
+            if not _flattens_map(node) or not _feeds_dense_head(node):
                 continue
             x = node.inputs[0].shape if node.inputs else None
             size = spatial(x)

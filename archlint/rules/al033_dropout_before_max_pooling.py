@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._dropout import flavour, is_noop
-from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial
+from archlint.rules._match import ELEMENTWISE, THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial, through
 from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
 
 #: what may sit between the dropout and the pooling: the activation, nothing that mixes values
-_TO_POOL = frozenset({OpKind.ACTIVATION, OpKind.IDENTITY})
+_TO_POOL = through(ELEMENTWISE, {OpKind.IDENTITY})
 
 
 def _max_pool(node: Node) -> bool:
