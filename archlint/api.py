@@ -13,25 +13,19 @@ from pathlib import Path
 
 from archlint.config import Config
 from archlint.errors import ArchlintError, LoadError, UsageError
-from archlint.findings import Finding, Severity
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph
+from archlint.findings import Finding
+from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph, parse_input, parse_shape
 from archlint.graph import Graph
-from archlint.rules.base import RuleContext
+from archlint.rules.runner import INTERNAL_CODE, MAX_FINDINGS_PER_RULE, run_rules
+from archlint.view import coverage_text
 
-INTERNAL_CODE = "AL000"
+__all__ = [
+    "INTERNAL_CODE", "MAX_FINDINGS_PER_RULE", "FileResult", "LintResult", "check_graph", "default_jobs",
+    "expand_targets", "lint", "lint_one", "lint_paths", "parse_input", "parse_shape", "prefetch",
+]
+
 #: a graph understood less than this gets a note: the rules are blind to the rest
 COVERAGE_NOTE_BELOW = 0.8
-
-
-def coverage_text(cov: dict, most: int = 5) -> str:
-    """``98% of 84 nodes understood; unknown: pow (2)``."""
-    text = f"{cov['share']:.0%} of {cov['nodes']} nodes understood"
-    unk = list(cov["unknown"].items())
-    if unk:
-        shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
-        more = f", {len(unk) - most} more op types" if len(unk) > most else ""
-        text += f"; unknown: {shown}{more}"
-    return text
 
 
 def coverage_note(cov: dict) -> str:
@@ -72,65 +66,23 @@ class LintResult:
         return [r for r in self.files if r.error]
 
 
-#: the most findings one rule reports for one file; the rest become one "(N more)" finding
-MAX_FINDINGS_PER_RULE = 200
-
-
 def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
-    """Run the enabled rules on a graph. A rule that raises becomes an
-    internal finding naming the rule; the other rules still run.
-
-    The rules' graph walks share memos for the run (linear time however many
-    nodes a rule asks about), and each rule reports at most
-    :data:`MAX_FINDINGS_PER_RULE` findings per file, then one "N more"."""
-    from archlint.rules._match import shared_walks
-
+    """Run the enabled rules on a graph, each with its options (the rule's
+    declared defaults, then the config's). A rule that raises becomes an
+    internal finding naming the rule; the other rules still run; each rule
+    reports at most :data:`MAX_FINDINGS_PER_RULE` findings per file, then one
+    "N more" (:func:`archlint.rules.runner.run_rules`)."""
     config = config or Config()
-    out: list[Finding] = []
-    with shared_walks():
-        for rule_cls in config.enabled_rules():
-            opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
-            ctx = RuleContext(path=path, options=opts)
-            rule = rule_cls()
-            try:
-                kept: list[Finding] = []
-                more = 0
-                for f in rule.check(graph, ctx):
-                    if len(kept) < MAX_FINDINGS_PER_RULE:
-                        kept.append(f)
-                    else:
-                        more += 1
-                out.extend(kept)
-                if more:
-                    out.append(_more_finding(rule_cls, kept, more, path))
-            except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
-                out.append(
-                    Finding(
-                        code=INTERNAL_CODE,
-                        rule="internal-error",
-                        severity=Severity.ERROR,
-                        message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
-                        fix="please report this with the model file",
-                        path=path,
-                    )
-                )
-    out.sort(key=Finding.sort_key)
-    return out
+    enabled = [(r, {**r.options, **config.rule_options.get(r.code, {})}) for r in config.enabled_rules()]
+    return run_rules(graph, enabled, path)
 
 
-def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> Finding:
-    """One finding that stands for the ``more`` findings of a rule not reported."""
-    return Finding(
-        code=rule_cls.code,
-        rule=rule_cls.name,
-        severity=max(f.severity for f in kept),
-        message=f"({more:,} more {rule_cls.code} findings in this file not shown: archlint reports "
-        f"the first {MAX_FINDINGS_PER_RULE} of a rule per file)",
-        fix="fix the findings shown and lint again",
-        path=path,
-        data={"more": more},
-        order=max(f.order for f in kept) + 1,
-    )
+def prefetch(targets: list[str]) -> None:
+    """Start reading the ONNX files among ``targets`` in the background (a
+    speed-up only: loading reads a file itself when its prefetch is missing)."""
+    from archlint.frontends.onnx import prefetch as onnx_prefetch
+
+    onnx_prefetch(targets)
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:

@@ -69,6 +69,17 @@ def _describe(n: Any) -> str:
     return n.describe()
 
 
+def coverage_text(cov: dict, most: int = 5) -> str:
+    """``98% of 84 nodes understood; unknown: pow (2)``."""
+    text = f"{cov['share']:.0%} of {cov['nodes']} nodes understood"
+    unk = list(cov["unknown"].items())
+    if unk:
+        shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
+        more = f", {len(unk) - most} more op types" if len(unk) > most else ""
+        text += f"; unknown: {shown}{more}"
+    return text
+
+
 def coverage_line(coverage: Any) -> str | None:
     """One line for the coverage the graph reports (``Graph.coverage()``:
     the share of nodes understood, unknown op types), or None."""
@@ -78,8 +89,6 @@ def coverage_line(coverage: Any) -> str | None:
         return coverage
     if isinstance(coverage, dict):
         if {"share", "nodes", "unknown"} <= set(coverage):  # Graph.coverage()
-            from archlint.api import coverage_text
-
             return coverage_text(coverage)
         if "summary" in coverage:
             return str(coverage["summary"])

@@ -93,9 +93,10 @@ def validate(
     """Rerun the evidence experiment behind archlint's rules, with seeds and confidence intervals."""
     try:
         from .runner import Options, run
+        import scipy  # noqa: F401 - the statistics
         import torch  # noqa: F401 - the experiments are PyTorch
     except ImportError as e:
-        _err(f"validate needs PyTorch and numpy ({e.name} is missing): pip install 'archlint[validate]'")
+        _err(f"validate needs PyTorch, numpy and scipy ({e.name} is missing): pip install 'archlint[validate]'")
         raise typer.Exit(code=2) from None
 
     q = QUICK if quick else {}

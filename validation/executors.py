@@ -55,27 +55,13 @@ class PackJob:
         return f"{'+'.join(protos)}: {', '.join(kinds)}"
 
 
-_DATA_CACHE: dict = {}
-
-
-def _device_data(split, protocol: str, device):
-    from .train import DeviceData
-
-    key = (id(split), protocol, str(device))
-    if key not in _DATA_CACHE:
-        if len(_DATA_CACHE) > 8:
-            _DATA_CACHE.clear()
-        _DATA_CACHE[key] = (split, DeviceData(split, protocol, device))  # keep split alive: ids stay unique
-    return _DATA_CACHE[key][1]
-
-
 def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None,
                log: Callable[[str], None] = lambda s: None) -> list[dict]:
     """Train one pack; returns one JSON-ready record per run (not yet written anywhere).
     ``on_step(k)``: k more optimizer steps of the pack (each step advances all its runs)."""
     import torch
 
-    from .runner import resolve_device
+    from .devices import device_data, resolve_device
     from .train import TrainConfig, train_packed, train_single
 
     if job.threads:
@@ -90,14 +76,14 @@ def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None
 
         if m == 1 and device.type == "cpu":  # the plain network is the faster path on CPU
             spec = job.specs[0]
-            results = [train_reference(spec, _device_data(split, spec.protocol, device), cfg, on_step=step)]
+            results = [train_reference(spec, device_data(split, spec.protocol, device), cfg, on_step=step)]
         else:
-            datas = {p: _device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
+            datas = {p: device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
             opts = FastOptions(precision=job.precision, channels_last=job.channels_last, compile=job.compile,
                                cuda_graph=job.cuda_graph)
             results = train_union(job.specs, datas, cfg, options=opts, on_step=step, log=log)
     elif job.trainer == "classic":
-        dd = _device_data(split, job.specs[0].protocol, device)
+        dd = device_data(split, job.specs[0].protocol, device)
         if m == 1 and not job.packed:
             results = [train_single(job.specs[0], dd, cfg, on_step=step)]
         else:

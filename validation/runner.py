@@ -18,6 +18,7 @@ from typing import Callable
 
 from . import data as data_mod
 from . import experiments as exps
+from .devices import resolve_device
 from .errors import ValidationError
 from .io import ensure_writable, read_json, write_json_atomic
 from .models import PLACEMENTS
@@ -60,18 +61,6 @@ class Options:
     ray_cpus_per_pack: float = 1.0
     ray_max_retries: int = 3
     extra: dict = field(default_factory=dict)
-
-
-def resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValidationError("--device cuda requested but CUDA is not available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValidationError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def settings_hash(settings: dict) -> str:
@@ -184,8 +173,8 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
               dataset_id, test_limit) -> dict:
     import torch
 
-    from . import report
-    from .executors import PackJob, _device_data
+    from . import devices, report
+    from .executors import PackJob
     from .provenance import code_version, device_kind, library_versions, now
 
     if device is None:  # Ray: packs train where the scheduler puts them; workers resolve their device
@@ -213,7 +202,7 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
         pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
         packs = make_packs(pending, pack_size, opts.packed)
     def device_data(protocol: str):  # shared with the local executor's packs: one copy on the device
-        return _device_data(split, protocol, device)
+        return devices.device_data(split, protocol, device)
 
     # 3. the plan, from a short timed warm-up; a long CPU job needs --yes
     steps_per_run = opts.steps * opts.epochs

@@ -39,7 +39,8 @@ from archlint.graph.passes import finish
 DEFAULT_INPUT_SHAPE = (2, 3, 32, 32)  # batch 2: training-mode batch norm needs more than one value per channel
 
 
-def _import_torch(target: str) -> Any:
+def import_torch(target: str) -> Any:
+    """torch, or a clear error naming the extra to install for ``target``."""
     try:
         import torch
     except ImportError:
@@ -110,7 +111,7 @@ def build_factory(spec: str, options: LoadOptions, meta: bool = False) -> tuple[
     returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any.
     ``meta``: call the factory under ``torch.device("meta")`` (no weights are
     allocated or initialised); raises :class:`MetaBuildError` when it fails there."""
-    torch = _import_torch(spec)
+    torch = import_torch(spec)
     from archlint.frontends import _torchvision_compat
 
     _torchvision_compat.install()  # torchvision's models import even where its compiled ops do not load
@@ -342,7 +343,7 @@ def load(target: str, options: LoadOptions) -> Graph:
     build or its capture fails (a factory that loads weights, a ``forward``
     that reads tensor values), the factory is called again on the default
     device and captured as written."""
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         model, example = build_factory(target, options, meta=True)
     except MetaBuildError:
@@ -406,7 +407,7 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
                 example: Example | None = None) -> Graph:
     """Capture ``model`` (training mode where it runs) with one float input of
     ``input_shape`` or the given ``example``, and map it to a :class:`Graph`."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     if example is None:
         example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=_device(model)),), origin="user")
     return capture(model, example, name, spec)
@@ -424,7 +425,7 @@ def _capture(model: Any, example: Example, name: str = "model", spec: str | None
     ``torch.export`` (``strict=False``), then ``torch.fx`` for a module of
     one tensor input. When training mode cannot run (a detection model that
     demands targets), eval mode, with a note that says so."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     kwargs = dict(example.kwargs)
     if "use_cache" in _all_params(model) and "use_cache" not in kwargs:
         kwargs["use_cache"] = False  # a KV cache is an inference-time buffer, not architecture

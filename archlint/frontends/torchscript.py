@@ -140,9 +140,9 @@ def load(target: str, options: LoadOptions) -> Graph:
 
 
 def _load_trusted(target: str, options: LoadOptions) -> Graph:
-    from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, _import_torch, from_module
+    from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, import_torch, from_module
 
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         obj = torch.load(target, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - the file's own code may raise anything
@@ -194,9 +194,9 @@ def _hierarchy(node: Any) -> tuple[str, str | None]:
 
 
 def _load_torchscript(target: str) -> Graph:
-    from archlint.frontends.torch import _import_torch
+    from archlint.frontends.torch import import_torch
 
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice

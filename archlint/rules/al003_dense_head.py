@@ -139,7 +139,7 @@ class DenseHead(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
-        min_head = int(ctx.option("min_head_params", 100_000))
+        min_head = int(ctx.option("min_head_params"))
         dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
         weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):

@@ -48,7 +48,7 @@ class DropoutRateTooHigh(Rule):
     options = {"max_rate": 0.5}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        max_rate = float(ctx.option("max_rate", 0.5))
+        max_rate = float(ctx.option("max_rate"))
         for node in graph.of_kind(OpKind.DROPOUT):
             rate = node.attrs.rate
             if not isinstance(rate, (int, float)) or rate <= max_rate:

@@ -78,7 +78,7 @@ class UnnormalisedDeepConvStack(Rule):
                     deepest = (d, first, n)
             best[id(n)] = (d, first)
         count, first, last = deepest
-        if count < int(ctx.option("min_convs", 8)) or first is None or last is None:
+        if count < int(ctx.option("min_convs")) or first is None or last is None:
             return
         yield self.finding(
             first,

@@ -46,7 +46,7 @@ class DeepPlainStack(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if any(len(n.predecessors()) > 1 for n in graph.of_kind(OpKind.ADD, OpKind.CONCAT)):
             return
-        max_depth = int(ctx.option("max_depth", 20))
+        max_depth = int(ctx.option("max_depth"))
         depth = weight_depths(graph.nodes)
         deepest = max(depth.values(), default=0)
         if deepest <= max_depth:

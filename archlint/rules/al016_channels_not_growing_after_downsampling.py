@@ -182,7 +182,7 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     options = {"cap_channels": 512}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        cap = int(ctx.option("cap_channels", 512))
+        cap = int(ctx.option("cap_channels"))
         stages = _stages(graph)
         for fine, coarse in zip(stages, stages[1:], strict=False):
             if coarse.level != fine.level + 1:

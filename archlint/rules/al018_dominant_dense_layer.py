@@ -79,8 +79,8 @@ class DominantDenseLayer(Rule):
         total = graph.total_params
         if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
             return
-        max_share = float(ctx.option("max_share", 0.5))
-        min_params = int(ctx.option("min_params", 100_000))
+        max_share = float(ctx.option("max_share"))
+        min_params = int(ctx.option("min_params"))
         after_conv = fed_by(graph.nodes, {OpKind.CONV})  # one pass, not a walk per dense layer
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total

@@ -51,7 +51,7 @@ class LargeKernelDeep(Rule):
     options = {"min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_kernel = int(ctx.option("min_kernel", 7))
+        min_kernel = int(ctx.option("min_kernel"))
         depth = weight_depths(graph.nodes)
         for node in graph.of_kind(OpKind.CONV):
             kernel = tuple(node.attrs.kernel or ())

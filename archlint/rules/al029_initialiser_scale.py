@@ -70,8 +70,8 @@ class InitialiserScale(Rule):
     options = {"min_layers": 3, "max_factor": 100.0}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_layers = int(ctx.option("min_layers", 3))
-        limit = math.log10(float(ctx.option("max_factor", 100.0)))
+        min_layers = int(ctx.option("min_layers"))
+        limit = math.log10(float(ctx.option("max_factor")))
         # per node: (log10 variance factor, fixed-init layers, first such layer) along the worst path
         grow: dict[int, tuple[float, int, Node | None]] = {}
         shrink: dict[int, tuple[float, int, Node | None]] = {}

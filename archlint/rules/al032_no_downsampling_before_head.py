@@ -70,7 +70,7 @@ class NoDownsamplingBeforeHead(Rule):
     options = {"min_convs": 3}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_convs = int(ctx.option("min_convs", 3))
+        min_convs = int(ctx.option("min_convs"))
         for node in graph.of_kind(OpKind.FLATTEN):
             x = node.inputs[0].shape if node.inputs else None
             size = spatial(x)
