@@ -58,6 +58,14 @@ def load(path: str | Path) -> Graph:
     if size == 0:
         raise LoadError(path, "empty file, not an ONNX model")
     try:
+        with open(p, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        raise LoadError(path, f"cannot read: {e.strerror or e}") from None
+    if first == b"\x00":  # field number 0 is no protobuf field: not ONNX (a sparse file of zeros), unread
+        _PREFETCH.pop(str(p.resolve()), None)
+        raise LoadError(path, "not an ONNX model (it starts with a zero byte, which no protobuf message does)")
+    try:
         data = _prefetched(p)
         if data is not None:
             model = onnx.ModelProto()
@@ -79,26 +87,35 @@ def load(path: str | Path) -> Graph:
 
 
 _PREFETCH: dict[str, tuple[threading.Thread, list[bytes]]] = {}
-PREFETCH_MAX_BYTES = 2 << 30
+#: bytes prefetched in all (the first files named, each whole): the others are read when linted
+PREFETCH_MAX_BYTES = 256 << 20
 
 
 def prefetch(paths: list[str]) -> None:
     """Start reading ONNX files in background threads (file reads release the
     GIL), so the bytes are in memory by the time the imports of a CLI run are
     done. Only a speed-up: :func:`load` reads the file itself when a prefetch
-    is missing or failed."""
+    is missing or failed. At most :data:`PREFETCH_MAX_BYTES` are held in all."""
+    left = PREFETCH_MAX_BYTES
     for raw in paths:
         p = Path(raw)
         try:
-            if p.suffix.lower() != ".onnx" or not p.is_file() or p.stat().st_size > PREFETCH_MAX_BYTES:
+            if p.suffix.lower() != ".onnx" or not p.is_file():
                 continue
+            size = p.stat().st_size
         except OSError:
             continue
+        if size > left:
+            continue
+        left -= size
         box: list[bytes] = []
 
-        def read(p: Path = p, box: list[bytes] = box) -> None:
+        def read(p: Path = p, box: list[bytes] = box, size: int = size) -> None:
             try:
-                box.append(p.read_bytes())
+                with open(p, "rb") as f:  # at most what was counted: a file growing meanwhile is read later
+                    blob = f.read(size + 1)
+                if len(blob) <= size:
+                    box.append(blob)
             except (OSError, MemoryError):
                 pass
 
@@ -164,6 +181,8 @@ def _static_value(t: Any) -> list[float] | None:
     """Small constant tensors (shapes, axes, rates) as a flat list."""
     from onnx import numpy_helper
 
+    if not hasattr(t, "dims") or not hasattr(t, "data_location"):  # an attribute of another type: unknown
+        return None
     n = math.prod(t.dims) if t.dims else 1
     if n > 64 or t.data_location == 1:  # external data is never read
         return None

@@ -13,7 +13,6 @@ so findings are the same as for the ``.keras`` / ``.h5`` form of the model.
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +55,9 @@ def load(path: str | Path, options: Any = None) -> Graph:
     root = next((n for n in msg.nodes if n.node_path == "root"), None)
     if root is None:
         raise LoadError(path, "keras_metadata.pb has no root object")
-    try:
-        meta = json.loads(root.metadata)
-    except ValueError as e:
-        raise LoadError(path, f"keras_metadata.pb root metadata is not valid JSON ({e})") from None
+    from archlint.frontends._limits import parse_json
+
+    meta = parse_json(root.metadata, path, "keras_metadata.pb root metadata")
     if not isinstance(meta, dict):
         raise LoadError(path, "keras_metadata.pb root metadata is not a model")
     from archlint.frontends.keras import build_config

@@ -50,6 +50,7 @@ class ReportOptions:
     verbose: bool = False  # show clean files and suppressions
     color: bool | None = None  # None: colour on a terminal, unless NO_COLOR
     trust_locations: bool = False  # annotations may point at source files a model names (--trust-locations)
+    time_budget: float | None = None  # seconds a drawing format may spend per model (the per-file --timeout)
 
 
 class Reporter:

@@ -20,11 +20,12 @@ from collections import Counter
 from html import escape
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import FileResult, LintResult
 from archlint.layout import NODE_H, NODE_W, layout
 from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.text_reporter import summary_line
+from archlint.budget import BudgetExceeded, within
 from archlint.view import coverage_line, layer_rows, node_index, scope_tree, shape_text
 
 _SEV_ORDER = ("error", "warning", "info")
@@ -150,10 +151,12 @@ class HtmlReporter(Reporter):
     draws_graph = True
 
     def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
-        stream.write(render(result))
+        stream.write(render(result, time_budget=options.time_budget))
 
 
-def render(result: LintResult) -> str:
+def render(result: LintResult, *, time_budget: float | None = None) -> str:
+    """The report; each model's drawing (name scopes, layout) has ``time_budget`` seconds (the
+    per-file ``--timeout``) and is replaced by its findings list when it runs out of time or memory."""
     from archlint.rules import get_rule
 
     findings = result.findings
@@ -205,7 +208,13 @@ def render(result: LintResult) -> str:
     for i, r in enumerate(result.files):
         view = r.view
         if view is not None:
-            out.append(_model_section(f"m{i}", r, view))
+            try:
+                out.append(within(time_budget, _model_section, f"m{i}", r, view))
+            except BudgetExceeded:
+                out.append(_plain_section(f"m{i}", r, view, f"the drawing did not finish in {time_budget:g} s "
+                                                             "(the per-file time budget)"))
+            except (MemoryError, RecursionError):
+                out.append(_plain_section(f"m{i}", r, view, "the drawing needs more memory than there is"))
     codes = sorted(c for c in by_code if get_rule(c))
     if codes:
         from archlint.docs import render_rule
@@ -216,6 +225,20 @@ def render(result: LintResult) -> str:
             out.append(f'<article id="rule-{_e(code)}"><h3>{_e(code)} {_e(rule.name)}</h3><pre class="doc">{_e(render_rule(rule))}</pre></article>')
         out.append("</section>")
     out.append(f"<script>{_JS}</script></body></html>\n")
+    return "\n".join(out)
+
+
+def _plain_section(mid: str, r: FileResult, view: dict[str, Any], why: str) -> str:
+    """A model's section without its drawing: why, then the findings."""
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>',
+           f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',
+           f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">']
+    for j, f in enumerate(r.findings):
+        label = f"{f.layer or '-'} ({f.op_type or '?'})"
+        out.append(f'<li id="{mid}-f{j}" class="s-{f.severity.label}-item"><span class="code s-{f.severity.label}">'
+                   f"{_e(f.code)}</span> {f.severity.label} {_e(label)}<br>{_e(f.message)}<br>"
+                   f"<span class=fix>fix:</span> {_e(f.fix)}</li>")
+    out.append("</ol></section>")
     return "\n".join(out)
 
 

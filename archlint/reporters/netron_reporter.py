@@ -16,10 +16,11 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import FileResult, LintResult
 from archlint.errors import UsageError
 from archlint.reporters import ReportOptions, Reporter
+from archlint.reporters.escape import json_invisible_escaped
 from archlint.reporters.text_reporter import summary_line
 
 SIGNATURE = "netron:attachment"
@@ -86,5 +87,6 @@ def _emit(result: LintResult, stream: TextIO) -> None:
             f"--format netron writes the attachment of one model; this run read {len(loaded)} "
             f"({summary_line(result)}): lint one model per run"
         )
-    json.dump(attachment(loaded[0]), stream, indent=1, ensure_ascii=False)
+    # readable non-ASCII names, but no C1 or bidi control reaches a terminal raw
+    stream.write(json_invisible_escaped(json.dumps(attachment(loaded[0]), indent=1, ensure_ascii=False)))
     stream.write("\n")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _SELF_NORMALISING = frozenset({"selu"})
 
@@ -27,10 +27,12 @@ class UnnormalisedDeepConvStack(Rule):
     ## Why it hurts
     Without normalisation the scale of activations drifts layer by layer;
     deep plain stacks then need careful initialisation and small learning
-    rates to train at all. VGG-19 without BN had to be trained in stages from
-    shallower networks (Simonyan & Zisserman, 2015); with batch normalisation
-    the same networks train from scratch with much higher learning rates and
-    converge several times faster (Ioffe & Szegedy, 2015).
+    rates to train at all. The deeper VGG nets (no BN) were initialised from
+    a shallower trained one (Simonyan & Zisserman, 2015, Sec. 3.1, which
+    adds that Glorot initialisation made this unnecessary); with batch
+    normalisation Ioffe & Szegedy (2015) trained their Inception network at
+    much higher learning rates and matched its accuracy in 14 times fewer
+    steps.
 
     ## Example
     ```python
@@ -42,18 +44,19 @@ class UnnormalisedDeepConvStack(Rule):
     Conv2D(60, 3, padding="same", use_bias=False), BatchNormalization(), Activation("relu")
     ```
     (GroupNorm when batches are small.)
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL012"
     name = "unnormalised-deep-conv-stack"
     severity = Severity.WARNING
-    references = ("Ioffe & Szegedy 2015, ICML", "Simonyan & Zisserman 2015, ICLR", "Jansma 2018")
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Jansma 2018",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+    )
     evidence = ("jansma2018",)
     options = {"min_convs": 8}
 

@@ -33,7 +33,13 @@ def run_rules(graph: Graph, rules: Iterable[tuple[type[Rule], Mapping[str, Any]]
             try:
                 kept: list[Finding] = []
                 more = 0
+                seen: set[tuple[str | None, str]] = set()
                 for f in rule.check(graph, ctx):
+                    if f.layer is not None:  # a module run twice (a shared block) gives the same finding twice
+                        key = (f.layer, f.message)
+                        if key in seen:
+                            continue
+                        seen.add(key)
                     if len(kept) < MAX_FINDINGS_PER_RULE:
                         kept.append(f)
                     else:
@@ -52,8 +58,29 @@ def run_rules(graph: Graph, rules: Iterable[tuple[type[Rule], Mapping[str, Any]]
                         path=path,
                     )
                 )
+    out = _auxiliary_to_info(graph, out)
     out.sort(key=Finding.sort_key)
     return out
+
+
+def _auxiliary_to_info(graph: Graph, found: list[Finding]) -> list[Finding]:
+    """Findings on a branch that feeds only a training-only output (an auxiliary classifier, a
+    deep-supervision head) drop to info, with a note saying so."""
+    import dataclasses
+
+    from archlint.rules._aux import NOTE, auxiliary_nodes
+
+    if not any(f.node and f.severity > Severity.INFO for f in found):
+        return found
+    aux = auxiliary_nodes(graph)
+    if not aux:
+        return found
+    names = {n.name for n in graph.nodes if id(n) in aux}
+    return [
+        dataclasses.replace(f, severity=Severity.INFO, message=f"{f.message}; {NOTE}", data={**f.data, "auxiliary": True})
+        if f.node in names and f.severity > Severity.INFO else f
+        for f in found
+    ]
 
 
 def _more_finding(rule_cls: type[Rule], kept: list[Finding], more: int, path: str) -> Finding:
