@@ -106,10 +106,11 @@ def test_printing_follows_torch_fx() -> None:
 def test_coverage_counts_unknown_op_types() -> None:
     b = GraphBuilder("m", "onnx")
     b.add_input("x", (1, 4))
-    b.add(OpKind.UNKNOWN, "Erf", "e", inputs=["x"], outputs=["e"])
-    b.add(OpKind.ACTIVATION, "Relu", "r", inputs=["e"], outputs=["r"], attrs={"activation": "relu"})
+    b.add(OpKind.UNKNOWN, "Erf", "e", inputs=["x"], outputs=["e"]).output.shape = (1, 4)
+    b.add(OpKind.ACTIVATION, "Relu", "r", inputs=["e"], outputs=["r"], attrs={"activation": "relu"}).output.shape = (1, 4)
+    b.add(OpKind.ACTIVATION, "Relu", "s", inputs=["r"], outputs=["s"], attrs={"activation": "relu"})  # no shape
     cov = b.finish().coverage()
-    assert (cov["nodes"], cov["understood"], cov["unknown"]) == (2, 1, {"Erf": 1})
+    assert (cov["nodes"], cov["understood"], cov["unknown"], cov["shapeless"]) == (3, 1, {"Erf": 1}, 1)
 
 
 def test_graph_records_no_passes_until_the_pipeline_runs() -> None:
