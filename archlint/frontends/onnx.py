@@ -13,7 +13,6 @@ import graphlib
 import math
 import re
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -293,8 +292,12 @@ def _module_class(meta: dict[str, str]) -> str | None:
 
 def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
     """The nodes in topological order over value names, by the standard
-    library's :class:`graphlib.TopologicalSorter`, taken first-ready-first-out
-    (Kahn's order: a node waits only for its producers); raises on a cycle."""
+    library's :class:`graphlib.TopologicalSorter`; raises on a cycle.
+
+    Taken a wave of ready nodes at a time, the first wave in file order:
+    graphlib hands out each next wave in the order the nodes became ready,
+    which is Kahn's first-ready-first-out order (a node waits only for its
+    producers, branches interleave)."""
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
@@ -307,13 +310,12 @@ def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
         sorter.prepare()
     except graphlib.CycleError:
         pass  # get_ready() still gives every node before the cycle; the check below names one after it
-    ready = deque(sorted(sorter.get_ready()))
     order: list[int] = []
+    ready = sorted(sorter.get_ready())
     while ready:
-        i = ready.popleft()
-        order.append(i)
-        sorter.done(i)
-        ready.extend(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
+        ready = list(sorter.get_ready())
     if len(order) != len(nodes):
         placed = set(order)
         stuck = next(nodes[i] for i in range(len(nodes)) if i not in placed)

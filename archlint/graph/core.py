@@ -51,7 +51,7 @@ class Value:
         return f"Value({self.name!r}, shape={self.shape}, layout={self.layout})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class Node:
     """One operation. ``layer`` is the user-facing name (Keras layer name, torch
     module path); ``op_type`` the framework's own operation name."""
@@ -67,12 +67,32 @@ class Node:
     source: SourceLocation | None = None
     index: int = -1
 
-    def __post_init__(self) -> None:
-        cls = ATTRS.get(self.kind)
-        if cls is None:
-            raise GraphError(f"node {self.name!r} has kind {self.kind!r} outside OpKind")
-        if type(self.attrs) is not cls:
-            self.attrs = cls(self.attrs)
+    def __init__(
+        self,
+        name: str,
+        kind: OpKind,
+        op_type: str,
+        layer: str,
+        inputs: list[Value] | None = None,
+        outputs: list[Value] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        source: SourceLocation | None = None,
+        index: int = -1,
+    ) -> None:
+        # written out (not the dataclass __init__ and a __post_init__): one call per node built
+        try:
+            cls = ATTRS[kind]
+        except (KeyError, TypeError):
+            raise GraphError(f"node {name!r} has kind {kind!r} outside OpKind") from None
+        self.name = name
+        self.kind = kind
+        self.op_type = op_type
+        self.layer = layer
+        self.inputs = [] if inputs is None else inputs
+        self.outputs = [] if outputs is None else outputs
+        self.attrs = attrs if type(attrs) is cls else cls(attrs or ())  # type: ignore[assignment]
+        self.source = source
+        self.index = index
 
     def relabel(self, kind: OpKind, **attrs: Any) -> None:
         """Give the node another kind, its attributes carried into that kind's
