@@ -219,3 +219,29 @@ class _SoftCap(nn.Module):
 def test_al008_soft_capping_is_not_a_duplicated_activation() -> None:
     assert _found(_SoftCap(50.0), (2, 5, 8), "AL008") == []
     assert [f.code for f in _found(_SoftCap(1.0), (2, 5, 8), "AL008")] == ["AL008"]
+
+
+class _TokenAggregate(nn.Module):
+    """CoaT's head: three class-token vectors stacked as channels, mixed by a kernel-1 Conv1d into
+    one (N, 1, D) 'map' whose length axis is features; ``conv_map`` is a real 1-channel 1-D map."""
+
+    def __init__(self, conv_map: bool) -> None:
+        super().__init__()
+        self.conv_map = conv_map
+        self.proj = nn.Linear(64, 152)
+        self.features = nn.Conv1d(3, 3, 3, padding=1)
+        self.aggregate = nn.Conv1d(3, 1, 1)
+        self.head = nn.Linear(152, 1000)
+
+    def forward(self, x):
+        if self.conv_map:
+            t = self.features(x)
+        else:
+            v = self.proj(x)
+            t = torch.stack([v[:, 0], v[:, 1], v[:, 2]], dim=1)
+        return self.head(self.aggregate(t).squeeze(1))
+
+
+def test_al003_stacked_vectors_are_no_feature_map() -> None:
+    assert _found(_TokenAggregate(False), (2, 3, 64), "AL003") == []
+    assert [f.code for f in _found(_TokenAggregate(True), (2, 3, 152), "AL003")] == ["AL003"]
