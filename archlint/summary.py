@@ -53,6 +53,7 @@ def summary_dict(r: Any) -> dict[str, Any]:
 def print_summary(r: Any, stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text  # a Text is never parsed as markup: "m[/].onnx", "[link=...]" stay text
 
     tty = bool(getattr(stream, "isatty", None) and stream.isatty())
     console = Console(file=stream, highlight=False, width=None if tty else 160, no_color=not tty or bool(os.environ.get("NO_COLOR")))
@@ -60,7 +61,8 @@ def print_summary(r: Any, stream: TextIO) -> None:
     rows = layer_rows(view, r.findings)
     from archlint.reporters.escape import safe_text  # names come from the model: escape them
 
-    table = Table(title=safe_text(f"{r.path} ({r.format})"), title_justify="left", header_style="bold", show_footer=True)
+    table = Table(title=Text(safe_text(f"{r.path} ({r.format})")), title_justify="left", header_style="bold",
+                  show_footer=True)
     table.add_column("layer", footer="total", overflow="fold")
     table.add_column("kind", overflow="fold")
     table.add_column("output shape")
@@ -68,11 +70,11 @@ def print_summary(r: Any, stream: TextIO) -> None:
     table.add_column("findings", footer=str(len(r.findings)))
     for row in rows:
         table.add_row(
-            safe_text(row["layer"]),
-            safe_text(row["op"]),
-            shape_text(row["shape"]),
+            Text(safe_text(row["layer"])),
+            Text(safe_text(row["op"])),
+            Text(shape_text(row["shape"])),
             f"{row['params']:,}" if row["params"] else "-",
-            " ".join(row["findings"]),
+            Text(" ".join(row["findings"])),
             style="yellow" if row["findings"] and tty else None,
         )
     console.print(table, markup=False)

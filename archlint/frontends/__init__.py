@@ -3,7 +3,9 @@ so linting an ONNX or Keras file never imports torch or tensorflow.
 
 ``load_graph(target, options)`` picks the frontend from the target: a file
 extension, a SavedModel folder, or a PyTorch factory spec ``pkg.mod:make`` /
-``path/file.py:Net``.
+``path/file.py:Net``. The frontend's ``load`` only builds the graph;
+``load_graph`` then runs the one pass pipeline (:mod:`archlint.graph.passes`:
+tie weights, shapes, patterns, the frontend's ``RELABELS``, layouts).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from archlint.errors import LoadError, UsageError
 from archlint.graph import Graph, GraphError
+from archlint.graph.passes import finish
 
 #: file extensions archlint reads, and the frontend module for each
 EXTENSIONS: dict[str, str] = {
@@ -236,9 +239,11 @@ def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_a
     gc.disable()
     try:
         if name == "onnx":
-            return loader(target)
-        with _prints_to_stderr():
-            return loader(target, options)
+            graph = loader(target)
+        else:
+            with _prints_to_stderr():
+                graph = loader(target, options)
+        return finish(graph, getattr(module, "RELABELS", ()))
     except GraphError as e:  # broken edges in the file (a value produced twice, ...)
         raise LoadError(target, f"malformed model graph: {e}") from None
     finally:

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
-from archlint.shapes import finish as finish_graph
+from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation, names
 
 Shape = tuple[int | None, ...]
 
@@ -41,56 +40,10 @@ class ANode:
     stack_trace: str | None = None
 
 
-_ACT = {
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "prelu": "prelu",
-    "_prelu_kernel": "prelu",
-    "rrelu": "leaky_relu",
-    "gelu": "gelu",
-    "silu": "swish",
-    "sigmoid": "sigmoid",
-    "hardsigmoid": "hard_sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "_softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "_log_softmax": "log_softmax",
-    "elu": "elu",
-    "selu": "selu",
-    "celu": "celu",
-    "hardswish": "hard_swish",
-    "mish": "mish",
-    "softplus": "softplus",
-}
-_BN = {
-    "batch_norm",
-    "native_batch_norm",
-    "_native_batch_norm_legit",
-    "_native_batch_norm_legit_no_training",
-    "_native_batch_norm_legit_functional",
-    "_batch_norm_with_update",
-    "_batch_norm_with_update_functional",
-    "_batch_norm_no_update",
-    "cudnn_batch_norm",
-}
-_NORM = {
-    "layer_norm": "layer",
-    "native_layer_norm": "layer",
-    "_fused_rms_norm": "rms",
-    "group_norm": "group",
-    "native_group_norm": "group",
-    "instance_norm": "instance",
-    "rms_norm": "rms",
-}
-_DROPOUT = {
-    "dropout": ("dropout", False),
-    "native_dropout": ("dropout", False),
-    "feature_dropout": ("spatial", True),
-    "alpha_dropout": ("alpha", False),
-    "feature_alpha_dropout": ("feature_alpha", True),
-}
+_ACT = names.activations("aten")
+_BN = names.ATEN_BATCH_NORMS
+_NORM = names.norms("aten")
+_DROPOUT = names.dropouts("aten")
 _CONV = {"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 _POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
          "avg_pool1d", "avg_pool2d", "avg_pool3d"}
@@ -335,7 +288,7 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
         w = cx.shape(a.get("weight"))
         b = cx.shape(a.get("bias"))
         norm = _NORM[base]
-        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(norm, OpKind.NORM)
+        kind = names.norm_kind(norm)
         return kind, {"norm": norm, "params": _prod(w) + _prod(b), "affine": isinstance(a.get("weight"), TRef)}
     if base in _ATTENTION:
         return OpKind.ATTENTION, _sdpa(a, cx)
@@ -454,7 +407,9 @@ def build(
     """Map ATen calls in topological order into a :class:`Graph`.
 
     ``inputs`` are the user inputs (everything else without a producer is a
-    weight, buffer or constant); ``shapes`` gives every tensor's shape."""
+    weight, buffer or constant); ``shapes`` gives every tensor's shape. The
+    graph is returned as built; the pass pipeline (:mod:`archlint.graph.passes`)
+    finishes it."""
     b = GraphBuilder(name, fmt)
     cx = _Ctx(shapes)
     alias: dict[str, str] = {}  # aten value -> graph value
@@ -499,31 +454,7 @@ def build(
         g = alias.get(o)
         if g is not None and all(v.name != g for v in b.graph.outputs):
             b.mark_output(g)
-    tie_weights(b.graph)
-    return finish_graph(b)
-
-
-def tie_weights(graph: Graph) -> None:
-    """Mark a dense layer that reads an embedding's weight table (a tied output
-    projection) and count the shared table once."""
-    tables: dict[str, Any] = {}
-    for n in graph.of_kind(OpKind.EMBEDDING):
-        w = n.attrs.get("weight")
-        if not w:
-            continue
-        if w in tables:  # one table looked up twice (T5's encoder and decoder share it): count it once
-            n.attrs["shared"] = tables[w].layer
-            n.attrs["params"] = 0
-        else:
-            tables[w] = n
-    for n in graph.of_kind(OpKind.DENSE):
-        emb = tables.get(n.attrs.get("weight", ""))
-        if emb is None:
-            continue
-        n.attrs["tied"] = emb.layer
-        emb.attrs["tied"] = n.layer
-        shared = int(emb.attrs.get("params", 0))
-        n.attrs["params"] = max(int(n.attrs.get("params", 0)) - shared, 0)
+    return b.finish()
 
 
 def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:

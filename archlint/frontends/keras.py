@@ -38,11 +38,11 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, plain_reason
 from archlint.frontends._keras_training import layer_init, layer_regularizers, training
-from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind
-from archlint.shapes import finish as finish_graph
-from archlint.shapes import output_shape
+from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind, names
+from archlint.graph.passes import finish
+from archlint.graph.shapes import output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -64,41 +64,8 @@ _MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
-_ACT_NAMES = {
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "sigmoid": "sigmoid",
-    "hard_sigmoid": "hard_sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "elu": "elu",
-    "selu": "selu",
-    "celu": "celu",
-    "gelu": "gelu",
-    "swish": "swish",
-    "silu": "swish",
-    "hard_swish": "hard_swish",
-    "hard_silu": "hard_swish",
-    "mish": "mish",
-    "softplus": "softplus",
-    "softsign": "softsign",
-    "exponential": "exponential",
-    "linear": "linear",
-}
-_DROPOUTS = {
-    "Dropout": ("dropout", False),
-    "SpatialDropout1D": ("spatial", True),
-    "SpatialDropout2D": ("spatial", True),
-    "SpatialDropout3D": ("spatial", True),
-    # multiplicative element-wise noise: dropout flavours AL001 judges like Dropout
-    "GaussianDropout": ("gaussian", False),
-    "AlphaDropout": ("alpha", False),
-    # whole samples of a residual branch (keras_cv / keras_hub layers, custom DropPath)
-    "StochasticDepth": ("stochastic_depth", False),
-    "DropPath": ("stochastic_depth", False),
-}
+_ACT_NAMES = names.activations("keras")
+_DROPOUTS = names.dropouts("keras")
 _MERGES = {
     "Add": (OpKind.ADD, "add"),
     "Subtract": (OpKind.ADD, "subtract"),
@@ -108,12 +75,7 @@ _MERGES = {
     "Multiply": (OpKind.MUL, "multiply"),
     "Concatenate": (OpKind.CONCAT, "concatenate"),
 }
-_NORMS = {
-    "LayerNormalization": "layer",
-    "GroupNormalization": "group",
-    "UnitNormalization": "unit",
-    "RMSNormalization": "rms",
-}
+_NORMS = names.norms("keras")
 _RNNS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
 #: layers that pass features through unchanged as far as the rules care
 _PASSTHROUGH = {
@@ -167,10 +129,10 @@ def load(path: str | Path, options: Any = None) -> Graph:
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
     try:
-        return from_config(config, name=p.stem, path=str(path), meta=meta)
+        return build_config(config, name=p.stem, path=str(path), meta=meta)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -333,7 +295,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
-        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {type(e).__name__}: {e})") from None
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {plain_reason(e)})") from None
     return raw, meta
 
 
@@ -357,7 +319,13 @@ def _text(v: Any) -> Any:
 
 
 def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
-    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph."""
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) as a
+    finished graph: built, then the pass pipeline (``load_graph`` does the same for a file)."""
+    return finish(build_config(config, name=name, path=path, meta=meta))
+
+
+def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph, as built."""
     path = path or name
     if not isinstance(config, dict) or "class_name" not in config:
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
@@ -384,29 +352,34 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     except RecursionError:
         raise LoadError(path, "model config nested too deeply to read") from None
     except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
     for v in outs:
         loader.b.mark_output(v)
-    graph = finish_graph(loader.b)
+    graph = loader.b.finish()
     meta = dict(meta or {})
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
-    train = _training_meta(config, raw_training)
+    train = _training_meta(config, raw_training, path)
     if train is not None:
         graph.meta["training"] = train
     return graph
 
 
-def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+def _training_meta(config: dict[str, Any], raw_training: Any, path: str | Path = "") -> dict[str, Any] | None:
     """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
-    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata). The
+    string goes through the capped parser: a memory bomb is refused, a broken one ignored."""
     if isinstance(config.get("compile_config"), dict):
         return training(config["compile_config"], "compile_config")
     if isinstance(raw_training, str):
+        from archlint.frontends._limits import JSONBombError, parse_json
+
         try:
-            raw_training = json.loads(raw_training)
-        except (ValueError, RecursionError):
+            raw_training = parse_json(raw_training, path, "the model's training_config")
+        except JSONBombError:
+            raise
+        except LoadError:
             return None
     if isinstance(raw_training, dict):
         return training(raw_training, "training_config")
@@ -837,7 +810,7 @@ class _Loader:
             attrs = {"norm": _NORMS[cls], "params": per * c if c and cls != "UnitNormalization" else 0}
             if cls == "GroupNormalization":
                 attrs["groups"] = cfg.get("groups")
-            kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[cls], OpKind.NORM)
+            kind = names.norm_kind(_NORMS[cls])
             return self._add(kind, cls, full, ins, out, attrs)
         if cls in ("Embedding",):
             vocab = int(cfg.get("input_dim") or 0) or None

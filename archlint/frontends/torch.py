@@ -34,11 +34,13 @@ from archlint.errors import LoadError, MissingExtraError
 from archlint.frontends import LoadOptions
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
+from archlint.graph.passes import finish
 
 DEFAULT_INPUT_SHAPE = (2, 3, 32, 32)  # batch 2: training-mode batch norm needs more than one value per channel
 
 
-def _import_torch(target: str) -> Any:
+def import_torch(target: str) -> Any:
+    """torch, or a clear error naming the extra to install for ``target``."""
     try:
         import torch
     except ImportError:
@@ -85,10 +87,20 @@ def _import_target(spec: str) -> tuple[Any, str]:
                 if added:
                     sys.path.remove(parent)
         else:
+            # the working directory goes first on sys.path only when the spec names a module or
+            # package in it (``models.net:make``), and only while importing it: an installed spec
+            # (``torchvision.models:resnet18``) never imports a ``colorsys.py`` lying in the cwd
             cwd = os.getcwd()
-            if cwd not in sys.path:
+            top = mod_part.split(".")[0]
+            local = os.path.isdir(os.path.join(cwd, top)) or os.path.isfile(os.path.join(cwd, top + ".py"))
+            added = local and (not sys.path or sys.path[0] != cwd)
+            if added:
                 sys.path.insert(0, cwd)
-            module = importlib.import_module(mod_part)
+            try:
+                module = importlib.import_module(mod_part)
+            finally:
+                if added:
+                    sys.path.remove(cwd)
     except LoadError:
         raise
     except ModuleNotFoundError as e:
@@ -109,7 +121,7 @@ def build_factory(spec: str, options: LoadOptions, meta: bool = False) -> tuple[
     returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any.
     ``meta``: call the factory under ``torch.device("meta")`` (no weights are
     allocated or initialised); raises :class:`MetaBuildError` when it fails there."""
-    torch = _import_torch(spec)
+    torch = import_torch(spec)
     from archlint.frontends import _torchvision_compat
 
     _torchvision_compat.install()  # torchvision's models import even where its compiled ops do not load
@@ -352,7 +364,7 @@ def load(target: str, options: LoadOptions) -> Graph:
     build or its capture fails (a factory that loads weights, a ``forward``
     that reads tensor values), the factory is called again on the default
     device and captured as written."""
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         model, example = build_factory(target, options, meta=True)
     except MetaBuildError:
@@ -384,7 +396,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
         notes.append(f"assumed input {'shape ' if not example.kwargs else ''}{example.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)")
     name = target.rsplit(":", 1)[-1]
     try:
-        graph = capture(model, example, name=name, spec=target)
+        graph = _capture(model, example, name=name, spec=target)
     except LoadError:
         if example.origin != "default":
             raise
@@ -395,7 +407,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
             if other.describe() == example.describe():
                 continue
             try:
-                graph = capture(model, other, name=name, spec=target)
+                graph = _capture(model, other, name=name, spec=target)
             except LoadError:
                 continue
             notes = [f"assumed input shape {other.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)"]
@@ -465,20 +477,25 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
                 example: Example | None = None) -> Graph:
     """Capture ``model`` (training mode where it runs) with one float input of
     ``input_shape`` or the given ``example``, and map it to a :class:`Graph`."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     if example is None:
         example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=_device(model)),), origin="user")
     return capture(model, example, name, spec)
 
 
 def capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
+    """:func:`_capture`, then the pass pipeline: the finished graph ``load_graph`` gives."""
+    return finish(_capture(model, example, name, spec, fast))
+
+
+def _capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
     """Capture ``model`` with ``example`` and map it to a :class:`Graph`.
 
     Training mode first (dropout and batch norm stay in the graph): with
     ``torch.export`` (``strict=False``), then ``torch.fx`` for a module of
     one tensor input. When training mode cannot run (a detection model that
     demands targets), eval mode, with a note that says so."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     kwargs = dict(example.kwargs)
     if "use_cache" in _all_params(model) and "use_cache" not in kwargs:
         kwargs["use_cache"] = False  # a KV cache is an inference-time buffer, not architecture
@@ -550,7 +567,7 @@ def _capture_in_mode(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict
         errors.append(f"torch.export ({label}): {type(e).__name__}: {_first_line(e)}")
         causes.append(e)
     else:
-        graph = from_exported(ep, name)
+        graph = _from_exported(ep, name)
         graph.meta["capture"] = "torch.export"
         _mark_mode(graph, label, errors)
         return graph
@@ -779,6 +796,11 @@ def _without_own_frames(trace: str | None) -> str | None:
 
 
 def from_exported(ep: Any, name: str = "model") -> Graph:
+    """An ``ExportedProgram`` as a finished graph (built, then the pass pipeline)."""
+    return finish(_from_exported(ep, name))
+
+
+def _from_exported(ep: Any, name: str = "model") -> Graph:
     """Map a live ``torch.export.ExportedProgram``."""
     sig = ep.graph_signature
     shapes: dict[str, Shape | None] = {}

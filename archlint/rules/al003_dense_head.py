@@ -17,7 +17,7 @@ from archlint.rules._match import (
     whole_map_conv,
 )
 from archlint.rules.base import Rule, RuleContext
-from archlint.shapes import spatial_size
+from archlint.graph.shapes import spatial_size
 
 _NORM_WHY = "a normalised feature map is still a map with its spatial layout"
 _TO_DENSE = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS, norm=_NORM_WHY)
@@ -166,7 +166,7 @@ class DenseHead(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
-        min_head = int(ctx.option("min_head_params", 100_000))
+        min_head = int(ctx.option("min_head_params"))
         dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
         weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):

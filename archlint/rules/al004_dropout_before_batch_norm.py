@@ -62,7 +62,7 @@ class DropoutBeforeBatchNorm(Rule):
             bns = [n for n in nearest_downstream(node, _TO_NORM) if n.kind is OpKind.BATCH_NORM]
             if not bns:
                 continue
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
             more = f" and {len(bns) - 1} more" if len(bns) > 1 else ""
             yield self.finding(

@@ -48,8 +48,8 @@ class ImagenetStemOnSmallInput(Rule):
     options = {"max_input": 64, "min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        max_input = int(ctx.option("max_input", 64))
-        min_kernel = int(ctx.option("min_kernel", 7))
+        max_input = int(ctx.option("max_input"))
+        min_kernel = int(ctx.option("min_kernel"))
         conv = next(graph.of_kind(OpKind.CONV), None)
         if conv is None or not conv.inputs:
             return

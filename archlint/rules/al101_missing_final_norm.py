@@ -80,7 +80,7 @@ class MissingFinalNorm(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         adds = pre_norm_adds(graph.of_kind(OpKind.ADD))
-        if len(adds) < int(ctx.option("min_blocks", 2)):
+        if len(adds) < int(ctx.option("min_blocks")):
             return
         for add in adds:
             ends = frontier(add.output, PASSIVE)
