@@ -282,6 +282,9 @@ def worker(suite: str, names: list[str], timeout: int, progress: Path) -> int:
             row.setdefault("seconds", round(time.perf_counter() - t0, 1))
             with progress.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            cache = load_cache()  # saved as it goes: a sweep cut short keeps what it did
+            cache[f"{suite}/{name}"] = row
+            save_cache(cache)
             print(f"{suite}/{name}: {row['status']} {len([f for f in row.get('findings', []) if f['severity'] != 'info'])}"
                   f" warn+ {row['seconds']} s", flush=True)
     return 0
