@@ -5,7 +5,16 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import activation_of, dims, spatial, upstream
+from archlint.rules._match import (
+    ELEMENTWISE,
+    NORMALISATIONS,
+    REGULARISERS,
+    activation_of,
+    dims,
+    spatial,
+    through,
+    upstream,
+)
 from archlint.rules.base import Rule, RuleContext
 
 #: ops after which an output still has the layout of the Dense it came from
@@ -23,7 +32,8 @@ def _map_size(node: Node) -> tuple[int, ...] | None:
 
 
 #: ops through which a sequence keeps its positions (one value per position in, one out)
-_KEEPS_POSITIONS = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.DENSE}) | NORM_KINDS
+_KEEPS_POSITIONS = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.DENSE}, NORMALISATIONS,
+                            norm="a per-position normalisation keeps the positions the rule counts")
 _CLASSIFIER_ACTS = frozenset({"softmax", "sigmoid"})
 _CLASSIFIER_LOSSES = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy",
                                 "categorical_focal_crossentropy", "binary_crossentropy", "binary_focal_crossentropy"})
