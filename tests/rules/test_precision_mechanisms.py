@@ -245,3 +245,28 @@ class _TokenAggregate(nn.Module):
 def test_al003_stacked_vectors_are_no_feature_map() -> None:
     assert _found(_TokenAggregate(False), (2, 3, 64), "AL003") == []
     assert [f.code for f in _found(_TokenAggregate(True), (2, 3, 152), "AL003")] == ["AL003"]
+
+
+class _ConvStack(nn.Module):
+    """Ten 3x3 convolutions; ``norm`` picks what follows each: nothing (the near miss), a channel
+    RMSNorm written out (MobileNetV5), or ``F.normalize`` over channels."""
+
+    def __init__(self, norm: str) -> None:
+        super().__init__()
+        self.norm = norm
+        self.convs = nn.ModuleList(nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(10))
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = conv(x)
+            if self.norm == "rms":
+                x = x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6)
+            elif self.norm == "normalize":
+                x = nn.functional.normalize(x, dim=1)
+            x = torch.relu(x)
+        return x
+
+
+@pytest.mark.parametrize(("norm", "fires"), [("rms", False), ("normalize", False), ("none", True)])
+def test_al012_sees_normalisation_written_out(norm: str, fires: bool) -> None:
+    assert bool(_found(_ConvStack(norm), (2, 3, 16, 16), "AL012")) is fires
