@@ -224,6 +224,29 @@ def _save_graph(suite: str, name: str, graph: Any, target: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def _upgrade(graph: Any) -> None:
+    """A graph pickled by an older archlint: plain attribute dicts become the kinds' typed records."""
+    from archlint.graph import Graph, Node, Value
+
+    for cls, obj in ((Graph, graph),):
+        for f, d in getattr(cls, "__dataclass_fields__", {}).items():
+            if f not in obj.__dict__ and d.default_factory is not getattr(d, "MISSING", object()):
+                try:
+                    setattr(obj, f, d.default_factory())
+                except TypeError:
+                    setattr(obj, f, d.default)
+    for n in graph.nodes:
+        if isinstance(n, Node) and hasattr(n, "__post_init__"):
+            n.__post_init__()
+        for v in n.outputs:
+            for f, d in getattr(Value, "__dataclass_fields__", {}).items():
+                if f not in v.__dict__:
+                    try:
+                        setattr(v, f, d.default_factory())
+                    except TypeError:
+                        setattr(v, f, d.default)
+
+
 def recheck(args: argparse.Namespace) -> int:
     """Rerun the current rules on every cached graph (no capture): cheap after a rule fix."""
     import pickle
@@ -243,6 +266,7 @@ def recheck(args: argparse.Namespace) -> int:
         if not path.exists():
             continue
         target, graph = pickle.loads(path.read_bytes())
+        _upgrade(graph)
         found = check_graph(graph, Config(), target)
         row["findings"] = [{"code": f.code, "severity": f.severity.label, "layer": f.layer, "message": f.message[:300]}
                            for f in found]

@@ -30,12 +30,12 @@ def _network_goes_on(end: Node) -> bool:
 
 
 def _blocks_since_norm(add: Node, adds: set[int], limit: int = 10_000) -> int:
-    """Pre-norm blocks on the residual stream up to ``add`` since the stream last passed a
-    normalisation (the stream input of ``x + f(norm(x))`` is the one a normalisation also reads)."""
+    """Pre-norm blocks on the residual stream up to ``add``, since the stream started or last passed
+    a normalisation (the stream input of ``x + f(norm(x))`` is the one a normalisation also reads)."""
     count, cur = 0, add
     for _ in range(limit):
         if id(cur) not in adds:
-            return count + (0 if cur.kind in NORM_KINDS else 10_000)  # not normalised: the whole stack
+            return count  # a normalisation, or where this stream starts (an embedding, a pooling head's projection)
         count += 1
         stream = [v for v in cur.inputs if any(c.kind in NORM_KINDS for c in v.consumers)]
         nxt = stream[0].producer if len(stream) == 1 else None
