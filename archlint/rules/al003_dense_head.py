@@ -11,6 +11,7 @@ from archlint.rules._match import (
     NORMALISATIONS,
     REGULARISERS,
     SHAPE_ONLY,
+    from_stacked_vectors,
     nearest_downstream,
     nearest_upstream,
     through,
@@ -38,7 +39,7 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
         if x and x[0] is not None and out[0] is not None and out[0] != x[0]:  # x may be () (a scalar)
             return False, None  # (B, L, D) -> (B*L, D): positions folded into the batch, not flattened
     hw = spatial_size(x)
-    if hw is not None and x is not None and x[1] == 1 and _mixes_vectors(xv):
+    if hw is not None and x is not None and x[1] == 1 and from_stacked_vectors(xv):
         return False, None  # one channel made of stacked vectors (CoaT's class-token aggregation): no map
     if hw is not None:
         # the network input itself (an MLP on pixels) is no feature map
@@ -49,18 +50,6 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
     # shape unknown: decide from what produced the features
     ups = nearest_upstream(node, _TO_FEATURES)
     return bool(ups) and all(u.kind in (OpKind.CONV, OpKind.POOL) for u in ups), None
-
-
-def _mixes_vectors(v) -> bool:
-    """Whether ``v`` is a convolution's output over an input that is no spatial map (vectors
-    stacked along a new axis): its length axis is the vectors' features, not positions."""
-    p = v.producer if v is not None else None
-    while p is not None and p.kind in _TO_FEATURES and p.inputs:
-        p = p.inputs[0].producer
-    if p is None or p.kind is not OpKind.CONV or not p.inputs:
-        return False
-    src = p.inputs[0]
-    return src.layout is None and src.producer is not None and src.producer.kind is OpKind.RESHAPE
 
 
 def _after(node: Node) -> list[Node]:

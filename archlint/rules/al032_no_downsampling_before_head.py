@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial
+from archlint.rules._match import dims, from_stacked_vectors, spatial
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -23,6 +23,10 @@ def _flattens_map(node: Node) -> bool:
     if node.kind is not OpKind.RESHAPE or not node.inputs or not node.outputs:
         return False
     x, y = node.inputs[0].shape, node.outputs[0].shape
+    if x is not None and y is not None and x and y and x[0] is not None and y[0] is not None and x[0] != y[0]:
+        return False  # (B, C, L) -> (B*C, L): positions or heads folded into the batch, not flattened
+    if from_stacked_vectors(node.inputs[0]):
+        return False  # vectors stacked and mixed by a kernel-1 convolution (CoaT): no map
     return x is not None and y is not None and len(x) >= 3 and len(y) == 2 and node.inputs[0].layout in (None, "NCL", "NCHW", "NCDHW")
 
 
