@@ -378,12 +378,23 @@ def _lint_one(
         fr.error = f"could not read the model: {plain_reason(e)} (--verbose shows where)"
         fr.exc = e
         return fr, used
+    return result_for_graph(graph, target, config, keep_views, fr, used)
+
+
+def result_for_graph(
+    graph: Graph, target: str, config: Config, keep_views: bool, fr: FileResult, used: set[tuple[str, str]] | None = None
+) -> tuple[FileResult, set[tuple[str, str]]]:
+    """Fill ``fr`` from a loaded graph: coverage, notes, the view when kept, and the
+    findings with suppressions applied (those used are added to ``used``)."""
+    used = set() if used is None else used
     fr.format = graph.format
     fr.nodes = len(graph)
     notes = graph.meta.get("notes", [])
     fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
-    if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
+    if fr.coverage["nodes"] and (
+        fr.coverage["share"] < COVERAGE_NOTE_BELOW or fr.coverage.get("params", {}).get("share", 1.0) < COVERAGE_NOTE_BELOW
+    ):
         fr.notes.append(coverage_note(fr.coverage))
     if keep_views:
         from archlint.view import graph_view

@@ -28,6 +28,8 @@ _SEP = re.compile(r"[./]")
 def graph_view(graph: Any) -> dict[str, Any]:
     """The nodes (topological order), their inputs as node indices, kinds,
     shapes and parameters; totals; coverage when the graph reports it."""
+    from archlint.compute import activation_bytes, node_macs
+
     nodes = []
     for n in graph.nodes:
         shape = n.outputs[0].shape if n.outputs else None
@@ -41,6 +43,9 @@ def graph_view(graph: Any) -> dict[str, Any]:
                 "desc": _text(_describe(n), "?"),
                 "shape": None if shape is None else [d if isinstance(d, int) else None for d in shape],
                 "params": n.params,
+                "non_trainable": int(n.attrs.get("non_trainable", 0) or 0),
+                "macs": node_macs(n),
+                "act_bytes": activation_bytes(n),
                 "inputs": [p.index for p in n.predecessors()],
                 "source": str(n.source) if n.source else None,
             }
@@ -50,6 +55,10 @@ def graph_view(graph: Any) -> dict[str, Any]:
         "format": graph.format,
         "nodes": nodes,
         "params": sum(x["params"] for x in nodes),
+        "non_trainable": sum(x["non_trainable"] for x in nodes),
+        "macs": sum(x["macs"] or 0 for x in nodes),
+        "act_bytes": sum(x["act_bytes"] or 0 for x in nodes if x["kind"] not in ("input", "output")),
+        "uncounted": sum(1 for x in nodes if x["macs"] is None and x["kind"] not in ("input", "output")),
     }
     coverage = graph.coverage() if hasattr(graph, "coverage") else None
     if coverage is not None:
@@ -77,6 +86,12 @@ def coverage_text(cov: dict, most: int = 5) -> str:
         shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
         more = f", {len(unk) - most} more op types" if len(unk) > most else ""
         text += f"; unknown: {shown}{more}"
+    if cov.get("shapeless"):
+        n = cov["shapeless"]
+        text += f"; {n} node{'s' if n != 1 else ''} without a known shape (shape rules skip {'them' if n != 1 else 'it'})"
+    params = cov.get("params")
+    if params and params["counted"] != params["file"]:
+        text += f"; parameters: {params['counted']:,} of the file's {params['file']:,} counted ({params['share']:.0%})"
     return text
 
 
@@ -310,6 +325,9 @@ def layer_rows(view: dict[str, Any], findings: Iterable[Any]) -> list[dict[str, 
                 "op": n["op"],
                 "shape": n["shape"],
                 "params": n["params"],
+                "non_trainable": n.get("non_trainable", 0),
+                "macs": n.get("macs"),
+                "act_bytes": n.get("act_bytes"),
                 "findings": sorted(codes.get(n["name"], [])),
             }
         )

@@ -192,24 +192,37 @@ class Graph:
 
     def coverage(self) -> dict[str, Any]:
         """How much of the graph archlint understood: nodes (inputs and
-        outputs aside) by kind, and the op types left UNKNOWN, most first."""
+        outputs aside) by kind, the op types left UNKNOWN, most first, and the
+        nodes whose output shape is unknown (a known op without a shape is not
+        understood either: the shape rules cannot judge it). Where the frontend
+        knows the file's own parameter total (``meta["file_params"]``), the share
+        of it the graph accounts for."""
         by_kind: dict[str, int] = {}
         unknown: dict[str, int] = {}
+        shapeless = 0
         for n in self.nodes:
             if n.kind in (OpKind.INPUT, OpKind.OUTPUT):
                 continue
             by_kind[n.kind.value] = by_kind.get(n.kind.value, 0) + 1
             if n.kind is OpKind.UNKNOWN:
                 unknown[n.op_type] = unknown.get(n.op_type, 0) + 1
+            elif n.outputs and n.outputs[0].shape is None:
+                shapeless += 1
         total = sum(by_kind.values())
-        understood = total - sum(unknown.values())
-        return {
+        understood = total - sum(unknown.values()) - shapeless
+        out: dict[str, Any] = {
             "nodes": total,
             "understood": understood,
             "share": round(understood / total, 4) if total else 1.0,
             "unknown": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "shapeless": shapeless,
             "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
+        file_params = self.meta.get("file_params")
+        if isinstance(file_params, int) and file_params > 0:
+            counted = self.total_params + int(self.meta.get("non_trainable_params", 0) or 0)
+            out["params"] = {"counted": counted, "file": file_params, "share": round(min(counted / file_params, 1.0), 4)}
+        return out
 
     def __str__(self) -> str:
         lines = [f"graph {self.name} ({self.format}):"]

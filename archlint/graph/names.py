@@ -41,7 +41,7 @@ ACTIVATIONS: tuple[Spelling, ...] = (
     Spelling("tanh", onnx=("Tanh",), aten=("tanh",), keras=("tanh",)),
     Spelling("softmax", onnx=("Softmax",), aten=("softmax", "_softmax"), keras=("softmax",)),
     Spelling("log_softmax", onnx=("LogSoftmax",), aten=("log_softmax", "_log_softmax"), keras=("log_softmax",)),
-    Spelling("gelu", onnx=("Gelu",), aten=("gelu",), keras=("gelu",)),
+    Spelling("gelu", onnx=("Gelu",), aten=("gelu",), keras=("gelu", "gelu_approximate")),  # keras-hub's tanh approximation
     Spelling("hard_swish", onnx=("HardSwish",), aten=("hardswish",), keras=("hard_swish", "hard_silu")),
     Spelling("elu", onnx=("Elu",), aten=("elu",), keras=("elu",)),
     Spelling("selu", onnx=("Selu",), aten=("selu",), keras=("selu",)),

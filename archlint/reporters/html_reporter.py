@@ -20,7 +20,7 @@ from collections import Counter
 from html import escape
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import FileResult, LintResult
 from archlint.layout import NODE_H, NODE_W, layout
 from archlint.reporters import ReportOptions, Reporter
@@ -228,7 +228,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
     return "\n".join(out)
 
 
-def _plain_section(mid: str, r: Any, view: dict[str, Any], why: str) -> str:
+def _plain_section(mid: str, r: FileResult, view: dict[str, Any], why: str) -> str:
     """A model's section without its drawing: why, then the findings."""
     out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>',
            f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',

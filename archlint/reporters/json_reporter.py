@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import LintResult
 from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.escape import json_safe

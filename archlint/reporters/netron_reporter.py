@@ -16,7 +16,7 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import FileResult, LintResult
 from archlint.errors import UsageError
 from archlint.reporters import ReportOptions, Reporter

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.api import LintResult
 from archlint.findings import Finding, Severity
 from archlint.reporters import ReportOptions, Reporter, annotation_source, relative_path
@@ -59,7 +59,7 @@ def _descriptor(code: str, finding: Finding | None = None) -> dict[str, Any]:
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
             "tags": ["architecture"] + (["opt-in"] if rule.opt_in else []),
-            "references": list(rule.references),
+            "references": [x.label for x in rule.references],
             **({"aliases": list(rule.aliases)} if rule.aliases else {}),
         },
     }
