@@ -4,8 +4,21 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, from_stacked_vectors, spatial
+from archlint.rules._match import (
+    ELEMENTWISE,
+    NORMALISATIONS,
+    REGULARISERS,
+    dims,
+    from_stacked_vectors,
+    nearest_downstream,
+    spatial,
+    through,
+)
 from archlint.rules.base import Ref, Rule, RuleContext
+
+
+_TO_HEAD = through({OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN}, REGULARISERS, ELEMENTWISE, NORMALISATIONS,
+                   norm="a normalised vector is still the flattened map the head reads")
 
 
 def _downsamples(node: Node) -> bool:
@@ -27,7 +40,23 @@ def _flattens_map(node: Node) -> bool:
         return False  # (B, C, L) -> (B*C, L): positions or heads folded into the batch, not flattened
     if from_stacked_vectors(node.inputs[0]):
         return False  # vectors stacked and mixed by a kernel-1 convolution (CoaT): no map
+    if x is not None and y is not None and None not in x[1:] and None not in y[1:] and _count(x[1:]) != _count(y[1:]):
+        return False  # a select or slice (Mamba's scan picks one step), not a flatten
     return x is not None and y is not None and len(x) >= 3 and len(y) == 2 and node.inputs[0].layout in (None, "NCL", "NCHW", "NCDHW")
+
+
+def _count(dims_: tuple) -> int:
+    n = 1
+    for d in dims_:
+        n *= int(d)
+    return n
+
+
+def _read_by_dense(node: Node) -> bool:
+    """Whether a dense layer reads the flattened vector (through shape-only ops, dropout,
+    activations and normalisation): without one there is no head (HaloNet flattens its relative
+    position logits to re-index them)."""
+    return any(n.kind is OpKind.DENSE for n in nearest_downstream(node, _TO_HEAD))
 
 
 def _run_since_downsampling(node: Node) -> tuple[list[Node], list[Node]]:
@@ -110,7 +139,7 @@ class NoDownsamplingBeforeHead(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         min_convs = int(ctx.option("min_convs"))
         for node in graph.nodes:
-            if not _flattens_map(node):
+            if not _flattens_map(node) or not _read_by_dense(node):
                 continue
             x = node.inputs[0].shape if node.inputs else None
             size = spatial(x)
