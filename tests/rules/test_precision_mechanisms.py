@@ -270,3 +270,23 @@ class _ConvStack(nn.Module):
 @pytest.mark.parametrize(("norm", "fires"), [("rms", False), ("normalize", False), ("none", True)])
 def test_al012_sees_normalisation_written_out(norm: str, fires: bool) -> None:
     assert bool(_found(_ConvStack(norm), (2, 3, 16, 16), "AL012")) is fires
+
+
+class _Flattened(nn.Module):
+    """Six stride-1 convolutions and a flatten; ``head`` says whether a dense layer reads it (HaloNet
+    flattens its relative-position logits only to re-index them, with no dense layer after)."""
+
+    def __init__(self, head: bool) -> None:
+        super().__init__()
+        self.head = head
+        self.convs = nn.Sequential(*[m for i in range(6) for m in (nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1), nn.ReLU())])
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        v = self.convs(x).flatten(1)
+        return self.fc(v) if self.head else nn.functional.pad(v, (0, 7))
+
+
+def test_al032_a_flatten_no_dense_layer_reads_is_no_head() -> None:
+    assert _found(_Flattened(False), (2, 3, 8, 8), "AL032") == []
+    assert [f.code for f in _found(_Flattened(True), (2, 3, 8, 8), "AL032")] == ["AL032"]
