@@ -328,6 +328,16 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
         size = image_size_hint(model, factory) or 224
         ch = getattr(cfg, "num_channels", 3) or 3
         return Example((), {"pixel_values": torch.randn(2, ch, size, size, device=device)}, origin="default")
+    if params[:1] == ["input_values"] and cfg is not None and getattr(cfg, "num_mel_bins", None) and getattr(cfg, "max_length", None):
+        # a spectrogram, (batch, frames, mel bins): the Audio Spectrogram Transformer
+        return Example((), {"input_values": torch.randn(2, int(cfg.max_length), int(cfg.num_mel_bins), device=device)}, origin="default")
+    if params[:1] == ["input_features"] and cfg is not None and getattr(cfg, "input_feat_per_channel", None):
+        # filterbank frames, (batch, frames, features): Speech2Text
+        feats = int(cfg.input_feat_per_channel) * int(getattr(cfg, "input_channels", 1) or 1)
+        kwargs = {"input_features": torch.randn(2, 224, feats, device=device)}
+        if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+            kwargs["decoder_input_ids"] = ids()
+        return Example((), kwargs, origin="default")
     if params[:1] == ["input_values"]:  # a raw waveform, (batch, samples): wav2vec 2.0, HuBERT, WavLM
         rate = getattr(getattr(model, "config", None), "sampling_rate", None)
         samples = int(rate) if isinstance(rate, int) and 0 < rate <= 48_000 else 16_000

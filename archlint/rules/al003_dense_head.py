@@ -12,6 +12,7 @@ from archlint.rules._match import (
     NORMALISATIONS,
     REGULARISERS,
     SHAPE_ONLY,
+    from_stacked_vectors,
     nearest_downstream,
     nearest_upstream,
     through,
@@ -42,6 +43,8 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
         if x and x[0] is not None and out[0] is not None and out[0] != x[0]:  # x may be () (a scalar)
             return False, None  # (B, L, D) -> (B*L, D): positions folded into the batch, not flattened
     hw = spatial_size(x)
+    if hw is not None and x is not None and x[1] == 1 and from_stacked_vectors(xv):
+        return False, None  # one channel made of stacked vectors (CoaT's class-token aggregation): no map
     if hw is not None:
         # the network input itself (an MLP on pixels) is no feature map
         from_input = all(u.kind is OpKind.INPUT for u in nearest_upstream(node, _TO_FEATURES))

@@ -13,6 +13,16 @@ if TYPE_CHECKING:
 _SELF_NORMALISING = frozenset({"selu"})
 
 
+#: ops that only a normalisation written out by hand computes: ``x * rsqrt(mean(x**2) + eps)``
+#: (MobileNetV5's channel RMSNorm), ``F.normalize`` (a vector norm, then a division)
+_NORM_OPS = frozenset({"rsqrt", "linalg_vector_norm", "norm", "frobenius_norm", "normalize", "l2_normalize",
+                       "LpNormalization", "ReduceL2"})
+
+
+def _written_out_norm(node: Node) -> bool:
+    return node.op_type in _NORM_OPS
+
+
 class UnnormalisedDeepConvStack(Rule):
     """A deep convolutional network has no normalisation layer at all.
 
@@ -21,7 +31,9 @@ class UnnormalisedDeepConvStack(Rule):
     from input to output and no batch, layer, group or instance
     normalisation anywhere. Parallel branches do not add up: four 2-conv
     branches side by side are a 2-conv stack. Self-normalising networks
-    (every activation SELU) are not flagged, nor are normaliser-free
+    (every activation SELU) are not flagged, nor are networks that
+    normalise with ops written out by hand (`x * rsqrt(mean(x**2) + eps)`,
+    MobileNetV5's channel RMSNorm; `F.normalize`), nor normaliser-free
     networks that standardise their convolution weights instead (NF-Nets'
     scaled weight standardisation, seen in a captured PyTorch graph), nor
     an export that folded its batch norms into the convolutions (AL900 says
@@ -65,7 +77,7 @@ class UnnormalisedDeepConvStack(Rule):
     options = {"min_convs": 8}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        if any(True for _ in graph.of_kind(*NORM_KINDS)):
+        if any(True for _ in graph.of_kind(*NORM_KINDS)) or any(_written_out_norm(n) for n in graph.nodes):
             return
         if any(note.kind == "bn-folded" for note in graph.notes):
             return  # the normalisation is there, folded by the exporter: AL900 reports it

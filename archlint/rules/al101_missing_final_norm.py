@@ -33,6 +33,24 @@ def _network_goes_on(end: Node) -> bool:
     return False
 
 
+def _blocks_since_norm(add: Node, adds: set[int], limit: int = 10_000) -> int:
+    """Pre-norm blocks on the residual stream up to ``add``, since the stream started or last passed
+    a normalisation (the stream input of ``x + f(norm(x))`` is the one a normalisation also reads)."""
+    count, cur = 0, add
+    for _ in range(limit):
+        if id(cur) not in adds:
+            return count  # a normalisation, or where this stream starts (an embedding, a pooling head's projection)
+        count += 1
+        stream = [v for v in cur.inputs if any(c.kind in NORM_KINDS for c in v.consumers)]
+        nxt = stream[0].producer if len(stream) == 1 else None
+        while nxt is not None and nxt.kind in PASSIVE:
+            nxt = nxt.inputs[0].producer if nxt.inputs else None
+        if nxt is None:
+            return 10_000
+        cur = nxt
+    return count
+
+
 class MissingFinalNorm(Rule):
     """A pre-norm transformer stack ends without a final normalisation.
 
@@ -95,6 +113,8 @@ class MissingFinalNorm(Rule):
                 continue
             if any(_network_goes_on(n) for n in ends if n.kind is not OpKind.OUTPUT):
                 continue  # a norm after the pooling (MaxViT, DaViT), or an inner projection (PiT, a UNet)
+            if _blocks_since_norm(add, set(map(id, adds))) < int(ctx.option("min_blocks")):
+                continue  # the stream was normalised a block ago (a norm, then an attention-pooling head)
             yield self.finding(
                 add,
                 f"the pre-norm residual stack ({len(adds)} residual blocks) ends at '{add.layer}' without a "
