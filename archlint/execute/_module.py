@@ -169,7 +169,7 @@ class GraphModule(nn.Module):
     # -- running ----------------------------------------------------------
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         g = self._graph
-        env: dict[int, Any] = {}
+        env: dict[Any, Any] = {}
         for i, v in enumerate(g.inputs):
             if i < len(args):
                 env[id(v)] = args[i]
@@ -207,6 +207,7 @@ class GraphModule(nn.Module):
                     raise ExecutionError(node.name, f"{c.domain}:{c.op}", f"{type(e).__name__}: {_line(e)}") from e
                 if c.out:
                     tmp[c.out] = result
+                    env[c.out] = result  # by name too: shape arithmetic elsewhere may read it (V)
         if len(node.outputs) == 1:
             env[id(node.outputs[0])] = result
         else:
@@ -227,7 +228,8 @@ class GraphModule(nn.Module):
                 x = x[p]
             return x
         if isinstance(a, V):
-            x = env[id(self._by_name[a.name])]
+            v = self._by_name.get(a.name)
+            x = env[id(v)] if v is not None and id(v) in env else env[a.name]
             for p in a.picks:
                 x = x[p]
             return x
