@@ -412,6 +412,24 @@ def _identity(cfg: dict[str, Any]) -> Runner:
     return lambda a, m: a["inputs"][0]
 
 
+@layer("Normalization")
+def _normalization(cfg: dict[str, Any]) -> Runner:
+    axes = _axis_list(cfg.get("axis", -1)) if cfg.get("axis", -1) is not None else []
+    invert = bool(cfg.get("invert", False))
+
+    def f(a: dict[str, Any], m: Any) -> torch.Tensor:
+        x = a["inputs"][0]
+        w = a["weights"]
+        mean = w.get("mean") if w.get("mean") is not None else torch.as_tensor(cfg["mean"], dtype=x.dtype)
+        var = w.get("variance") if w.get("variance") is not None else torch.as_tensor(cfg["variance"], dtype=x.dtype)
+        keep = {ax % x.dim() for ax in axes}
+        shape = [x.shape[i] if i in keep else 1 for i in range(x.dim())]
+        mean, var = mean.to(x).reshape(shape), var.to(x).reshape(shape)
+        std = torch.clamp(torch.sqrt(var), min=1e-7)
+        return mean + x * std if invert else (x - mean) / std
+    return f
+
+
 @layer("Rescaling")
 def _rescale(cfg: dict[str, Any]) -> Runner:
     def f(a: dict[str, Any], m: Any) -> torch.Tensor:

@@ -73,10 +73,12 @@ def variables(cls: str, cfg: dict[str, Any]) -> list[tuple[str, str]]:
         return out
     if cls == "PReLU":
         return [("alpha", "")]
+    if cls == "Normalization" and cfg.get("mean") is None:
+        return [("mean", ""), ("variance", ""), ("count", "")]
     return []
 
 
-_BUFFERS = {"moving_mean", "moving_variance"}
+_BUFFERS = {"moving_mean", "moving_variance", "mean", "variance", "count"}
 
 
 class KerasWeights:
