@@ -51,13 +51,18 @@ def resolve(target: str) -> Any:
     if op is operator.getitem:
         return lambda a, m: a["arg0"][a["arg1"]]
 
+    schema = getattr(op, "_schema", None)
+    positional = [x.name for x in schema.arguments if not x.kwarg_only] if schema is not None else ["self"]
+
     def run(a: dict[str, Any], m: Any) -> Any:
         device = _device(a, m)
         kw = {k: _fix(k, v, device) for k, v in a.items()}
-        if "self" in kw:  # a builtin op's first argument is positional-or-keyword; keep it first
-            first = kw.pop("self")
-            return op(first, **kw)
-        return op(**kw)
+        pos = []
+        for name in positional:  # by position up to the first one not given ("self" cannot be a keyword)
+            if name not in kw:
+                break
+            pos.append(kw.pop(name))
+        return op(*pos, **kw)
 
     return run
 

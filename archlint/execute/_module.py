@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from archlint.execute import ExecutionError
-from archlint.execute.spec import MODE, Call, Fused, Impl, In, T, V, W, leaves
+from archlint.execute.spec import MODE, Call, Fused, Impl, In, T, TrainOnly, V, W, leaves
 from archlint.graph import Graph, Node, OpKind
 
 _DTYPE_ARGS = ("dtype", "layout", "memory_format")
@@ -130,8 +130,8 @@ class GraphModule(nn.Module):
                 raise ExecutionError(node.name, f"{call.domain}:{call.op}", f"weight {name!r}: {e}") from None
             role = ref.role if ref is not None else "param"
             owner, attr = self._owner(key)
-            if role == "param" and (t.is_floating_point() or t.is_complex()):
-                owner.register_parameter(attr, nn.Parameter(t))
+            if role in ("param", "frozen") and (t.is_floating_point() or t.is_complex()):
+                owner.register_parameter(attr, nn.Parameter(t, requires_grad=role == "param"))
             else:
                 owner.register_buffer(attr, t)
             by_key[key] = self._slots[name] = (owner, attr)
@@ -235,6 +235,8 @@ class GraphModule(nn.Module):
             return x
         if a is MODE:
             return self.training
+        if isinstance(a, TrainOnly):
+            return a.value if self.training else a.off
         if isinstance(a, dict):
             return {k: self._args(v, node, env, tmp, device) for k, v in a.items()}
         if isinstance(a, list):

@@ -73,6 +73,15 @@ class _Mode:
 MODE = _Mode()
 
 
+@dataclass(frozen=True)
+class TrainOnly:
+    """``value`` in training mode, ``off`` in eval mode (a dropout probability
+    recorded from a training-mode capture, such as SDPA's ``dropout_p``)."""
+
+    value: Any
+    off: Any = 0.0
+
+
 @dataclass
 class Call:
     """One operation: ``domain`` ("aten", "onnx", "keras"), the op, its arguments."""
@@ -117,8 +126,9 @@ def leaves(obj: Any) -> Iterator[Any]:
 class WeightRef:
     """One tensor of the file: its ``key`` in the loaded state (a torch FQN such
     as ``features.0.weight``, an ONNX initialiser name, ``layer/kernel``),
-    shape, dtype and role: "param" (trainable), "buffer" (running statistics)
-    or "constant"."""
+    shape, dtype and role: "param" (trainable), "frozen" (a parameter that does
+    not train, such as Whisper's sinusoidal positions: counted, not trained),
+    "buffer" (running statistics) or "constant"."""
 
     name: str
     key: str

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from archlint.execute.spec import MODE, Call, Impl, In, T, W, WeightTable
+from archlint.execute.spec import MODE, Call, Impl, In, T, TrainOnly, W, WeightTable
 from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
 from archlint.shapes import finish as finish_graph
 
@@ -562,11 +562,13 @@ def _impl(n: ANode, data_in: list[str], alias: dict[str, str], picks: dict[str, 
         return v
 
     def args_of(m: ANode) -> dict[str, Any]:
-        base = op_name(m.target).rstrip("_")
         out = {k: tmpl(v) for k, v in m.args.items()}
-        if base in _DROPOUT or base in _BN:
-            for k in _MODE_ARGS & set(out):
+        for k in _MODE_ARGS & set(out):  # dropout, batch norm, RNNs: follow module.train()/eval()
+            if isinstance(out[k], bool):
                 out[k] = MODE
+        p = out.get("dropout_p")
+        if isinstance(p, (int, float)) and p:
+            out["dropout_p"] = TrainOnly(float(p))
         return out
 
     main = Call("aten", n.target, args_of(n), n.outputs[0])
@@ -600,7 +602,7 @@ def count_params(graph: Graph, weights: WeightTable) -> None:
         total = 0
         for w in reads(node.impl):
             ref = weights.get(w)
-            if ref is None or ref.role != "param" or ref.key in seen:
+            if ref is None or ref.role not in ("param", "frozen") or ref.key in seen:
                 continue
             seen.add(ref.key)
             total += _prod(ref.shape)

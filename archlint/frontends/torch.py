@@ -661,7 +661,7 @@ def module_weights(model: Any, placeholders: dict[str, tuple[str, str]], shapes:
         t = by_fqn.get(fqn)
         key = canonical.get(id(t), fqn) if t is not None else fqn
         if t is not None and role == "param" and not getattr(t, "requires_grad", True):
-            role = "buffer"  # a frozen parameter
+            role = "frozen"
         shape = shapes.get(name)
         dtype = str(t.dtype).removeprefix("torch.") if t is not None else None
         table.add(WeightRef(name, key, tuple(shape) if shape is not None else None, dtype, role))
