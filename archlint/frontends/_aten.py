@@ -605,7 +605,8 @@ def count_params(graph: Graph, weights: WeightTable) -> None:
             if ref is None or ref.role not in ("param", "frozen") or ref.key in seen:
                 continue
             seen.add(ref.key)
-            total += _prod(ref.shape)
+            if ref.shape is not None and all(isinstance(d, int) for d in ref.shape):
+                total += math.prod(ref.shape)  # a scalar parameter (CLIP's logit scale) counts 1
         if node.impl is not None and (total or "params" in node.attrs):
             node.attrs["params"] = total
 
