@@ -122,7 +122,8 @@ class GraphModule(nn.Module):
                 src = tensors.get(name)
             if src is None:
                 node, call = users[name]
-                raise ExecutionError(node.name, f"{call.domain}:{call.op}", f"weight {name!r} is not in the file")
+                why = " (the file holds no weights at all: a config-only save)" if not tensors else ""
+                raise ExecutionError(node.name, f"{call.domain}:{call.op}", f"weight {name!r} is not in the file{why}")
             try:
                 t = as_tensor(src)
             except (TypeError, ValueError) as e:

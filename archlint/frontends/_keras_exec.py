@@ -116,6 +116,8 @@ class KerasWeights:
         out: dict[str, Any] = {}
         if self.fmt == "keras":
             with zipfile.ZipFile(self.path) as zf:
+                if "model.weights.h5" not in zf.namelist():
+                    return out  # a config-only save
                 data = zf.read("model.weights.h5")
             with h5py.File(io.BytesIO(data), "r") as f:
                 for key in self.table.refs:
@@ -123,7 +125,9 @@ class KerasWeights:
                         out[key] = np.array(f[key])
             return out
         with h5py.File(self.path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
+            if "model_weights" not in f:
+                return out  # a config-only save
+            root = f["model_weights"]
             by_chain: dict[str, list[Any]] = {}
             for key in self.table.refs:
                 chain, idx = key.removeprefix("h5:").rsplit("#", 1)
