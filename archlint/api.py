@@ -1,4 +1,6 @@
-"""The public API: ``lint(path, config) -> list[Finding]``.
+"""The public API: ``lint(path, config) -> list[Finding]``; ``load_graph(target)``
+(archlint's graph of a file or factory spec) and ``load_module(target)`` (that
+graph as a runnable torch module, :mod:`archlint.execute`).
 
 The CLI and the tests call this; nothing here prints.
 """
@@ -10,11 +12,12 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archlint.config import Config
 from archlint.errors import ArchlintError, LoadError, UsageError
 from archlint.findings import Finding, Severity
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph
+from archlint.frontends import EXTENSIONS, LoadOptions, is_model_dir, is_torch_spec, is_zip, load_graph
 from archlint.graph import Graph
 from archlint.rules.base import RuleContext
 
@@ -131,6 +134,16 @@ def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> 
         data={"more": more},
         order=max(f.order for f in kept) + 1,
     )
+
+
+def load_module(target: str | Path, options: LoadOptions | None = None) -> Any:
+    """The model at ``target`` (a file or a torch factory spec) as a trainable
+    ``torch.nn.Module`` run from archlint's graph, with the file's weights:
+    ``to_module(load_graph(target, options))`` (see :mod:`archlint.execute`).
+    Raises :class:`LoadError` or :class:`archlint.execute.ExecutionError`."""
+    from archlint.execute import to_module
+
+    return to_module(load_graph(str(target), options))
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:

@@ -523,7 +523,41 @@ def build(
     if weights is not None:
         graph.meta["weights"] = weights
         count_params(graph, weights)
+        mark_random_masks(graph)
     return graph
+
+
+#: ATen ops that sample: a value computed from one is a random mask
+_RANDOM = {"bernoulli", "rand", "rand_like", "randn", "randn_like", "uniform", "normal", "exponential", "randint",
+           "randint_like", "randperm", "multinomial", "native_dropout"}
+
+
+def mark_random_masks(graph: Graph) -> None:
+    """A multiplication of features by a random mask recorded in training mode
+    (torchvision's and timm's stochastic depth, a hand-written dropout: the
+    ``if not self.training`` branch is not in a training capture) passes the
+    features through in eval mode, as the original does: the mask has mean 1."""
+    random: set[int] = set()
+    for n in graph.nodes:
+        op = n.op_type.rstrip("_")
+        if op in _RANDOM:
+            random.add(id(n))
+            continue
+        ins = [v.producer for v in n.inputs]
+        if op in ("mul", "div") and len(ins) == 1 and isinstance(n.impl, Impl) and any(
+            op_name(c.op).rstrip("_") in _RANDOM for c in n.impl.calls[:-1]
+        ):
+            n.impl.eval_input = 0  # the mask is sampled from weights-free calls before it
+            continue
+        if op in ("mul", "div") and len(ins) == 2 and isinstance(n.impl, Impl):
+            masked = [i for i, p in enumerate(ins) if p is not None and id(p) in random]
+            if len(masked) == 1:
+                n.impl.eval_input = 1 - masked[0]
+                continue
+        if ins and any(p is not None and id(p) in random for p in ins) and (
+            n.kind in (OpKind.IDENTITY, OpKind.RESHAPE) or len(n.inputs) == 1
+        ):
+            random.add(id(n))  # scaled, cast or reshaped: still the mask
 
 
 _MODE_ARGS = {"train", "training"}

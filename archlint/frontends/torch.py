@@ -352,11 +352,28 @@ def load(target: str, options: LoadOptions) -> Graph:
         if device is None or device.type != "meta":
             return _load_built(torch, target, options, model, example)  # the build ignored the default device
         try:
-            return _load_built(torch, target, options, model, example)
+            graph = _load_built(torch, target, options, model, example)
         except LoadError:
             pass
+        else:
+            _weights_from_real_build(graph, target, options)
+            return graph
     model, example = build_factory(target, options)
     return _load_built(torch, target, options, model, example)
+
+
+def _weights_from_real_build(graph: Graph, target: str, options: LoadOptions) -> None:
+    """A graph captured on the meta device has no weights: an executor that
+    asks for them gets the factory's real build (called then, not before)."""
+    table = graph.meta.get("weights")
+    if table is None:
+        return
+
+    def load() -> dict[str, Any]:
+        real, _ = build_factory(target, options)
+        return {fqn: t for fqn, t in [*real.named_parameters(), *real.named_buffers()]}
+
+    table.set_loader(load)
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
