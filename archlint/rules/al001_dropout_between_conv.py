@@ -69,7 +69,7 @@ class DropoutBetweenConv(Rule):
         down_memo: dict = {}
         hidden = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.of_kind(OpKind.DROPOUT):
-            if node.attrs.get("spatial") or is_noop(node) or flavour(node) in ("spatial", "stochastic_depth"):
+            if node.attrs.spatial or is_noop(node) or flavour(node) in ("spatial", "stochastic_depth"):
                 continue
             up = nearest_upstream(node, THROUGH_FEATURE_OPS, memo=up_memo)
             if not up or any(n.kind is not OpKind.CONV for n in up):
@@ -79,7 +79,7 @@ class DropoutBetweenConv(Rule):
                 continue
             if all(id(n) not in hidden and set(n.attrs.get("kernel") or ()) == {1} for n in down):
                 continue  # head dropout before a 1x1 convolution classifier
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             known = isinstance(rate, (int, float)) and 0 <= rate <= 1
             rate_txt = f" (rate {rate:g})" if known else ""
             yield self.finding(

@@ -3,13 +3,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
+from archlint.graph import SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import (
+    ELEMENTWISE,
+    GLOBAL_POOLING,
+    LOCAL_POOLING,
+    NORMALISATIONS,
+    REGULARISERS,
+    SHAPE_ONLY,
+    nearest_downstream,
+    nearest_upstream,
+    through,
+    whole_map_conv,
+)
 from archlint.rules.base import Rule, RuleContext
-from archlint.shapes import spatial_size
+from archlint.graph.shapes import spatial_size
 
-_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
-_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
+_NORM_WHY = "a normalised feature map is still a map with its spatial layout"
+_TO_DENSE = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS, norm=_NORM_WHY)
+_TO_FEATURES = _TO_DENSE
+_TO_HEAD = through(_TO_DENSE, LOCAL_POOLING, GLOBAL_POOLING, SHAPE_ONLY - {OpKind.PAD}, norm=_NORM_WHY)
 
 
 def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
@@ -37,7 +50,7 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
 
 
 def _after(node: Node) -> list[Node]:
-    return nearest_downstream(node, _TO_DENSE | {OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE})
+    return nearest_downstream(node, _TO_HEAD)
 
 
 def _chain_params(m: Node, include: frozenset[OpKind], memo: dict[int, int | None]) -> int | None:
@@ -139,7 +152,7 @@ class DenseHead(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
-        min_head = int(ctx.option("min_head_params", 100_000))
+        min_head = int(ctx.option("min_head_params"))
         dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
         weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):

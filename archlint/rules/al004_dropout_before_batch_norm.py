@@ -5,11 +5,12 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
-from archlint.rules._match import nearest_downstream
+from archlint.rules._match import NORMALISATIONS, nearest_downstream, stopped_by
 from archlint.rules.base import Rule, RuleContext
 
-#: everything but normalisation: the variance shift travels through weight layers too
-_TO_NORM = frozenset(OpKind) - {OpKind.BATCH_NORM, OpKind.OUTPUT}
+#: everything but normalisation: the variance shift travels through weight layers too, and any
+#: normalisation (LayerNorm, GroupNorm) on the way re-standardises it before a batch norm sees it
+_TO_NORM = stopped_by(NORMALISATIONS)
 
 
 class DropoutBeforeBatchNorm(Rule):
@@ -61,7 +62,7 @@ class DropoutBeforeBatchNorm(Rule):
             bns = [n for n in nearest_downstream(node, _TO_NORM) if n.kind is OpKind.BATCH_NORM]
             if not bns:
                 continue
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
             more = f" and {len(bns) - 1} more" if len(bns) > 1 else ""
             yield self.finding(

@@ -48,9 +48,9 @@ class DropoutRateTooHigh(Rule):
     options = {"max_rate": 0.5}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        max_rate = float(ctx.option("max_rate", 0.5))
+        max_rate = float(ctx.option("max_rate"))
         for node in graph.of_kind(OpKind.DROPOUT):
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             if not isinstance(rate, (int, float)) or rate <= max_rate:
                 continue
             if not drops_units(node) or is_stochastic_depth(node):

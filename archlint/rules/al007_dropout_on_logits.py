@@ -5,10 +5,10 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import is_noop
-from archlint.rules._match import feeding, nearest_downstream, nearest_upstream
+from archlint.rules._match import WEIGHT_LAYERS, feeding, nearest_downstream, nearest_upstream, stopped_by
 from archlint.rules.base import Rule, RuleContext
 
-_NO_WEIGHTS = frozenset(OpKind) - WEIGHT_KINDS - {OpKind.INPUT}
+_NO_WEIGHTS = stopped_by(WEIGHT_LAYERS, norm="only to find the weight layer that produced the values")
 #: ops that leave a weight layer's raw outputs raw (normalisation, merges and attention do not)
 _RAW = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN, OpKind.PAD})
 #: downstream of the dropout, ops that mix the dropped units with other features

@@ -55,7 +55,7 @@ class DeepSaturatingStack(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
-        min_layers = int(ctx.option("min_layers", 4))
+        min_layers = int(ctx.option("min_layers"))
         hidden = []
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for act in graph.nodes:

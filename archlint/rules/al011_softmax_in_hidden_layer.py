@@ -35,6 +35,17 @@ def _fed_layers(node: Node) -> list[Node]:
     return sorted(out, key=lambda n: n.index)
 
 
+def _over_non_channel_axis(node: Node) -> bool:
+    """A softmax over an axis other than a map's channel axis (attention maps ``(N, heads, Q, K)``
+    normalised over ``K``): a convolution after it mixes the channel axis, i.e. whole
+    distributions across heads (EfficientFormerV2's talking heads as 1x1 convolutions)."""
+    shape = node.outputs[0].shape if node.outputs else None
+    axis = node.attrs.get("axis")
+    if shape is None or len(shape) < 3 or not isinstance(axis, int):
+        return False
+    return axis % len(shape) != 1
+
+
 class SoftmaxInHiddenLayer(Rule):
     """A softmax feeds further feature layers instead of being the output.
 
@@ -44,7 +55,9 @@ class SoftmaxInHiddenLayer(Rule):
     layer. Softmax used as attention weights (multiplied with or
     matrix-multiplied into values) is not flagged, nor is a layer reached
     through an axis permutation, which mixes whole distributions across
-    another axis (talking-heads attention in CaiT).
+    another axis (talking-heads attention in CaiT), nor a convolution after a
+    softmax over a non-channel axis, which mixes whole attention maps across
+    heads (EfficientFormerV2's talking heads as 1x1 convolutions).
 
     ## Why it hurts
     Softmax turns a feature vector into a probability distribution that sums
@@ -79,6 +92,8 @@ class SoftmaxInHiddenLayer(Rule):
             if activation_of(node) not in ("softmax", "log_softmax"):
                 continue
             after = _fed_layers(node)
+            if after and graph.format != "keras" and _over_non_channel_axis(node):  # Keras axes are NHWC
+                after = [n for n in after if n.kind is not OpKind.CONV]  # a conv mixes heads, not probabilities
             if not after:
                 continue
             yield self.finding(

@@ -27,10 +27,12 @@ class UnnormalisedDeepConvStack(Rule):
     ## Why it hurts
     Without normalisation the scale of activations drifts layer by layer;
     deep plain stacks then need careful initialisation and small learning
-    rates to train at all. VGG-19 without BN had to be trained in stages from
-    shallower networks (Simonyan & Zisserman, 2015); with batch normalisation
-    the same networks train from scratch with much higher learning rates and
-    converge several times faster (Ioffe & Szegedy, 2015).
+    rates to train at all. The deeper VGG nets (no BN) were initialised from
+    a shallower trained one (Simonyan & Zisserman, 2015, Sec. 3.1, which
+    adds that Glorot initialisation made this unnecessary); with batch
+    normalisation Ioffe & Szegedy (2015) trained their Inception network at
+    much higher learning rates and matched its accuracy in 14 times fewer
+    steps.
 
     ## Example
     ```python
@@ -62,7 +64,7 @@ class UnnormalisedDeepConvStack(Rule):
             return
         if any(note.kind == "bn-folded" for note in graph.notes):
             return  # the normalisation is there, folded by the exporter: AL900 reports it
-        if any(n.attrs.get("weight_standardised") for n in graph.of_kind(OpKind.CONV)):
+        if any(n.attrs.weight_standardised for n in graph.of_kind(OpKind.CONV)):
             return  # normaliser-free by design: the weights are standardised instead (NF-Nets)
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:
@@ -78,7 +80,7 @@ class UnnormalisedDeepConvStack(Rule):
                     deepest = (d, first, n)
             best[id(n)] = (d, first)
         count, first, last = deepest
-        if count < int(ctx.option("min_convs", 8)) or first is None or last is None:
+        if count < int(ctx.option("min_convs")) or first is None or last is None:
             return
         yield self.finding(
             first,

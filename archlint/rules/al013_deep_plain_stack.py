@@ -19,8 +19,8 @@ class DeepPlainStack(Rule):
     ## Why it hurts
     He et al. (2016) showed the degradation problem: past about 20 layers a
     plain stack trains to a *higher* training error than a shallower one,
-    even with batch normalisation, because the optimiser cannot find the
-    identity mapping through many nonlinear layers. Identity shortcuts
+    even with batch normalisation; they suggest the solver has difficulty
+    approximating identity mappings with many nonlinear layers. Identity shortcuts
     (ResNet) or dense connections (DenseNet) remove it.
 
     ## Example
@@ -46,7 +46,7 @@ class DeepPlainStack(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if any(len(n.predecessors()) > 1 for n in graph.of_kind(OpKind.ADD, OpKind.CONCAT)):
             return
-        max_depth = int(ctx.option("max_depth", 20))
+        max_depth = int(ctx.option("max_depth"))
         depth = weight_depths(graph.nodes)
         deepest = max(depth.values(), default=0)
         if deepest <= max_depth:

@@ -49,7 +49,7 @@ class ActivationOnNarrowResidual(Rule):
     options = {"min_reduction": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_red = float(ctx.option("min_reduction", 4))
+        min_red = float(ctx.option("min_reduction"))
         for conv in graph.of_kind(OpKind.CONV):
             kernel = tuple(conv.attrs.get("kernel") or ())
             c_in, c_out = conv.attrs.get("in_channels"), conv.attrs.get("channels")

@@ -47,7 +47,7 @@ class ChannelsNotMultipleOf8(Rule):
     opt_in = True
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        multiple = int(ctx.option("multiple", 8))
+        multiple = int(ctx.option("multiple"))
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for node in graph.nodes:
             if node.kind not in WEIGHT_KINDS:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -56,7 +56,10 @@ class DanglingNode(Rule):
     Secondary outputs (a dropout mask, BN running statistics) are ignored as
     long as the first output is used, and so are in-place writes (`fill_`,
     `copy_` in a captured PyTorch graph), whose result lives in the tensor
-    they write into.
+    they write into. A dead branch that holds no parameters (a view read
+    only for its shape, the averaged attention weights `nn.MultiheadAttention`
+    returns by default and its caller drops, a discarded slice) is a value
+    dropped, not a layer lost: it is reported as info.
 
     ## Why it hurts
     The layer costs compute and parameters and contributes nothing: usually
@@ -102,11 +105,16 @@ class DanglingNode(Rule):
             branch = _dead_branch(node, live, claimed)
             n = len(branch) - 1
             extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
+            weighted = any(b.kind in WEIGHT_KINDS or b.params > 0 for b in branch)
             yield self.finding(
                 node,
                 f"the output of '{node.layer}' ({node.describe()}) is used by nothing and is not a model "
-                f"output{extra}",
+                f"output{extra}"
+                + ("" if weighted else ": a value computed without parameters and dropped (a view read for its "
+                   "shape, a library's secondary output such as averaged attention weights, a discarded slice)"),
                 f"use the result of '{node.layer}' (merge it into the main path) or delete the branch",
                 ctx,
+                severity=None if weighted else Severity.INFO,
                 dead=[n.layer for n in branch[:MAX_LISTED]],
+                weighted=weighted,
             )

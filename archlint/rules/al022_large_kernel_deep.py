@@ -51,13 +51,13 @@ class LargeKernelDeep(Rule):
     options = {"min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_kernel = int(ctx.option("min_kernel", 7))
+        min_kernel = int(ctx.option("min_kernel"))
         depth = weight_depths(graph.nodes)
         for node in graph.of_kind(OpKind.CONV):
-            kernel = tuple(node.attrs.get("kernel") or ())
+            kernel = tuple(node.attrs.kernel or ())
             if not kernel or min(kernel) < min_kernel or depth[id(node)] < 2:
                 continue
-            if is_depthwise_or_grouped(node) or node.attrs.get("transposed"):
+            if is_depthwise_or_grouped(node) or node.attrs.transposed:
                 continue
             if whole_map_conv(node):
                 continue  # a dense layer written as a convolution: AL003 judges it as a head

@@ -4,12 +4,12 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, nearest_downstream
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import NORMALISATIONS, dims, nearest_downstream, through
 from archlint.rules.base import Rule, RuleContext
 
 
-_TO_SUM = frozenset({OpKind.IDENTITY}) | NORM_KINDS
+_TO_SUM = through({OpKind.IDENTITY}, NORMALISATIONS, norm="a shortcut's normalisation keeps the pixels the stride skipped")
 
 
 def _merge_point(node: Node) -> Node | None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
+from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._init import CONSTANT, kernel_init
-from archlint.rules._match import activation_of, feeding, nearest_downstream
+from archlint.rules._match import NORMALISATIONS, REGULARISERS, activation_of, feeding, nearest_downstream, through
 from archlint.rules.base import Rule, RuleContext
 
-_TO_MERGE = frozenset({OpKind.DROPOUT, OpKind.IDENTITY}) | NORM_KINDS
+_TO_MERGE = through(REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS, norm="normalisation does not change that the branch ends in a residual sum")
 _RELU = frozenset({"relu", "relu6"})
 
 

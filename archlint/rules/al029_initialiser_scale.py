@@ -50,9 +50,12 @@ class InitialiserScale(Rule):
     ## Evidence
     He et al. (2015, Sec. 2.2 and Figure 3) derive the `sqrt(2 / fan_in)`
     scale and show a 30-layer ReLU network that does not converge with
-    Glorot scaling does with theirs; Simonyan & Zisserman (2015) needed to
-    pre-train shallower nets to train VGG with `stddev=0.01`. A fault class
-    of the buggy-program benchmark of Nikanjam et al. (2021).
+    Glorot scaling does with theirs. Simonyan & Zisserman (2015, Sec. 3.1)
+    sampled weights from a zero-mean normal with variance 10^-2 and trained
+    the deeper VGG configurations by initialising them from a shallower
+    trained net, adding that Glorot & Bengio's initialisation made this
+    pre-training unnecessary. (NeuraLint's initialisation rules check
+    constant, missing and repeated initialisation, not the scale.)
 
     ## References
     - K. He, X. Zhang, S. Ren, J. Sun, "Delving Deep into Rectifiers: Surpassing Human-Level
@@ -70,8 +73,8 @@ class InitialiserScale(Rule):
     options = {"min_layers": 3, "max_factor": 100.0}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_layers = int(ctx.option("min_layers", 3))
-        limit = math.log10(float(ctx.option("max_factor", 100.0)))
+        min_layers = int(ctx.option("min_layers"))
+        limit = math.log10(float(ctx.option("max_factor")))
         # per node: (log10 variance factor, fixed-init layers, first such layer) along the worst path
         grow: dict[int, tuple[float, int, Node | None]] = {}
         shrink: dict[int, tuple[float, int, Node | None]] = {}

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import feeding
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, feeding, through
 from archlint.rules.base import Rule, RuleContext
 
-_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY}) | NORM_KINDS
+_CHAIN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS,
+                 norm="normalisation keeps the widths of the dense chain the rule compares")
 
 
 def _previous_dense(node: Node) -> Node | None:

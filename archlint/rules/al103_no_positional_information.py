@@ -4,26 +4,15 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import REGULARISERS, through
+from archlint.rules._seq import token_embeddings
 from archlint.rules.base import Rule, RuleContext
 
 #: between the token embedding and the first layer: what may sit there
-_WALK = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.RESHAPE, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM})
+_WALK = through({OpKind.IDENTITY, OpKind.RESHAPE}, REGULARISERS, {OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM},
+                norm="a per-token normalisation keeps token order, which positions are about")
 #: layers that see the order of the sequence themselves
 _ORDERED = frozenset({OpKind.CONV, OpKind.RNN, OpKind.POOL})
-
-
-def _token_embeddings(graph: Graph) -> list[Node]:
-    out = []
-    for e in graph.of_kind(OpKind.EMBEDDING):
-        cur = e
-        while cur.inputs and cur.inputs[0].producer is not None:
-            cur = cur.inputs[0].producer
-            if cur.kind is OpKind.INPUT:
-                out.append(e)
-                break
-            if cur.kind not in (OpKind.RESHAPE, OpKind.FLATTEN, OpKind.IDENTITY):
-                break
-    return out
 
 
 def _adds_position(emb: Node) -> bool:
@@ -129,7 +118,7 @@ class NoPositionalInformation(Rule):
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         atts = list(graph.of_kind(OpKind.ATTENTION))
-        embs = _token_embeddings(graph)
+        embs = token_embeddings(graph)
         if not atts or not embs:
             return
         if any(a.attrs.get("causal") or a.attrs.get("masked") or len(a.inputs) > 3 for a in atts):

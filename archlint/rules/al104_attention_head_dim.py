@@ -50,12 +50,12 @@ class AttentionHeadDim(Rule):
     options = {"multiple": 8}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        multiple = int(ctx.option("multiple", 8))
+        multiple = int(ctx.option("multiple"))
         for node in graph.of_kind(OpKind.ATTENTION):
-            d = node.attrs.get("head_dim")
+            d = node.attrs.head_dim
             if not isinstance(d, int) or d <= 0 or d % multiple == 0:
                 continue
-            heads = node.attrs.get("heads")
+            heads = node.attrs.heads
             split = f" ({heads} heads)" if heads else ""
             up = -(-d // multiple) * multiple
             yield self.finding(

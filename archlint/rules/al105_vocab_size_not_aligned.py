@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules.al103_no_positional_information import _token_embeddings
+from archlint.rules._seq import token_embeddings
 from archlint.rules.base import Rule, RuleContext
 
 
@@ -52,8 +52,8 @@ class VocabSizeNotAligned(Rule):
     opt_in = True
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        multiple = int(ctx.option("multiple", 64))
-        for node in _token_embeddings(graph):
+        multiple = int(ctx.option("multiple"))
+        for node in token_embeddings(graph):
             vocab, dim = node.attrs.get("vocab"), node.attrs.get("dim")
             bad = []
             if isinstance(vocab, int) and vocab % multiple:

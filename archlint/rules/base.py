@@ -25,13 +25,18 @@ _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 @dataclass
 class RuleContext:
-    """What a rule may know beyond the graph: the model path and its options."""
+    """What a rule may know beyond the graph: the model path and its options
+    (the defaults the rule declares in ``options``, then the config's values)."""
 
     path: str = ""
     options: dict[str, Any] = field(default_factory=dict)
 
-    def option(self, name: str, default: Any) -> Any:
-        return self.options.get(name, default)
+    def option(self, name: str) -> Any:
+        """An option's value; its default is the one declared in the rule's ``options``, never here."""
+        try:
+            return self.options[name]
+        except KeyError:
+            raise KeyError(f"option {name!r} is not declared in the rule's options") from None
 
 
 def doc_sections(doc: str) -> dict[str, str]:
