@@ -11,7 +11,8 @@ rel <= 1e-4. Also checks the graph's parameter total against the model's
     nice -n 10 env OMP_NUM_THREADS=1 python benchmarks/parity_sweep.py [--only SUBSTR] [--write]
 
 ``--write`` rewrites the table in docs/executor.md (between the markers) and
-benchmarks/results/parity_sweep.json. Each model runs in its own subprocess
+benchmarks/results/parity_sweep.json; ``--write --merge --only X`` reruns some
+rows and keeps the others. Each model runs in its own subprocess
 (bounded memory; one crash is one row).
 """
 
@@ -206,6 +207,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--merge", action="store_true", help="with --write: replace only the rows run in the saved results")
     args = ap.parse_args()
     import tempfile
 
@@ -218,6 +220,10 @@ def main() -> None:
             row = run(case, tmp)
             rows.append(row)
             print(f"{'/'.join(case):45s} {status(row):8s} {row.get('rel', '')!s:24s} {row.get('error', '')[:120]} ({time.time() - t:.0f}s)", flush=True)
+    if args.write and args.merge and RESULTS.exists():
+        fresh = {(r["group"], r["model"], r["format"]): r for r in rows}
+        old = json.loads(RESULTS.read_text())
+        rows = [fresh.pop((r["group"], r["model"], r["format"]), r) for r in old] + list(fresh.values())
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
