@@ -731,3 +731,23 @@ def _mha(cfg: dict[str, Any]) -> Runner:
 
 
 _PATTERNS: list[tuple[str, Callable[[dict[str, Any]], Runner | None]]] = []
+
+
+# -- Keras ops written as layers (``x + 3.0``, ``x * (1 / 6)``): arguments as recorded ------------
+def _scalar_op(f: Callable[..., Any]) -> Callable[[dict[str, Any]], Runner]:
+    def make(cfg: dict[str, Any]) -> Runner:
+        def run(a: dict[str, Any], m: Any) -> torch.Tensor:
+            xs = list(a["inputs"])
+            like = next(x for x in xs if isinstance(x, torch.Tensor))
+            xs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=like.dtype, device=like.device) for x in xs]
+            return f(*xs)
+        return run
+    return make
+
+
+for _name, _fn in {"Add": torch.add, "Subtract": torch.sub, "Multiply": torch.mul, "Divide": torch.div,
+                   "TrueDivide": torch.div, "Power": torch.pow, "Maximum": torch.maximum, "Minimum": torch.minimum,
+                   "Matmul": torch.matmul, "Sqrt": torch.sqrt, "Exp": torch.exp, "Negative": torch.neg,
+                   "Abs": torch.abs, "Tanh": torch.tanh, "Sigmoid": torch.sigmoid, "Relu": F.relu,
+                   "Square": torch.square, "Log": torch.log}.items():
+    LAYERS[f"ops.{_name}"] = _scalar_op(_fn)

@@ -1025,7 +1025,7 @@ class Loader:
         node = self._convert(cls, cfg, full, ins, out, spec or {}, in_shapes or [])
         _weights_config(self.b.graph.nodes[first:], cfg)
         if self.weights is not None:
-            self._record(cls, cfg, full[len(prefix):], self.b.graph.nodes[first:])
+            self._record(cls, cfg, full[len(prefix):], self.b.graph.nodes[first:], spec, layer.get("module"))
         outs = [v.name for v in node.outputs]
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
@@ -1059,9 +1059,15 @@ class Loader:
             lname = str(layer.get("name") or cfg.get("name") or cls)
             names.setdefault(lname, unique(snake(cls), used))
 
-    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node]) -> None:
-        """How to run the node(s) of one layer call: the layer class, its config, its weights."""
-        from archlint.frontends._keras_exec import impl
+    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node], spec: Any = None,
+                module: Any = None) -> None:
+        """How to run the node(s) of one layer call: the layer class, its config, its weights
+        (a Keras op such as ``x + 3.0``: its call's arguments, constants included)."""
+        from archlint.frontends._keras_exec import impl, op_impl
+
+        if isinstance(module, str) and module.startswith("keras.src.ops") and len(nodes) == 1:
+            nodes[0].impl = op_impl(cls, module, spec)
+            return
 
         wpath, chain, names = self._saved[-1]
         refs = self.weights.refs(cls, cfg, f"{wpath}layers/{names.get(lname, lname)}", [*chain, lname])
