@@ -8,7 +8,7 @@ Exit codes: 0 nothing at or above the fail level, 1 findings at or above it,
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -36,11 +36,12 @@ InputOpt = Annotated[Optional[list[str]], typer.Option("--input", help="Example 
 ArgOpt = Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")]
 
 
-def _err(msg: str) -> None:
-    """One error line on stderr; ``msg`` may hold names from a hostile file: escaped."""
+def _err(msg: str, prefix: str = "archlint: error: ") -> None:
+    """One error (or, with another ``prefix``, note) line on stderr; ``msg`` may hold names
+    from a hostile file: escaped."""
     from archlint.reporters.escape import safe_text
 
-    sys.stderr.write(f"archlint: error: {safe_text(msg)}\n")
+    sys.stderr.write(f"{prefix}{safe_text(msg)}\n")
 
 
 def _print_traceback(exc: BaseException | None = None) -> None:
@@ -94,11 +95,14 @@ def check(
     trust_locations: Annotated[bool, typer.Option("--trust-locations", help="Let github/SARIF annotations point at source files named in model metadata (when they exist here).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to read and check one model file before it counts as an error (0: no limit).")] = 60.0,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Findings in this baseline file are known: left out, never failing the run.")] = None,
+    write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Write today's findings to this file as the baseline, and exit 0.")] = None,
+    statistics: Annotated[bool, typer.Option("--statistics", help="Print the number of findings per rule instead of the findings.")] = False,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
     from archlint import config as cfg
     from archlint.api import lint_paths
-    from archlint.reporters import FORMATS, ReportOptions, get_reporter
+    from archlint.reporters import FORMATS, get_reporter
 
     try:
         conf = cfg.resolve_config(config, paths)
@@ -131,6 +135,15 @@ def check(
         refused = reporter.refuse(result)
         if refused:
             raise ArchlintError(refused)
+        from archlint import adoption
+
+        result.unused_suppressions += [f"inline {u}" for u in adoption.apply_inline_ignores(result, trust_locations)]
+        if baseline is not None:
+            known, stale = adoption.apply_baseline(result, adoption.read_baseline(baseline))
+            if known or stale:
+                _err(f"{known} finding{'s' if known != 1 else ''} known from {baseline} left out"
+                     + (f"; {stale} of its entries matched nothing (fixed? rewrite it with --write-baseline)" if stale else ""),
+                     prefix="archlint: ")
     except ArchlintError as e:
         _err(str(e))
         if verbose:
@@ -147,8 +160,37 @@ def check(
             _print_traceback(r.exc)
     if reporter.one_model and all(r.error for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
-    try:
-        budget = conf.load.time_budget  # report drawing counts against --timeout too (per file)
+    if write_baseline is not None:
+        from archlint.adoption import write_baseline as write
+
+        try:
+            n = write(result, write_baseline)
+        except OSError as e:
+            _err(f"cannot write the baseline {write_baseline}: {e.strerror or e}")
+            raise typer.Exit(EXIT_ERROR) from None
+        _err(f"wrote {n} finding{'s' if n != 1 else ''} to the baseline {write_baseline}", prefix="archlint: ")
+        raise typer.Exit(EXIT_ERROR if result.errors else EXIT_OK)
+    if statistics:
+        from archlint.adoption import statistics as stats
+        from archlint.reporters.escape import safe_text
+
+        for n, code, name, sev in stats(result):
+            print(f"{n:>6}  {code}  {safe_text(name)}  [{sev}]")
+        sys.stdout.flush()
+    else:
+        _report(reporter, result, output, verbose, trust_locations, conf.load.time_budget, format)
+    if result.errors:
+        raise typer.Exit(EXIT_ERROR)
+    if any(f.severity >= conf.fail_on for f in result.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+    raise typer.Exit(EXIT_OK)
+
+
+def _report(reporter: Any, result: Any, output: Path | None, verbose: bool, trust_locations: bool,
+            budget: float | None, fmt: str) -> None:
+    from archlint.reporters import ReportOptions
+
+    try:  # report drawing counts against --timeout too (per file): budget
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 reporter.emit(result, fh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations,
@@ -167,11 +209,6 @@ def check(
     except (MemoryError, RecursionError):
         _err(f"cannot write the {fmt} report: it needs more memory than there is")
         raise typer.Exit(EXIT_ERROR) from None
-    if result.errors:
-        raise typer.Exit(EXIT_ERROR)
-    if any(f.severity >= conf.fail_on for f in result.findings):
-        raise typer.Exit(EXIT_FINDINGS)
-    raise typer.Exit(EXIT_OK)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -298,7 +335,7 @@ def rules(
                     "severity": r.severity.label,
                     "summary": r.summary,
                     "opt_in": r.opt_in,
-                    "references": list(r.references),
+                    "references": [x.label for x in r.references],
                     "aliases": list(r.aliases),
                     "options": {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in r.options.items()},
                 }

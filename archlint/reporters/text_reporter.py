@@ -56,6 +56,11 @@ class TextReporter(Reporter):
         _emit(result, stream, options.verbose, options.color)
 
 
+#: one rule's findings on one model beyond this many are grouped: the first GROUP_SHOW shown
+GROUP_ABOVE = 5
+GROUP_SHOW = 3
+
+
 def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None) -> None:
     o = _Out(stream, color)
     st, tx = o.style, o.text
@@ -76,7 +81,15 @@ def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None)
                 o.print(f"  {st('dim', 'kinds:')} {tx(kinds)}")
         if not r.findings:
             o.print("  " + st("green", "no findings"))
+        shown: Counter[str] = Counter()
+        total = Counter(f.code for f in r.findings)
         for f in r.findings:
+            shown[f.code] += 1
+            if not verbose and total[f.code] > GROUP_ABOVE and shown[f.code] > GROUP_SHOW:
+                if shown[f.code] == total[f.code]:  # after the last one: what was left out
+                    n = total[f.code] - GROUP_SHOW
+                    o.print("  " + st("dim", f"... and {n} more {f.code} findings like these (--verbose shows all)"))
+                continue
             op = f.op_type or "?"
             where = f"{tx(f.layer or '-')} {st('dim', f'({op})')}"
             loc = "  " + st("dim", str(f.source)) if f.source else ""
