@@ -205,7 +205,7 @@ REASONS: dict[str, str] = {}
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--only", default="")
+    ap.add_argument("--only", default="", help="comma-separated substrings of group/model/format")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--merge", action="store_true", help="with --write: replace only the rows run in the saved results")
     args = ap.parse_args()
@@ -214,7 +214,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
-            if args.only and args.only not in "/".join(case):
+            if args.only and not any(o and o in "/".join(case) for o in args.only.split(",")):
                 continue
             t = time.time()
             row = run(case, tmp)

@@ -23,12 +23,12 @@ def as_tensor(x: Any) -> torch.Tensor:
         return x.detach().clone()
     import numpy as np
 
-    a = np.array(x, copy=True)
+    a = np.array(x, copy=True, order="C")  # (not ascontiguousarray: it makes a 0-d index 1-d)
     if a.dtype == np.float64 and not isinstance(x, np.ndarray):
         a = a.astype(np.float32)
     if a.dtype.kind == "U" or a.dtype.kind == "O":
         raise TypeError(f"a {a.dtype} array is not a tensor")
-    return torch.from_numpy(np.ascontiguousarray(a))
+    return torch.from_numpy(a)
 
 
 def _impl_nodes(node: Node) -> list[Node]:

@@ -39,6 +39,7 @@ def _parity(model: Any, em: Any, inputs: tuple[Any, ...]) -> float:
     finally:
         model.train()
     assert len(want) == len(got)
+    assert [a.shape for a in want] == [b.shape for b in got]
     return max(float((a - b).abs().max() / (a.abs().max() + 1e-12)) for a, b in zip(want, got))
 
 
