@@ -200,7 +200,11 @@ def table(rows: list[dict], reasons: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-REASONS: dict[str, str] = {}
+#: rows that are not exact, and why
+REASONS: dict[str, str] = {
+    "transformers/gpt2/onnx-legacy": "the legacy exporter of this torch version cannot export GPT-2 (no aten::diff "
+                                     "in opset 17, used by transformers' mask code); the dynamo export runs exactly",
+}
 
 
 def main() -> None:
@@ -208,9 +212,13 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated substrings of group/model/format")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--merge", action="store_true", help="with --write: replace only the rows run in the saved results")
+    ap.add_argument("--table", action="store_true", help="rewrite the docs table from the saved results, run nothing")
     args = ap.parse_args()
     import tempfile
 
+    if args.table:
+        _write_table(json.loads(RESULTS.read_text()))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for case in cases():
@@ -227,12 +235,17 @@ def main() -> None:
     if args.write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(rows, indent=1) + "\n")
+        _write_table(rows)
+    exact = sum(1 for r in rows if status(r) == "exact")
+    print(f"{exact}/{len(rows)} exact within {TOL:g}")
+
+
+def _write_table(rows: list[dict]) -> None:
+    if True:
         text = DOC.read_text()
         start, end = "<!-- parity-table:start -->", "<!-- parity-table:end -->"
         a, b = text.index(start) + len(start), text.index(end)
         DOC.write_text(text[:a] + "\n" + table(rows, REASONS) + "\n" + text[b:])
-    exact = sum(1 for r in rows if status(r) == "exact")
-    print(f"{exact}/{len(rows)} exact within {TOL:g}")
 
 
 if __name__ == "__main__":

@@ -1065,7 +1065,10 @@ class Loader:
         (a Keras op such as ``x + 3.0``: its call's arguments, constants included)."""
         from archlint.frontends._keras_exec import impl, op_impl
 
-        if isinstance(module, str) and module.startswith("keras.src.ops") and len(nodes) == 1:
+        args = spec.get("args") if isinstance(spec, dict) else None
+        constant = isinstance(args, list) and any(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+        if len(nodes) == 1 and ((isinstance(module, str) and module.startswith("keras.src.ops")) or constant):
+            # a Keras op (an .h5 file does not name its module: a constant argument tells)
             nodes[0].impl = op_impl(cls, module, spec)
             return
 
