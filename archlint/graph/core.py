@@ -66,6 +66,8 @@ class Node:
     attrs: Attrs = field(default_factory=dict)  # type: ignore[assignment]
     source: SourceLocation | None = None
     index: int = -1
+    #: how to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and weight references
+    impl: Any = field(default=None, repr=False)
 
     def __init__(
         self,
@@ -267,6 +269,7 @@ class Graph:
         if not (0 <= pos < len(self.nodes)) or self.nodes[pos] is not last:
             raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
         members = {id(n) for n in group}
+        ordered = sorted(group, key=lambda n: n.index)  # topological: the members run in this order
         for n in group:
             for v in n.inputs:
                 v.consumers = [c for c in v.consumers if id(c) not in members]
@@ -280,6 +283,10 @@ class Graph:
             source=last.source,
             index=pos,
         )
+        if any(n.impl is not None for n in group):
+            from archlint.execute.spec import Fused
+
+            node.impl = Fused(members=ordered)  # the executor runs what was fused
         seen: set[int] = set()
         for v in inputs:
             if id(v) in seen:
