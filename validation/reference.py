@@ -63,8 +63,8 @@ class Scale:
 SCALES = {
     "tiny": Scale("tiny", {"image": 3, "flat": 4, "binary": 4, "text": 3, "mlm": 3, "lstm": 3},
                   {"image": 8, "flat": 16, "binary": 16, "text": 4, "mlm": 4, "lstm": 4}, 200, 100, 2, 2),
-    "cpu": Scale("cpu", {"image": 250, "flat": 400, "binary": 400, "text": 250, "mlm": 250, "lstm": 200},
-                 {"image": 48, "flat": 64, "binary": 64, "text": 16, "mlm": 16, "lstm": 16}, 12000, 2000, 6, 20),
+    "cpu": Scale("cpu", {"image": 200, "flat": 300, "binary": 300, "text": 150, "mlm": 150, "lstm": 150},
+                 {"image": 32, "flat": 64, "binary": 64, "text": 16, "mlm": 16, "lstm": 16}, 12000, 2000, 6, 20),
     "gpu": Scale("gpu", {"image": 3000, "flat": 3000, "binary": 3000, "text": 3000, "mlm": 3000, "lstm": 2000},
                  {"image": 128, "flat": 128, "binary": 128, "text": 64, "mlm": 64, "lstm": 64}, None, None, 10, 200),
 }
@@ -586,14 +586,28 @@ def _mean(xs):
 # the runner
 
 def settings_hash(scale: Scale, task_ids: dict, device: str) -> str:
+    """What decides a run's numbers: the model, data and symptom code, the training functions of
+    this module, the scale, the data's identity, the device and the torch version (reports and the
+    command line are left out, so changing them keeps finished runs)."""
+    import inspect
+
     import torch
 
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for name in ("reference.py", "refmodels.py", "refdata.py", "symptoms.py"):
+    for name in ("refmodels.py", "refdata.py", "symptoms.py"):
         h.update((here / name).read_bytes())
+    for fn in (build, _batches, _xy, loss_fn, predict, make_optimizer, evaluate, train_arm, time_arm_pair):
+        h.update(inspect.getsource(fn).encode())
     h.update(json.dumps([asdict(scale), task_ids, device, torch.__version__], sort_keys=True, default=str).encode())
     return h.hexdigest()[:12]
+
+
+def unit_file(e: RefExperiment, seed: int) -> str:
+    """One (experiment, seed) unit's file: named by a hash of the experiment's definition too, so an
+    edited pair is trained again."""
+    d = hashlib.sha256(json.dumps(asdict(e), sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{e.name}-{d}-{seed}.json"
 
 
 def load_tasks(needed: set[str], scale: Scale, data: str | None):
@@ -620,7 +634,13 @@ def _log(msg: str) -> None:
 
 
 def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, device: str = "cpu",
-        data: str | None = None, yes: bool = False, lint: bool = True, log=_log) -> dict:
+        data: str | None = None, yes: bool = False, lint: bool = True, log=_log,
+        shard: tuple[int, int] | None = None) -> dict | None:
+    """Train every pending (experiment, seed) unit, then analyse and write ``results.json``,
+    ``results.md``, ``evidence.json`` and ``effects.png`` in ``out``. Each finished unit (both arms
+    of one seed) is its own file under ``out/runs/<settings hash>/``: a rerun resumes. With
+    ``shard=(i, k)`` only every k-th unit from the i-th is trained and nothing is analysed (the
+    parallel workers of ``--workers``)."""
     import torch
 
     from .provenance import code_version, device_info
@@ -634,7 +654,9 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
     run_dir.mkdir(parents=True, exist_ok=True)
     seed_list = list(range(seeds))
     units = [(e, s) for e in exps for s in seed_list]
-    pending = [(e, s) for e, s in units if not (run_dir / f"{e.name}-{s}.json").is_file()]
+    if shard is not None:
+        units = units[shard[0]::shard[1]]
+    pending = [(e, s) for e, s in units if not (run_dir / unit_file(e, s)).is_file()]
     # plan: time one step of the first pending training experiment
     per_step = {}
     for e in exps:
@@ -657,11 +679,11 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
         f"({torch.get_num_threads()} torch threads)")
     log(f"plan: projected {fmt_duration(projected)} of training (timed warm-up steps per task: "
         + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_step.items()) + ")")
-    if device == "cpu" and projected > CPU_LIMIT_S and not yes:
+    if device == "cpu" and projected > CPU_LIMIT_S and not yes and shard is None:
         raise OutputError(f"projected {fmt_duration(projected)} on CPU, more than {fmt_duration(CPU_LIMIT_S)}: "
                           "pass --yes to run it anyway, or fewer --seeds / --rule")
     targets = {}
-    if lint:
+    if lint and shard is None:
         for e in exps:
             try:
                 targets[e.name] = lint_targets(e, tasks[e.task])
@@ -675,7 +697,7 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
     done_units = 0
     t_train = time.perf_counter()
     for e, s in units:
-        path = run_dir / f"{e.name}-{s}.json"
+        path = run_dir / unit_file(e, s)
         if path.is_file():
             runs.extend(json.loads(path.read_text())["runs"])
             continue
@@ -693,6 +715,8 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
         a, f = pair[0]["metric"], pair[1]["metric"]
         log(f"[{done_units}/{len(pending)}] {e.name} seed {s}: anti-pattern {a:.3f}, fix {f:.3f} "
             f"({'log images/s' if e.logic == 'faster' else 'accuracy'}); about {fmt_duration(left)} left")
+    if shard is not None:
+        return None
     results = [analyse(e, runs, seed_list) for e in exps]
     for r in results:
         r["targets"] = targets.get(r["experiment"], {"checked": False, "why": "not linted in this run"})
@@ -853,6 +877,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpu-only", action="store_true", help="include the throughput experiments that only a GPU tests")
     ap.add_argument("--no-lint", action="store_true", help="skip linting each pair before training")
     ap.add_argument("--yes", action="store_true")
+    ap.add_argument("--workers", type=int, default=1, help="train in this many processes (on one GPU: several "
+                    "small runs at once), then analyse")
+    ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     try:
         exps = select(a.rule, include_gpu_only=a.gpu_only or a.device != "cpu")
@@ -860,6 +887,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archlint validate: error: {e}", file=sys.stderr)
         return 2
     scale = SCALES[a.scale]
+    if a.shard:
+        i, k = (int(v) for v in a.shard.split("/"))
+        run(exps, scale=scale, seeds=a.seeds or scale.seeds, out=Path(a.out), device=a.device, data=a.data,
+            yes=True, lint=False, shard=(i, k))
+        return 0
+    if a.workers > 1:
+        import subprocess
+
+        base = [sys.executable, "-m", "archlint_validation.reference", "--scale", a.scale, "--device", a.device,
+                "--out", a.out, "--seeds", str(a.seeds or scale.seeds)]
+        base += [f"--rule={r}" for r in a.rule or []] + (["--data", a.data] if a.data else [])
+        base += ["--gpu-only"] if a.gpu_only else []
+        procs = [subprocess.Popen([*base, "--shard", f"{i}/{a.workers}"]) for i in range(a.workers)]
+        failed = [i for i, p in enumerate(procs) if p.wait() != 0]
+        if failed:
+            print(f"archlint validate: error: worker(s) {failed} failed; finished runs are kept in {a.out}",
+                  file=sys.stderr)
+            return 2
     try:
         res = run(exps, scale=scale, seeds=a.seeds or scale.seeds, out=Path(a.out), device=a.device, data=a.data,
                   yes=a.yes, lint=not a.no_lint)
