@@ -63,7 +63,7 @@ class Scale:
 SCALES = {
     "tiny": Scale("tiny", {"image": 3, "flat": 4, "binary": 4, "text": 3, "mlm": 3, "lstm": 3},
                   {"image": 8, "flat": 16, "binary": 16, "text": 4, "mlm": 4, "lstm": 4}, 200, 100, 2, 2),
-    "cpu": Scale("cpu", {"image": 200, "flat": 300, "binary": 300, "text": 150, "mlm": 150, "lstm": 150},
+    "cpu": Scale("cpu", {"image": 150, "flat": 250, "binary": 250, "text": 200, "mlm": 200, "lstm": 120},
                  {"image": 32, "flat": 64, "binary": 64, "text": 16, "mlm": 16, "lstm": 16}, 12000, 2000, 6, 20),
     "gpu": Scale("gpu", {"image": 3000, "flat": 3000, "binary": 3000, "text": 3000, "mlm": 3000, "lstm": 2000},
                  {"image": 128, "flat": 128, "binary": 128, "text": 64, "mlm": 64, "lstm": 64}, None, None, 10, 200),

@@ -234,7 +234,7 @@ class TinyLM(nn.Module):
     """A small pre-norm transformer over characters (GPT-2's layout); causal by default, or
     bidirectional (``causal=False``) for the masked-character task."""
 
-    def __init__(self, vocab: int, *, d: int = 64, layers: int = 4, heads: int = 2, ctx: int = 64,
+    def __init__(self, vocab: int, *, d: int = 48, layers: int = 3, heads: int = 2, ctx: int = 64,
                  final_norm: bool = True, scaled: bool = True, positions: bool = True,
                  mask_value: float = -1e4, double_norm: bool = False, causal: bool = True,
                  out_vocab: int | None = None, init_seed: int | None = None) -> None:

@@ -139,7 +139,10 @@ def diagnose(probes: list[dict], losses: list[float]) -> list[dict]:
         if len(norms) >= 2:
             lo = min(norms, key=lambda g: g["norm"])
             hi = max(norms, key=lambda g: g["norm"])
-            if hi["norm"] > 0 and lo["norm"] / hi["norm"] < VANISHING_RATIO:
+            if hi["norm"] == 0.0:
+                out.append({"symptom": "vanishing-gradients", "value": 0.0, "layer": None, "when": when,
+                            "detail": "every weight layer's gradient is exactly 0"})
+            elif lo["norm"] / hi["norm"] < VANISHING_RATIO:
                 out.append({"symptom": "vanishing-gradients", "value": lo["norm"] / hi["norm"], "layer": lo["layer"],
                             "when": when, "detail": f"gradient norm of {lo['layer']} is {lo['norm']:.2e}, "
                                                     f"{hi['norm'] / max(lo['norm'], 1e-300):.1e}x below {hi['layer']}"})
