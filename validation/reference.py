@@ -252,10 +252,15 @@ def by_name(name: str) -> RefExperiment:
     raise KeyError(name)
 
 
+#: cheapest families first, so an interrupted CPU run has finished the most experiments
+_COST_ORDER = {"mlp": 0, "seednet": 1, "invres": 2, "lm": 3, "lstm": 4}
+
+
 def select(rules: list[str] | None = None, include_gpu_only: bool = False) -> list[RefExperiment]:
     wanted = {r.upper() for r in rules} if rules else None
     out = []
-    for e in EXPERIMENTS:
+    for e in sorted(EXPERIMENTS, key=lambda e: (e.logic == "faster" and e.family != "seednet",
+                                                _COST_ORDER[e.family] if e.logic != "faster" else 0.5)):
         if wanted is not None and not wanted & set(e.rules):
             continue
         if e.gpu_only and not include_gpu_only and wanted is None:
