@@ -43,6 +43,7 @@ from .progress import CPU_LIMIT_S, fmt_duration
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MAX_IMAGES = 200_000
+MAX_PIXELS_PER_IMAGE = 4096 * 4096
 
 
 @dataclass
@@ -68,11 +69,14 @@ class UserData:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
-        from .safeio import read_npz  # the safe reader of the security work, when present
+        from .safeio import load_array  # the hostile-input reader of validate (issue 17), when present
     except ImportError:
-        read_npz = None
-    if read_npz is not None:
-        return dict(read_npz(path))
+        load_array = None
+    if load_array is not None:
+        arrs = load_array(path)
+        if not isinstance(arrs, dict):
+            raise DataError(f"{path}: an .npy holds one array; pass an .npz with x and y")
+        return arrs
     try:
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
@@ -104,6 +108,10 @@ def _decode_folder(root: Path, size: tuple[int, int] | None) -> tuple[np.ndarray
                 raise DataError(f"{root}: more than {MAX_IMAGES:,} images; pass an .npz instead")
             try:
                 with Image.open(f) as im:
+                    w, h = im.size  # from the header: nothing is decoded yet
+                    if w * h > MAX_PIXELS_PER_IMAGE or getattr(im, "n_frames", 1) != 1:
+                        raise DataError(f"{f}: {w}x{h} {'animated ' if getattr(im, 'n_frames', 1) != 1 else ''}"
+                                        "image refused (read from its header, not decoded)")
                     im = im.convert("RGB")
                     if size is not None:
                         im = im.resize((size[1], size[0]), Image.BILINEAR)
