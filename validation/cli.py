@@ -146,6 +146,8 @@ def validate(
 
 def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device, out, yes) -> None:
     """``archlint validate MODEL``: the user's model as read vs with each finding's fix."""
+    from archlint.errors import ArchlintError
+
     from .errors import DataError
     from .usermodel import validate_model, verdict_line
 
@@ -161,7 +163,7 @@ def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device,
     try:
         res = validate_model(model, rules=rule, data=str(data) if data else None, steps=steps, seeds=seeds,
                              batch=batch_size or 64, device=dev, out=out, yes=yes, log=log)
-    except (ValidationError, DataError, ValueError) as e:
+    except (ValidationError, DataError, ArchlintError, ValueError) as e:
         _err(str(e))
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
