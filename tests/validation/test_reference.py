@@ -120,3 +120,17 @@ def test_symptoms_nan_and_saturation():
     assert {"saturated-units", "nan-inf"} <= names
     nan = next(s for s in syms if s["symptom"] == "nan-inf")
     assert "first at step 1" in nan["detail"]
+
+
+def test_grid_runs_record_symptoms_without_changing_their_numbers():
+    from archlint_validation.data import load_synthetic, split_validation
+    from archlint_validation.executors import _train_single_with_symptoms
+    from archlint_validation.train import DeviceData, RunSpec, TrainConfig, train_single
+
+    split = split_validation(load_synthetic(64, 32), 16)
+    spec = RunSpec("modern", "dropout0.5", "before", "dense1000", 0)
+    cfg = TrainConfig(protocol="modern", batch_size=8, steps_per_epoch=2, epochs=1)
+    plain = train_single(spec, DeviceData(split, "modern", "cpu"), cfg)
+    probed = _train_single_with_symptoms(spec, DeviceData(split, "modern", "cpu"), cfg, lambda k: None)
+    assert probed.train_loss == plain.train_loss and probed.test_acc == plain.test_acc
+    assert isinstance(probed.symptoms, list)
