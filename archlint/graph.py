@@ -104,6 +104,8 @@ class Node:
     attrs: dict[str, Any] = field(default_factory=dict)
     source: SourceLocation | None = None
     index: int = -1
+    #: how to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and weight references
+    impl: Any = field(default=None, repr=False)
 
     # -- navigation -------------------------------------------------------
     @property
@@ -380,6 +382,7 @@ class GraphBuilder:
         if not (0 <= pos < len(self.graph.nodes)) or self.graph.nodes[pos] is not last:
             raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
         members = {id(n) for n in group}
+        ordered = sorted(group, key=lambda n: n.index)  # topological: members run in this order
         for n in group:
             for v in n.inputs:
                 v.consumers = [c for c in v.consumers if id(c) not in members]
@@ -393,6 +396,10 @@ class GraphBuilder:
             source=last.source,
             index=pos,
         )
+        if any(n.impl is not None for n in group):
+            from archlint.execute.spec import Fused
+
+            node.impl = Fused(members=ordered)
         seen: set[int] = set()
         for v in inputs:
             if id(v) in seen:

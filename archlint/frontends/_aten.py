@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from archlint.execute.spec import MODE, Call, Impl, In, T, TrainOnly, W, WeightTable
 from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
 from archlint.shapes import finish as finish_graph
 
@@ -450,14 +451,23 @@ def build(
     inputs: Sequence[str],
     outputs: Sequence[str],
     shapes: dict[str, Shape | None],
+    weights: WeightTable | None = None,
 ) -> Graph:
     """Map ATen calls in topological order into a :class:`Graph`.
 
     ``inputs`` are the user inputs (everything else without a producer is a
-    weight, buffer or constant); ``shapes`` gives every tensor's shape."""
+    weight, buffer or constant); ``shapes`` gives every tensor's shape.
+    ``weights`` (placeholder name -> the module's tensor) makes the graph
+    executable: each node gets an :class:`~archlint.execute.spec.Impl` (its
+    ATen call, after the weight-only calls it reads: ``expand(cls_token)``,
+    a position-id ``arange``), and parameter counts are the parameters each
+    node reads first, so free parameters (position embeddings, class tokens)
+    are counted where they are used."""
     b = GraphBuilder(name, fmt)
     cx = _Ctx(shapes)
     alias: dict[str, str] = {}  # aten value -> graph value
+    picks: dict[str, tuple[str, tuple[int, ...]]] = {}  # getitem value -> (graph value, item path)
+    pre: dict[str, tuple[int, ANode]] = {}  # outputs of calls that read no data (weights, constants only)
     standardised: set[str] = set()  # weights normalised before use (weight standardisation)
     for i in inputs:
         b.add_input(i, shapes.get(i))
@@ -470,6 +480,8 @@ def build(
                 if g is not None and g not in data_in:
                     data_in.append(g)
         if not data_in or not n.outputs:
+            for o in n.outputs:
+                pre[o] = (len(pre), n)
             # buffer updates, constants, size arithmetic; and weights computed from parameters:
             # a normalisation of a weight (NF-Nets' ScaledStdConv) standardises it
             base = op_name(n.target).rstrip("_")
@@ -480,8 +492,13 @@ def build(
         op = op_name(n.target)
         if op in _LOOK_THROUGH or (op in ("sym_size", "size", "sym_numel", "sym_stride", "dim")):
             if op in _LOOK_THROUGH:
+                src = next(iter(_refs(n.args.get("arg0"))), None)
+                idx = n.args.get("arg1")
+                base, path = picks.get(src, (data_in[0], ())) if src else (data_in[0], ())
                 for o in n.outputs:
                     alias[o] = data_in[0]
+                    if isinstance(idx, int):
+                        picks[o] = (base, (*path, idx))
             continue
         kind, attrs = classify(n, [r for r in _data_refs(n, alias)], cx)
         layer, cls = _layer(n)
@@ -493,6 +510,8 @@ def build(
         node = b.add(kind, op, layer, inputs=data_in, outputs=[out], attrs=attrs,
                      source=user_frame(n.stack_trace), name=n.name)
         node.outputs[0].shape = shapes.get(out)
+        if weights is not None:
+            node.impl = _impl(n, data_in, alias, picks, pre)
         for o in n.outputs:
             alias[o] = out
     for o in outputs:
@@ -500,7 +519,95 @@ def build(
         if g is not None and all(v.name != g for v in b.graph.outputs):
             b.mark_output(g)
     tie_weights(b.graph)
-    return finish_graph(b)
+    graph = finish_graph(b)
+    if weights is not None:
+        graph.meta["weights"] = weights
+        count_params(graph, weights)
+    return graph
+
+
+_MODE_ARGS = {"train", "training"}
+
+
+def _impl(n: ANode, data_in: list[str], alias: dict[str, str], picks: dict[str, tuple[str, tuple[int, ...]]],
+          pre: dict[str, tuple[int, ANode]]) -> Impl:
+    """The node's ATen call, preceded by the weight-only calls it reads."""
+    needed: dict[str, tuple[int, ANode]] = {}
+
+    def need(r: str) -> None:
+        if r in needed:
+            return
+        pos, m = pre[r]
+        for o in m.outputs:
+            needed[o] = (pos, m)
+        for v in m.args.values():
+            for x in _refs(v):
+                if x in pre:
+                    need(x)
+
+    def tmpl(v: Any) -> Any:
+        if isinstance(v, TRef):
+            r = v.name
+            if r in picks:
+                base, path = picks[r]
+                return In(data_in.index(base), path)
+            if r in alias:
+                return In(data_in.index(alias[r]))
+            if r in pre:
+                need(r)
+                return T(r)
+            return W(r)
+        if isinstance(v, (list, tuple)):
+            return [tmpl(x) for x in v]
+        return v
+
+    def args_of(m: ANode) -> dict[str, Any]:
+        out = {k: tmpl(v) for k, v in m.args.items()}
+        for k in _MODE_ARGS & set(out):  # dropout, batch norm, RNNs: follow module.train()/eval()
+            if isinstance(out[k], bool):
+                out[k] = MODE
+        p = out.get("dropout_p")
+        if isinstance(p, (int, float)) and p:
+            out["dropout_p"] = TrainOnly(float(p))
+        return out
+
+    main = Call("aten", n.target, args_of(n), n.outputs[0])
+    calls: list[Call] = []
+    seen: set[int] = set()
+    for _pos, m in sorted(needed.values(), key=lambda pm: pm[0]):
+        if id(m) not in seen:
+            seen.add(id(m))
+            calls.append(Call("aten", m.target, args_of(m), m.outputs[0]))
+    return Impl([*calls, main])
+
+
+def count_params(graph: Graph, weights: WeightTable) -> None:
+    """Each node's ``params``: the trainable tensors it reads that no earlier
+    node read (so a shared table counts once, and a free parameter -- a class
+    token, a position embedding -- counts at the node that uses it). The
+    graph's total is then the module's ``sum(p.numel())`` over the parameters
+    the forward pass reads."""
+    from archlint.execute.spec import Fused, leaves
+
+    seen: set[str] = set()
+
+    def reads(impl: Any) -> list[str]:
+        if isinstance(impl, Fused):
+            return [w for m in impl.members for w in reads(m.impl)]
+        if not isinstance(impl, Impl):
+            return []
+        return [leaf.name for c in impl.calls for leaf in leaves(c.args) if isinstance(leaf, W)]
+
+    for node in graph.nodes:
+        total = 0
+        for w in reads(node.impl):
+            ref = weights.get(w)
+            if ref is None or ref.role not in ("param", "frozen") or ref.key in seen:
+                continue
+            seen.add(ref.key)
+            total += _prod(ref.shape)
+        if node.impl is not None and (total or "params" in node.attrs):
+            node.attrs["params"] = total
 
 
 def tie_weights(graph: Graph) -> None:

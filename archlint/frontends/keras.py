@@ -161,13 +161,15 @@ def load(path: str | Path, options: Any = None) -> Graph:
             hint = " (it is an HDF5 file: rename it to .h5)" if head.startswith(_HDF5_MAGIC) else ""
             raise LoadError(path, f"not a zip archive, so not a Keras .keras file{hint}")
         config, meta = read_keras_zip(p)
+        fmt = "keras"
     else:
         if not head.startswith(_HDF5_MAGIC):
             hint = " (it is a zip archive: a Keras 3 .keras file? rename it)" if head.startswith(_ZIP_MAGIC) else ""
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
+        fmt = "h5"
     try:
-        return from_config(config, name=p.stem, path=str(path), meta=meta)
+        return from_config(config, name=p.stem, path=str(path), meta=meta, weights_format=fmt)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
         raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
@@ -356,8 +358,12 @@ def _text(v: Any) -> Any:
 # -- config into graph -------------------------------------------------------
 
 
-def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
-    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph."""
+def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None,
+                weights_format: str | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph.
+
+    ``weights_format`` ("keras" or "h5"): the file at ``path`` holds the
+    weights; its nodes then record how to run them (:mod:`archlint.frontends._keras_exec`)."""
     path = path or name
     if not isinstance(config, dict) or "class_name" not in config:
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
@@ -376,6 +382,10 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    if weights_format:
+        from archlint.frontends._keras_exec import KerasWeights
+
+        loader.weights = KerasWeights(path, weights_format)
     written = _count_objects(config, path)
     loader.max_layers = min(MAX_LAYERS, EXPANSION_FACTOR * written + EXPANSION_SLACK)
     loader.written = written
@@ -388,6 +398,8 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     for v in outs:
         loader.b.mark_output(v)
     graph = finish_graph(loader.b)
+    if loader.weights is not None:
+        graph.meta["weights"] = loader.weights.table
     meta = dict(meta or {})
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
@@ -588,6 +600,8 @@ class _Loader:
         self.max_layers = MAX_LAYERS
         self.written = 0
         self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
+        self.weights: Any = None  # KerasWeights when the file's weights are referenced
+        self._saved: list[tuple[str, list[str], dict[str, str]]] = [("", [], {})]  # (weights path, h5 chain, names)
 
     # -- values and shapes --
     def _fresh(self, base: str) -> str:
@@ -651,6 +665,7 @@ class _Loader:
         else:
             raise LoadError(self.path, "Sequential model config has no layer list")
         cur: str | None = inputs[0] if inputs else None
+        self._name_layers(layers, sequential=True)
         for i, layer in enumerate(layers):
             if not isinstance(layer, dict):
                 raise LoadError(self.path, f"layer {i} of a Sequential model is not an object")
@@ -679,6 +694,7 @@ class _Loader:
         in_refs = _io_refs(body.get("input_layers"))
         given = dict(zip((r[0] for r in in_refs), inputs or [], strict=False))
         pending: list[tuple[dict[str, Any], str, int, list[tuple[str, int, int]]]] = []
+        self._name_layers(layers, sequential=False)
         for layer in layers:
             if not isinstance(layer, dict):
                 raise LoadError(self.path, "a layer of a functional model is not an object")
@@ -729,6 +745,25 @@ class _Loader:
             outs.append(tensors[r])
         return outs
 
+    def _name_layers(self, layers: list[Any], *, sequential: bool) -> None:
+        """The names Keras saves this container's layers under (``conv2d``, ``conv2d_1`` ...,
+        in the config's order; a Sequential model's input layer is not saved)."""
+        if self.weights is None:
+            return
+        from archlint.frontends._keras_exec import snake, unique
+
+        used: dict[str, int] = {}
+        names = self._saved[-1][2]
+        for layer in layers:
+            if not isinstance(layer, dict):
+                continue
+            cls = str(layer.get("class_name"))
+            if sequential and cls == "InputLayer":
+                continue
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            lname = str(layer.get("name") or cfg.get("name") or cls)
+            names.setdefault(lname, unique(snake(cls), used))
+
     # -- layers --
     def layer(self, layer: dict[str, Any], ins: list[str], prefix: str, lname: str, call: int = 0) -> list[str]:
         """Add the node(s) for one call of one layer; return its output values."""
@@ -736,22 +771,45 @@ class _Loader:
         cls = str(layer.get("class_name"))
         cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
         full = prefix + lname
-        if cls in _MODEL_CLASSES:
-            return self.model(layer, ins, prefix=full + "/")
-        kind = _model_kind(layer.get("config"))
-        if kind is not None:  # a custom subclass of Sequential / Functional used as a layer
-            return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
+        kind = _model_kind(layer.get("config")) if cls not in _MODEL_CLASSES else cls
+        if kind is not None:  # a nested model (a custom subclass of Sequential / Functional too)
+            wpath, chain, names = self._saved[-1]
+            self._saved.append((f"{wpath}layers/{names.get(lname, lname)}/", [*chain, lname], {}))
+            try:
+                return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
+            finally:
+                self._saved.pop()
         out = self._fresh(full if call == 0 else f"{full}:{call}")
         first = len(self.b.graph.nodes)
         node = self._convert(cls, cfg, full, ins, out)
         _weights_config(self.b.graph.nodes[first:], cfg)
+        if self.weights is not None:
+            self._record(cls, cfg, lname, self.b.graph.nodes[first:])
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
             node = self._add(
                 OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
                 {"activation": act, "fused": True}, name=f"{full}/{act}",
             )
+            if self.weights is not None:
+                from archlint.frontends._keras_exec import activation_impl
+
+                node.impl = activation_impl(act)
         return [node.output.name]
+
+    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node]) -> None:
+        """How to run the node(s) of one layer call: the layer class, its config, its weights."""
+        from archlint.frontends._keras_exec import impl
+
+        wpath, chain, names = self._saved[-1]
+        refs = self.weights.refs(cls, cfg, f"{wpath}layers/{names.get(lname, lname)}", [*chain, lname])
+        if len(nodes) == 2 and cls.startswith("SeparableConv"):
+            dw, pw = nodes
+            dw.impl = impl(cls, cfg, len(dw.inputs), {"depthwise_kernel": refs["depthwise_kernel"]}, part="depthwise")
+            pw.impl = impl(cls, cfg, 1, {k: v for k, v in refs.items() if k != "depthwise_kernel"}, part="pointwise")
+            return
+        for n in nodes:
+            n.impl = impl(cls, cfg, len(n.inputs), refs)
 
     def _add(
         self,

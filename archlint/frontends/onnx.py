@@ -106,7 +106,7 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
     _clean_strings(model)
     try:
-        return from_model(model, name=p.stem)
+        return from_model(model, name=p.stem, base_dir=str(p.parent))
     except GraphError as e:
         raise LoadError(path, f"malformed ONNX graph: {e}") from None
 
@@ -340,7 +340,8 @@ def _shape_of(vi: Any) -> tuple[int | None, ...] | None:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.tensor_type.shape.dim)
 
 
-def from_model(model: Any, name: str = "model") -> Graph:
+def from_model(model: Any, name: str = "model", base_dir: str | None = None) -> Graph:
+    """The graph of a ``ModelProto`` (``base_dir``: where its external data lives)."""
     g = model.graph
     if len(g.node) > MAX_NODES:
         raise LoadError(name, f"{len(g.node):,} nodes is more than archlint reads ({MAX_NODES:,})")
@@ -420,12 +421,15 @@ def from_model(model: Any, name: str = "model") -> Graph:
         if any(x in data_vals for x in n.input if x):
             data_vals.update(o for o in n.output if o)
     notes: list[ExportNote] = []
+    from archlint.frontends._onnx_exec import Recorder
+
+    kept = {id(n) for n in ordered if id(n) not in skip and n.op_type not in _SHAPE_OPS
+            and (not data_vals or any(x and x in data_vals for x in n.input))}
+    recorder = Recorder(g, ordered, data_vals)
     for n in ordered:
-        if id(n) in skip or n.op_type in _SHAPE_OPS:
+        if id(n) not in kept:
             continue
         data_in = [x for x in n.input if x and x in data_vals]
-        if not data_in and data_vals:
-            continue
         meta = {p.key: p.value for p in n.metadata_props}
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
@@ -448,6 +452,7 @@ def from_model(model: Any, name: str = "model") -> Graph:
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
+        node.impl = recorder.impl(n, data_in, kept, fused_add.get(id(n)))
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]
@@ -474,6 +479,7 @@ def from_model(model: Any, name: str = "model") -> Graph:
 
     tie_weights(b.graph)
     graph = finish_graph(b)
+    graph.meta["weights"] = recorder.table(base_dir)
     for node in graph.nodes:
         if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
             node.kind = OpKind.FLATTEN

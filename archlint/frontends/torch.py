@@ -32,6 +32,7 @@ from typing import Any
 
 from archlint.errors import LoadError, MissingExtraError
 from archlint.frontends import LoadOptions
+from archlint.execute.spec import WeightRef, WeightTable
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
 
@@ -436,7 +437,7 @@ def capture(model: Any, example: Example, name: str = "model", spec: str | None 
         except Exception as e:  # noqa: BLE001 - fall back to fx, then eval mode
             errors.append(f"torch.export ({mode}): {type(e).__name__}: {_first_line(e)}")
         else:
-            graph = from_exported(ep, name)
+            graph = from_exported(ep, name, model)
             graph.meta["capture"] = "torch.export"
             _mark_mode(graph, mode, errors)
             return graph
@@ -461,15 +462,17 @@ def _fast_capture(model: Any, args: tuple[Any, ...], name: str) -> Graph | None:
     from archlint.frontends._fxcapture import Unsupported, capture as fx_capture
 
     model.train()
+    placeholders: dict[str, tuple[str, str]] = {}
     try:
         with _quiet():
-            nodes, inputs, outputs, shapes = fx_capture(model, args)
+            nodes, inputs, outputs, shapes = fx_capture(model, args, placeholders)
     except Unsupported as e:
         model.train()
         _fast_capture.last_reason = str(e)  # type: ignore[attr-defined]
         return None
     model.train()
-    graph = build(name, "torch", nodes, inputs, outputs, shapes)
+    weights = module_weights(model, placeholders, shapes)
+    graph = build(name, "torch", nodes, inputs, outputs, shapes, weights)
     graph.meta["capture"] = "torch.fx"
     graph.meta["capture_mode"] = "train"
     return graph
@@ -638,8 +641,36 @@ def _without_own_frames(trace: str | None) -> str | None:
     return trace.replace(f'File "{__file__}"', "File <archlint>")
 
 
-def from_exported(ep: Any, name: str = "model") -> Graph:
-    """Map a live ``torch.export.ExportedProgram``."""
+def module_weights(model: Any, placeholders: dict[str, tuple[str, str]], shapes: dict[str, Any],
+                   constants: dict[str, Any] | None = None) -> WeightTable:
+    """The weight table of a capture: placeholder name -> (FQN, role), the
+    tensors read from ``model`` (references, not copies) when first asked.
+    A tensor reachable under two names (tied weights) has one key, its first name."""
+    canonical: dict[int, str] = {}
+    for fqn, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+        canonical.setdefault(id(t), fqn)
+    by_fqn = {fqn: t for fqn, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+
+    def load() -> dict[str, Any]:
+        out = {fqn: t for fqn, t in [*model.named_parameters(), *model.named_buffers()]}
+        out.update(constants or {})
+        return out
+
+    table = WeightTable(load, source="module")
+    for name, (fqn, role) in placeholders.items():
+        t = by_fqn.get(fqn)
+        key = canonical.get(id(t), fqn) if t is not None else fqn
+        if t is not None and role == "param" and not getattr(t, "requires_grad", True):
+            role = "frozen"
+        shape = shapes.get(name)
+        dtype = str(t.dtype).removeprefix("torch.") if t is not None else None
+        table.add(WeightRef(name, key, tuple(shape) if shape is not None else None, dtype, role))
+    return table
+
+
+def from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
+    """Map a live ``torch.export.ExportedProgram`` (``model``, the module it
+    was exported from, gives the weights an executor reads)."""
     sig = ep.graph_signature
     shapes: dict[str, Shape | None] = {}
     nodes: list[ANode] = []
@@ -665,7 +696,18 @@ def from_exported(ep: Any, name: str = "model") -> Graph:
         elif n.op == "output":
             outputs = [a.name for a in n.args[0] if hasattr(a, "name")]
     user_outputs = set(sig.user_outputs)
-    return build(name, "torch", nodes, list(sig.user_inputs), [o for o in outputs if o in user_outputs], shapes)
+    placeholders: dict[str, tuple[str, str]] = {}
+    for ph, fqn in sig.inputs_to_parameters.items():
+        placeholders[ph] = (fqn, "param")
+    for ph, fqn in sig.inputs_to_buffers.items():
+        placeholders[ph] = (fqn, "buffer")
+    for ph, cname in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items():
+        placeholders[ph] = (cname, "constant")
+    constants = {k: v for k, v in getattr(ep, "constants", {}).items() if hasattr(v, "shape")}
+    if model is None:
+        model = ep.module()
+    weights = module_weights(model, placeholders, shapes, constants)
+    return build(name, "torch", nodes, list(sig.user_inputs), [o for o in outputs if o in user_outputs], shapes, weights)
 
 
 # -- torch.fx fallback: modules become the ATen calls they stand for -------------
