@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
 from archlint.rules.base import Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 from archlint.shapes import spatial_size
 
 _TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
@@ -192,3 +196,13 @@ class DenseHead(Rule):
                 share=round(share, 4),
                 spatial=spatial_size(x),
             )
+
+    autofix = 'puts global average pooling before the Flatten; the dense layer after it reads the pooled channels (its weights summed over the positions). A head written as a whole-map convolution is left alone: its replacement changes the layers after it'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import node_named, pooled_head
+
+        node = node_named(graph, finding.node)
+        if node is None or node.kind not in (OpKind.FLATTEN, OpKind.RESHAPE):
+            return None
+        return pooled_head(self.code, node)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules.base import Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _SELF_NORMALISING = frozenset({"selu"})
 
@@ -88,3 +92,19 @@ class UnnormalisedDeepConvStack(Rule):
             ctx,
             convs=count,
         )
+
+    autofix = "inserts a batch norm after each convolution (before its activation); the convolutions keep their bias, which AL005's rewrite then folds into the new batch norm"
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite
+
+        edits = []
+        for conv in graph.of_kind(OpKind.CONV):
+            c = conv.attrs.get("channels")
+            if not isinstance(c, int) or conv.attrs.get("transposed") or not conv.outputs[0].consumers:
+                continue
+            bn = NewLayer(OpKind.BATCH_NORM, f"{conv.layer}_bn", {"channels": c, "rank": len(conv.attrs.get("kernel") or (1, 1))})
+            edits.append(Insert(conv, "after", bn))
+        if not edits:
+            return None
+        return Rewrite(self.code, finding.node, f"insert {len(edits)} batch norms after the convolutions", edits)

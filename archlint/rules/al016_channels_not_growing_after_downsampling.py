@@ -204,3 +204,5 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
                 before=before,
                 after=coarse.channels,
             )
+
+    autofix = 'none: widening a stage changes the weights of every layer after it'

@@ -98,3 +98,4 @@ class StrideExceedsKernel(Rule):
                 stride=list(stride),
             )
 
+    autofix = 'none: an average pool before a stride-1 convolution is the remedy, but the output size differs on odd maps'

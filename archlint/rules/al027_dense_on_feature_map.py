@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import dims, spatial
 from archlint.rules.base import Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 #: ops after which an output still has the layout of the Dense it came from
 _KEEPS_MAP = frozenset({OpKind.DENSE, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.BATCH_NORM,
@@ -98,3 +102,15 @@ class DenseOnFeatureMap(Rule):
                 ctx,
                 spatial=list(size or ()),
             )
+
+    autofix = 'inserts global average pooling before the dense layer'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None or len(node.inputs) != 1:
+            return None
+        rank = len(finding.data.get("spatial") or (1, 1))
+        gap = NewLayer(OpKind.GLOBAL_POOL, f"{node.layer}_gap", {"pool": "avg", "rank": rank})
+        return Rewrite(self.code, node.name, f"global average pooling before '{node.layer}'", [Insert(node, "before", gap)])

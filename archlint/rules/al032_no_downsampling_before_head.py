@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import dims, spatial, upstream
 from archlint.rules.base import Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 def _downsamples(node: Node) -> bool:
@@ -94,3 +98,13 @@ class NoDownsamplingBeforeHead(Rule):
                 convs=len(convs),
                 spatial=list(size),
             )
+
+    autofix = 'the same rewrite as AL003: global average pooling before the Flatten (the dense layer reads the pooled channels), which downsamples the map to 1x1 before the head'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import node_named, pooled_head
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        return pooled_head(self.code, node)

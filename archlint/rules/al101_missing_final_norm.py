@@ -75,3 +75,5 @@ class MissingFinalNorm(Rule):
                 ctx,
                 blocks=len(adds),
             )
+
+    autofix = "none: the norm's place (before the head, after the last block) depends on the model; add `LayerNorm` at the end of the stack"
