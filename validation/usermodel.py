@@ -675,21 +675,56 @@ def _output_activation(graph) -> str | None:
     return None
 
 
-def _module_factory(graph):
-    """seed -> a fresh torch module of ``graph`` (its declared initialisers, drawn from the seed)."""
+def _has_all_weights(graph) -> bool:
+    table = (graph.meta or {}).get("weights")
+    if table is None:
+        return True
+    try:
+        have = table.tensors()
+    except Exception:  # noqa: BLE001 - an unreadable weight file: treat as absent
+        return False
+    return all((ref.key in have or name in have) for name, ref in table.refs.items())
+
+
+def _keras_with_weights(path: str, seed: int, workdir: Path) -> str:
+    """A Keras v3 file saved without weights (config only): build it with Keras (safe mode: no
+    Lambda code runs), its declared initialisers drawn from ``seed``, and save it with its weights."""
+    import zipfile
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError:
+        raise ValidationError(f"{path} holds no weights; building them from its initialisers needs keras") from None
+    with zipfile.ZipFile(path) as z:
+        config = json.loads(z.read("config.json"))
+    keras.utils.set_random_seed(seed)
+    model = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    out = Path(workdir) / f"{Path(path).stem}-seed{seed}.keras"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    return str(out)
+
+
+def _module_factory(graph, path: str | None = None, workdir: Path | None = None):
+    """seed -> a torch module of ``graph``. With the file's weights when it has them (the model as
+    read: an untrained file holds its initialisers' draw, a zero-initialised layer stays zero);
+    a Keras file saved without weights is built by Keras with its declared initialisers drawn from
+    the seed. Layers a fix inserted get their declared initialiser, drawn from the seed."""
     try:
         from archlint.execute import to_module
     except ImportError:
         raise ValidationError("validate MODEL needs the executor (archlint.execute), which this install lacks") from None
+    rebuild = path is not None and str(path).endswith(".keras") and not _has_all_weights(graph)
 
     def build(seed: int):
         import torch
 
+        from archlint.frontends import load_graph
+
+        g = load_graph(_keras_with_weights(path, seed, workdir)) if rebuild else graph
         torch.manual_seed(seed)
-        try:
-            return to_module(graph, weights={})  # declared initialisers, not the file's trained weights
-        except TypeError:
-            return to_module(graph)
+        return to_module(g)
 
     return build
 
@@ -707,7 +742,9 @@ def variants_for_model(target: str, rules: list[str] | None, out: Path, log=prin
     fdicts = [{"code": f.code, "node": f.layer, "message": f.message, "fix": f.fix, "severity": str(f.severity)}
               for f in findings]
     base_loss = loss_spec(graph, _output_activation(graph))
-    variants = [Variant("original", "original", _module_factory(graph), base_loss, summary="as read")]
+    work = Path(out) / "built"
+    variants = [Variant("original", "original", _module_factory(graph, target, work / "original"), base_loss,
+                        summary="as read")]
     try:
         from archlint.fixes import fix_model
     except ImportError:
@@ -729,7 +766,7 @@ def variants_for_model(target: str, rules: list[str] | None, out: Path, log=prin
         fgraph = load_graph(str(fixed_path))
         summary = "; ".join(getattr(rw, "summary", str(rw)) for rw in outcome.applied)
         layer = next((getattr(rw, "layer", None) for rw in outcome.applied), None)
-        variants.append(Variant(f"fix-{code}", f"{code} fixed", _module_factory(fgraph),
+        variants.append(Variant(f"fix-{code}", f"{code} fixed", _module_factory(fgraph, str(fixed_path), work / code),
                                 loss_spec(fgraph, _output_activation(fgraph)), code, layer, summary))
     return variants, fdicts, graph
 

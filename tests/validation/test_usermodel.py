@@ -109,3 +109,35 @@ def test_keras_loss_semantics():
     assert float(l) == 0.0 and float(out.grad.abs().sum()) == 0.0  # a one-unit softmax cannot learn
     bce = U.LossSpec("binary_crossentropy", False, "compile").fn()
     assert float(bce(torch.full((3, 1), 0.5), y)) == pytest.approx(np.log(2), rel=1e-5)
+
+
+def test_validate_model_cli_on_an_onnx_fault_model(tmp_path):
+    """The one-unit softmax fault model, as read vs with archlint's fix (sigmoid), on the proxy task."""
+    pytest.importorskip("archlint.execute")
+    pytest.importorskip("archlint.fixes")
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from archlint.cli import app
+
+    model = Path(__file__).resolve().parents[2] / "fixtures" / "faults" / "onnx" / "softmax_single_unit.onnx"
+    r = CliRunner().invoke(app, ["validate", str(model), "--steps", "3", "--seeds", "2", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "AL026 fix (" in r.output and "95% CI" in r.output and "too few seeds" in r.output
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["proxy"] and "vehicle vs animal" in res["data"]["label"]
+    (c,) = res["comparisons"]
+    assert c["code"] == "AL026" and c["n"] == 2
+    # the original cannot learn: its categorical loss on one unit is 0 and every gradient is 0
+    assert all(r["test_loss"] == 0.0 for r in res["runs"] if r["variant"] == "original")
+    assert (tmp_path / "results.md").is_file() and (tmp_path / "fixed").is_dir()
+
+
+def test_validate_model_refuses_bad_input(tmp_path):
+    from typer.testing import CliRunner
+
+    from archlint.cli import app
+
+    r = CliRunner().invoke(app, ["validate", str(tmp_path / "missing.onnx")])
+    assert r.exit_code == 2 and "archlint validate: error:" in r.output and "Traceback" not in r.output
