@@ -97,27 +97,33 @@ def _strip_entries(text: str, run: str) -> str:
 
 def grade(name: str, dry_run: bool = False) -> list[tuple[str, str, str]]:
     res = json.loads((RESULTS / f"{name}.json").read_text())
-    changes = []
+    per_rule: dict[str, list[dict]] = {}
     for exp in res["experiments"]:
-        comparison, result, eff = entry(res, exp)
         for code in exp["rules"]:
-            path = EVIDENCE / f"{code}.toml"
-            text = _strip_entries(path.read_text(encoding="utf-8"), name)
-            old = tomllib.loads(text)
-            block = f"\n[[measured]]\nrun = {_q(name)}\ncomparison = {_q(comparison)}\nresult = {_q(result)}\n"
-            text = text.rstrip() + "\n" + block
-            grade_now = old["grade"]
-            if exp["verdict"] == "supported" and old["grade"] != "measured" or (
-                    exp["verdict"] == "supported" and old["grade"] == "measured"
-                    and not any(m.get("run") != name for m in old.get("measured", []))):
-                grade_now = "measured"
-                text = re.sub(r'(?m)^grade = ".*"$', 'grade = "measured"', text, count=1)
-                text = re.sub(r'(?m)^summary = ".*"$', lambda _m: f"summary = {_q(_summary(res, exp, eff))}", text,
-                              count=1)
-            tomllib.loads(text)  # still valid
-            changes.append((code, exp["verdict"], grade_now))
-            if not dry_run:
-                path.write_text(text, encoding="utf-8")
+            per_rule.setdefault(code, []).append(exp)
+    changes = []
+    for code, exps in sorted(per_rule.items()):
+        path = EVIDENCE / f"{code}.toml"
+        text = _strip_entries(path.read_text(encoding="utf-8"), name)
+        old = tomllib.loads(text)
+        earlier = [m for m in old.get("measured", []) if m.get("run") != name]
+        supported = None
+        for exp in exps:
+            comparison, result, eff = entry(res, exp)
+            text = text.rstrip() + "\n" + (f"\n[[measured]]\nrun = {_q(name)}\ncomparison = {_q(comparison)}\n"
+                                           f"result = {_q(result)}\n")
+            if exp["verdict"] == "supported" and supported is None:
+                supported = (exp, eff)
+        grade_now = old["grade"]
+        if supported is not None and not (old["grade"] == "measured" and earlier):
+            grade_now = "measured"
+            text = re.sub(r'(?m)^grade = ".*"$', 'grade = "measured"', text, count=1)
+            text = re.sub(r'(?m)^summary = ".*"$', lambda _m: f"summary = {_q(_summary(res, *supported))}", text,
+                          count=1)
+        tomllib.loads(text)  # still valid
+        changes.append((code, ", ".join(e["verdict"] for e in exps), grade_now))
+        if not dry_run:
+            path.write_text(text, encoding="utf-8")
     return changes
 
 

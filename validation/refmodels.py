@@ -73,7 +73,7 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
             double_bn: bool = False, head: str = "dense", head_units: int = 128, stem: str = "seed",
             grow: bool = False, downsample: str = "pool", kernels: tuple[int, ...] | None = None,
             last_kernel: int = 3, big_kernel_at: tuple[int, ...] = (), in_ch: int = 3,
-            image: int = 16, init_seed: int | None = None) -> nn.Sequential:
+            image: int = 16, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
     """The reduced seed network. ``bn``: none | before (Conv-BN-ReLU) | after (Conv-ReLU-BN);
     ``dropout``: rate of dropout inserted at every convolution (``dropout_where`` before/after the
     activation; ``before`` with ``bn="before"`` is Conv-Dropout-BN-ReLU); ``head``: dense (Flatten-Dense(head_units)-
@@ -82,7 +82,8 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
     at every downsampling; ``downsample``: pool | none | stride1x1 (a 1x1 stride-2 convolution
     instead of each pool) | stride3x3; ``kernels``: kernel size per convolution of the blocks;
     ``last_kernel``: kernel of the two wide convolutions; ``big_kernel_at``: indices of block
-    convolutions that get a 7x7 kernel."""
+    convolutions that get a 7x7 kernel; ``bn_momentum``: PyTorch momentum of the BatchNorm running
+    statistics (0.01 = Keras' 0.99, the seed network's; 0.1 = PyTorch's default)."""
     layers: list[nn.Module] = []
     ch = in_ch
     size = image
@@ -97,14 +98,14 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
         if dropout and dropout_where == "before":
             layers.append(nn.Dropout(dropout))
         if bn == "before":
-            layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM))
+            layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=bn_momentum))
             if double_bn:
-                layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM))
+                layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=bn_momentum))
         layers.append(nn.ReLU())
         if dropout and dropout_where == "after":
             layers.append(nn.Dropout(dropout))
         if bn == "after":
-            layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=BN_MOMENTUM))
+            layers.append(nn.BatchNorm2d(cout, eps=BN_EPS, momentum=bn_momentum))
 
     w = width
     if stem == "imagenet":

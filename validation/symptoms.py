@@ -35,7 +35,7 @@ NOT_FALLING = 0.98
 #: which static findings can explain which symptom (rule codes)
 EXPLAINS = {
     "dead-relu": ("AL028", "AL029", "AL006", "AL013"),
-    "vanishing-gradients": ("AL010", "AL012", "AL013", "AL029", "AL011", "AL028"),
+    "vanishing-gradients": ("AL010", "AL012", "AL013", "AL029", "AL011", "AL028", "AL026", "AL025"),
     "exploding-gradients": ("AL029", "AL102", "AL012", "AL013"),
     "saturated-units": ("AL010", "AL029", "AL011"),
     "loss-not-falling": ("AL026", "AL028", "AL025", "AL011", "AL008", "AL006", "AL007", "AL029", "AL010"),
