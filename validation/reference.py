@@ -670,7 +670,7 @@ def _log(msg: str) -> None:
 
 def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, device: str = "cpu",
         data: str | None = None, yes: bool = False, lint: bool = True, log=_log,
-        shard: tuple[int, int] | None = None) -> dict | None:
+        shard: tuple[int, int] | None = None, targets_file: Path | None = None) -> dict | None:
     """Train every pending (experiment, seed) unit, then analyse and write ``results.json``,
     ``results.md``, ``evidence.json`` and ``effects.png`` in ``out``. Each finished unit (both arms
     of one seed) is its own file under ``out/runs/<settings hash>/``: a rerun resumes. With
@@ -717,8 +717,8 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
     if device == "cpu" and projected > CPU_LIMIT_S and not yes and shard is None:
         raise OutputError(f"projected {fmt_duration(projected)} on CPU, more than {fmt_duration(CPU_LIMIT_S)}: "
                           "pass --yes to run it anyway, or fewer --seeds / --rule")
-    targets = {}
-    if lint and shard is None:
+    targets = json.loads(Path(targets_file).read_text()) if targets_file else {}
+    if lint and shard is None and not targets_file:
         for e in exps:
             try:
                 targets[e.name] = lint_targets(e, tasks[e.task])
@@ -916,6 +916,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="train in this many processes (on one GPU: several "
                     "small runs at once), then analyse")
     ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--lint-only", default=None, metavar="FILE", help="lint every pair, write the targets to FILE, "
+                    "train nothing")
+    ap.add_argument("--targets", default=None, metavar="FILE", help="the lint targets written by --lint-only")
     a = ap.parse_args(argv)
     try:
         exps = select(a.rule, include_gpu_only=a.gpu_only or a.device != "cpu")
@@ -925,6 +928,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"archlint validate: error: {e}", file=sys.stderr)
         return 2
     scale = SCALES[a.scale]
+    if a.lint_only:
+        tasks = load_tasks({e.task for e in exps}, scale, a.data)
+        out = {}
+        for e in exps:
+            try:
+                out[e.name] = lint_targets(e, tasks[e.task])
+            except Exception as err:  # noqa: BLE001
+                out[e.name] = {"checked": False, "why": f"capture failed: {type(err).__name__}: {err}"}
+        write_json_atomic(Path(a.lint_only), out)
+        return 0
     if a.shard:
         i, k = (int(v) for v in a.shard.split("/"))
         run(exps, scale=scale, seeds=a.seeds or scale.seeds, out=Path(a.out), device=a.device, data=a.data,
@@ -946,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         res = run(exps, scale=scale, seeds=a.seeds or scale.seeds, out=Path(a.out), device=a.device, data=a.data,
-                  yes=a.yes, lint=not a.no_lint)
+                  yes=a.yes, lint=not a.no_lint, targets_file=Path(a.targets) if a.targets else None)
     except OutputError as e:
         print(f"archlint validate: error: {e}", file=sys.stderr)
         return 2
