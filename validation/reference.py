@@ -580,12 +580,14 @@ def analyse(exp: RefExperiment, runs: list[dict], seeds: list[int]) -> dict:
                  "anti": stats.summarize(anti).to_dict() if anti else None,
                  "paired": c.to_dict(), "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "p": c.p,
                  "detectable": c.detectable, "min_p": c.min_p}
-    if exp.logic == "noninferior":
+    if not done:
+        res["verdict"] = "not run"
+    elif exp.logic == "noninferior":
         v, p_t, p_perm = stats.noninferiority_verdict(fix, anti, exp.min_effect) if len(done) >= 2 else \
             ("inconclusive", None, math.nan)
         res.update(verdict=v, p_noninferior=p_perm, p_noninferior_t=p_t)
     else:
-        res["verdict"] = stats.directional_verdict(c, +1, exp.min_effect) if done else "inconclusive"
+        res["verdict"] = stats.directional_verdict(c, +1, exp.min_effect)
     if exp.logic == "faster":
         res["metric"] = "log inference throughput (images/s)"
         res["speedup"] = math.exp(c.diff) if done and math.isfinite(c.diff) else None
@@ -670,7 +672,8 @@ def _log(msg: str) -> None:
 
 def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, device: str = "cpu",
         data: str | None = None, yes: bool = False, lint: bool = True, log=_log,
-        shard: tuple[int, int] | None = None, targets_file: Path | None = None) -> dict | None:
+        shard: tuple[int, int] | None = None, targets_file: Path | None = None,
+        analyse_only: bool = False) -> dict | None:
     """Train every pending (experiment, seed) unit, then analyse and write ``results.json``,
     ``results.md``, ``evidence.json`` and ``effects.png`` in ``out``. Each finished unit (both arms
     of one seed) is its own file under ``out/runs/<settings hash>/``: a rerun resumes. With
@@ -692,9 +695,15 @@ def run(exps: list[RefExperiment], *, scale: Scale, seeds: int, out: Path, devic
     if shard is not None:
         units = units[shard[0]::shard[1]]
     pending = [(e, s) for e, s in units if not (run_dir / unit_file(e, s)).is_file()]
+    if analyse_only:
+        if pending:
+            log(f"note: {len(pending)} of {len(units)} (experiment, seed) units were not trained; they are "
+                "reported as not run")
+        units = [u for u in units if u not in pending]
+        pending = []
     # plan: time one step of the first pending training experiment
     per_step = {}
-    for e in exps:
+    for e in ([] if analyse_only else exps):
         if e.logic != "faster" and e.task not in per_step:
             net = build(e, "fix", tasks[e.task], 0)
             opt = make_optimizer(e, net)
@@ -828,7 +837,8 @@ def markdown(res: dict) -> str:
     for r in res["experiments"]:
         sy = r.get("symptoms", {})
         fmt_s = lambda d: ", ".join(f"{k} ({v})" for k, v in d.items()) or "none"  # noqa: E731
-        lines.append(f"| {r['experiment']} | {r.get('anti_params', 'n/a'):,} / {r.get('fix_params', 'n/a'):,} | "
+        pa, pf = (f"{r[k]:,}" if isinstance(r.get(k), int) else "n/a" for k in ("anti_params", "fix_params"))
+        lines.append(f"| {r['experiment']} | {pa} / {pf} | "
                      f"{_fmt(r.get('anti_test_loss'), False)} / {_fmt(r.get('fix_test_loss'), False)} | "
                      f"{fmt_s(sy.get('anti', {}))} | {fmt_s(sy.get('fix', {}))} |")
     lines += ["", "## Rules without a reference experiment", ""]
@@ -918,6 +928,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--lint-only", default=None, metavar="FILE", help="lint every pair, write the targets to FILE, "
                     "train nothing")
+    ap.add_argument("--analyse-only", action="store_true", help="train nothing: analyse the finished runs")
     ap.add_argument("--targets", default=None, metavar="FILE", help="the lint targets written by --lint-only")
     a = ap.parse_args(argv)
     try:
@@ -959,7 +970,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     try:
         res = run(exps, scale=scale, seeds=a.seeds or scale.seeds, out=Path(a.out), device=a.device, data=a.data,
-                  yes=a.yes, lint=not a.no_lint, targets_file=Path(a.targets) if a.targets else None)
+                  yes=a.yes, lint=not a.no_lint, targets_file=Path(a.targets) if a.targets else None,
+                  analyse_only=a.analyse_only)
     except OutputError as e:
         print(f"archlint validate: error: {e}", file=sys.stderr)
         return 2
