@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from archlint.version import __version__
 
 from archlint.api import lint  # noqa: E402
+from archlint.live import CheckResult, check  # noqa: E402
 
-__all__ = ["__version__", "lint"]
+__all__ = ["CheckResult", "__version__", "check", "lint"]

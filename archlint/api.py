@@ -1,4 +1,6 @@
-"""The public API: ``lint(path, config) -> list[Finding]``.
+"""The public API: ``lint(path, config) -> list[Finding]``; ``load_graph(target)``
+(archlint's graph of a file or factory spec) and ``load_module(target)`` (that
+graph as a runnable torch module, :mod:`archlint.execute`).
 
 The CLI and the tests call this; nothing here prints.
 """
@@ -10,28 +12,23 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archlint.config import Config
-from archlint.errors import ArchlintError, LoadError, UsageError
-from archlint.findings import Finding, Severity
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph
+from archlint.errors import ArchlintError, LoadError, UsageError, plain_reason
+from archlint.findings import Finding
+from archlint.frontends import EXTENSIONS, LoadOptions, is_model_dir, is_torch_spec, is_zip, load_graph, parse_input, parse_shape
 from archlint.graph import Graph
-from archlint.rules.base import RuleContext
+from archlint.rules.runner import INTERNAL_CODE, MAX_FINDINGS_PER_RULE, run_rules
+from archlint.view import coverage_text
 
-INTERNAL_CODE = "AL000"
+__all__ = [
+    "INTERNAL_CODE", "MAX_FINDINGS_PER_RULE", "FileResult", "LintResult", "check_graph", "default_jobs",
+    "expand_targets", "lint", "load_graph", "load_module", "lint_one", "lint_paths", "parse_input", "parse_shape", "prefetch",
+]
+
 #: a graph understood less than this gets a note: the rules are blind to the rest
 COVERAGE_NOTE_BELOW = 0.8
-
-
-def coverage_text(cov: dict, most: int = 5) -> str:
-    """``98% of 84 nodes understood; unknown: pow (2)``."""
-    text = f"{cov['share']:.0%} of {cov['nodes']} nodes understood"
-    unk = list(cov["unknown"].items())
-    if unk:
-        shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
-        more = f", {len(unk) - most} more op types" if len(unk) > most else ""
-        text += f"; unknown: {shown}{more}"
-    return text
 
 
 def coverage_note(cov: dict) -> str:
@@ -72,65 +69,33 @@ class LintResult:
         return [r for r in self.files if r.error]
 
 
-#: the most findings one rule reports for one file; the rest become one "(N more)" finding
-MAX_FINDINGS_PER_RULE = 200
-
-
 def check_graph(graph: Graph, config: Config | None = None, path: str = "") -> list[Finding]:
-    """Run the enabled rules on a graph. A rule that raises becomes an
-    internal finding naming the rule; the other rules still run.
-
-    The rules' graph walks share memos for the run (linear time however many
-    nodes a rule asks about), and each rule reports at most
-    :data:`MAX_FINDINGS_PER_RULE` findings per file, then one "N more"."""
-    from archlint.rules._match import shared_walks
-
+    """Run the enabled rules on a graph, each with its options (the rule's
+    declared defaults, then the config's). A rule that raises becomes an
+    internal finding naming the rule; the other rules still run; each rule
+    reports at most :data:`MAX_FINDINGS_PER_RULE` findings per file, then one
+    "N more" (:func:`archlint.rules.runner.run_rules`)."""
     config = config or Config()
-    out: list[Finding] = []
-    with shared_walks():
-        for rule_cls in config.enabled_rules():
-            opts = {**rule_cls.options, **config.rule_options.get(rule_cls.code, {})}
-            ctx = RuleContext(path=path, options=opts)
-            rule = rule_cls()
-            try:
-                kept: list[Finding] = []
-                more = 0
-                for f in rule.check(graph, ctx):
-                    if len(kept) < MAX_FINDINGS_PER_RULE:
-                        kept.append(f)
-                    else:
-                        more += 1
-                out.extend(kept)
-                if more:
-                    out.append(_more_finding(rule_cls, kept, more, path))
-            except Exception as e:  # noqa: BLE001 - a broken rule must not stop the run
-                out.append(
-                    Finding(
-                        code=INTERNAL_CODE,
-                        rule="internal-error",
-                        severity=Severity.ERROR,
-                        message=f"rule {rule_cls.code} ({rule_cls.name}) failed: {type(e).__name__}: {e}",
-                        fix="please report this with the model file",
-                        path=path,
-                    )
-                )
-    out.sort(key=Finding.sort_key)
-    return out
+    enabled = [(r, {**r.options, **config.rule_options.get(r.code, {})}) for r in config.enabled_rules()]
+    return run_rules(graph, enabled, path)
 
 
-def _more_finding(rule_cls: type, kept: list[Finding], more: int, path: str) -> Finding:
-    """One finding that stands for the ``more`` findings of a rule not reported."""
-    return Finding(
-        code=rule_cls.code,
-        rule=rule_cls.name,
-        severity=max(f.severity for f in kept),
-        message=f"({more:,} more {rule_cls.code} findings in this file not shown: archlint reports "
-        f"the first {MAX_FINDINGS_PER_RULE} of a rule per file)",
-        fix="fix the findings shown and lint again",
-        path=path,
-        data={"more": more},
-        order=max(f.order for f in kept) + 1,
-    )
+def prefetch(targets: list[str]) -> None:
+    """Start reading the ONNX files among ``targets`` in the background (a
+    speed-up only: loading reads a file itself when its prefetch is missing)."""
+    from archlint.frontends.onnx import prefetch as onnx_prefetch
+
+    onnx_prefetch(targets)
+
+
+def load_module(target: str | Path, options: LoadOptions | None = None) -> Any:
+    """The model at ``target`` (a file or a torch factory spec) as a trainable
+    ``torch.nn.Module`` run from archlint's graph, with the file's weights:
+    ``to_module(load_graph(target, options))`` (see :mod:`archlint.execute`).
+    Raises :class:`LoadError` or :class:`archlint.execute.ExecutionError`."""
+    from archlint.execute import to_module
+
+    return to_module(load_graph(str(target), options))
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:
@@ -280,8 +245,11 @@ def _lint_parallel(work, configs, keep_views, jobs, progress) -> list[tuple[File
     workers = min(jobs, len(work))
     size = max(1, min(16, len(work) // (workers * 4)))
     batches = [list(range(i, min(i + size, len(work)))) for i in range(0, len(work), size)]
+    from concurrent.futures.process import BrokenProcessPool
+
     out: list[tuple[FileResult, set[tuple[str, str]]] | None] = [None] * len(work)
     done = 0
+    retry: list[int] = []  # files of batches whose worker died (a file killed it, or the pool broke after)
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(_lint_batch, [work[i] for i in b], configs, keep_views): b for b in batches}
         for fut in as_completed(futures):
@@ -290,7 +258,10 @@ def _lint_parallel(work, configs, keep_views, jobs, progress) -> list[tuple[File
                 results = fut.result()
             except UsageError:
                 raise
-            except Exception as e:  # noqa: BLE001 - a worker that died must not stop the run
+            except BrokenProcessPool:
+                retry += batch
+                continue
+            except Exception as e:  # noqa: BLE001 - a worker that failed must not stop the run
                 why = f"could not read the model (worker failed: {type(e).__name__}: {e})"
                 results = [(FileResult(path=work[i][0], error=why), set()) for i in batch]
             for i, res in zip(batch, results):
@@ -298,7 +269,39 @@ def _lint_parallel(work, configs, keep_views, jobs, progress) -> list[tuple[File
                 done += 1
                 if progress:
                     progress(done, len(work), work[i][0])
+    # every file that was in flight or queued when a worker died is linted again, one at a time in a
+    # fresh worker: the files that kill it again are the ones reported, the others get their findings
+    for i, res in _lint_alone(sorted(retry), work, configs, keep_views, ctx):
+        out[i] = res
+        done += 1
+        if progress:
+            progress(done, len(work), work[i][0])
     return [o for o in out if o is not None]
+
+
+def _lint_alone(indices, work, configs, keep_views, ctx):
+    """(index, result) for each file, linted one at a time in a single fresh worker process; a new
+    worker after each one that dies (that file is reported as its killer)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = list(indices)
+    while pending:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            while pending:
+                i = pending.pop(0)
+                try:
+                    yield i, pool.submit(_lint_batch, [work[i]], configs, keep_views).result()[0]
+                except UsageError:
+                    raise
+                except BrokenProcessPool:
+                    why = ("the worker process reading it died (a crash in native code, or killed: out of memory?); "
+                           "not linted")
+                    yield i, (FileResult(path=work[i][0], error=why), set())
+                    break  # a fresh worker for the rest
+                except Exception as e:  # noqa: BLE001
+                    why = f"could not read the model (worker failed: {type(e).__name__}: {e})"
+                    yield i, (FileResult(path=work[i][0], error=why), set())
 
 
 def _lint_batch(items: list[tuple[str, bool, int]], configs: list[Config], keep_views: bool) -> list[tuple[FileResult, set[tuple[str, str]]]]:
@@ -316,6 +319,9 @@ def _lint_batch(items: list[tuple[str, bool, int]], configs: list[Config], keep_
 
 class RemoteError(Exception):
     """An exception raised in a ``--jobs`` worker, carried back as its traceback text."""
+
+
+_OUT_OF_MEMORY = "needs more memory than there is to check: not linted"
 
 
 class FileTimeout(BaseException):
@@ -340,7 +346,10 @@ def lint_one(
     import threading
 
     if not budget or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
-        return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+        try:
+            return _lint_one(target, config, keep_views, spec_allowed, fr, used)
+        except MemoryError:
+            return FileResult(path=target, error=_OUT_OF_MEMORY), set()
 
     def _alarm(signum: int, frame: object) -> None:
         raise FileTimeout
@@ -351,6 +360,8 @@ def lint_one(
         return _lint_one(target, config, keep_views, spec_allowed, fr, used)
     except FileTimeout:
         return FileResult(path=target, error=f"did not finish in {budget:g} s (the per-file time budget): not linted"), set()
+    except MemoryError:  # loading is caught in _lint_one; this is the rules or the view
+        return FileResult(path=target, error=_OUT_OF_MEMORY), set()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -363,6 +374,7 @@ def _lint_one(
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
+        fr.exc = e.__cause__ if isinstance(e.__cause__, Exception) else None  # the model's own error, for -v
         return fr, used
     except UsageError:
         raise
@@ -376,15 +388,26 @@ def _lint_one(
         fr.error = "model too large to read in memory"
         return fr, used
     except Exception as e:  # noqa: BLE001 - one bad file must not stop the run
-        fr.error = f"could not read the model ({type(e).__name__}: {e})"
+        fr.error = f"could not read the model: {plain_reason(e)} (--verbose shows where)"
         fr.exc = e
         return fr, used
+    return result_for_graph(graph, target, config, keep_views, fr, used)
+
+
+def result_for_graph(
+    graph: Graph, target: str, config: Config, keep_views: bool, fr: FileResult, used: set[tuple[str, str]] | None = None
+) -> tuple[FileResult, set[tuple[str, str]]]:
+    """Fill ``fr`` from a loaded graph: coverage, notes, the view when kept, and the
+    findings with suppressions applied (those used are added to ``used``)."""
+    used = set() if used is None else used
     fr.format = graph.format
     fr.nodes = len(graph)
     notes = graph.meta.get("notes", [])
     fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []
     fr.coverage = graph.coverage()
-    if fr.coverage["nodes"] and fr.coverage["share"] < COVERAGE_NOTE_BELOW:
+    if fr.coverage["nodes"] and (
+        fr.coverage["share"] < COVERAGE_NOTE_BELOW or fr.coverage.get("params", {}).get("share", 1.0) < COVERAGE_NOTE_BELOW
+    ):
         fr.notes.append(coverage_note(fr.coverage))
     if keep_views:
         from archlint.view import graph_view

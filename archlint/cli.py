@@ -8,11 +8,11 @@ Exit codes: 0 nothing at or above the fail level, 1 findings at or above it,
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from archlint import __version__
+from archlint.version import __version__
 from archlint.errors import ArchlintError
 
 app = typer.Typer(
@@ -26,12 +26,22 @@ app = typer.Typer(
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
+# the options `check` and `show` share, defined once
+SelectOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to run.")]
+IgnoreOpt = Annotated[Optional[str], typer.Option(help="Comma-separated rule codes, prefixes or names to skip.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")]
+TrustOpt = Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")]
+InputShapeOpt = Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")]
+InputOpt = Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE], e.g. input_ids=2x16:int64; DTYPE float32, float16, bfloat16, int64, int32 or bool.")]
+ArgOpt = Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")]
 
-def _err(msg: str) -> None:
-    """One error line on stderr; ``msg`` may hold names from a hostile file: escaped."""
+
+def _err(msg: str, prefix: str = "archlint: error: ") -> None:
+    """One error (or, with another ``prefix``, note) line on stderr; ``msg`` may hold names
+    from a hostile file: escaped."""
     from archlint.reporters.escape import safe_text
 
-    sys.stderr.write(f"archlint: error: {safe_text(msg)}\n")
+    sys.stderr.write(f"{prefix}{safe_text(msg)}\n")
 
 
 def _print_traceback(exc: BaseException | None = None) -> None:
@@ -57,16 +67,14 @@ def _root(
     """archlint: find architecture mistakes in neural networks."""
 
 
-def _parse_shape(text: str | None) -> tuple[int, ...] | None:
-    from archlint.frontends import parse_shape
+def _load_options(conf, trust: bool, input_shape: str | None, inputs: list[str] | None, args: list[str] | None) -> None:
+    """The loading options both commands take, onto ``conf.load``."""
+    from archlint.api import parse_input, parse_shape
 
-    return parse_shape(text) if text else None
-
-
-def _parse_inputs(texts: list[str] | None) -> list:
-    from archlint.frontends import parse_input
-
-    return [parse_input(t) for t in texts or []]
+    conf.load.trust = trust
+    conf.load.input_shape = parse_shape(input_shape) if input_shape else None
+    conf.load.inputs = [parse_input(t) for t in inputs or []]
+    conf.load.args = list(args or [])
 
 
 @app.command()
@@ -74,28 +82,27 @@ def check(
     paths: Annotated[list[str], typer.Argument(help="Model files, folders, or PyTorch specs pkg.mod:factory / file.py:Net.")],
     *,
     format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif, github, html (a page with the graph; use -o) or netron (a Netron attachment).")] = "text",
-    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")] = None,
-    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Lowest severity that fails: info, warning, error.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
-    trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
-    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
-    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE], e.g. input_ids=2x16:int64; DTYPE float32, float16, bfloat16, int64, int32 or bool.")] = None,
-    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
+    config: ConfigOpt = None,
+    trust: TrustOpt = False,
+    input_shape: InputShapeOpt = None,
+    input: InputOpt = None,
+    arg: ArgOpt = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to a file.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show clean files, suppressions and tracebacks.")] = False,
     trust_locations: Annotated[bool, typer.Option("--trust-locations", help="Let github/SARIF annotations point at source files named in model metadata (when they exist here).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to read and check one model file before it counts as an error (0: no limit).")] = 60.0,
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Lint files in this many processes (default: the CPU count; 1: in this process).")] = None,
-    diff: Annotated[bool, typer.Option("--diff", help="Print what 'archlint fix' would change (layers removed, added, moved; parameters before/after) without writing; exit 1 when it would change something.")] = False,
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Findings in this baseline file are known: left out, never failing the run.")] = None,
+    write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Write today's findings to this file as the baseline, and exit 0.")] = None,
+    statistics: Annotated[bool, typer.Option("--statistics", help="Print the number of findings per rule instead of the findings.")] = False,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
     from archlint import config as cfg
     from archlint.api import lint_paths
-    from archlint.reporters import emit
-
-    if diff:
-        _diff(paths, select=select, ignore=ignore, config=config, verbose=verbose)
+    from archlint.reporters import FORMATS, get_reporter
 
     try:
         conf = cfg.resolve_config(config, paths)
@@ -112,26 +119,31 @@ def check(
             conf.fail_on = cfg.parse_severity(fail_on)
         # without --config, each file uses the config nearest to it (a sub-folder's narrows only its files)
         config_for = None if config is not None else cfg.PerFileConfig(conf, adjust)
-        conf.load.trust = trust
-        conf.load.input_shape = _parse_shape(input_shape)
-        conf.load.inputs = _parse_inputs(input)
-        conf.load.args = list(arg or [])
+        _load_options(conf, trust, input_shape, input, arg)
         if timeout < 0:
             raise ArchlintError(f"--timeout {timeout:g}: give 0 (no limit) or more seconds")
         conf.load.time_budget = timeout or None
-        fmt = format.lower()
-        from archlint.reporters import FORMATS
-
-        if fmt not in FORMATS:
+        reporter = get_reporter(format.lower())
+        if reporter is None:
             raise ArchlintError(f"unknown --format {format!r} (use {', '.join(FORMATS)})")
         n_jobs = _jobs(jobs)
-        from archlint.reporters import GRAPH_FORMATS
 
         with _Progress(sys.stderr) as progress:
-            result = lint_paths(paths, conf, keep_views=fmt in GRAPH_FORMATS, jobs=n_jobs, progress=progress,
+            # the format says what it needs (each graph as plain data to draw), not which format it is
+            result = lint_paths(paths, conf, keep_views=reporter.draws_graph, jobs=n_jobs, progress=progress,
                                 config_for=config_for)
-        if fmt == "netron" and sum(r.view is not None for r in result.files) > 1:
-            raise ArchlintError("--format netron writes the attachment of one model: give one model file")
+        refused = reporter.refuse(result)
+        if refused:
+            raise ArchlintError(refused)
+        from archlint import adoption
+
+        result.unused_suppressions += [f"inline {u}" for u in adoption.apply_inline_ignores(result, trust_locations)]
+        if baseline is not None:
+            known, stale = adoption.apply_baseline(result, adoption.read_baseline(baseline))
+            if known or stale:
+                _err(f"{known} finding{'s' if known != 1 else ''} known from {baseline} left out"
+                     + (f"; {stale} of its entries matched nothing (fixed? rewrite it with --write-baseline)" if stale else ""),
+                     prefix="archlint: ")
     except ArchlintError as e:
         _err(str(e))
         if verbose:
@@ -146,14 +158,46 @@ def check(
         _err(f"{r.path}: {r.error}")
         if verbose and r.exc is not None:
             _print_traceback(r.exc)
-    if fmt == "netron" and not any(r.view is not None for r in result.files):
+    if reporter.one_model and all(r.error for r in result.files):
         raise typer.Exit(EXIT_ERROR)  # nothing was read: the errors above say why
-    try:
+    if write_baseline is not None:
+        from archlint.adoption import write_baseline as write
+
+        try:
+            n = write(result, write_baseline)
+        except OSError as e:
+            _err(f"cannot write the baseline {write_baseline}: {e.strerror or e}")
+            raise typer.Exit(EXIT_ERROR) from None
+        _err(f"wrote {n} finding{'s' if n != 1 else ''} to the baseline {write_baseline}", prefix="archlint: ")
+        raise typer.Exit(EXIT_ERROR if result.errors else EXIT_OK)
+    if statistics:
+        from archlint.adoption import statistics as stats
+        from archlint.reporters.escape import safe_text
+
+        for n, code, name, sev in stats(result):
+            print(f"{n:>6}  {code}  {safe_text(name)}  [{sev}]")
+        sys.stdout.flush()
+    else:
+        _report(reporter, result, output, verbose, trust_locations, conf.load.time_budget, format)
+    if result.errors:
+        raise typer.Exit(EXIT_ERROR)
+    if any(f.severity >= conf.fail_on for f in result.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+    raise typer.Exit(EXIT_OK)
+
+
+def _report(reporter: Any, result: Any, output: Path | None, verbose: bool, trust_locations: bool,
+            budget: float | None, fmt: str) -> None:
+    from archlint.reporters import ReportOptions
+
+    try:  # report drawing counts against --timeout too (per file): budget
         if output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
-                emit(fmt, result, fh, verbose=verbose, color=False, trust_locations=trust_locations)
+                reporter.emit(result, fh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations,
+                                                          time_budget=budget))
         else:
-            emit(fmt, result, sys.stdout, verbose=verbose, trust_locations=trust_locations)
+            reporter.emit(result, sys.stdout, ReportOptions(verbose=verbose, trust_locations=trust_locations,
+                                                          time_budget=budget))
             sys.stdout.flush()
     except BrokenPipeError:  # `archlint check ... | head`: the reader left; not an error
         import os
@@ -162,86 +206,9 @@ def check(
     except OSError as e:
         _err(f"cannot write report to {output or 'standard output'}: {e.strerror or e}")
         raise typer.Exit(EXIT_ERROR) from None
-    if result.errors:
-        raise typer.Exit(EXIT_ERROR)
-    if any(f.severity >= conf.fail_on for f in result.findings):
-        raise typer.Exit(EXIT_FINDINGS)
-    raise typer.Exit(EXIT_OK)
-
-
-def _fix_config(config: Optional[Path], paths: list[str], select: Optional[str], ignore: Optional[str]):
-    from archlint import config as cfg
-
-    conf = cfg.resolve_config(config, paths)
-    if select is not None:
-        conf.select = cfg.parse_codes(select)
-    if ignore is not None:
-        conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
-    conf.enabled_rules()  # unknown codes: a usage error before any work
-    return conf
-
-
-def _diff(paths: list[str], *, select: Optional[str], ignore: Optional[str], config: Optional[Path], verbose: bool) -> None:
-    """``check --diff``: each file's rewrites, nothing written; exit 1 when any would apply."""
-    from archlint.api import expand_targets
-    from archlint.fixes import diff_text, fix_model
-
-    try:
-        conf = _fix_config(config, paths, select, ignore)
-    except ArchlintError as e:
-        _err(str(e))
+    except (MemoryError, RecursionError):
+        _err(f"cannot write the {fmt} report: it needs more memory than there is")
         raise typer.Exit(EXIT_ERROR) from None
-    changed = errors = False
-    for target, error, _typed in expand_targets(paths):
-        if error:
-            _err(f"{target}: {error}")
-            errors = True
-            continue
-        try:
-            out = fix_model(target, conf)
-        except ArchlintError as e:
-            _err(str(e))
-            if verbose:
-                _print_traceback()
-            errors = True
-            continue
-        changed |= bool(out.applied)
-        print(diff_text(out))
-    raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if changed else EXIT_OK)
-
-
-@app.command()
-def fix(
-    model: Annotated[str, typer.Argument(help="An .onnx, .keras or .h5 model file.")],
-    *,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the fixed model (.onnx for ONNX input; .keras or .h5, as the input, for Keras).")],
-    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes whose findings to fix.")] = None,
-    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to leave alone.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
-) -> None:
-    """Apply the rewrites the rules declare and write the fixed model; print what
-    changed. Exits 0 when the fixed model has no finding at or above the fail
-    level, 1 when some remain, 2 on errors."""
-    from archlint.fixes import diff_text, fix_model
-
-    try:
-        conf = _fix_config(config, [model], select, ignore)
-        if Path(output).resolve() == Path(model).resolve():
-            raise ArchlintError(f"{output}: give an output path other than the input")
-        out = fix_model(model, conf)
-        written = out.save(output)
-    except ArchlintError as e:
-        _err(str(e))
-        if verbose:
-            _print_traceback()
-        raise typer.Exit(EXIT_ERROR) from None
-    except OSError as e:
-        _err(f"cannot write {output}: {e.strerror or e}")
-        raise typer.Exit(EXIT_ERROR) from None
-    print(diff_text(out))
-    print("wrote " + ", ".join(written))
-    raise typer.Exit(EXIT_FINDINGS if any(f.severity >= conf.fail_on for f in out.after) else EXIT_OK)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -292,17 +259,19 @@ def show(
     model: Annotated[str, typer.Argument(help="A model file or PyTorch spec pkg.mod:factory / file.py:Net.")],
     *,
     format: Annotated[str, typer.Option("--format", "-f", help="text or json.")] = "text",
-    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to run.")] = None,
-    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to skip.")] = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
-    trust: Annotated[bool, typer.Option("--trust", help="Allow running code from model files (pickled modules).")] = False,
-    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Input shape for PyTorch modules, e.g. 1x3x224x224.")] = None,
-    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE], e.g. input_ids=2x16:int64; DTYPE float32, float16, bfloat16, int64, int32 or bool.")] = None,
-    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    trust: TrustOpt = False,
+    input_shape: InputShapeOpt = None,
+    input: InputOpt = None,
+    arg: ArgOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+    depth: Annotated[int, typer.Option("--depth", help="Fold layers nested deeper than N scopes into their scope (1: top-level modules; 0: every layer).")] = 0,
 ) -> None:
     """Print a model's layers like torchinfo / Keras summary(): kind, output
-    shape, parameters and findings per layer, then the totals. Exits 0 when
+    shape, parameters, MACs and findings per layer, then the totals (parameters,
+    MACs/FLOPs, activation memory). Exits 0 when
     the model was read (findings do not fail it), 2 when it could not be."""
     from archlint import config as cfg
     from archlint.api import lint_paths
@@ -313,10 +282,7 @@ def show(
             conf.select = cfg.parse_codes(select)
         if ignore is not None:
             conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
-        conf.load.trust = trust
-        conf.load.input_shape = _parse_shape(input_shape)
-        conf.load.inputs = _parse_inputs(input)
-        conf.load.args = list(arg or [])
+        _load_options(conf, trust, input_shape, input, arg)
         fmt = format.lower()
         if fmt not in ("text", "json"):
             raise ArchlintError(f"unknown --format {format!r} (use text or json)")
@@ -343,10 +309,10 @@ def show(
     if fmt == "json":
         import json
 
-        json.dump(summary_dict(r), sys.stdout, indent=2)
+        json.dump(summary_dict(r, depth), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_summary(r, sys.stdout)
+        print_summary(r, sys.stdout, depth)
     raise typer.Exit(EXIT_OK)
 
 
@@ -369,7 +335,7 @@ def rules(
                     "severity": r.severity.label,
                     "summary": r.summary,
                     "opt_in": r.opt_in,
-                    "references": list(r.references),
+                    "references": [x.label for x in r.references],
                     "aliases": list(r.aliases),
                     "options": {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in r.options.items()},
                 }
@@ -429,7 +395,7 @@ _register_validate()
 def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "check":
         # read .onnx files while the rest of archlint and onnx are imported
-        from archlint.frontends.onnx import prefetch
+        from archlint.api import prefetch
 
         prefetch([a for a in sys.argv[2:] if not a.startswith("-")])
     app()

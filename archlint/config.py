@@ -30,26 +30,14 @@ class Config:
     source: str | None = None  # where the config came from
 
     def enabled_rules(self) -> list[type]:
-        from archlint.rules import ALL_RULES
-
-        for code in [*(self.select or []), *self.ignore]:
-            _check_code(code)
-        out = []
-        for rule in ALL_RULES:
-            codes = (rule.code, *rule.aliases)
-            if self.select is None:
-                on = not rule.opt_in
-            else:
-                on = any(_matches(c, s) for s in self.select for c in codes) or any(
-                    rule.name == s for s in self.select
-                )
-                # a prefix like "AL" does not switch on opt-in rules; their full code does
-                if rule.opt_in and not any(s.upper() in codes or s == rule.name for s in self.select):
-                    on = False
-            if any(_matches(c, i) for i in self.ignore for c in codes) or rule.name in self.ignore:
-                on = False
-            if on:
-                out.append(rule)
+        """The rules ``select`` and ``ignore`` switch on, computed once per distinct pair of lists
+        (a 200,000-entry list is checked and matched once, not once per file and rule)."""
+        key = (None if self.select is None else tuple(self.select), tuple(self.ignore))
+        cached = self.__dict__.get("_enabled_cache")
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
+        out = _enabled_rules(self.select, self.ignore)
+        self.__dict__["_enabled_cache"] = (key, tuple(out))
         return out
 
     def is_suppressed(self, finding: Finding) -> str | None:
@@ -62,10 +50,10 @@ class Config:
         out = []
         for glob, codes in self.per_file_ignores.items():
             if self._file_matches(finding.path, glob):
-                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-file-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         for glob, codes in self.per_layer_ignores.items():
             if finding.layer and fnmatch.fnmatchcase(finding.layer, glob):
-                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _matches(finding.code, c)]
+                out += [(f"per-layer-ignores[{glob!r}]", c) for c in codes if _finding_matches(finding, c)]
         return out
 
     def declared_suppressions(self) -> list[tuple[str, str]]:
@@ -86,9 +74,62 @@ class Config:
         return fnmatch.fnmatch(rel.as_posix(), glob)
 
 
-def _matches(code: str, pattern: str) -> bool:
+def _enabled_rules(select: list[str] | None, ignore: list[str]) -> list[type]:
+    from archlint.rules import ALL_RULES
+
+    for code in dict.fromkeys([*(select or []), *ignore]):  # each distinct entry checked once
+        _check_code(code)
+
+    def compiled(patterns: list[str]) -> tuple[set[str], set[str]]:
+        """Upper-cased codes and prefixes, lower-cased names: matched as :func:`rule_matches` does."""
+        return {p.strip().upper() for p in patterns}, {p.strip().lower() for p in patterns}
+
+    def hit(codes: tuple[str, ...], name: str, pats: tuple[set[str], set[str]]) -> bool:
+        upper, lower = pats
+        if "ALL" in upper or name.lower() in lower:
+            return True
+        return any(c.upper()[:k] in upper for c in codes for k in range(1, len(c) + 1))
+
+    sel = compiled(select) if select is not None else None
+    ign = compiled(ignore)
+    out = []
+    for rule in ALL_RULES:
+        codes = (rule.code, *rule.aliases)
+        if sel is None:
+            on = not rule.opt_in
+        else:
+            on = hit(codes, rule.name, sel)
+            # a prefix like "AL" does not switch on opt-in rules; their full code or name does
+            if rule.opt_in and not ({c.upper() for c in codes} & sel[0] or rule.name.lower() in sel[1]):
+                on = False
+        if hit(codes, rule.name, ign):
+            on = False
+        if on:
+            out.append(rule)
+    return out
+
+
+def rule_matches(pattern: str, code: str, name: str = "", aliases: tuple[str, ...] = ()) -> bool:
+    """Whether a ``select``/``ignore``/suppression entry names a rule: ``ALL``,
+    a code or code prefix (``AL0``, an old code kept as an alias), or the
+    rule's name (``unscaled-attention``, any case). The one matcher used
+    wherever a code is accepted, so a name works wherever a code does."""
     p = pattern.strip().upper()
-    return p == "ALL" or code.upper().startswith(p)
+    if p == "ALL" or _is_name(pattern, name):
+        return True
+    return any(c.upper().startswith(p) for c in (code, *aliases))
+
+
+def _is_name(pattern: str, name: str) -> bool:
+    return bool(name) and pattern.strip().lower() == name.lower()
+
+
+def _finding_matches(finding: Finding, pattern: str) -> bool:
+    from archlint.rules import get_rule
+
+    rule = get_rule(finding.code)
+    aliases = rule.aliases if rule is not None else ()
+    return rule_matches(pattern, finding.code, finding.rule, aliases)
 
 
 def _path_matches(path: str, glob: str) -> bool:
@@ -102,12 +143,15 @@ def _check_code(code: str) -> None:
     c = code.strip().upper()
     if c == "ALL":
         return
-    names = {r.name for r in ALL_RULES}
-    if code in names:
+    names = [r.name for r in ALL_RULES]
+    if code.strip().lower() in names:
         return
     codes = [x for r in ALL_RULES for x in (r.code, *r.aliases)]
-    if not any(x.startswith(c) for x in codes):
-        raise UsageError(f"unknown rule code {code!r} (see 'archlint rules')")
+    if c and any(x.startswith(c) for x in codes):
+        return
+    near = _did_you_mean(code.strip().lower(), names) if not c.startswith("AL") else ""
+    raise UsageError(f"unknown rule code {code!r}{near} (a code such as AL001, a prefix such as AL0, "
+                     f"or a rule name; see 'archlint rules')")
 
 
 def parse_codes(text: str | None) -> list[str] | None:
@@ -290,11 +334,11 @@ def _codes(v: Any, k: str, fail: Any) -> list[str]:
         v = [v]
     if not isinstance(v, list) or not all(isinstance(c, str) for c in v):
         raise fail(k, f"must be a list of rule codes, got {_tname(v)}")
-    for c in v:
+    for c in dict.fromkeys(v):  # each distinct entry checked once (a list may repeat one 200,000 times)
         try:
             _check_code(c)
-        except UsageError:
-            raise fail(k, f"unknown rule code {c!r} (see 'archlint rules')") from None
+        except UsageError as e:
+            raise fail(k, str(e)) from None
     return list(v)
 
 

@@ -33,3 +33,26 @@ class MissingExtraError(LoadError):
         super().__init__(
             path, f"reading {what} needs the optional '{extra}' extra: pip install 'archlint[{extra}]'"
         )
+
+
+def plain_reason(exc: BaseException) -> str:
+    """What a malformed file did to the reader, as plain words, not a raw exception text
+    (``unhashable type: 'list'``, ``data_location``, ``int too large to convert``)."""
+    if isinstance(exc, KeyError):
+        key = str(exc.args[0]) if exc.args else "?"
+        return f"a required entry {key[:80]!r} is missing"
+    if isinstance(exc, OverflowError):
+        return "a number in it is too large"
+    if isinstance(exc, (RecursionError,)):
+        return "it is nested too deeply"
+    if isinstance(exc, MemoryError):
+        return "it asks for more memory than there is"
+    if isinstance(exc, IndexError):
+        return "a list in it is shorter than the model says"
+    if isinstance(exc, AttributeError):
+        return "an entry lacks a field it needs, or holds the wrong kind of value"
+    if isinstance(exc, TypeError):
+        return "a value in it has the wrong type (a list or object where a name or number belongs)"
+    if isinstance(exc, (ValueError, ArithmeticError)):
+        return "a value in it is malformed or out of range"
+    return "it is malformed"

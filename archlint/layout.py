@@ -9,7 +9,12 @@ by longest path, orders each rank by the barycentre of its parents and draws
 straight edges: readable for the chains and skip connections of neural
 networks, never as tidy as dot.
 
-``layout(graphs)`` lays out many graphs with one dot process.
+``layout(graphs)`` lays out many graphs: the sparse ones (the chains and
+skips of neural networks) with one dot process, each dense one (more than
+:data:`DENSE_EDGES_PER_NODE` edges a node) in its own. dot has a small fixed
+budget: :data:`DOT_VIEW_S` seconds a view and :data:`DOT_TOTAL_S` for all the
+views of one model; a view whose dot run does not finish in time (a dense
+60-node view can take minutes) gets the fallback layout.
 """
 
 from __future__ import annotations
@@ -17,12 +22,20 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 
 #: node box size in pixels
 NODE_W, NODE_H = 190, 44
 _GAP_X, _GAP_Y = 30, 36
 _DPI = 72.0
+#: seconds of dot per view, and for all the views of one model; then the fallback layout
+DOT_VIEW_S = 1.0
+DOT_TOTAL_S = 4.0
+#: a view with more edges than this per node is laid out by dot on its own
+DENSE_EDGES_PER_NODE = 2.5
+#: sparse views are laid out together, up to this many nodes a dot run
+DOT_RUN_NODES = 400
 
 
 @dataclass
@@ -45,15 +58,44 @@ def layout(graphs: list[tuple[int, list[tuple[int, int]]]]) -> list[Layout]:
     """Lay out each ``(node count, edges)`` graph; nodes are ``0..n-1`` in a
     topological order, edges ``(src, dst)``."""
     dot = dot_binary()
+    out: list[Layout | None] = [None] * len(graphs)
     if dot and graphs:
-        try:
-            return _dot_layout(dot, graphs)
-        except (OSError, subprocess.SubprocessError, ValueError):
-            pass  # a broken dot falls back, never fails the report
-    return [_fallback(n, edges) for n, edges in graphs]
+        deadline = time.monotonic() + DOT_TOTAL_S
+        for run in _runs(graphs):
+            budget = min(deadline - time.monotonic(), DOT_VIEW_S * len(run))
+            if budget < 0.05:
+                break
+            try:
+                for i, lay in zip(run, _dot_layout(dot, [graphs[i] for i in run], budget)):
+                    out[i] = lay
+            except (OSError, subprocess.SubprocessError, ValueError):
+                pass  # a slow or broken dot falls back, never fails the report
+    return [lay if lay is not None else _fallback(n, edges) for lay, (n, edges) in zip(out, graphs)]
 
 
-def _dot_layout(dot: str, graphs: list[tuple[int, list[tuple[int, int]]]]) -> list[Layout]:
+def _runs(graphs: list[tuple[int, list[tuple[int, int]]]]) -> list[list[int]]:
+    """Views grouped into dot runs, in order: sparse views together up to :data:`DOT_RUN_NODES`
+    nodes a run (one process start for many small views), each dense view alone (so one slow view
+    falls back alone)."""
+    runs: list[list[int]] = []
+    cur: list[int] = []
+    size = 0
+    for i, (n, edges) in enumerate(graphs):
+        if len(edges) > DENSE_EDGES_PER_NODE * n + 4:
+            runs.append([i])
+            continue
+        if cur and size + n > DOT_RUN_NODES:
+            runs.append(cur)
+            cur, size = [], 0
+        cur.append(i)
+        size += n
+    if cur:
+        runs.append(cur)
+    runs.sort(key=lambda r: r[0])  # the root view first: it is what the page opens on
+    return runs
+
+
+def _dot_layout(dot: str, graphs: list[tuple[int, list[tuple[int, int]]]], timeout: float) -> list[Layout]:
     w, h = NODE_W / _DPI, NODE_H / _DPI
     src = []
     for k, (n, edges) in enumerate(graphs):
@@ -61,7 +103,6 @@ def _dot_layout(dot: str, graphs: list[tuple[int, list[tuple[int, int]]]]) -> li
         src += [f"n{i};" for i in range(n)]
         src += [f"n{a} -> n{b};" for a, b in edges]
         src.append("}")
-    timeout = 30 + sum(n for n, _ in graphs) // 20
     out = subprocess.run([dot, "-Tplain"], input="\n".join(src), capture_output=True, text=True, timeout=timeout, check=True).stdout
     layouts: list[Layout] = []
     cur: Layout | None = None

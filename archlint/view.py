@@ -28,6 +28,8 @@ _SEP = re.compile(r"[./]")
 def graph_view(graph: Any) -> dict[str, Any]:
     """The nodes (topological order), their inputs as node indices, kinds,
     shapes and parameters; totals; coverage when the graph reports it."""
+    from archlint.compute import activation_bytes, node_macs
+
     nodes = []
     for n in graph.nodes:
         shape = n.outputs[0].shape if n.outputs else None
@@ -41,6 +43,9 @@ def graph_view(graph: Any) -> dict[str, Any]:
                 "desc": _text(_describe(n), "?"),
                 "shape": None if shape is None else [d if isinstance(d, int) else None for d in shape],
                 "params": n.params,
+                "non_trainable": int(n.attrs.get("non_trainable", 0) or 0),
+                "macs": node_macs(n),
+                "act_bytes": activation_bytes(n),
                 "inputs": [p.index for p in n.predecessors()],
                 "source": str(n.source) if n.source else None,
             }
@@ -50,6 +55,10 @@ def graph_view(graph: Any) -> dict[str, Any]:
         "format": graph.format,
         "nodes": nodes,
         "params": sum(x["params"] for x in nodes),
+        "non_trainable": sum(x["non_trainable"] for x in nodes),
+        "macs": sum(x["macs"] or 0 for x in nodes),
+        "act_bytes": sum(x["act_bytes"] or 0 for x in nodes if x["kind"] not in ("input", "output")),
+        "uncounted": sum(1 for x in nodes if x["macs"] is None and x["kind"] not in ("input", "output")),
     }
     coverage = graph.coverage() if hasattr(graph, "coverage") else None
     if coverage is not None:
@@ -69,6 +78,23 @@ def _describe(n: Any) -> str:
     return n.describe()
 
 
+def coverage_text(cov: dict, most: int = 5) -> str:
+    """``98% of 84 nodes understood; unknown: pow (2)``."""
+    text = f"{cov['share']:.0%} of {cov['nodes']} nodes understood"
+    unk = list(cov["unknown"].items())
+    if unk:
+        shown = ", ".join(f"{op} ({n})" for op, n in unk[:most])
+        more = f", {len(unk) - most} more op types" if len(unk) > most else ""
+        text += f"; unknown: {shown}{more}"
+    if cov.get("shapeless"):
+        n = cov["shapeless"]
+        text += f"; {n} node{'s' if n != 1 else ''} without a known shape (shape rules skip {'them' if n != 1 else 'it'})"
+    params = cov.get("params")
+    if params and params["counted"] != params["file"]:
+        text += f"; parameters: {params['counted']:,} of the file's {params['file']:,} counted ({params['share']:.0%})"
+    return text
+
+
 def coverage_line(coverage: Any) -> str | None:
     """One line for the coverage the graph reports (``Graph.coverage()``:
     the share of nodes understood, unknown op types), or None."""
@@ -78,8 +104,6 @@ def coverage_line(coverage: Any) -> str | None:
         return coverage
     if isinstance(coverage, dict):
         if {"share", "nodes", "unknown"} <= set(coverage):  # Graph.coverage()
-            from archlint.api import coverage_text
-
             return coverage_text(coverage)
         if "summary" in coverage:
             return str(coverage["summary"])
@@ -95,12 +119,26 @@ def shape_text(shape: list[int | None] | None) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
+#: name scopes are read from the first MAX_SCOPE_NAME characters of a layer name, at most
+#: MAX_SCOPE_DEPTH deep: a name of 50,000 dotted parts would otherwise make 50,000 prefixes
+#: (gigabytes); deeper parts show in the innermost scope's view
+MAX_SCOPE_NAME = 400
+MAX_SCOPE_DEPTH = 24
+
+
 def scope_of(layer: str) -> list[str]:
     """The scopes enclosing a layer, outermost first: ``layer1.0.conv1`` ->
     ``['layer1', 'layer1.0']``; ``model/dense_1/MatMul`` -> ``['model', 'model/dense_1']``."""
-    parts = [m.end() for m in _SEP.finditer(layer or "")]
-    # no empty segments: "/layer1/conv" has no scope "", "a..b" none "a."
-    return [layer[: e - 1] for e in parts if e > 1 and layer[e - 2] not in "./"]
+    head = (layer or "")[:MAX_SCOPE_NAME]
+    out = []
+    for m in _SEP.finditer(head):
+        e = m.end()
+        # no empty segments: "/layer1/conv" has no scope "", "a..b" none "a."
+        if e > 1 and head[e - 2] not in "./":
+            out.append(head[: e - 1])
+            if len(out) >= MAX_SCOPE_DEPTH:
+                break
+    return out
 
 
 @dataclass
@@ -180,7 +218,8 @@ def scope_tree(view: dict[str, Any], flagged: Iterable[int] = ()) -> ScopeTree:
     merged into it; a view with more than :data:`CHUNK` entries is split
     into runs of consecutive entries, so no drawing gets too big to read."""
     nodes = view["nodes"]
-    enclosing = [scope_of(n["layer"]) for n in nodes]
+    canon: dict[str, str] = {}  # one string per scope name, shared by every node inside it
+    enclosing = [[canon.setdefault(s, s) for s in scope_of(n["layer"])] for n in nodes]
     names = {s for chain in enclosing for s in chain}
     # a node named like a scope (the residual add of torch's block 'layer1.0') lies inside it
     enclosing = [chain + [n["layer"]] if n["layer"] in names else chain for chain, n in zip(enclosing, nodes)]
@@ -286,6 +325,9 @@ def layer_rows(view: dict[str, Any], findings: Iterable[Any]) -> list[dict[str, 
                 "op": n["op"],
                 "shape": n["shape"],
                 "params": n["params"],
+                "non_trainable": n.get("non_trainable", 0),
+                "macs": n.get("macs"),
+                "act_bytes": n.get("act_bytes"),
                 "findings": sorted(codes.get(n["name"], [])),
             }
         )

@@ -40,6 +40,7 @@ import faulthandler
 import hashlib
 import io
 import json
+import os
 import random
 import re
 import resource
@@ -59,7 +60,9 @@ if str(ROOT) not in sys.path:
 
 SEEDS = ROOT / "tests" / "security" / "seeds"
 CRASHERS = ROOT / "tests" / "security" / "crashers"
-FORMATS = {"onnx": ".onnx", "keras": ".keras", "h5": ".h5", "pt2": ".pt2"}
+FORMATS = {"onnx": ".onnx", "keras": ".keras", "h5": ".h5", "pt2": ".pt2", "pt": ".pt", "cifar": ".cifar"}
+#: "cifar" is not a model format: CIFAR batch pickles for ``archlint validate``'s restricted
+#: unpickler (archlint_validation.safeio), judged by their own oracle
 TIMEOUT_S = 5
 
 
@@ -84,12 +87,20 @@ def seed_files(fmt: str) -> list[Path]:
 def frontend_module(fmt: str) -> str:
     from archlint.frontends import EXTENSIONS
 
+    if fmt == "cifar":
+        return "archlint_validation.safeio"
     return EXTENSIONS[FORMATS[fmt]]
 
 
 def frontend_available(fmt: str) -> bool:
     import importlib.util
 
+    if fmt == "cifar":
+        try:
+            return importlib.util.find_spec("archlint_validation.safeio") is not None and \
+                importlib.util.find_spec("numpy") is not None
+        except ImportError:
+            return False
     return importlib.util.find_spec(f"archlint.frontends.{frontend_module(fmt)}") is not None
 
 
@@ -366,6 +377,13 @@ def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
     pick = rng.randrange(4)
     if fmt == "onnx":
         if pick == 0:
+            if rng.random() < 0.5:
+                from tests.security import hostile3
+
+                return rng.choice([
+                    lambda: hostile3.onnx_deep_names(rng.randint(1, 6), rng.randint(1, 5000)),
+                    lambda: hostile3.onnx_dense_views(rng.randint(1, 3), rng.randint(1, 60), rng.randint(0, 99)),
+                ])()
             return hostile.onnx_dropout_chain(rng.randint(10, 600))
         if pick == 1:
             return hostile.onnx_dead_chain(rng.randint(1, 300), rng.randint(1, 300))
@@ -393,7 +411,40 @@ def hostile_mutate(fmt: str, rng: random.Random) -> bytes:
         meta = {"keras_version": rng.choice(["3.5.0", 5, None, [1]]), "notes": rng.choice([5, "x", [1, [2]], {"a": 1}])}
         return hostile.keras_zip(doc, meta)
     if fmt == "h5":
-        return hostile.h5_overlapping_continuations(rng.randint(1, 200), rng.choice([1 << 12, 1 << 16, 1 << 20]))
+        if pick < 2:
+            return hostile.h5_overlapping_continuations(rng.randint(1, 200), rng.choice([1 << 12, 1 << 16, 1 << 20]))
+        from tests.security import hostile3
+
+        text = rng.choice(["[],", "{},", "[[[[", '"a",', "1e999,", "9" * 30 + ","]) * rng.choice([1, 10, 1000, 100_000])
+        return hostile3.h5_with_training_config(rng.choice(["[", "{\"a\":", ""]) + text + rng.choice(["]", "}", ""]))
+    if fmt == "pt":
+        from tests.security import hostile3
+
+        if pick == 0:
+            return hostile3.memoize_pt(rng.choice([10, 1000, 100_000, 1_200_000]))
+        if pick == 1:
+            return hostile3.pickled_globals_pt(rng.choice([1, 100, 10_000]), rng.choice(
+                [b"os\nsystem", b"torch._utils\n_rebuild_tensor_v2", b"collections\nOrderedDict",
+                 _nasty(rng).encode("utf-8", "surrogatepass") + b"\nx"]))
+        return hostile.deflated_zip("archive/data.pkl", rng.choice([1 << 10, 1 << 20]), rng.choice([b"\x94", b"(", b"]"]))
+    if fmt == "cifar":
+        from tests.security import hostile3
+
+        if pick == 0:
+            return hostile3.evil_cifar_batch(_MARKER, where=rng.choice(["data", "label", "batch"]))
+        if pick == 1:
+            return hostile3.object_array_batch(_MARKER)
+        if pick == 2:
+            return hostile3.cifar_batch(rng.randint(0, 4), protocol=rng.choice([0, 1, 2, 3, 4, 5]))
+        import pickle as _pickle
+
+        return rng.choice([
+            b"\x80\x02" + b"(" * rng.randint(1, 200_000) + b".",  # deep MARK nesting
+            b"\x80\x02" + b"]" * rng.randint(1, 100_000) + b".",  # many lists
+            _pickle.dumps({b"data": bytearray(b"x" * 10)}, protocol=2),
+            b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x05\x00\x00\x00rot13\x86R.",
+            b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00O8\x85R.",
+        ])
     # pt2
     if pick < 2:
         return hostile.deflated_zip("m/models/model.json", rng.choice([1 << 10, 1 << 20, 8 << 20]), rng.choice([b"[],", b"{},", b"[[[["]))
@@ -409,6 +460,8 @@ def mutate(fmt: str, data: bytes, rng: random.Random, others: list[bytes]) -> by
         return zip_mutate(data, rng, others)
     if fmt == "h5" and rng.random() < 0.4:
         return h5_mutate(data, rng, others)
+    if fmt == "pt" and rng.random() < 0.3:
+        return zip_mutate(data, rng, others)
     out = rng.choice(BYTE_MUTATORS)(data, rng, others)
     if rng.random() < 0.2:  # stack a second mutation
         out = rng.choice(BYTE_MUTATORS)(out, rng, others)
@@ -432,6 +485,29 @@ def _on_alarm(signum: int, frame: object) -> None:
     raise Hang()
 
 
+#: a payload in a hostile CIFAR batch creates this file if it ever runs
+_MARKER = Path(tempfile.gettempdir()) / f"archlint-fuzz-payload-ran-{os.getpid()}"
+
+
+def run_cifar(path: Path) -> Outcome:
+    """The restricted unpickler's oracle: a dict, or one-line DataError; never the payload."""
+    from archlint_validation import safeio
+    from archlint_validation.errors import DataError
+
+    try:
+        with open(path, "rb") as f:
+            safeio.load_cifar_pickle(f, str(path), path.stat().st_size)
+        out = Outcome("ok")
+    except DataError as e:
+        msg = str(e)
+        out = Outcome("crash", f"unclear error message: {msg[:300]!r}") if "\n" in msg or not msg.strip() \
+            else Outcome("error", msg[:200])
+    if _MARKER.exists():
+        _MARKER.unlink()
+        return Outcome("crash", "the pickle's payload ran")
+    return out
+
+
 def run_one(path: Path) -> Outcome:
     """Run one file through archlint in-process and judge it (see the module docstring)."""
     from archlint.api import LintResult, FileResult, check_graph
@@ -449,6 +525,8 @@ def run_one(path: Path) -> Outcome:
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(TIMEOUT_S)
     try:
+        if path.suffix == ".cifar":
+            return run_cifar(path)
         try:
             graph = load_graph(str(path))
         except ArchlintError as e:
@@ -467,6 +545,17 @@ def run_one(path: Path) -> Outcome:
         buf = io.StringIO()
         emit("json", result, buf)
         json.loads(buf.getvalue())
+        if graph.format == "onnx":  # the HTML drawing (name scopes, fallback layout) of ONNX inputs
+            import archlint.layout as layout_mod
+            from archlint.view import graph_view
+
+            fr.view = graph_view(graph)
+            real_dot, layout_mod.dot_binary = layout_mod.dot_binary, lambda: None
+            try:
+                emit("html", result, io.StringIO())
+            finally:
+                layout_mod.dot_binary = real_dot
+            fr.view = None
         for fmt in ("text", "github"):  # nothing raw from the model reaches a terminal or a CI log
             out = io.StringIO()
             emit(fmt, result, out, color=False)
@@ -512,6 +601,8 @@ def fuzz_format(fmt: str, n: int, seed: int, crash_dir: Path | None, work: Path,
         return st
     rng = random.Random(f"{seed}-{fmt}")
     path = work / f"input{FORMATS[fmt]}"
+    path.write_bytes(seeds[0])
+    run_one(path)  # warm-up: the first input must not pay the frameworks' imports against its 5 s
     for i in range(n):
         base = rng.choice(seeds)
         data = mutate(fmt, base, rng, seeds)

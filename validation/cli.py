@@ -87,16 +87,17 @@ def validate(
     trainer: Annotated[TrainerName, typer.Option(help="fast: every run in one union pack, counter-based dropout, CUDA graphs; classic: the packed trainer; auto: fast on cuda, classic on cpu.")] = TrainerName.auto,
     precision: Annotated[PrecisionName, typer.Option(help="fast trainer: fp32, or bf16 autocast with fp32 master weights.")] = PrecisionName.fp32,
     executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint[ray]).")] = ExecutorName.local,
-    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port); default: start a local Ray instance.")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port; its own security applies, see docs/security.md); default: start a local Ray instance bound to 127.0.0.1 with token auth.")] = None,
     ray_gpus_per_pack: Annotated[Optional[float], typer.Option(min=0.0, help="GPUs per Ray task (default 1 when the cluster has GPUs).")] = None,
     ray_cpus_per_pack: Annotated[float, typer.Option(min=0.0, help="CPUs per Ray task.")] = 1.0,
 ) -> None:
     """Rerun the evidence experiment behind archlint's rules, with seeds and confidence intervals."""
     try:
         from .runner import Options, run
+        import scipy  # noqa: F401 - the statistics
         import torch  # noqa: F401 - the experiments are PyTorch
     except ImportError as e:
-        _err(f"validate needs PyTorch and numpy ({e.name} is missing): pip install 'archlint[validate]'")
+        _err(f"validate needs PyTorch, numpy and scipy ({e.name} is missing): pip install 'archlint[validate]'")
         raise typer.Exit(code=2) from None
 
     if model is not None:
@@ -126,6 +127,10 @@ def validate(
         results = run(opts, log=log)
     except (ValidationError, ValueError) as e:
         _err(str(e))
+        raise typer.Exit(code=2) from None
+    except MemoryError:
+        _err("ran out of memory (use --limit / --test-limit / --pack-size to ask for less); finished runs are kept "
+             f"in {out} and a rerun resumes")
         raise typer.Exit(code=2) from None
     except KeyboardInterrupt:
         _err(f"interrupted; finished runs are kept in {out} and a rerun resumes")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import pickle
 import sys
 import tarfile
 import warnings
@@ -20,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DataError
+from . import safeio
+from .errors import DataError, OutputError
 
 CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
 CIFAR100_TARBALL = "cifar-100-python.tar.gz"
@@ -120,7 +120,7 @@ def detect(path: Path) -> str:
     if _is_tar(path):
         try:
             with tarfile.open(path, "r:*") as tf:
-                for member in tf:
+                for member in safeio.iter_tar(tf, path):
                     top = member.name.lstrip("./").split("/")[0]
                     if top == "cifar-100-python":
                         return "cifar100"
@@ -149,29 +149,24 @@ def detect(path: Path) -> str:
 # official CIFAR python format
 
 
-def _unpickle(f) -> dict:
-    try:
-        return pickle.load(f, encoding="bytes")
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a data error
-        raise DataError(f"not a CIFAR python pickle: {e}") from e
-
-
 def _read_members(path: Path, folder: str, names: list[str]) -> dict[str, dict]:
-    """Read pickles ``folder/<name>`` from a tarball or an extracted folder."""
+    """Read CIFAR batches ``folder/<name>`` from a tarball or an extracted folder, whatever the path
+    is called, with the restricted unpickler (data only: numpy arrays, lists, dicts, bytes, str)."""
     out: dict[str, dict] = {}
     if _is_tar(path):
         with tarfile.open(path, "r:*") as tf:
-            for member in tf:
+            for member in safeio.iter_tar(tf, path):
                 parts = member.name.lstrip("./").split("/")
                 if len(parts) == 2 and parts[0] == folder and parts[1] in names and member.isfile():
-                    out[parts[1]] = _unpickle(tf.extractfile(member))
+                    blob = safeio.read_member(tf, member, safeio.MAX_PICKLE_BYTES, f"{path}:{member.name}")
+                    out[parts[1]] = safeio.load_cifar_pickle(io.BytesIO(blob), f"{path}:{member.name}", len(blob))
     else:
         base = path / folder if (path / folder).is_dir() else path
         for name in names:
             p = base / name
             if p.is_file():
                 with open(p, "rb") as f:
-                    out[name] = _unpickle(f)
+                    out[name] = safeio.load_cifar_pickle(f, str(p), os.fstat(f.fileno()).st_size)
     missing = [n for n in names if n not in out]
     if missing:
         raise DataError(f"{path}: missing {', '.join(folder + '/' + m for m in missing)}")
@@ -297,21 +292,15 @@ def balanced_indices(y: np.ndarray, limit: int | None, num_classes: int) -> np.n
     return np.asarray(sorted(int(e[2]) for e in keep), dtype=np.int64)
 
 
-def _decode(blob: bytes) -> np.ndarray:
-    from PIL import Image  # optional dependency, needed only here
-
-    with Image.open(io.BytesIO(blob)) as im:
-        arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    if arr.shape != (32, 32, 3):
-        raise DataError(f"image-folder images must be 32x32 RGB, got {arr.shape}")
-    return arr
+def _decode(blob: bytes, name: str = "image") -> np.ndarray:
+    return safeio.decode_image(blob, name)
 
 
 def _decode_imagefolder(path: Path, limit_train: int | None, limit_test: int | None) -> tuple:
     entries: dict[str, list] = {"train": [], "test": []}
     if _is_tar(path):
         with tarfile.open(path, "r:*") as tf:
-            for m in tf:
+            for m in safeio.iter_tar(tf, path):
                 if m.isfile() and (s := _split_member(m.name)):
                     entries[s[0]].append((s[0], s[1], s[2], m.name))
     else:
@@ -331,19 +320,22 @@ def _decode_imagefolder(path: Path, limit_train: int | None, limit_test: int | N
         "test": _select(entries["test"], limit_test, classes),
     }
     wanted = {e[3]: (e[0], k) for e_split in chosen.values() for k, e in enumerate(e_split)}
+    safeio.PixelBudget().reserve(len(wanted))  # before any array is allocated or image decoded
     xs = {s: np.zeros((len(chosen[s]), 32, 32, 3), np.uint8) for s in chosen}
     ys = {s: np.asarray([index.get(e[1], -1) for e in chosen[s]], np.int64) for s in chosen}
     if (ys["test"] < 0).any():
         raise DataError(f"{path}: test set has classes missing from train")
     if _is_tar(path):
         with tarfile.open(path, "r:*") as tf:
-            for m in tf:
-                if m.name in wanted:
+            for m in safeio.iter_tar(tf, path):
+                if m.name in wanted and m.isfile():
                     split, k = wanted[m.name]
-                    xs[split][k] = _decode(tf.extractfile(m).read())
+                    where = f"{path}:{m.name}"
+                    xs[split][k] = _decode(safeio.read_member(tf, m, safeio.MAX_IMAGE_FILE_BYTES, where), where)
     else:
         for name, (split, k) in wanted.items():
-            xs[split][k] = _decode(Path(name).read_bytes())
+            with open(name, "rb") as f:
+                xs[split][k] = _decode(f.read(safeio.MAX_IMAGE_FILE_BYTES + 1), name)
     return xs["train"], ys["train"], xs["test"], ys["test"], classes
 
 
@@ -363,14 +355,14 @@ def load_imagefolder(
     full = cache.with_name(cache.name.split("-train")[0] + "-trainall-testall") if cache is not None else None
     if full is not None and full != cache and (full / "done").is_file():
         # a full decode is cached: take the same balanced subset from it instead of decoding again
-        xtr, ytr, xte, yte = (np.load(full / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test"))
+        xtr, ytr, xte, yte = (safeio.load_array(full / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test"))
         classes = (full / "classes.txt").read_text().split("\n")
         itr = balanced_indices(ytr, limit_train, len(classes))
         ite = balanced_indices(yte, limit_test, len(classes))
         ident.update(cache=str(full), classes=classes)
         return Dataset("imagefolder", xtr[itr], ytr[itr], xte[ite], yte[ite], len(classes), ident)
     if cache is not None and (cache / "done").is_file():
-        arrays = [np.load(cache / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test")]
+        arrays = [safeio.load_array(cache / f"{n}.npy") for n in ("x_train", "y_train", "x_test", "y_test")]
         classes = (cache / "classes.txt").read_text().split("\n")
         ident["cache"] = str(cache)
     else:
@@ -379,7 +371,7 @@ def load_imagefolder(
             try:
                 _write_cache(cache, arrays, classes)
                 ident["cache"] = str(cache)
-            except OSError as e:
+            except (OSError, OutputError) as e:
                 warnings.warn(f"could not cache decoded images in {cache}: {e}", stacklevel=2)
     ident["classes"] = classes
     xtr, ytr, xte, yte = arrays
@@ -387,13 +379,14 @@ def load_imagefolder(
 
 
 def _write_cache(cache: Path, arrays: list[np.ndarray], classes: list[str]) -> None:
-    cache.mkdir(parents=True, exist_ok=True)
+    """Through the one writer (never through a link), rooted at the cache folder."""
+    root, sub = cache.parent, cache.name
     for n, a in zip(("x_train", "y_train", "x_test", "y_test"), arrays):
-        tmp = cache / f".{n}.{os.getpid()}.npy"
-        np.save(tmp, a)
-        os.replace(tmp, cache / f"{n}.npy")
-    (cache / "classes.txt").write_text("\n".join(classes))
-    (cache / "done").write_text("ok\n")
+        buf = io.BytesIO()
+        np.save(buf, a, allow_pickle=False)
+        safeio.write_bytes(root, f"{sub}/{n}.npy", buf.getvalue())
+    safeio.write_bytes(root, f"{sub}/classes.txt", "\n".join(classes).encode())
+    safeio.write_bytes(root, f"{sub}/done", b"ok\n")
 
 
 # ----------------------------------------------------------------------------------------------

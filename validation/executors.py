@@ -10,7 +10,12 @@ Ray (``pip install 'archlint[ray]'``): every pack is one task asking for ``num_g
 when ``--device cuda``; a fraction such as 0.5 puts two packs on one GPU) and ``num_cpus``.
 ``--ray-address auto`` joins the cluster this machine belongs to (``ray start --head`` on a
 multi-GPU node, a Ray cluster, KubeRay on Kubernetes, ``ray start`` inside a Slurm allocation);
-no address starts a local Ray instance on this machine. Ray retries a task whose worker process
+no address starts a local Ray instance on this machine, locked down: every Ray process binds
+127.0.0.1 only, no dashboard, token authentication on with a fresh random token in a 0600 file
+inside a 0700 temporary folder (removed at the end), so no other machine can reach it and another
+local user cannot join it. ``--ray-address`` is the explicit way to use a remote cluster: its
+security (network exposure, ``RAY_AUTH_MODE=token``, TLS) is the cluster's, and joining it runs
+archlint's training code there (docs/security.md). Ray retries a task whose worker process
 dies (``--ray-max-retries``, default 3); the retry trains the pack again from its first step,
 with the same data order and dropout draws. Progress is counted on the driver: workers report
 finished steps to one small actor every second or so, and the driver's bar polls it.
@@ -55,27 +60,13 @@ class PackJob:
         return f"{'+'.join(protos)}: {', '.join(kinds)}"
 
 
-_DATA_CACHE: dict = {}
-
-
-def _device_data(split, protocol: str, device):
-    from .train import DeviceData
-
-    key = (id(split), protocol, str(device))
-    if key not in _DATA_CACHE:
-        if len(_DATA_CACHE) > 8:
-            _DATA_CACHE.clear()
-        _DATA_CACHE[key] = (split, DeviceData(split, protocol, device))  # keep split alive: ids stay unique
-    return _DATA_CACHE[key][1]
-
-
 def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None,
                log: Callable[[str], None] = lambda s: None) -> list[dict]:
     """Train one pack; returns one JSON-ready record per run (not yet written anywhere).
     ``on_step(k)``: k more optimizer steps of the pack (each step advances all its runs)."""
     import torch
 
-    from .runner import resolve_device
+    from .devices import device_data, resolve_device
     from .train import TrainConfig, train_packed, train_single
 
     if job.threads:
@@ -90,14 +81,14 @@ def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None
 
         if m == 1 and device.type == "cpu":  # the plain network is the faster path on CPU
             spec = job.specs[0]
-            results = [train_reference(spec, _device_data(split, spec.protocol, device), cfg, on_step=step)]
+            results = [train_reference(spec, device_data(split, spec.protocol, device), cfg, on_step=step)]
         else:
-            datas = {p: _device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
+            datas = {p: device_data(split, p, device) for p in sorted({s.protocol for s in job.specs})}
             opts = FastOptions(precision=job.precision, channels_last=job.channels_last, compile=job.compile,
                                cuda_graph=job.cuda_graph)
             results = train_union(job.specs, datas, cfg, options=opts, on_step=step, log=log)
     elif job.trainer == "classic":
-        dd = _device_data(split, job.specs[0].protocol, device)
+        dd = device_data(split, job.specs[0].protocol, device)
         if m == 1 and not job.packed:
             results = [_train_single_with_symptoms(job.specs[0], dd, cfg, step)]
         else:
@@ -183,6 +174,88 @@ def _ray():
     return ray
 
 
+_LOCAL_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+
+
+class LocalRay:
+    """Start a local Ray instance reachable only from this machine and only with its token.
+
+    * Ray resolves ``127.0.0.1`` to the machine's network address on Linux clusters; with
+      ``ENABLE_RAY_CLUSTER`` off (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, what Ray does on macOS and
+      Windows) the node address is the loopback one, and the GCS, raylet, object manager and workers
+      bind it instead of ``*``.
+    * ``RAY_AUTH_MODE=token`` with ``RAY_AUTH_TOKEN_PATH`` pointing at a fresh 0600 file: Ray never
+      writes its default ``~/.ray/auth_token`` (which it creates with the umask's mode).
+    """
+
+    def __init__(self, num_cpus: int | None = None, **kwargs):
+        import secrets
+        import tempfile
+
+        ray = _ray()
+        self.ray = ray
+        self.saved_env = {k: os.environ.get(k) for k in _LOCAL_ENV}
+        self.token_dir = tempfile.mkdtemp(prefix="archlint-ray-")  # 0700
+        self.token_path = os.path.join(self.token_dir, "auth_token")
+        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=self.token_path,
+                          RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+        try:
+            from ray._private import ray_constants
+
+            self.saved_cluster = ray_constants.ENABLE_RAY_CLUSTER
+            ray_constants.ENABLE_RAY_CLUSTER = False  # read at call time: the node address is loopback
+            try:
+                from ray._raylet import Config
+
+                Config.initialize("")  # ray may be imported already: make it read RAY_AUTH_MODE again
+            except Exception:  # noqa: BLE001 - an older Ray without token auth is refused below
+                pass
+            self.context = ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", include_dashboard=False,
+                                    **kwargs)
+            if not self.token_auth_on():
+                ray.shutdown()
+                raise ValidationError(f"Ray {ray.__version__} cannot start a cluster with token authentication; "
+                                      "archlint needs ray>=2.59 (pip install -U 'archlint[ray]')")
+        except BaseException:
+            self._restore()
+            raise
+
+    def token_auth_on(self) -> bool:
+        try:
+            from ray._raylet import AuthenticationMode, get_authentication_mode
+
+            return get_authentication_mode() == AuthenticationMode.TOKEN
+        except ImportError:
+            return False
+
+    @property
+    def gcs_address(self) -> str:
+        return self.context.address_info["gcs_address"]
+
+    def _restore(self) -> None:
+        import shutil
+
+        for k, v in self.saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        try:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = getattr(self, "saved_cluster", ray_constants.ENABLE_RAY_CLUSTER)
+        except ImportError:
+            pass
+        shutil.rmtree(self.token_dir, ignore_errors=True)
+
+    def shutdown(self) -> None:
+        self.ray.shutdown()
+        self._restore()
+
+
 class RayExecutor:
     """Packs as Ray tasks; the driver writes the results as tasks finish."""
 
@@ -196,11 +269,14 @@ class RayExecutor:
         self.ray = ray
         self.cpus_per_pack, self.max_retries = cpus_per_pack, max_retries
         self.started_here = False
+        self.local: LocalRay | None = None
         if not ray.is_initialized():
-            kwargs = {"address": address} if address else {"num_cpus": num_cpus}
+            quiet = dict(log_to_driver=False, logging_level="ERROR", configure_logging=True)
             try:
-                ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                         logging_level="ERROR", configure_logging=True)
+                if address:  # the user's explicit choice: that cluster's own security applies
+                    ray.init(address=address, include_dashboard=False, **quiet)
+                else:
+                    self.local = LocalRay(num_cpus=num_cpus, **quiet)
             except ConnectionError as e:
                 raise ValidationError(f"cannot join the Ray cluster at {address!r}: {e}") from None
             self.started_here = True
@@ -287,7 +363,9 @@ class RayExecutor:
                                   f"resume): " + "; ".join(failures))
 
     def close(self) -> None:
-        if self.started_here:
+        if self.local is not None:
+            self.local.shutdown()
+        elif self.started_here:
             self.ray.shutdown()
 
 

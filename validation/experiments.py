@@ -149,10 +149,18 @@ def experiments(placements=PLACEMENTS) -> list[Experiment]:
     return [_grid(placements), _bn_placement(), _head()]
 
 
+def _code(rule: str) -> str:
+    """A rule code from a code or a rule name (``dropout-between-conv`` -> ``AL001``)."""
+    from archlint.rules import get_rule
+
+    found = get_rule(rule.strip())
+    return found.code if found is not None else rule.strip().upper()
+
+
 def select(rules: list[str] | None = None, placements=PLACEMENTS, primary_only: bool = False) -> list[Comparison]:
     """Comparisons backing the given rules (all when None). Comparisons whose configs need an
     unselected placement are dropped; ``primary_only`` keeps the pre-registered primary ones."""
-    wanted = {r.upper() for r in rules} if rules else set(RULES)
+    wanted = {_code(r) for r in rules} if rules else set(RULES)
     unknown = wanted - set(RULES)
     if unknown:
         raise ValueError(f"unknown rule code(s) {', '.join(sorted(unknown))}; known: {', '.join(RULES)}")

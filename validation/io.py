@@ -7,6 +7,7 @@ import math
 import os
 from pathlib import Path
 
+from . import safeio
 from .errors import OutputError
 
 
@@ -21,25 +22,28 @@ def _clean(obj):
     return obj
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, *, root: Path | None = None) -> None:
+    """Write ``path`` through the one writer (:func:`safeio.write_bytes`): never through a link below
+    ``root`` (default: the file's own folder), atomically."""
+    write_bytes_atomic(path, text.encode("utf-8"), root=root)
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, root: Path | None = None) -> None:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    root = Path(root) if root is not None else path.parent
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise OutputError(f"cannot write {path}: {e.strerror or e}; finished runs are kept in {path.parent}") from e
+        rel = path.relative_to(root)
+    except ValueError:
+        raise OutputError(f"refusing to write {path}: it is outside the output folder {root}") from None
+    safeio.write_bytes(root, rel, data)
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    write_text_atomic(path, json.dumps(_clean(obj), indent=1, sort_keys=False) + "\n")
+def write_json_atomic(path: Path, obj, *, root: Path | None = None) -> None:
+    write_text_atomic(path, json_text(obj), root=root)
+
+
+def json_text(obj) -> str:
+    return json.dumps(_clean(obj), indent=1, sort_keys=False) + "\n"
 
 
 def read_json(path: Path):
@@ -47,13 +51,16 @@ def read_json(path: Path):
         return json.load(f)
 
 
-def ensure_writable(folder: Path) -> Path:
+def ensure_writable(folder: Path, *, root: Path | None = None) -> Path:
+    """Create ``folder`` (below ``root`` without following links) and prove it takes a file."""
     folder = Path(folder)
+    root = Path(root) if root is not None else folder
+    rel = folder.relative_to(root) if folder != root else None
+    safeio.ensure_dir(root, rel)
+    probe = f".write-probe.{os.getpid()}"
+    safeio.write_bytes(root, (rel / probe) if rel else probe, b"ok")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe.{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
+        (folder / probe).unlink()
     except OSError as e:
         raise OutputError(f"output folder {folder} is not writable: {e.strerror or e}") from e
     return folder

@@ -120,7 +120,9 @@ class Reporter:
         self._label, self._runs, self._step = label, runs, 0
         self._pack_t0 = time.perf_counter()
         if self.rich is not None:
-            self.rich.update(self.task, description=label)
+            from rich.markup import escape
+
+            self.rich.update(self.task, description=escape(label))  # a description is markup
         elif self.enabled:
             first = self.runs_done + 1
             which = f"run {first}" if runs == 1 else f"runs {first}-{first + runs - 1}"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Callable
 
 from . import experiments as exps
 from . import stats
-from .io import write_json_atomic, write_text_atomic
+from .io import write_bytes_atomic, write_json_atomic, write_text_atomic
 from .models import HEAD_LABELS, PLACEMENT_LABELS
 
 SCHEMA = "archlint-validate/2"
@@ -327,7 +328,7 @@ def make_plots(results: dict, out: Path) -> list[str]:
         ax.grid(alpha=0.3)
         name = f"accuracy_per_epoch_{protocol}.png"
         fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
+        _save_figure(fig, out, name)
         plt.close(fig)
         files.append(name)
 
@@ -346,10 +347,24 @@ def make_plots(results: dict, out: Path) -> list[str]:
         ax.grid(alpha=0.3, axis="x")
         name = f"final_accuracy_{protocol}.png"
         fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
+        _save_figure(fig, out, name)
         plt.close(fig)
         files.append(name)
     return files
+
+
+def _save_figure(fig, out: Path, name: str) -> None:
+    """savefig into memory, then the one writer (a link at ``out/name`` is refused, never followed)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    write_bytes_atomic(out / name, buf.getvalue(), root=out)
+
+
+def plot_names(protocols) -> list[str]:
+    return [f"{kind}_{p}.png" for p in protocols for kind in ("accuracy_per_epoch", "final_accuracy")]
+
+
+REPORT_FILES = ("results.json", "results.md", "evidence.json")
 
 
 def write_all(results: dict, out: Path, *, plots: bool = True, log: Callable[[str], None] = lambda s: None) -> None:

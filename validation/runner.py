@@ -2,7 +2,9 @@
 atomically to its own file, then aggregate everything into the reports.
 
 Resumable: run files live in ``<out>/runs/<settings-hash>/<run-key>.json``; a rerun with the same
-arguments skips every run whose file exists.
+arguments skips every run whose file exists and is listed, with an HMAC of its bytes keyed by this
+user's secret (``<cache dir>/validate-records.key``), in ``<settings-hash>/records.hmac``: a record
+the run did not write itself (forged, or copied in) is ignored and retrained.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Callable
 
 from . import data as data_mod
 from . import experiments as exps
+from .devices import resolve_device
 from .errors import ValidationError
-from .io import ensure_writable, read_json, write_json_atomic
+from . import safeio
+from .io import ensure_writable, json_text, write_json_atomic
 from .models import PLACEMENTS
 from .progress import CPU_LIMIT_S, Plan, Reporter, fmt_duration, warmup_step_seconds
 
@@ -60,18 +64,6 @@ class Options:
     ray_cpus_per_pack: float = 1.0
     ray_max_retries: int = 3
     extra: dict = field(default_factory=dict)
-
-
-def resolve_device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValidationError("--device cuda requested but CUDA is not available")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ValidationError(f"unknown device {name!r}; use auto, cpu or cuda")
-    return torch.device(name)
 
 
 def settings_hash(settings: dict) -> str:
@@ -147,6 +139,11 @@ def run(opts: Options, *, log: Callable[[str], None] = lambda s: None) -> dict:
     out = Path(opts.out)
     if out.exists() and not out.is_dir():
         raise ValidationError(f"output folder {out} is a file")
+    from . import report
+
+    # a link planted where the reports, plots or run folders go is refused before any data is read
+    safeio.check_writable(out, [*report.REPORT_FILES, *(report.plot_names(opts.protocols) if opts.plots else ()),
+                                "runs/settings-hash"])
     # 2. the data (decoded image folders go to one shared cache, keyed by the file's content)
     cache_dir = Path(opts.cache_dir) if opts.cache_dir else data_mod.default_cache_dir()
     test_limit = opts.test_limit
@@ -184,8 +181,8 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
               dataset_id, test_limit) -> dict:
     import torch
 
-    from . import report
-    from .executors import PackJob, _device_data
+    from . import devices, report
+    from .executors import PackJob
     from .provenance import code_version, device_kind, library_versions, now
 
     if device is None:  # Ray: packs train where the scheduler puts them; workers resolve their device
@@ -201,7 +198,8 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
         raise ValidationError("--precision bf16 needs the fast trainer (--trainer fast)")
     shash = settings_hash(settings)
     run_dir = out / "runs" / shash
-    pending = [s for s in specs if _finished(run_dir / f"{s.key}.json", shash) is None]
+    run_files = RunRecords(out, shash, Path(opts.cache_dir) if opts.cache_dir else data_mod.default_cache_dir())
+    pending = [s for s in specs if run_files.get(s.key) is None]
     done_before = len(specs) - len(pending)
     if trainer == "fast":
         # one union pack per GPU slot (48 runs fit an H100 in fp32); one run per pack on CPU
@@ -213,7 +211,7 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
         pack_size = opts.pack_size or (16 if device.type == "cuda" else 1)
         packs = make_packs(pending, pack_size, opts.packed)
     def device_data(protocol: str):  # shared with the local executor's packs: one copy on the device
-        return _device_data(split, protocol, device)
+        return devices.device_data(split, protocol, device)
 
     # 3. the plan, from a short timed warm-up; a long CPU job needs --yes
     steps_per_run = opts.steps * opts.epochs
@@ -235,12 +233,21 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
             f"projected {fmt_duration(plan.projected_s)} on CPU (more than {fmt_duration(CPU_LIMIT_S)}); "
             "pass --yes to start it anyway, or reduce --seeds / --steps / --epochs, or use --device cuda")
 
-    # 4. only now: the output folder and the runs
+    # 4. only now: the output folder and the runs (every file below ``out`` through the one writer,
+    # which never follows a link; a link where a report or plot will go is refused before training)
     out = ensure_writable(out)
-    ensure_writable(run_dir)
-    write_json_atomic(run_dir / "settings.json", settings)
-    if done_before:
-        log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir}")
+    safeio.check_writable(out, [*report.REPORT_FILES, *(report.plot_names(opts.protocols) if opts.plots else ()),
+                                f"runs/{shash}/settings.json", f"runs/{shash}/records.hmac",
+                                *(f"runs/{shash}/{s.key}.json" for s in pending)])
+    ensure_writable(run_dir, root=out)
+    write_json_atomic(run_dir / "settings.json", settings, root=out)
+    if done_before or run_files.ignored:
+        log(f"resuming: {done_before} of {len(specs)} runs already finished in {run_dir} ({done_before} run records "
+            f"trusted: their HMAC in records.hmac matches)")
+    if run_files.ignored:
+        log(f"warning: ignored {len(run_files.ignored)} run files in {run_dir} that this user's archlint did not write "
+            f"(no matching HMAC in records.hmac: forged, copied in, or from an older archlint); they are retrained: "
+            + ", ".join(sorted(run_files.ignored)[:5]) + (" ..." if len(run_files.ignored) > 5 else ""))
     if pending:
         log(f"training {len(pending)} runs in {len(packs)} packs ({trainer} trainer, {executor.name} executor)")
     jobs = [PackJob(list(pack), trainer=trainer, packed=opts.packed, batch_size=opts.batch_size, steps=opts.steps,
@@ -253,7 +260,7 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
             rec["settings_hash"] = shash
             rec["finished"] = now()
             rec["executor"] = executor.name
-            write_json_atomic(run_dir / f"{rec['key']}.json", rec)
+            run_files.put(rec["key"], rec)
         run_devices.update(rec.get("gpu") or rec["device"] for rec in records)
         return "test accuracy " + ", ".join(f"{rec['test_acc']:.3f}" for rec in records)
 
@@ -263,7 +270,7 @@ def _run_with(executor, opts, log, t_start, comparisons, out, ds, split, seeds, 
     finally:
         reporter.close()
 
-    runs = {s.key: _finished(run_dir / f"{s.key}.json", shash) for s in specs}
+    runs = {s.key: run_files.get(s.key) for s in specs}
     provenance = {
         "dataset": {"name": ds.name, "description": ds.identity.get("description", ds.name), **dataset_id, "n_train": settings["n_train"], "n_val": settings["n_val"],
                     "n_test": settings["n_test"], "num_classes": ds.num_classes},
@@ -297,17 +304,59 @@ def train_seconds(rec: dict) -> float:
     return float(rec.get("wall_s") or 0.0) / max(1, int(rec.get("pack_size") or 1))
 
 
-def _finished(path: Path, shash: str) -> dict | None:
-    """A finished run file made under these settings, or None (missing, torn or other settings)."""
-    if not path.is_file():
-        return None
-    try:
-        rec = read_json(path)
-    except (OSError, ValueError):
-        return None
-    if rec.get("settings_hash", shash) != shash:  # files from before the hash was recorded are trusted
-        return None
-    return rec
+class RunRecords:
+    """The run files of one settings hash, each trusted only when ``records.hmac`` (written by the
+    runs of this user) holds the HMAC of its exact bytes; writes go through the one writer."""
+
+    def __init__(self, out: Path, shash: str, key_dir: Path):
+        self.out, self.shash, self.rel = Path(out), shash, f"runs/{shash}"
+        self.key_dir, self._key = Path(key_dir), None
+        self.ignored: set[str] = set()
+        self.index: dict = {}
+        blob = safeio.read_bytes_nofollow(self.out, f"{self.rel}/records.hmac", 16 << 20)
+        try:
+            idx = json.loads(blob) if blob else {}
+        except ValueError:
+            idx = {}
+        if isinstance(idx, dict) and isinstance(idx.get("records"), dict):
+            self.index = {k: v for k, v in idx["records"].items() if isinstance(k, str) and isinstance(v, str)}
+
+    @property
+    def key(self) -> bytes:  # created on first use, so a run refused early creates nothing
+        if self._key is None:
+            self._key = safeio.user_key(self.key_dir)
+        return self._key
+
+    def get(self, key: str) -> dict | None:
+        """A finished run under these settings, or None (missing, torn, other settings or untrusted)."""
+        name = f"{key}.json"
+        blob = safeio.read_bytes_nofollow(self.out, f"{self.rel}/{name}", 16 << 20)
+        if blob is None:
+            return None
+        if not safeio.check_mac(self.key, f"{self.shash}/{name}", blob, self.index.get(key)):
+            self.ignored.add(name)
+            return None
+        try:
+            rec = json.loads(blob)
+        except ValueError:
+            return None
+        if not isinstance(rec, dict) or rec.get("settings_hash") != self.shash:
+            return None
+        self.ignored.discard(name)
+        return rec
+
+    def put(self, key: str, rec: dict) -> None:
+        name = f"{key}.json"
+        blob = json_text(rec).encode("utf-8")
+        # the index first: a run file that exists (renamed into place atomically) is always listed,
+        # even when the driver is killed between the two writes
+        self.index[key] = safeio.record_mac(self.key, f"{self.shash}/{name}", blob)
+        safeio.write_bytes(self.out, f"{self.rel}/records.hmac",
+                           json_text({"about": "HMAC-SHA256 of each run file, keyed by the writing user's "
+                                               "validate-records.key; a file not listed here is not trusted",
+                                      "records": self.index}).encode("utf-8"))
+        safeio.write_bytes(self.out, f"{self.rel}/{name}", blob)
+        self.ignored.discard(name)
 
 
 def _ray_gpus(opts: Options) -> float | None:

@@ -16,23 +16,29 @@ import torch
 _TORCH_OBJECTS = ("dtype", "layout", "memory_format")
 
 
-def _op(target: str) -> Any:
+def _op(target: str) -> tuple[Any, list[str]]:
+    """The op to call and the recorded argument names it takes by position
+    (an in-place op's names are its own: ``dropout_(self, p, train)`` runs as
+    ``dropout(input, p, train)`` by position)."""
     t = target.removeprefix("torch.ops.")
     if t in ("getitem", "_operator.getitem", "operator.getitem"):
-        return operator.getitem
+        return operator.getitem, []
     parts = t.split(".")
     if len(parts) < 2 or parts[0] != "aten":
-        return None
+        return None, []
     name, overload = parts[1], (parts[2] if len(parts) > 2 else None)
-    if name.endswith("_") and not name.endswith("__") and hasattr(torch.ops.aten, name[:-1]):
-        name = name[:-1]  # in place -> out of place
     try:
-        packet = getattr(torch.ops.aten, name)
+        recorded = getattr(torch.ops.aten, name)
     except (AttributeError, RuntimeError):
-        return None
-    if overload and overload in packet.overloads():
-        return getattr(packet, overload)
-    return packet
+        return None, []
+    rec_op = getattr(recorded, overload) if overload and overload in recorded.overloads() else recorded
+    schema = getattr(rec_op, "_schema", None)
+    names = [x.name for x in schema.arguments if not x.kwarg_only] if schema is not None else ["self"]
+    if name.endswith("_") and not name.endswith("__") and hasattr(torch.ops.aten, name[:-1]):
+        packet = getattr(torch.ops.aten, name[:-1])  # in place -> out of place
+        op = getattr(packet, overload) if overload and overload in packet.overloads() else packet
+        return op, names
+    return rec_op, names
 
 
 def _fix(k: str, v: Any, device: Any) -> Any:
@@ -45,14 +51,11 @@ def _fix(k: str, v: Any, device: Any) -> Any:
 
 def resolve(target: str) -> Any:
     """A runner ``(args, module) -> result`` for an ATen target, or ``None``."""
-    op = _op(target)
+    op, positional = _op(target)
     if op is None:
         return None
     if op is operator.getitem:
         return lambda a, m: a["arg0"][a["arg1"]]
-
-    schema = getattr(op, "_schema", None)
-    positional = [x.name for x in schema.arguments if not x.kwarg_only] if schema is not None else ["self"]
 
     def run(a: dict[str, Any], m: Any) -> Any:
         device = _device(a, m)

@@ -4,8 +4,9 @@
 ``{"inputs": [...], "weights": {role: tensor}, "config": {...}}`` as the Keras
 frontend recorded it. Kernels keep Keras' shapes (so the parameters are the
 file's) and are rearranged for the torch op on each call. ``"same"`` padding
-is TensorFlow's (the extra row at the end), average pooling over ``"same"``
-counts only the real inputs, batch norm's momentum is Keras' (``1 - m`` in
+is TensorFlow's (the extra row at the end); pooling over ``"same"`` follows
+Keras 3's torch backend (uneven pads replicate the edge, where TensorFlow
+averages over the real cells only), batch norm's momentum is Keras' (``1 - m`` in
 torch terms). A config ``data_format="channels_first"`` runs channels first.
 """
 
@@ -453,13 +454,16 @@ def _pool(cfg: dict[str, Any], rank: int, mx: bool) -> Runner:
         if not cf:
             x = _to_cf(x)
         if padding == "same":
+            # as Keras 3 on torch: even pads are the pool's own (average over the real cells);
+            # uneven ones replicate the edge (TensorFlow averages over the real cells only)
             pads = _same(list(x.shape[2:]), k, s, [1] * rank)
-            if mx:
-                y = mp(F.pad(x, pads, value=float("-inf")), k, s)
+            lo, hi = pads[0::2], pads[1::2]
+            if lo == hi:
+                even = list(reversed(lo))
+                y = mp(x, k, s, even) if mx else ap(x, k, s, even, count_include_pad=False)
             else:
-                total = ap(F.pad(x, pads), k, s) * math.prod(k)
-                ones = F.pad(torch.ones_like(x[:1, :1]), pads)
-                y = total / (ap(ones, k, s) * math.prod(k))
+                xp = F.pad(x, pads, mode="replicate")
+                y = mp(xp, k, s) if mx else ap(xp, k, s)
         else:
             y = mp(x, k, s) if mx else ap(x, k, s)
         return y if cf else _to_cl(y)
@@ -727,3 +731,23 @@ def _mha(cfg: dict[str, Any]) -> Runner:
 
 
 _PATTERNS: list[tuple[str, Callable[[dict[str, Any]], Runner | None]]] = []
+
+
+# -- Keras ops written as layers (``x + 3.0``, ``x * (1 / 6)``): arguments as recorded ------------
+def _scalar_op(f: Callable[..., Any]) -> Callable[[dict[str, Any]], Runner]:
+    def make(cfg: dict[str, Any]) -> Runner:
+        def run(a: dict[str, Any], m: Any) -> torch.Tensor:
+            xs = list(a["inputs"])
+            like = next(x for x in xs if isinstance(x, torch.Tensor))
+            xs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(x, dtype=like.dtype, device=like.device) for x in xs]
+            return f(*xs)
+        return run
+    return make
+
+
+for _name, _fn in {"Add": torch.add, "Subtract": torch.sub, "Multiply": torch.mul, "Divide": torch.div,
+                   "TrueDivide": torch.div, "Power": torch.pow, "Maximum": torch.maximum, "Minimum": torch.minimum,
+                   "Matmul": torch.matmul, "Sqrt": torch.sqrt, "Exp": torch.exp, "Negative": torch.neg,
+                   "Abs": torch.abs, "Tanh": torch.tanh, "Sigmoid": torch.sigmoid, "Relu": F.relu,
+                   "Square": torch.square, "Log": torch.log}.items():
+    LAYERS[f"ops.{_name}"] = _scalar_op(_fn)

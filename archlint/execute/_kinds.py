@@ -75,7 +75,7 @@ def build(node: Node, channels_last: bool = False) -> nn.Module | None:
     a = node.attrs
     k = node.kind
     wrap = (lambda m: _ChannelsLast(m)) if channels_last else (lambda m: m)
-    if k is OpKind.IDENTITY or (k is OpKind.RESHAPE and not a.get("target")):
+    if k is OpKind.IDENTITY and not any(str(key).startswith("constant_") for key in a):
         return _Lambda(lambda x: x)
     if k is OpKind.CONV:
         rank = int(a.get("rank") or len(a.get("kernel") or (1, 1)))

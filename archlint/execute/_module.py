@@ -122,7 +122,8 @@ class GraphModule(nn.Module):
                 src = tensors.get(name)
             if src is None:
                 node, call = users[name]
-                raise ExecutionError(node.name, f"{call.domain}:{call.op}", f"weight {name!r} is not in the file")
+                why = " (the file holds no weights at all: a config-only save)" if not tensors else ""
+                raise ExecutionError(node.name, f"{call.domain}:{call.op}", f"weight {name!r} is not in the file{why}")
             try:
                 t = as_tensor(src)
             except (TypeError, ValueError) as e:
@@ -191,7 +192,9 @@ class GraphModule(nn.Module):
             for m in impl.members:
                 self._run(m, env, device)
             return
-        if impl is None:
+        if isinstance(impl, Impl) and impl.eval_input is not None and not self.training:
+            result = env[id(node.inputs[impl.eval_input])]
+        elif impl is None:
             xs = [_first(env[id(v)]) for v in node.inputs]
             result = self._runners[id(node)](*xs)
         else:

@@ -39,9 +39,12 @@ def resolve(op_type: str, args: dict[str, Any]) -> Any:
     if fn is None or args.get("domain") not in (None, "", "ai.onnx"):
         return None
     select = args.get("select")
+    n_out = int(args.get("outputs", 1) or 1)
 
     def run(a: dict[str, Any], m: Any) -> Any:
         out = fn(list(a.get("inputs", [])), a.get("attrs", {}), m)
+        if isinstance(out, tuple) and select is None and n_out < len(out):
+            out = out[0] if n_out == 1 else out[:n_out]  # the outputs the file names (LSTM's Y alone)
         if select is not None:
             out = tuple(out[i] for i in select) if len(select) > 1 else out[select[0]]
         return out

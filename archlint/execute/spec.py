@@ -97,6 +97,9 @@ class Impl:
     """The calls that compute a node; the last one's result is the node's."""
 
     calls: list[Call] = field(default_factory=list)
+    #: in eval mode the node passes this data input through (a random mask a
+    #: training-mode capture recorded: stochastic depth, hand-written dropout)
+    eval_input: int | None = None
 
     def ops(self) -> list[str]:
         return [f"{c.domain}:{c.op}" for c in self.calls]
@@ -173,6 +176,11 @@ class WeightTable:
             self._tensors = dict(self._loader()) if self._loader is not None else {}
             self._loader = None
         return self._tensors
+
+    def set_loader(self, loader: Callable[[], Mapping[str, Any]]) -> None:
+        """Load the tensors with ``loader`` instead (when first asked)."""
+        self._loader = loader
+        self._tensors = None
 
     def set_tensors(self, tensors: Mapping[str, Any]) -> None:
         self._tensors = tensors

@@ -3,22 +3,28 @@ so linting an ONNX or Keras file never imports torch or tensorflow.
 
 ``load_graph(target, options)`` picks the frontend from the target: a file
 extension, a SavedModel folder, or a PyTorch factory spec ``pkg.mod:make`` /
-``path/file.py:Net``.
+``path/file.py:Net``. The frontend's ``load`` only builds the graph;
+``load_graph`` then runs the one pass pipeline (:mod:`archlint.graph.passes`:
+tie weights, shapes, patterns, the frontend's ``RELABELS``, layouts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
 import re
 import stat
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError, UsageError
 from archlint.graph import Graph, GraphError
+from archlint.graph.passes import finish
 
 #: file extensions archlint reads, and the frontend module for each
 EXTENSIONS: dict[str, str] = {
@@ -208,6 +214,15 @@ def frontend_for(target: str, *, spec_allowed: bool = True) -> str:
     raise LoadError(target, f"unsupported file type '{ext or p.name}' (archlint reads {known}, SavedModel folders and module:factory specs){hint}")
 
 
+@contextlib.contextmanager
+def _prints_to_stderr() -> Iterator[None]:
+    """Send what a model's own code prints while it is built and captured (a factory, a trusted
+    pickle) to stderr, so a JSON or SARIF report on stdout stays valid."""
+    sys.stdout.flush()
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
 def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_allowed: bool = True) -> Graph:
     """Load any supported model into the common graph.
 
@@ -224,8 +239,11 @@ def load_graph(target: str | Path, options: LoadOptions | None = None, *, spec_a
     gc.disable()
     try:
         if name == "onnx":
-            return loader(target)
-        return loader(target, options)
+            graph = loader(target)
+        else:
+            with _prints_to_stderr():
+                graph = loader(target, options)
+        return finish(graph, getattr(module, "RELABELS", ()))
     except GraphError as e:  # broken edges in the file (a value produced twice, ...)
         raise LoadError(target, f"malformed model graph: {e}") from None
     finally:

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from archlint.execute.spec import MODE, Call, Impl, In, T, TrainOnly, W, WeightTable
-from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation
-from archlint.shapes import finish as finish_graph
+from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation, names
 
 Shape = tuple[int | None, ...]
 
@@ -42,56 +41,10 @@ class ANode:
     stack_trace: str | None = None
 
 
-_ACT = {
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "prelu": "prelu",
-    "_prelu_kernel": "prelu",
-    "rrelu": "leaky_relu",
-    "gelu": "gelu",
-    "silu": "swish",
-    "sigmoid": "sigmoid",
-    "hardsigmoid": "hard_sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "_softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "_log_softmax": "log_softmax",
-    "elu": "elu",
-    "selu": "selu",
-    "celu": "celu",
-    "hardswish": "hard_swish",
-    "mish": "mish",
-    "softplus": "softplus",
-}
-_BN = {
-    "batch_norm",
-    "native_batch_norm",
-    "_native_batch_norm_legit",
-    "_native_batch_norm_legit_no_training",
-    "_native_batch_norm_legit_functional",
-    "_batch_norm_with_update",
-    "_batch_norm_with_update_functional",
-    "_batch_norm_no_update",
-    "cudnn_batch_norm",
-}
-_NORM = {
-    "layer_norm": "layer",
-    "native_layer_norm": "layer",
-    "_fused_rms_norm": "rms",
-    "group_norm": "group",
-    "native_group_norm": "group",
-    "instance_norm": "instance",
-    "rms_norm": "rms",
-}
-_DROPOUT = {
-    "dropout": ("dropout", False),
-    "native_dropout": ("dropout", False),
-    "feature_dropout": ("spatial", True),
-    "alpha_dropout": ("alpha", False),
-    "feature_alpha_dropout": ("feature_alpha", True),
-}
+_ACT = names.activations("aten")
+_BN = names.ATEN_BATCH_NORMS
+_NORM = names.norms("aten")
+_DROPOUT = names.dropouts("aten")
 _CONV = {"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
 _POOL = {"max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices", "max_pool3d_with_indices",
          "avg_pool1d", "avg_pool2d", "avg_pool3d"}
@@ -336,7 +289,7 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
         w = cx.shape(a.get("weight"))
         b = cx.shape(a.get("bias"))
         norm = _NORM[base]
-        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(norm, OpKind.NORM)
+        kind = names.norm_kind(norm)
         return kind, {"norm": norm, "params": _prod(w) + _prod(b), "affine": isinstance(a.get("weight"), TRef)}
     if base in _ATTENTION:
         return OpKind.ATTENTION, _sdpa(a, cx)
@@ -456,13 +409,14 @@ def build(
     """Map ATen calls in topological order into a :class:`Graph`.
 
     ``inputs`` are the user inputs (everything else without a producer is a
-    weight, buffer or constant); ``shapes`` gives every tensor's shape.
-    ``weights`` (placeholder name -> the module's tensor) makes the graph
-    executable: each node gets an :class:`~archlint.execute.spec.Impl` (its
-    ATen call, after the weight-only calls it reads: ``expand(cls_token)``,
-    a position-id ``arange``), and parameter counts are the parameters each
-    node reads first, so free parameters (position embeddings, class tokens)
-    are counted where they are used."""
+    weight, buffer or constant); ``shapes`` gives every tensor's shape. The
+    graph is returned as built; the pass pipeline (:mod:`archlint.graph.passes`)
+    finishes it. ``weights`` (placeholder name -> the module's tensor) makes
+    the graph executable: each node gets an :class:`~archlint.execute.spec.Impl`
+    (its ATen call, after the weight-only calls it reads: ``expand(cls_token)``,
+    a position-id ``arange``), and the pipeline's ``weights`` pass counts the
+    parameters each node reads first, so free parameters (position embeddings,
+    class tokens) are counted where they are used."""
     b = GraphBuilder(name, fmt)
     cx = _Ctx(shapes)
     alias: dict[str, str] = {}  # aten value -> graph value
@@ -518,12 +472,15 @@ def build(
         g = alias.get(o)
         if g is not None and all(v.name != g for v in b.graph.outputs):
             b.mark_output(g)
-    tie_weights(b.graph)
-    graph = finish_graph(b)
     if weights is not None:
-        graph.meta["weights"] = weights
-        count_params(graph, weights)
-    return graph
+        b.graph.meta["weights"] = weights  # the pipeline's weights pass counts parameters from it
+    return b.finish()
+
+
+def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:
+    """Original names of the data inputs (for shape look-ups), in order,
+    repeats kept (``x * x`` multiplies two data inputs)."""
+    return [r for v in n.args.values() for r in _refs(v) if r in alias]
 
 
 _MODE_ARGS = {"train", "training"}
@@ -579,61 +536,3 @@ def _impl(n: ANode, data_in: list[str], alias: dict[str, str], picks: dict[str, 
             seen.add(id(m))
             calls.append(Call("aten", m.target, args_of(m), m.outputs[0]))
     return Impl([*calls, main])
-
-
-def count_params(graph: Graph, weights: WeightTable) -> None:
-    """Each node's ``params``: the trainable tensors it reads that no earlier
-    node read (so a shared table counts once, and a free parameter -- a class
-    token, a position embedding -- counts at the node that uses it). The
-    graph's total is then the module's ``sum(p.numel())`` over the parameters
-    the forward pass reads."""
-    from archlint.execute.spec import Fused, leaves
-
-    seen: set[str] = set()
-
-    def reads(impl: Any) -> list[str]:
-        if isinstance(impl, Fused):
-            return [w for m in impl.members for w in reads(m.impl)]
-        if not isinstance(impl, Impl):
-            return []
-        return [leaf.name for c in impl.calls for leaf in leaves(c.args) if isinstance(leaf, W)]
-
-    for node in graph.nodes:
-        total = 0
-        for w in reads(node.impl):
-            ref = weights.get(w)
-            if ref is None or ref.role not in ("param", "frozen") or ref.key in seen:
-                continue
-            seen.add(ref.key)
-            total += _prod(ref.shape)
-        if node.impl is not None and (total or "params" in node.attrs):
-            node.attrs["params"] = total
-
-
-def tie_weights(graph: Graph) -> None:
-    """Mark a dense layer that reads an embedding's weight table (a tied output
-    projection) and count the shared table once."""
-    tables: dict[str, Any] = {}
-    for n in graph.of_kind(OpKind.EMBEDDING):
-        w = n.attrs.get("weight")
-        if not w:
-            continue
-        if w in tables:  # one table looked up twice (T5's encoder and decoder share it): count it once
-            n.attrs["shared"] = tables[w].layer
-            n.attrs["params"] = 0
-        else:
-            tables[w] = n
-    for n in graph.of_kind(OpKind.DENSE):
-        emb = tables.get(n.attrs.get("weight", ""))
-        if emb is None:
-            continue
-        n.attrs["tied"] = emb.layer
-        emb.attrs["tied"] = n.layer
-        shared = int(emb.attrs.get("params", 0))
-        n.attrs["params"] = max(int(n.attrs.get("params", 0)) - shared, 0)
-
-
-def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:
-    """Original names of the data inputs (for shape look-ups), in order,
-    repeats kept (``x * x`` multiplies two data inputs)."""
-    return [r for v in n.args.values() for r in _refs(v) if r in alias]

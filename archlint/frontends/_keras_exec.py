@@ -116,6 +116,8 @@ class KerasWeights:
         out: dict[str, Any] = {}
         if self.fmt == "keras":
             with zipfile.ZipFile(self.path) as zf:
+                if "model.weights.h5" not in zf.namelist():
+                    return out  # a config-only save
                 data = zf.read("model.weights.h5")
             with h5py.File(io.BytesIO(data), "r") as f:
                 for key in self.table.refs:
@@ -123,7 +125,9 @@ class KerasWeights:
                         out[key] = np.array(f[key])
             return out
         with h5py.File(self.path, "r") as f:
-            root = f["model_weights"] if "model_weights" in f else f
+            if "model_weights" not in f:
+                return out  # a config-only save
+            root = f["model_weights"]
             by_chain: dict[str, list[Any]] = {}
             for key in self.table.refs:
                 chain, idx = key.removeprefix("h5:").rsplit("#", 1)
@@ -160,3 +164,20 @@ def impl(cls: str, cfg: dict[str, Any], n_inputs: int, weights: dict[str, W], pa
 
 def activation_impl(act: str) -> Impl:
     return Impl([Call("keras", "Activation", {"inputs": [In(0)], "weights": {}, "config": {"activation": act}})])
+
+
+def op_impl(cls: str, module: str, spec: Any) -> Impl:
+    """A Keras op layer (``keras.src.ops.numpy.Add`` written for ``x + 3.0``): its
+    arguments in order, tensors as the node's inputs, constants as written."""
+    args = spec.get("args", []) if isinstance(spec, dict) else []
+    kwargs = spec.get("kwargs", {}) if isinstance(spec, dict) else {}
+    n = 0
+    tmpl: list[Any] = []
+    for a in args:
+        if isinstance(a, dict) and a.get("class_name") == "__keras_tensor__":
+            tmpl.append(In(n))
+            n += 1
+        else:
+            tmpl.append(a)
+    consts = {k: v for k, v in kwargs.items() if not (isinstance(v, dict) and v.get("class_name") == "__keras_tensor__")}
+    return Impl([Call("keras", f"ops.{cls}", {"inputs": tmpl, "weights": {}, "config": consts})])

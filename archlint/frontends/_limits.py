@@ -24,12 +24,16 @@ from archlint.errors import LoadError
 MAX_JSON_CONTAINERS = 2_000_000
 
 
+class JSONBombError(LoadError):
+    """More JSON lists and objects than archlint decodes (a memory bomb)."""
+
+
 def parse_json(data: bytes | str, path: str | Path, what: str, *, max_containers: int = MAX_JSON_CONTAINERS) -> Any:
     """``json.loads(data)`` with the container cap; every failure a :class:`LoadError`."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     n = raw.count(b"[") + raw.count(b"{")
     if n > max_containers:
-        raise LoadError(
+        raise JSONBombError(
             path,
             f"{what} holds up to {n:,} JSON lists and objects, more than archlint decodes "
             f"({max_containers:,}): a memory bomb?",

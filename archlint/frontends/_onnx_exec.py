@@ -96,6 +96,7 @@ class Recorder:
                 args["domain"] = "subgraph"
             if m.op_type == "Split":
                 args["attrs"]["_outputs"] = len(m.output)
+            args["outputs"] = len(m.output)
             return Call("onnx", m.op_type, args, m.output[0] if m.output else "")
 
         main = call(n)
@@ -103,16 +104,12 @@ class Recorder:
         kept_outs = [i for i, o in enumerate(outs) if o]
         if len(outs) > 1 and len(kept_outs) != len(outs):
             main.args["select"] = kept_outs
-        elif len(outs) > 1 and n.op_type == "Dropout":
-            pass
         tail = [main]
         if add is not None:
             bias = Call("onnx", "Add", {"inputs": [T(x) if x == n.output[0] else ref(x, add) for x in add.input], "attrs": {}},
                         add.output[0])
             tail.append(bias)
         pre = [call(p, prelude=True) for _pos, p in sorted(needed.values(), key=lambda pp: pp[0])]
-        if n.op_type == "Dropout" and len(kept_outs) == 1:
-            main.args["select"] = [0]
         return Impl([*pre, *tail])
 
     def table(self, base_dir: str | None = None) -> WeightTable:

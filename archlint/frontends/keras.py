@@ -35,14 +35,15 @@ import signal
 import time
 import zipfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, plain_reason
 from archlint.frontends._keras_training import layer_init, layer_regularizers, training
-from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind
-from archlint.shapes import finish as finish_graph
-from archlint.shapes import output_shape
+from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind, names
+from archlint.graph.passes import finish
+from archlint.graph.shapes import output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -64,41 +65,8 @@ _MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _ZIP_MAGIC = b"PK\x03\x04"
 
-_ACT_NAMES = {
-    "relu": "relu",
-    "relu6": "relu6",
-    "leaky_relu": "leaky_relu",
-    "sigmoid": "sigmoid",
-    "hard_sigmoid": "hard_sigmoid",
-    "tanh": "tanh",
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "elu": "elu",
-    "selu": "selu",
-    "celu": "celu",
-    "gelu": "gelu",
-    "swish": "swish",
-    "silu": "swish",
-    "hard_swish": "hard_swish",
-    "hard_silu": "hard_swish",
-    "mish": "mish",
-    "softplus": "softplus",
-    "softsign": "softsign",
-    "exponential": "exponential",
-    "linear": "linear",
-}
-_DROPOUTS = {
-    "Dropout": ("dropout", False),
-    "SpatialDropout1D": ("spatial", True),
-    "SpatialDropout2D": ("spatial", True),
-    "SpatialDropout3D": ("spatial", True),
-    # multiplicative element-wise noise: dropout flavours AL001 judges like Dropout
-    "GaussianDropout": ("gaussian", False),
-    "AlphaDropout": ("alpha", False),
-    # whole samples of a residual branch (keras_cv / keras_hub layers, custom DropPath)
-    "StochasticDepth": ("stochastic_depth", False),
-    "DropPath": ("stochastic_depth", False),
-}
+_ACT_NAMES = names.activations("keras")
+_DROPOUTS = names.dropouts("keras")
 _MERGES = {
     "Add": (OpKind.ADD, "add"),
     "Subtract": (OpKind.ADD, "subtract"),
@@ -108,12 +76,7 @@ _MERGES = {
     "Multiply": (OpKind.MUL, "multiply"),
     "Concatenate": (OpKind.CONCAT, "concatenate"),
 }
-_NORMS = {
-    "LayerNormalization": "layer",
-    "GroupNormalization": "group",
-    "UnitNormalization": "unit",
-    "RMSNormalization": "rms",
-}
+_NORMS = names.norms("keras")
 _RNNS = {"LSTM": "lstm", "GRU": "gru", "SimpleRNN": "rnn", "CuDNNLSTM": "lstm", "CuDNNGRU": "gru"}
 #: layers that pass features through unchanged as far as the rules care
 _PASSTHROUGH = {
@@ -139,6 +102,15 @@ _CROPPING = re.compile(r"^Cropping([123])D$")
 _UPSAMPLING = re.compile(r"^UpSampling([123])D$")
 
 Shape = tuple[int | None, ...]
+
+#: layer classes the converter reads by name (beside the patterns below)
+KNOWN_LAYERS = frozenset({
+    "Dense", "EinsumDense", "BatchNormalization", "SyncBatchNormalization", "Embedding", "ReversibleEmbedding",
+    "MultiHeadAttention", "Bidirectional", "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU",
+    "PReLU", "ELU", "Softmax", "ThresholdedReLU", "Split", "GetItem", "Pad", "Resizing",
+    *_NORMS, *_RNNS, *_DROPOUTS, *_MERGES, *_PASSTHROUGH,
+})
+KNOWN_LAYER_PATTERNS = (_CONV, _SEPARABLE, _DEPTHWISE, _POOL, _GLOBAL_POOL, _PADDING, _CROPPING, _UPSAMPLING)
 
 
 # -- reading the files -------------------------------------------------------
@@ -168,11 +140,110 @@ def load(path: str | Path, options: Any = None) -> Graph:
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
         fmt = "h5"
+    package = registered_package(config)
+    if package is not None:
+        return _load_through_keras(p, config, package)
     try:
-        return from_config(config, name=p.stem, path=str(path), meta=meta, weights_format=fmt)
+        graph = build_config(config, name=p.stem, path=str(path), meta=meta, weights_format=fmt)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
+    cov = graph.coverage()
+    if cov["unknown"] or cov["shapeless"]:  # the count may miss weights: say how many the file holds
+        total = file_param_total(p)
+        if total is not None:
+            graph.meta["file_params"] = total
+    return graph
+
+
+#: packages whose registered classes archlint builds through Keras itself (safe_mode on)
+KERAS_PACKAGES = ("keras_hub", "keras_nlp", "keras_cv")
+
+
+def registered_package(config: Any) -> str | None:
+    """The allow-listed package (keras-hub ...) whose registered class the model's
+    top level is, e.g. ``"keras_hub>BertBackbone"``: its config holds constructor
+    arguments, not layers, so only building it shows its structure."""
+    if not isinstance(config, dict) or config.get("class_name") in _MODEL_CLASSES:
+        return None
+    reg = config.get("registered_name")
+    module = config.get("module")
+    for name in (reg.split(">", 1)[0] if isinstance(reg, str) and ">" in reg else None,
+                 module.split(".", 1)[0] if isinstance(module, str) else None):
+        if name in KERAS_PACKAGES:
+            return name
+    return None
+
+
+def foreign_modules(config: Any, depth: int = 0, out: set[str] | None = None) -> set[str]:
+    """Every module the config names (``module`` fields, ``registered_name``
+    packages) outside Keras and the allow-listed packages: Keras would import
+    them while deserialising, so their presence stops the build."""
+    out = set() if out is None else out
+    if depth > 200:
+        out.add("(nested too deeply)")
+        return out
+    if isinstance(config, dict):
+        mod = config.get("module")
+        if isinstance(mod, str) and mod.split(".", 1)[0] not in ("keras", *KERAS_PACKAGES):
+            out.add(mod)
+        reg = config.get("registered_name")
+        if isinstance(reg, str) and ">" in reg and reg.split(">", 1)[0] not in ("keras", *KERAS_PACKAGES):
+            out.add(reg.split(">", 1)[0])
+        if config.get("class_name") in ("Lambda", "__lambda__", "TFOpLambda"):
+            out.add("(a Lambda layer)")
+        for v in config.values():
+            foreign_modules(v, depth + 1, out)
+    elif isinstance(config, list):
+        for v in config:
+            foreign_modules(v, depth + 1, out)
+    return out
+
+
+def _load_through_keras(path: Path, config: dict[str, Any], package: str) -> Graph:
+    """Build a model whose class an allow-listed package registers with Keras itself
+    (``safe_mode=True``), then read it by running it once
+    (:mod:`archlint.frontends.keras_live`). Only the allow-listed package and Keras are
+    imported, and only when every module the config names is one of theirs."""
+    import importlib.util
+
+    cls = config.get("class_name")
+    foreign = foreign_modules(config)
+    if foreign:
+        raise LoadError(path, f"the {cls!r} model names code outside Keras and {package} "
+                              f"({', '.join(sorted(foreign)[:3])}): archlint builds registered models only "
+                              "when every class comes from Keras or an allow-listed package")
+    if importlib.util.find_spec(package) is None or importlib.util.find_spec("torch") is None:
+        need = "keras-hub" if package in ("keras_hub", "keras_nlp") else package.replace("_", "-")
+        raise LoadError(path, f"model config holds a {cls!r}, a class registered by {package}, saved as its "
+                              f"constructor arguments, not its layers: pip install {need} torch to let archlint "
+                              "build it through Keras (safe mode), or lint the live model with archlint.check(model)")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+
+        importlib.import_module(package)  # registers its classes with Keras
+        from archlint.frontends.keras_live import from_model
+
+        with _quiet_build():
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except LoadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Keras raises many types on a file it cannot build
+        raise LoadError(path, f"Keras could not build the {cls!r} model ({type(e).__name__}: {str(e)[:200]})") from None
+    graph = from_model(model, Loader, name=path.stem, path=str(path))
+    graph.meta["keras_class"] = cls
+    graph.meta["built_with"] = package
+    graph.meta["file_params"] = int(model.count_params())
+    return graph
+
+
+def _quiet_build() -> Any:
+    """Keras and the package print while they build: keep stdout clean for JSON reports."""
+    import contextlib
+    import sys
+
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def read_keras_zip(path: Path) -> tuple[Any, dict[str, Any]]:
@@ -253,6 +324,20 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
     library loop forever in C, where no signal reaches it."""
     if not hasattr(os, "fork"):
         return _config_from_h5(path, *_read_h5_attrs(path))
+
+    def work() -> dict[str, Any]:
+        raw, meta = _read_h5_attrs(path)
+        text = _text(raw)
+        return {"raw": text if isinstance(text, str) else None, "meta": meta}
+
+    msg = _in_h5py_child(path, work)
+    return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+
+
+def _in_h5py_child(path: Path, work: Any) -> dict[str, Any]:
+    """Run ``work() -> dict`` (h5py reading ``path``) in a forked child with a time
+    and an address-space limit, and return its JSON answer; a :class:`LoadError`
+    raised there comes back as one."""
     rfd, wfd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: read, send JSON back, exit without cleanup handlers
@@ -260,9 +345,7 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
         try:
             _limit_address_space(H5_MEMORY_BYTES)
             try:
-                raw, meta = _read_h5_attrs(path)
-                text = _text(raw)
-                msg = {"raw": text if isinstance(text, str) else None, "meta": meta}
+                msg = work()
             except LoadError as e:
                 msg = {"error": e.problem}
             data = json.dumps(msg, default=str).encode()
@@ -297,7 +380,59 @@ def _read_h5py(path: Path) -> tuple[Any, dict[str, Any]]:
         raise LoadError(path, "not a readable HDF5 file (the reader stopped unexpectedly)") from None
     if "error" in msg:
         raise LoadError(path, msg["error"])
-    return _config_from_h5(path, msg.get("raw"), msg.get("meta") or {})
+    return msg
+
+
+#: weight arrays counted in a weights file before the count stops (a hostile file's fan-out)
+MAX_WEIGHT_ARRAYS = 200_000
+
+
+def file_param_total(path: Path) -> int | None:
+    """The number of weights the file stores for the model (what Keras's
+    ``count_params()`` counts, non-trainable statistics included): the arrays
+    under ``layers/`` in a ``.keras`` archive's ``model.weights.h5``, under
+    ``model_weights`` in a ``.h5``. Read with h5py in the limited child; None
+    where the file has no weights or cannot be read."""
+    if not hasattr(os, "fork"):
+        return None
+
+    def work() -> dict[str, Any]:
+        import h5py
+
+        count = [0, 0]
+
+        def visit(_name: str, obj: Any) -> None:
+            if isinstance(obj, h5py.Dataset):
+                count[1] += 1
+                if count[1] > MAX_WEIGHT_ARRAYS:
+                    raise LoadError(path, "too many weight arrays")
+                count[0] += math.prod(obj.shape or ())
+
+        try:
+            if path.suffix.lower() == ".keras":
+                with zipfile.ZipFile(path) as zf:
+                    if "model.weights.h5" not in zf.namelist():
+                        return {"total": None}
+                    with zf.open("model.weights.h5") as fh, h5py.File(fh, "r") as f:
+                        if "layers" not in f:
+                            return {"total": None}
+                        f["layers"].visititems(visit)
+            else:
+                with h5py.File(path, "r") as f:
+                    if "model_weights" not in f:
+                        return {"total": None}
+                    f["model_weights"].visititems(visit)
+        except LoadError:
+            return {"total": None}
+        except Exception:  # noqa: BLE001 - h5py and zipfile raise many types on corrupt files
+            return {"total": None}
+        return {"total": count[0]}
+
+    try:
+        total = _in_h5py_child(path, work).get("total")
+    except LoadError:
+        return None
+    return total if isinstance(total, int) and total > 0 else None
 
 
 def _limit_address_space(extra: int) -> None:
@@ -335,7 +470,7 @@ def _read_h5_attrs(path: Path) -> tuple[Any, dict[str, Any]]:
     except LoadError:
         raise
     except Exception as e:  # noqa: BLE001 - h5py raises many types on corrupt files
-        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {type(e).__name__}: {e})") from None
+        raise LoadError(path, f"not a readable HDF5 file (truncated or corrupt: {plain_reason(e)})") from None
     return raw, meta
 
 
@@ -358,12 +493,18 @@ def _text(v: Any) -> Any:
 # -- config into graph -------------------------------------------------------
 
 
-def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None,
-                weights_format: str | None = None) -> Graph:
-    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph.
+def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) as a
+    finished graph: built, then the pass pipeline (``load_graph`` does the same for a file)."""
+    return finish(build_config(config, name=name, path=path, meta=meta))
 
-    ``weights_format`` ("keras" or "h5"): the file at ``path`` holds the
-    weights; its nodes then record how to run them (:mod:`archlint.frontends._keras_exec`)."""
+
+def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None,
+                 weights_format: str | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph, as built.
+
+    ``weights_format`` ("keras" or "h5"): the file at ``path`` holds the weights;
+    its nodes then record how to run them (:mod:`archlint.frontends._keras_exec`)."""
     path = path or name
     if not isinstance(config, dict) or "class_name" not in config:
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
@@ -381,7 +522,7 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
                 "a subclassed model's config does not describe its layers, so archlint cannot see them",
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
-    loader = _Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    loader = Loader(name, path, channels_last=_data_format(config) != "channels_first")
     if weights_format:
         from archlint.frontends._keras_exec import KerasWeights
 
@@ -394,31 +535,37 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     except RecursionError:
         raise LoadError(path, "model config nested too deeply to read") from None
     except (TypeError, KeyError, IndexError, AttributeError, ValueError) as e:
-        raise LoadError(path, f"malformed Keras model config ({type(e).__name__}: {e})") from None
+        raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
     for v in outs:
         loader.b.mark_output(v)
-    graph = finish_graph(loader.b)
+    graph = loader.b.finish()
     if loader.weights is not None:
         graph.meta["weights"] = loader.weights.table
     meta = dict(meta or {})
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
     graph.meta["keras_class"] = cls  # the saved class name, custom subclasses included
-    train = _training_meta(config, raw_training)
+    graph.meta["non_trainable_params"] = sum(int(n.attrs.get("non_trainable", 0) or 0) for n in graph.nodes)
+    train = _training_meta(config, raw_training, path)
     if train is not None:
         graph.meta["training"] = train
     return graph
 
 
-def _training_meta(config: dict[str, Any], raw_training: Any) -> dict[str, Any] | None:
+def _training_meta(config: dict[str, Any], raw_training: Any, path: str | Path = "") -> dict[str, Any] | None:
     """The loss, optimizer and metrics: Keras 3 ``compile_config`` in config.json, or the
-    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata)."""
+    Keras 2 ``training_config`` (a JSON string in an .h5, a dict in SavedModel metadata). The
+    string goes through the capped parser: a memory bomb is refused, a broken one ignored."""
     if isinstance(config.get("compile_config"), dict):
         return training(config["compile_config"], "compile_config")
     if isinstance(raw_training, str):
+        from archlint.frontends._limits import JSONBombError, parse_json
+
         try:
-            raw_training = json.loads(raw_training)
-        except (ValueError, RecursionError):
+            raw_training = parse_json(raw_training, path, "the model's training_config")
+        except JSONBombError:
+            raise
+        except LoadError:
             return None
     if isinstance(raw_training, dict):
         return training(raw_training, "training_config")
@@ -506,29 +653,38 @@ def _act_name(act: Any) -> str | None:
     return _ACT_NAMES.get(key, key)
 
 
-def _refs(obj: Any, out: list[tuple[str, int, int]], depth: int = 0) -> None:
-    """Collect tensor references from a Keras 3 node's args/kwargs."""
+Ref = tuple[str, int, int]
+
+
+def _refs(obj: Any, out: list[Ref], depth: int = 0, shapes: dict[Ref, Any] | None = None) -> None:
+    """Collect tensor references from a Keras 3 node's args/kwargs, and the shape
+    Keras recorded for each referenced tensor (``shapes``, channels-last)."""
     if depth > 50:
         return
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            h = (obj.get("config") or {}).get("keras_history") or []
+            cfg = obj.get("config") or {}
+            h = cfg.get("keras_history") or []
             if len(h) >= 3:
-                out.append((str(h[0]), int(h[1]), int(h[2])))
+                ref = (str(h[0]), int(h[1]), int(h[2]))
+                out.append(ref)
+                if shapes is not None and isinstance(cfg.get("shape"), list):
+                    shapes.setdefault(ref, cfg["shape"])
             return
         for v in obj.values():
-            _refs(v, out, depth + 1)
+            _refs(v, out, depth + 1, shapes)
     elif isinstance(obj, list):
         for v in obj:
-            _refs(v, out, depth + 1)
+            _refs(v, out, depth + 1, shapes)
 
 
-def _node_refs(node: Any) -> list[tuple[str, int, int]]:
-    """Input references of one inbound node, in Keras 2 or Keras 3 form."""
-    out: list[tuple[str, int, int]] = []
+def _node_refs(node: Any, shapes: dict[Ref, Any] | None = None) -> list[Ref]:
+    """Input references of one inbound node, in Keras 2 or Keras 3 form; Keras 3
+    also records each input's shape, collected into ``shapes``."""
+    out: list[Ref] = []
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        _refs(node.get("args", []), out)
-        _refs(node.get("kwargs", {}), out)
+        _refs(node.get("args", []), out, shapes=shapes)
+        _refs(node.get("kwargs", {}), out, shapes=shapes)
         return out
     if isinstance(node, list):
         if len(node) >= 3 and isinstance(node[0], str):  # a single bare ref
@@ -591,7 +747,52 @@ def _weights_config(nodes: list[Node], cfg: dict[str, Any]) -> None:
             n.attrs["regularizers"] = r
 
 
-class _Loader:
+
+def _getitem_shape(keras_in: Any, index: Any) -> list[int | None] | None:
+    """The Keras shape of ``x[index]`` (``GetItem``) from the input's recorded shape:
+    an integer drops an axis, a slice keeps it (its length where the bounds say),
+    ``None`` adds one; anything else, unknown."""
+    if not isinstance(keras_in, list):
+        return None
+    items = index if isinstance(index, list) else [index]
+    out: list[int | None] = []
+    axis = 0
+    for it in items:
+        if isinstance(it, bool):
+            return None
+        if isinstance(it, int):
+            axis += 1
+            continue
+        if it is None:
+            out.append(1)
+            continue
+        if isinstance(it, dict) and it.get("class_name") == "__slice__":
+            if axis >= len(keras_in):
+                return None
+            c = it.get("config") or {}
+            d = keras_in[axis]
+            start, stop, step = c.get("start"), c.get("stop"), c.get("step")
+            if d is None or not all(v is None or isinstance(v, int) for v in (start, stop, step)) or step == 0:
+                out.append(None if (start, stop, step) != (None, None, None) or d is None else d)
+            else:
+                out.append(len(range(d)[slice(start, stop, step)]))
+            axis += 1
+            continue
+        return None
+    if axis > len(keras_in):
+        return None
+    return [*out, *keras_in[axis:]]
+
+
+class Loader:
+    """Converts Keras layer configs to graph nodes (a saved file's, or a live model's
+    layers in :mod:`archlint.frontends.keras_live`)."""
+
+    @staticmethod
+    def knows(class_name: str) -> bool:
+        """Whether a Keras layer class of this name is converted (not left unknown)."""
+        return class_name in KNOWN_LAYERS or any(rx.match(class_name) for rx in KNOWN_LAYER_PATTERNS)
+
     def __init__(self, name: str, path: str, *, channels_last: bool) -> None:
         self.b = GraphBuilder(name, "keras")
         self.path = path
@@ -600,7 +801,8 @@ class _Loader:
         self.max_layers = MAX_LAYERS
         self.written = 0
         self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
-        self.weights: Any = None  # KerasWeights when the file's weights are referenced
+        self.seeded = 0  # values whose shape came from the file's records, not inference
+        self.weights: Any = None  # KerasWeights when the file's weights are referenced (archlint.execute)
         self._saved: list[tuple[str, list[str], dict[str, str]]] = [("", [], {})]  # (weights path, h5 chain, names)
 
     # -- values and shapes --
@@ -690,10 +892,11 @@ class _Loader:
 
     def _functional(self, body: dict[str, Any], inputs: list[str] | None, prefix: str) -> list[str]:
         layers = body.get("layers") or []
-        tensors: dict[tuple[str, int, int], str] = {}
+        tensors: dict[Ref, str] = {}
+        recorded: dict[Ref, Any] = {}  # the shape Keras wrote beside each reference to a tensor
         in_refs = _io_refs(body.get("input_layers"))
         given = dict(zip((r[0] for r in in_refs), inputs or [], strict=False))
-        pending: list[tuple[dict[str, Any], str, int, list[tuple[str, int, int]]]] = []
+        pending: list[tuple[dict[str, Any], str, int, list[Ref], Any]] = []
         self._name_layers(layers, sequential=False)
         for layer in layers:
             if not isinstance(layer, dict):
@@ -708,10 +911,10 @@ class _Loader:
                     tensors[(lname, 0, 0)] = self._input(prefix + lname, shape)
                 continue
             for k, node in enumerate(layer.get("inbound_nodes") or []):
-                pending.append((layer, lname, k, _node_refs(node)))
+                pending.append((layer, lname, k, _node_refs(node, recorded), node))
         # Kahn's order: each call waits on its first missing input; producing
         # a tensor wakes its waiters (a chain listed in reverse stays linear)
-        waiting: dict[tuple[str, int, int], list[int]] = {}
+        waiting: dict[Ref, list[int]] = {}
         ready: list[int] = []
 
         def schedule(i: int) -> None:
@@ -726,23 +929,115 @@ class _Loader:
         done = 0
         while ready:
             i = heapq.heappop(ready)  # the file's order among calls that are ready
-            layer, lname, k, refs = pending[i]
-            outs = self.layer(layer, [tensors[r] for r in refs], prefix, lname, call=k)
+            layer, lname, k, refs, call = pending[i]
+            outs = self.layer(
+                layer, [tensors[r] for r in refs], prefix, lname, call=k,
+                spec=call if isinstance(call, dict) else None,
+                in_shapes=[recorded.get(r) for r in refs],
+            )
             done += 1
             for t, v in enumerate(outs):
+                self._seed(v, recorded.get((lname, k, t)))
                 tensors[(lname, k, t)] = v
                 for j in waiting.pop((lname, k, t), ()):
                     schedule(j)
         if done < len(pending):
-            for layer, lname, k, refs in pending:
+            for layer, lname, k, refs, _ in pending:
                 missing = next((r for r in refs if r not in tensors), None)
                 if missing is not None:
-                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads '{missing[0]}' (node {missing[1]}), which no layer produces")
+                    what = f"output {missing[2]} of '{missing[0]}'" if missing[2] else f"'{missing[0]}'"
+                    raise LoadError(self.path, f"layer '{prefix}{lname}' reads {what} (node {missing[1]}), which no layer produces")
         outs = []
         for r in _io_refs(body.get("output_layers")):
             if r not in tensors:
                 raise LoadError(self.path, f"model output '{r[0]}' is not produced by any layer")
             outs.append(tensors[r])
+        return outs
+
+    def _seed(self, v: str, keras_shape: Any) -> None:
+        """Give a value the shape Keras recorded for it where inference found none
+        (past a layer archlint does not know, shapes go on)."""
+        val = self.b.value(v)
+        if val is None or val.shape is not None or not isinstance(keras_shape, (list, tuple)):
+            return
+        try:
+            val.shape = self._canon(keras_shape)
+        except (TypeError, ValueError):
+            return
+        self.seeded += 1
+
+    # -- layers --
+    def layer(
+        self,
+        layer: dict[str, Any],
+        ins: list[str],
+        prefix: str,
+        lname: str,
+        call: int = 0,
+        *,
+        spec: dict[str, Any] | None = None,
+        in_shapes: list[Any] | None = None,
+    ) -> list[str]:
+        """Add the node(s) for one call of one layer; return its output values.
+        ``spec`` is the call's Keras 3 record (``args``, ``kwargs``), ``in_shapes``
+        the shapes Keras recorded for its inputs. A second call of a layer (a shared
+        layer, a nested model used twice) reuses its weights: its nodes add none."""
+        self._count()
+        cls = str(layer.get("class_name"))
+        cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+        full = prefix + lname
+        if ins and len(ins) >= 1:  # a Keras 3 layer records the shape it was built for
+            build = layer.get("build_config")
+            shape = build.get("input_shape") if isinstance(build, dict) else None
+            self._seed(ins[0], shape if isinstance(shape, list) and (not shape or not isinstance(shape[0], list)) else None)
+        first = len(self.b.graph.nodes)
+        outs = self._call(layer, cls, cfg, full, ins, prefix, call, spec, in_shapes)
+        if call > 0:
+            for n in self.b.graph.nodes[first:]:
+                if n.params:
+                    n.attrs["shared"] = full
+                    n.attrs["params"] = 0
+        return outs
+
+    def _call(
+        self,
+        layer: dict[str, Any],
+        cls: str,
+        cfg: dict[str, Any],
+        full: str,
+        ins: list[str],
+        prefix: str,
+        call: int,
+        spec: dict[str, Any] | None,
+        in_shapes: list[Any] | None,
+    ) -> list[str]:
+        kind = cls if cls in _MODEL_CLASSES else _model_kind(layer.get("config"))
+        if kind is not None:  # a nested model (a custom subclass of Sequential / Functional too)
+            wpath, chain, names = self._saved[-1]
+            lname = full[len(prefix):]
+            self._saved.append((f"{wpath}layers/{names.get(lname, lname)}/", [*chain, lname], {}))
+            try:
+                return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
+            finally:
+                self._saved.pop()
+        out = self._fresh(full if call == 0 else f"{full}:{call}")
+        first = len(self.b.graph.nodes)
+        node = self._convert(cls, cfg, full, ins, out, spec or {}, in_shapes or [])
+        _weights_config(self.b.graph.nodes[first:], cfg)
+        if self.weights is not None:
+            self._record(cls, cfg, full[len(prefix):], self.b.graph.nodes[first:], spec, layer.get("module"))
+        outs = [v.name for v in node.outputs]
+        act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
+        if act and act != "linear":
+            node = self._add(
+                OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
+                {"activation": act, "fused": True}, name=f"{full}/{act}",
+            )
+            if self.weights is not None:
+                from archlint.frontends._keras_exec import activation_impl
+
+                node.impl = activation_impl(act)
+            outs[0] = node.output.name
         return outs
 
     def _name_layers(self, layers: list[Any], *, sequential: bool) -> None:
@@ -764,42 +1059,15 @@ class _Loader:
             lname = str(layer.get("name") or cfg.get("name") or cls)
             names.setdefault(lname, unique(snake(cls), used))
 
-    # -- layers --
-    def layer(self, layer: dict[str, Any], ins: list[str], prefix: str, lname: str, call: int = 0) -> list[str]:
-        """Add the node(s) for one call of one layer; return its output values."""
-        self._count()
-        cls = str(layer.get("class_name"))
-        cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
-        full = prefix + lname
-        kind = _model_kind(layer.get("config")) if cls not in _MODEL_CLASSES else cls
-        if kind is not None:  # a nested model (a custom subclass of Sequential / Functional too)
-            wpath, chain, names = self._saved[-1]
-            self._saved.append((f"{wpath}layers/{names.get(lname, lname)}/", [*chain, lname], {}))
-            try:
-                return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
-            finally:
-                self._saved.pop()
-        out = self._fresh(full if call == 0 else f"{full}:{call}")
-        first = len(self.b.graph.nodes)
-        node = self._convert(cls, cfg, full, ins, out)
-        _weights_config(self.b.graph.nodes[first:], cfg)
-        if self.weights is not None:
-            self._record(cls, cfg, lname, self.b.graph.nodes[first:])
-        act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
-        if act and act != "linear":
-            node = self._add(
-                OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
-                {"activation": act, "fused": True}, name=f"{full}/{act}",
-            )
-            if self.weights is not None:
-                from archlint.frontends._keras_exec import activation_impl
+    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node], spec: Any = None,
+                module: Any = None) -> None:
+        """How to run the node(s) of one layer call: the layer class, its config, its weights
+        (a Keras op such as ``x + 3.0``: its call's arguments, constants included)."""
+        from archlint.frontends._keras_exec import impl, op_impl
 
-                node.impl = activation_impl(act)
-        return [node.output.name]
-
-    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node]) -> None:
-        """How to run the node(s) of one layer call: the layer class, its config, its weights."""
-        from archlint.frontends._keras_exec import impl
+        if isinstance(module, str) and module.startswith("keras.src.ops") and len(nodes) == 1:
+            nodes[0].impl = op_impl(cls, module, spec)
+            return
 
         wpath, chain, names = self._saved[-1]
         refs = self.weights.refs(cls, cfg, f"{wpath}layers/{names.get(lname, lname)}", [*chain, lname])
@@ -822,15 +1090,23 @@ class _Loader:
         *,
         name: str | None = None,
         shape: Shape | None = None,
+        more: Sequence[tuple[str, Shape | None]] = (),
     ) -> Node:
-        node = self.b.add(kind, op_type, layer, inputs=ins, outputs=(out,), attrs=attrs, name=name)
+        """Add a node; ``more`` names a multi-output layer's further outputs
+        (an RNN's states, a split's parts) with their shapes."""
+        node = self.b.add(kind, op_type, layer, inputs=ins, outputs=(out, *(o for o, _ in more)), attrs=attrs, name=name)
         try:
             node.outputs[0].shape = shape if shape is not None else output_shape(node)
         except (TypeError, ValueError, IndexError, ZeroDivisionError):
             node.outputs[0].shape = None
+        for v, (_, s) in zip(node.outputs[1:], more, strict=True):
+            v.shape = s
         return node
 
-    def _convert(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str) -> Node:
+    def _convert(
+        self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str,
+        spec: dict[str, Any], in_shapes: list[Any],
+    ) -> Node:
         x = ins[0] if ins else None
         xs = self._shape(x) if x else None
         cin = self._channels(x) if x else None
@@ -880,6 +1156,8 @@ class _Loader:
             if xs is not None and len(xs) > 2:  # Dense on the channel axis of a feature map
                 shape = (xs[0], units, *xs[2:])
             return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
+        if cls == "EinsumDense":
+            return self._einsum_dense(cls, cfg, full, ins, out, xs, in_shapes[0] if in_shapes else None)
         if cls in ("BatchNormalization", "SyncBatchNormalization"):
             per = int(bool(cfg.get("center", True))) + int(bool(cfg.get("scale", True)))
             attrs = {
@@ -887,6 +1165,7 @@ class _Loader:
                 "epsilon": cfg.get("epsilon", 1e-3),
                 "momentum": cfg.get("momentum", 0.99),
                 "params": per * cin if cin else 0,
+                "non_trainable": 2 * cin if cin else 0,  # moving mean and variance (Keras counts them)
             }
             return self._add(OpKind.BATCH_NORM, cls, full, ins, out, attrs)
         if cls in _NORMS:
@@ -895,7 +1174,7 @@ class _Loader:
             attrs = {"norm": _NORMS[cls], "params": per * c if c and cls != "UnitNormalization" else 0}
             if cls == "GroupNormalization":
                 attrs["groups"] = cfg.get("groups")
-            kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[cls], OpKind.NORM)
+            kind = names.norm_kind(_NORMS[cls])
             return self._add(kind, cls, full, ins, out, attrs)
         if cls in ("Embedding",):
             vocab = int(cfg.get("input_dim") or 0) or None
@@ -906,22 +1185,56 @@ class _Loader:
             node.output.layout = "NDL"
             return node
         if cls in _RNNS:
-            units = int(cfg.get("units") or 0) or None
-            gates = {"lstm": 4, "gru": 3}.get(_RNNS[cls], 1)
-            attrs = {
-                "cell": _RNNS[cls], "units": units, "hidden": units, "layers": 1,
-                "dropout": float(cfg.get("dropout") or 0.0),
-                "recurrent_dropout": float(cfg.get("recurrent_dropout") or 0.0),
-                "variational": True,  # Keras reuses one mask over the time steps
-                "return_sequences": bool(cfg.get("return_sequences", False)),
-            }
-            if units and cin:
-                attrs["params"] = gates * (cin * units + units * units + units * (2 if cfg.get("reset_after", True) and gates == 3 else 1))
+            attrs = self._rnn_attrs(cls, cfg, cin)
+            return self._rnn(cls, full, ins, out, attrs, cfg, xs, directions=1)
+        if cls == "Bidirectional":
+            inner = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
+            icls = str(inner.get("class_name"))
+            icfg = inner.get("config") if isinstance(inner.get("config"), dict) else {}
+            if icls in _RNNS:
+                attrs = self._rnn_attrs(icls, icfg, cin)
+                merge = cfg.get("merge_mode", "concat")
+                attrs.update(bidirectional=True, merge=merge)
+                if attrs.get("params"):
+                    attrs["params"] *= 2  # a forward and a backward copy (backward_layer has the same shape)
+                if merge == "concat" and attrs.get("units"):
+                    attrs["units"] *= 2
+                return self._rnn(f"Bidirectional({icls})", full, ins, out, attrs, icfg, xs, directions=2)
+        if cls == "Split":
+            return self._split(cls, cfg, full, ins, out, xs)
+        if cls == "GetItem":
+            args = spec.get("args") if isinstance(spec.get("args"), list) else []
+            keras_in = in_shapes[0] if in_shapes else None
+            shape = _getitem_shape(keras_in, args[1] if len(args) > 1 else None)
+            return self._add(OpKind.RESHAPE, cls, full, ins, out, {"view": "getitem"},
+                             shape=self._canon(shape) if shape is not None else None)
+        if cls == "Pad":
+            return self._pad(cls, cfg, full, ins, out, in_shapes[0] if in_shapes else None)
+        if cls == "Resizing":
+            h, w = cfg.get("height"), cfg.get("width")
             shape = None
-            if xs is not None and len(xs) == 3:
-                shape = (xs[0], units, xs[2]) if attrs["return_sequences"] else (xs[0], units)
-            node = self._add(OpKind.RNN, cls, full, ins, out, attrs, shape=shape)
-            node.output.layout = "NDL" if attrs["return_sequences"] else "ND"
+            if xs is not None and len(xs) == 4 and isinstance(h, int) and isinstance(w, int):
+                shape = (xs[0], xs[1], h, w)
+            return self._add(OpKind.RESHAPE, cls, full, ins, out,
+                             {"view": "resize", "size": (h, w), "interpolation": cfg.get("interpolation")}, shape=shape)
+        if cls == "ReversibleEmbedding":
+            vocab = int(cfg.get("input_dim") or 0) or None
+            dim = int(cfg.get("output_dim") or 0) or None
+            tied = bool(cfg.get("tie_weights", True))
+            if spec.get("kwargs", {}).get("reverse") if isinstance(spec.get("kwargs"), dict) else False:
+                # hidden states -> logits through the embedding table (transposed when tied)
+                attrs = {"units": vocab, "in_features": dim, "bias": False,
+                         "params": 0 if tied else (vocab or 0) * (dim or 0)}
+                if tied:
+                    attrs.update(tied=full, shared=full)
+                shape = (xs[0], vocab, *xs[2:]) if xs is not None and len(xs) >= 2 else None
+                return self._add(OpKind.DENSE, f"{cls} (reverse)", full, ins, out, attrs, shape=shape)
+            attrs = {"vocab": vocab, "dim": dim, "params": vocab * dim if vocab and dim else 0}
+            if tied:
+                attrs["tied"] = full
+            shape = (xs[0], dim, *xs[1:]) if xs is not None else None
+            node = self._add(OpKind.EMBEDDING, cls, full, ins, out, attrs, shape=shape)
+            node.output.layout = "NDL"
             return node
         if cls == "MultiHeadAttention":
             heads = int(cfg.get("num_heads") or 0) or None
@@ -1008,6 +1321,116 @@ class _Loader:
         if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda") or "registered_name" in cfg:
             attrs["custom"] = True
         return self._add(OpKind.UNKNOWN, cls, full, ins, out, attrs)
+
+    def _rnn_attrs(self, cls: str, cfg: dict[str, Any], cin: int | None) -> dict[str, Any]:
+        units = int(cfg.get("units") or 0) or None
+        gates = {"lstm": 4, "gru": 3}.get(_RNNS[cls], 1)
+        attrs: dict[str, Any] = {
+            "cell": _RNNS[cls], "units": units, "hidden": units, "layers": 1,
+            "dropout": float(cfg.get("dropout") or 0.0),
+            "recurrent_dropout": float(cfg.get("recurrent_dropout") or 0.0),
+            "variational": True,  # Keras reuses one mask over the time steps
+            "return_sequences": bool(cfg.get("return_sequences", False)),
+        }
+        if cfg.get("return_state"):
+            attrs["return_state"] = True
+        if units and cin:
+            attrs["params"] = gates * (cin * units + units * units + units * (2 if cfg.get("reset_after", True) and gates == 3 else 1))
+        return attrs
+
+    def _rnn(
+        self, op_type: str, full: str, ins: list[str], out: str, attrs: dict[str, Any],
+        cfg: dict[str, Any], xs: Shape | None, *, directions: int,
+    ) -> Node:
+        """An RNN node; with ``return_state`` its states are further outputs, in Keras's
+        order (forward then backward; LSTM: h then c), each ``(N, hidden)``."""
+        units = attrs["units"]
+        shape = None
+        if xs is not None and len(xs) == 3:
+            shape = (xs[0], units, xs[2]) if attrs["return_sequences"] else (xs[0], units)
+        more: list[tuple[str, Shape | None]] = []
+        if cfg.get("return_state"):
+            per = 2 if attrs["cell"] == "lstm" else 1
+            batch = xs[0] if xs else None
+            names = ("h", "c")[:per]
+            for d in range(directions):
+                for nm in names:
+                    tag = nm if directions == 1 else f"{('forward', 'backward')[d]}_{nm}"
+                    more.append((self._fresh(f"{out}/{tag}"), (batch, attrs["hidden"])))
+        node = self._add(OpKind.RNN, op_type, full, ins, out, attrs, shape=shape, more=more)
+        node.output.layout = "NDL" if attrs["return_sequences"] else "ND"
+        for v in node.outputs[1:]:
+            v.layout = "ND"
+        return node
+
+    def _split(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, xs: Shape | None) -> Node:
+        """``keras.ops.split``: equal sections or split points along one axis."""
+        sections = cfg.get("indices_or_sections", 1)
+        axis = int(cfg.get("axis", 0))
+        caxis = self._axis(axis, xs) % len(xs) if xs is not None else None
+        size = xs[caxis] if xs is not None and caxis is not None else None
+        if isinstance(sections, int) and sections > 0:
+            sizes: list[int | None] = [size // sections if size else None] * sections
+        elif isinstance(sections, list) and all(isinstance(i, int) for i in sections):
+            bounds = [0, *sections, size] if size else None
+            sizes = [b - a for a, b in zip(bounds, bounds[1:], strict=False)] if bounds else [None] * (len(sections) + 1)
+        else:
+            raise LoadError(self.path, f"layer '{full}': Split with indices_or_sections {sections!r}")
+        shapes: list[Shape | None] = []
+        for n in sizes:
+            shapes.append(None if xs is None or caxis is None else (*xs[:caxis], n, *xs[caxis + 1:]))
+        more = [(self._fresh(f"{out}:{i}"), sh) for i, sh in enumerate(shapes[1:], start=1)]
+        return self._add(OpKind.RESHAPE, cls, full, ins, out, {"view": "split", "axis": caxis, "sections": sizes},
+                         shape=shapes[0] if shapes else None, more=more)
+
+    def _pad(self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, keras_in: Any) -> Node:
+        """``keras.ops.pad``: ``pad_width`` per Keras axis; spatial pads as ZeroPadding's."""
+        width = cfg.get("pad_width")
+        pw = [(int(p[0]), int(p[1])) for p in width] if isinstance(width, list) and all(
+            isinstance(p, list) and len(p) == 2 for p in width) else None
+        shape = None
+        if pw is not None and isinstance(keras_in, list) and len(keras_in) == len(pw):
+            shape = self._canon([None if d is None else d + lo + hi for d, (lo, hi) in zip(keras_in, pw, strict=True)])
+        pads: list[tuple[int, int]] | None = None
+        if pw is not None and len(pw) >= 3:
+            spatial = pw[1:-1] if self.channels_last else pw[2:]
+            if all(p == (0, 0) for p in (pw[0], pw[-1] if self.channels_last else pw[1])):
+                pads = spatial
+        attrs: dict[str, Any] = {"pads": pads, "crop": False, "mode": cfg.get("mode", "constant")}
+        if pads is None:
+            attrs["pad_width"] = pw
+        return self._add(OpKind.PAD, cls, full, ins, out, attrs, shape=shape)
+
+    def _einsum_dense(
+        self, cls: str, cfg: dict[str, Any], full: str, ins: list[str], out: str, xs: Shape | None, keras_in: Any,
+    ) -> Node:
+        """``EinsumDense`` (keras-hub's and MultiHeadAttention's projections): a dense
+        layer whose kernel the equation shapes; its size follows from the equation,
+        the input's shape and ``output_shape``."""
+        eq = str(cfg.get("equation") or "")
+        m = re.fullmatch(r"\s*([a-z.]+)\s*,\s*([a-z]+)\s*->\s*([a-z.]+)\s*", eq)
+        oshape = cfg.get("output_shape")
+        oshape = [oshape] if isinstance(oshape, int) else list(oshape) if isinstance(oshape, (list, tuple)) else []
+        units = oshape[-1] if oshape and isinstance(oshape[-1], int) else None
+        attrs: dict[str, Any] = {"units": units, "in_features": xs[1] if xs is not None and len(xs) >= 2 else None,
+                                 "bias": bool(cfg.get("bias_axes")), "equation": eq}
+        keras_out: list[Any] | None = None
+        if m and isinstance(keras_in, list) and "." not in eq:
+            a, k, o = m.groups()
+            dims: dict[str, Any] = dict(zip(a, keras_in, strict=False)) if len(a) == len(keras_in) else {}
+            for letter, d in zip(o[len(o) - len(oshape):], oshape, strict=False):
+                if isinstance(d, int):
+                    dims[letter] = d
+            kernel = [dims.get(c) for c in k]
+            bias = [dims.get(c) for c in str(cfg.get("bias_axes") or "")]
+            if dims and all(isinstance(d, int) for d in kernel + bias):
+                attrs["params"] = math.prod(kernel) + (math.prod(bias) if bias else 0)
+                attrs["kernel_shape"] = tuple(kernel)
+            keras_out = [dims.get(c) for c in o]
+            if keras_out:
+                keras_out[0] = keras_in[0] if keras_in else None
+        shape = self._canon(keras_out) if keras_out else None
+        return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
 
     def _depthwise(self, cfg: dict[str, Any], rank: int, cin: int | None, bias: bool) -> dict[str, Any]:
         """Attrs of a depthwise convolution: one group per input channel, like ONNX Conv(group=C)."""

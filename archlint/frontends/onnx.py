@@ -9,6 +9,7 @@ module paths too.
 
 from __future__ import annotations
 
+import graphlib
 import math
 import re
 import threading
@@ -17,46 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
-from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation
-from archlint.shapes import finish as finish_graph
+from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation, names
+from archlint.graph.passes import FunctionPass, finish
 
-_ACTIVATIONS = {
-    "Relu": "relu",
-    "LeakyRelu": "leaky_relu",
-    "PRelu": "prelu",
-    "Sigmoid": "sigmoid",
-    "HardSigmoid": "hard_sigmoid",
-    "Tanh": "tanh",
-    "Softmax": "softmax",
-    "LogSoftmax": "log_softmax",
-    "Gelu": "gelu",
-    "HardSwish": "hard_swish",
-    "Elu": "elu",
-    "Selu": "selu",
-    "Celu": "celu",
-    "Softplus": "softplus",
-    "Softsign": "softsign",
-    "Mish": "mish",
-    "ThresholdedRelu": "thresholded_relu",
-    "Swish": "swish",
-}
-_NORMS = {
-    "InstanceNormalization": "instance",
-    "LayerNormalization": "layer",
-    "GroupNormalization": "group",
-    "LpNormalization": "lp",
-    "LRN": "lrn",
-    "RMSNormalization": "rms",
-}
+_ACTIVATIONS = names.activations("onnx")
+_NORMS = names.norms("onnx")
 #: torch dropout modules -> channel-wise (spatial)
-_DROPOUT_MODULES = {
-    "Dropout": False,
-    "AlphaDropout": False,
-    "Dropout1d": True,
-    "Dropout2d": True,
-    "Dropout3d": True,
-    "FeatureAlphaDropout": True,
-}
+_DROPOUT_MODULES = {module: spatial for module, (_, spatial) in names.dropouts("torch_modules").items()}
 _GLOBAL_AXES = ({2, 3}, {-2, -1}, {2, 3, 4}, {-3, -2, -1}, {2})
 _RESHAPES = {"Reshape", "Squeeze", "Unsqueeze"}
 #: data movement: slices, picks, repeats (understood, no arithmetic)
@@ -91,6 +59,14 @@ def load(path: str | Path) -> Graph:
     if size == 0:
         raise LoadError(path, "empty file, not an ONNX model")
     try:
+        with open(p, "rb") as f:
+            first = f.read(1)
+    except OSError as e:
+        raise LoadError(path, f"cannot read: {e.strerror or e}") from None
+    if first == b"\x00":  # field number 0 is no protobuf field: not ONNX (a sparse file of zeros), unread
+        _PREFETCH.pop(str(p.resolve()), None)
+        raise LoadError(path, "not an ONNX model (it starts with a zero byte, which no protobuf message does)")
+    try:
         data = _prefetched(p)
         if data is not None:
             model = onnx.ModelProto()
@@ -106,32 +82,41 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
     _clean_strings(model)
     try:
-        return from_model(model, name=p.stem, base_dir=str(p.parent))
+        return build_model(model, name=p.stem, base_dir=str(p.parent))
     except GraphError as e:
         raise LoadError(path, f"malformed ONNX graph: {e}") from None
 
 
 _PREFETCH: dict[str, tuple[threading.Thread, list[bytes]]] = {}
-PREFETCH_MAX_BYTES = 2 << 30
+#: bytes prefetched in all (the first files named, each whole): the others are read when linted
+PREFETCH_MAX_BYTES = 256 << 20
 
 
 def prefetch(paths: list[str]) -> None:
     """Start reading ONNX files in background threads (file reads release the
     GIL), so the bytes are in memory by the time the imports of a CLI run are
     done. Only a speed-up: :func:`load` reads the file itself when a prefetch
-    is missing or failed."""
+    is missing or failed. At most :data:`PREFETCH_MAX_BYTES` are held in all."""
+    left = PREFETCH_MAX_BYTES
     for raw in paths:
         p = Path(raw)
         try:
-            if p.suffix.lower() != ".onnx" or not p.is_file() or p.stat().st_size > PREFETCH_MAX_BYTES:
+            if p.suffix.lower() != ".onnx" or not p.is_file():
                 continue
+            size = p.stat().st_size
         except OSError:
             continue
+        if size > left:
+            continue
+        left -= size
         box: list[bytes] = []
 
-        def read(p: Path = p, box: list[bytes] = box) -> None:
+        def read(p: Path = p, box: list[bytes] = box, size: int = size) -> None:
             try:
-                box.append(p.read_bytes())
+                with open(p, "rb") as f:  # at most what was counted: a file growing meanwhile is read later
+                    blob = f.read(size + 1)
+                if len(blob) <= size:
+                    box.append(blob)
             except (OSError, MemoryError):
                 pass
 
@@ -197,6 +182,8 @@ def _static_value(t: Any) -> list[float] | None:
     """Small constant tensors (shapes, axes, rates) as a flat list."""
     from onnx import numpy_helper
 
+    if not hasattr(t, "dims") or not hasattr(t, "data_location"):  # an attribute of another type: unknown
+        return None
     n = math.prod(t.dims) if t.dims else 1
     if n > 64 or t.data_location == 1:  # external data is never read
         return None
@@ -305,30 +292,31 @@ def _module_class(meta: dict[str, str]) -> str | None:
 
 
 def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
-    """Kahn's algorithm over value names; raises on a cycle."""
+    """The nodes in topological order over value names, by the standard
+    library's :class:`graphlib.TopologicalSorter`, taken first-ready-first-out
+    (Kahn's order: a node waits only for its producers); raises on a cycle."""
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
             if o:
                 producer.setdefault(o, i)
-    indeg = [0] * len(nodes)
-    users: list[list[int]] = [[] for _ in nodes]
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
     for i, n in enumerate(nodes):
-        deps = {producer[x] for x in n.input if x and x in producer and x not in produced_outside}
-        for d in deps:
-            users[d].append(i)
-        indeg[i] = len(deps)
-    ready = deque(i for i in range(len(nodes)) if indeg[i] == 0)
+        sorter.add(i, *{producer[x] for x in n.input if x and x in producer and x not in produced_outside})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        pass  # get_ready() still gives every node before the cycle; the check below names one after it
+    ready = deque(sorted(sorter.get_ready()))
     order: list[int] = []
     while ready:
         i = ready.popleft()
         order.append(i)
-        for u in users[i]:
-            indeg[u] -= 1
-            if indeg[u] == 0:
-                ready.append(u)
+        sorter.done(i)
+        ready.extend(sorter.get_ready())
     if len(order) != len(nodes):
-        stuck = next(nodes[i] for i in range(len(nodes)) if indeg[i] > 0)
+        placed = set(order)
+        stuck = next(nodes[i] for i in range(len(nodes)) if i not in placed)
         raise ValueError(f"the graph has a cycle (through node {stuck.name or stuck.op_type!r})")
     return [nodes[i] for i in order]
 
@@ -341,7 +329,14 @@ def _shape_of(vi: Any) -> tuple[int | None, ...] | None:
 
 
 def from_model(model: Any, name: str = "model", base_dir: str | None = None) -> Graph:
-    """The graph of a ``ModelProto`` (``base_dir``: where its external data lives)."""
+    """A ModelProto as a finished graph: built, then the pass pipeline
+    (``load_graph`` does the same for a file)."""
+    return finish(build_model(model, name, base_dir), RELABELS)
+
+
+def build_model(model: Any, name: str = "model", base_dir: str | None = None) -> Graph:
+    """A ModelProto into the common graph, as built (no passes run yet);
+    ``base_dir``: where its external data lives (read only if an executor asks)."""
     g = model.graph
     if len(g.node) > MAX_NODES:
         raise LoadError(name, f"{len(g.node):,} nodes is more than archlint reads ({MAX_NODES:,})")
@@ -452,7 +447,7 @@ def from_model(model: Any, name: str = "model", base_dir: str | None = None) -> 
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
-        node.impl = recorder.impl(n, data_in, kept, fused_add.get(id(n)))
+        node.impl = recorder.impl(n, data_in, kept, fused_add.get(id(n)))  # how to run it (archlint.execute)
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]
@@ -475,17 +470,31 @@ def from_model(model: Any, name: str = "model", base_dir: str | None = None) -> 
             notes.append(ExportNote("dropout-removed", "dropout exported as Identity", layer=layer, node=node))
     for o in g.output:
         b.mark_output(o.name)
-    from archlint.frontends._aten import tie_weights
-
-    tie_weights(b.graph)
-    graph = finish_graph(b)
+    graph = b.finish()
+    graph.notes = notes
     graph.meta["weights"] = recorder.table(base_dir)
+    return graph
+
+
+def _relabel_flatten(graph: Graph) -> bool:
+    """A Reshape that flattens everything after the batch axis is a Flatten."""
+    changed = False
     for node in graph.nodes:
         if node.kind is OpKind.RESHAPE and node.op_type == "Reshape" and _flattens_from_1(node):
-            node.kind = OpKind.FLATTEN
-            node.attrs["axis"] = 1
-    graph.notes = notes + _guess_hidden(graph, notes)
-    return graph
+            node.relabel(OpKind.FLATTEN, axis=1)
+            changed = True
+    return changed
+
+
+def _note_hidden(graph: Graph) -> bool:
+    """Uncertain notes on layers a PyTorch export hides (after fusion: it reads the norm kinds)."""
+    guessed = _guess_hidden(graph, graph.notes)
+    graph.notes = graph.notes + guessed
+    return bool(guessed)
+
+
+#: the ONNX frontend's relabels, run by the pass pipeline after shapes and patterns
+RELABELS = (FunctionPass("onnx-reshape-to-flatten", _relabel_flatten), FunctionPass("onnx-hidden-layers", _note_hidden))
 
 
 def _layer_from_weight(n: Any) -> str | None:
@@ -642,7 +651,7 @@ def _classify(
         }
     if op in _NORMS:
         c = d(1)
-        kind = {"layer": OpKind.LAYER_NORM, "rms": OpKind.RMS_NORM}.get(_NORMS[op], OpKind.NORM)
+        kind = names.norm_kind(_NORMS[op])
         return kind, {"norm": _NORMS[op], "params": (1 if op == "RMSNormalization" else 2) * math.prod(c) if c else 0}
     if op == "Dropout":
         rate = _attr(n, "ratio")

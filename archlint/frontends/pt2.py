@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from archlint.errors import LoadError
+from archlint.errors import LoadError, plain_reason
 from archlint.frontends import LoadOptions
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.frontends._limits import parse_json, read_member
@@ -52,7 +52,7 @@ def load(target: str, options: LoadOptions | None = None) -> Graph:
     try:
         return from_json(doc, name=p.stem)
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as e:
-        raise LoadError(target, f"unexpected exported graph layout ({type(e).__name__}: {e})") from None
+        raise LoadError(target, f"unexpected exported graph layout: {plain_reason(e)}") from None
 
 
 def _value(arg: dict[str, Any]) -> Any:

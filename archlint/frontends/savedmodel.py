@@ -6,14 +6,13 @@ whose ``root`` node's metadata is the model's JSON). Its message classes ship
 with TensorFlow, so this frontend imports tensorflow, only when called; without
 it the user gets a :class:`MissingExtraError` naming the ``keras`` extra.
 
-The config then goes through the Keras frontend (:func:`archlint.frontends.keras.from_config`),
+The config then goes through the Keras frontend (:func:`archlint.frontends.keras.build_config`),
 so findings are the same as for the ``.keras`` / ``.h5`` form of the model.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +55,16 @@ def load(path: str | Path, options: Any = None) -> Graph:
     root = next((n for n in msg.nodes if n.node_path == "root"), None)
     if root is None:
         raise LoadError(path, "keras_metadata.pb has no root object")
-    try:
-        meta = json.loads(root.metadata)
-    except ValueError as e:
-        raise LoadError(path, f"keras_metadata.pb root metadata is not valid JSON ({e})") from None
+    from archlint.frontends._limits import parse_json
+
+    meta = parse_json(root.metadata, path, "keras_metadata.pb root metadata")
     if not isinstance(meta, dict):
         raise LoadError(path, "keras_metadata.pb root metadata is not a model")
-    from archlint.frontends.keras import from_config
+    from archlint.frontends.keras import build_config
 
     config = {"class_name": meta.get("class_name"), "config": meta.get("config")}
     extra = {"training_config": meta["training_config"]} if isinstance(meta.get("training_config"), dict) else {}
-    graph = from_config(config, name=p.name, path=str(path), meta={"saved_model": True, **extra})
+    graph = build_config(config, name=p.name, path=str(path), meta={"saved_model": True, **extra})
     graph.format = "savedmodel"
     return graph
 

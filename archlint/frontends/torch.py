@@ -35,11 +35,13 @@ from archlint.frontends import LoadOptions
 from archlint.execute.spec import WeightRef, WeightTable
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
+from archlint.graph.passes import finish
 
 DEFAULT_INPUT_SHAPE = (2, 3, 32, 32)  # batch 2: training-mode batch norm needs more than one value per channel
 
 
-def _import_torch(target: str) -> Any:
+def import_torch(target: str) -> Any:
+    """torch, or a clear error naming the extra to install for ``target``."""
     try:
         import torch
     except ImportError:
@@ -86,10 +88,20 @@ def _import_target(spec: str) -> tuple[Any, str]:
                 if added:
                     sys.path.remove(parent)
         else:
+            # the working directory goes first on sys.path only when the spec names a module or
+            # package in it (``models.net:make``), and only while importing it: an installed spec
+            # (``torchvision.models:resnet18``) never imports a ``colorsys.py`` lying in the cwd
             cwd = os.getcwd()
-            if cwd not in sys.path:
+            top = mod_part.split(".")[0]
+            local = os.path.isdir(os.path.join(cwd, top)) or os.path.isfile(os.path.join(cwd, top + ".py"))
+            added = local and (not sys.path or sys.path[0] != cwd)
+            if added:
                 sys.path.insert(0, cwd)
-            module = importlib.import_module(mod_part)
+            try:
+                module = importlib.import_module(mod_part)
+            finally:
+                if added:
+                    sys.path.remove(cwd)
     except LoadError:
         raise
     except ModuleNotFoundError as e:
@@ -110,7 +122,7 @@ def build_factory(spec: str, options: LoadOptions, meta: bool = False) -> tuple[
     returned with it (``(model, example_inputs)`` or ``(model, args, kwargs)``), if any.
     ``meta``: call the factory under ``torch.device("meta")`` (no weights are
     allocated or initialised); raises :class:`MetaBuildError` when it fails there."""
-    torch = _import_torch(spec)
+    torch = import_torch(spec)
     from archlint.frontends import _torchvision_compat
 
     _torchvision_compat.install()  # torchvision's models import even where its compiled ops do not load
@@ -141,7 +153,7 @@ def build_factory(spec: str, options: LoadOptions, meta: bool = False) -> tuple[
         except Exception as e:  # noqa: BLE001 - user code
             if meta:
                 raise MetaBuildError(spec, f"{type(e).__name__}: {e}") from None
-            raise LoadError(spec, f"factory {attr!r} raised {type(e).__name__}: {e}") from None
+            raise LoadError(spec, f"factory {attr!r} raised {type(e).__name__}: {_first_line(e)}") from e
     else:
         raise LoadError(spec, f"{attr!r} is a {type(obj).__name__}, not a factory or nn.Module")
     example: Example | None = None
@@ -209,6 +221,13 @@ def _device(model: Any) -> Any:
     for t in model.buffers():
         return t.device
     return None
+
+
+def _device_types(model: Any) -> set[str]:
+    """The device types of every parameter and buffer (``{"meta"}`` for a clean meta build; a
+    factory that creates a tensor with ``torch.Tensor(...)`` or on an explicit device leaves
+    some on the CPU beside the rest on meta)."""
+    return {t.device.type for t in (*model.parameters(), *model.buffers())}
 
 
 def id_limit(model: Any) -> int | None:
@@ -310,6 +329,10 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
         size = image_size_hint(model, factory) or 224
         ch = getattr(cfg, "num_channels", 3) or 3
         return Example((), {"pixel_values": torch.randn(2, ch, size, size, device=device)}, origin="default")
+    if params[:1] == ["input_values"]:  # a raw waveform, (batch, samples): wav2vec 2.0, HuBERT, WavLM
+        rate = getattr(getattr(model, "config", None), "sampling_rate", None)
+        samples = int(rate) if isinstance(rate, int) and 0 < rate <= 48_000 else 16_000
+        return Example((), {"input_values": torch.randn(2, samples, device=device)}, origin="default")
     if params[:1] == ["input_features"] and cfg is not None and getattr(cfg, "num_mel_bins", None):
         frames = 2 * int(getattr(cfg, "max_source_positions", 1500) or 1500)
         kwargs = {"input_features": torch.randn(2, cfg.num_mel_bins, frames, device=device)}
@@ -342,21 +365,42 @@ def load(target: str, options: LoadOptions) -> Graph:
     build or its capture fails (a factory that loads weights, a ``forward``
     that reads tensor values), the factory is called again on the default
     device and captured as written."""
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         model, example = build_factory(target, options, meta=True)
     except MetaBuildError:
         pass
     else:
-        device = _device(model)
-        if device is None or device.type != "meta":
+        types = _device_types(model)
+        if "meta" not in types:
             return _load_built(torch, target, options, model, example)  # the build ignored the default device
-        try:
-            return _load_built(torch, target, options, model, example)
-        except LoadError:
-            pass
+        if types == {"meta"}:
+            try:
+                graph = _load_built(torch, target, options, model, example)
+            except LoadError:
+                pass
+            else:
+                _weights_from_real_build(graph, target, options)
+                return graph
+        # else: some parameters or buffers left the meta device (``torch.Tensor(...)``, an explicit
+        # device): a capture would mix devices, so the model is built again on the CPU
+        del model
     model, example = build_factory(target, options)
     return _load_built(torch, target, options, model, example)
+
+
+def _weights_from_real_build(graph: Graph, target: str, options: LoadOptions) -> None:
+    """A graph captured on the meta device has no weights: an executor that
+    asks for them gets the factory's real build (called then, not before)."""
+    table = graph.meta.get("weights")
+    if table is None:
+        return
+
+    def load() -> dict[str, Any]:
+        real, _ = build_factory(target, options)
+        return {fqn: t for fqn, t in [*real.named_parameters(), *real.named_buffers()]}
+
+    table.set_loader(load)
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
@@ -370,7 +414,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
         notes.append(f"assumed input {'shape ' if not example.kwargs else ''}{example.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)")
     name = target.rsplit(":", 1)[-1]
     try:
-        graph = capture(model, example, name=name, spec=target)
+        graph = _capture(model, example, name=name, spec=target)
     except LoadError:
         if example.origin != "default":
             raise
@@ -381,7 +425,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
             if other.describe() == example.describe():
                 continue
             try:
-                graph = capture(model, other, name=name, spec=target)
+                graph = _capture(model, other, name=name, spec=target)
             except LoadError:
                 continue
             notes = [f"assumed input shape {other.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)"]
@@ -390,7 +434,52 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
             raise
     if notes:
         graph.meta.setdefault("notes", [])[:0] = notes
+    _judge_half_precision(torch, model, example, graph, name)
     return graph
+
+
+#: float16's largest finite value
+FP16_MAX = 65504.0
+
+
+def wide_constants(graph: Graph, above: float = FP16_MAX) -> list[dict[str, Any]]:
+    """Scalar constants of elementwise ops and attention masks beyond ``above`` in magnitude:
+    ``{"layer", "op", "value"}`` for each (what AL107 judges)."""
+    import math
+
+    out = []
+    for n in graph.nodes:
+        vals = n.attrs.get("mask_constants") or ()
+        if not vals and isinstance(n.attrs.get("scalar"), (int, float)):
+            vals = (n.attrs["scalar"],)
+        for c in vals:
+            if isinstance(c, (int, float)) and math.isfinite(c) and abs(c) > above:
+                out.append({"layer": n.layer, "op": n.op_type, "value": float(c)})
+    return out
+
+
+def _judge_half_precision(torch: Any, model: Any, example: Example, graph: Graph, name: str) -> None:
+    """When a float32 capture holds constants beyond float16's range, capture the model again in
+    half precision (on the meta device: no weights, no compute) and keep the constants it uses
+    there: code that picks its mask constant by dtype (``torch.finfo(x.dtype).min``, XLNet's
+    65500 in float16 and 1e30 otherwise) is judged on what it would run in half precision
+    (``graph.meta["half_precision"]``, read by AL107)."""
+    if not wide_constants(graph):
+        return
+
+    def half(v: Any) -> Any:
+        if isinstance(v, torch.Tensor):
+            return v.to(device="meta", dtype=torch.float16 if v.is_floating_point() else v.dtype)
+        return v
+
+    try:
+        model.to(device="meta", dtype=torch.float16)
+        ex = Example(tuple(half(a) for a in example.args), {k: half(v) for k, v in example.kwargs.items()}, example.origin)
+        hg = capture(model, ex, name=name)
+    except Exception as e:  # noqa: BLE001 - not capturable in half precision: AL107 judges the float32 constants
+        graph.meta["half_precision"] = {"error": f"{type(e).__name__}: {_first_line(e)}"}
+        return
+    graph.meta["half_precision"] = {"constants": wide_constants(hg, FP16_MAX / 2)}
 
 
 def _factory_object(spec: str) -> Any:
@@ -406,54 +495,130 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
                 example: Example | None = None) -> Graph:
     """Capture ``model`` (training mode where it runs) with one float input of
     ``input_shape`` or the given ``example``, and map it to a :class:`Graph`."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     if example is None:
         example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=_device(model)),), origin="user")
     return capture(model, example, name, spec)
 
 
 def capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
+    """:func:`_capture`, then the pass pipeline: the finished graph ``load_graph`` gives."""
+    return finish(_capture(model, example, name, spec, fast))
+
+
+def _capture(model: Any, example: Example, name: str = "model", spec: str | None = None, fast: bool = True) -> Graph:
     """Capture ``model`` with ``example`` and map it to a :class:`Graph`.
 
     Training mode first (dropout and batch norm stay in the graph): with
     ``torch.export`` (``strict=False``), then ``torch.fx`` for a module of
     one tensor input. When training mode cannot run (a detection model that
     demands targets), eval mode, with a note that says so."""
-    torch = _import_torch(spec or name)
+    torch = import_torch(spec or name)
     kwargs = dict(example.kwargs)
     if "use_cache" in _all_params(model) and "use_cache" not in kwargs:
         kwargs["use_cache"] = False  # a KV cache is an inference-time buffer, not architecture
     args = tuple(example.args)
+    restore = _layer_drop_off(model)
+    try:
+        graph = _capture_modes(torch, model, args, kwargs, example, name, spec, fast)
+        _mark_training_only_outputs(torch, model, args, kwargs, graph)
+    finally:
+        for mod, attr, value in restore:
+            setattr(mod, attr, value)
+    if restore:
+        graph.meta.setdefault("notes", []).append(
+            "layer drop (" + ", ".join(sorted({attr for _, attr, _ in restore})) + ", training-only random skipping "
+            "of whole layers) was turned off for the capture: a trace would follow one random draw"
+        )
+    return graph
+
+
+def _mark_training_only_outputs(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], graph: Graph) -> None:
+    """Outputs a training-mode capture returns that the model does not return in eval mode
+    (GoogLeNet's and Inception's auxiliary logits): ``graph.meta["training_only_outputs"]``."""
+    outs = graph.outputs
+    if graph.meta.get("capture_mode") != "train" or len(outs) < 2:
+        return
+    try:
+        model.eval()
+        with torch.no_grad(), _quiet():
+            leaves = _tensor_leaves(torch, model(*args, **kwargs))
+    except Exception:  # noqa: BLE001 - a model that cannot run in eval mode: nothing learnt
+        return
+    finally:
+        model.train()
+    k = len(leaves)
+    if 0 < k < len(outs) and all(outs[i].shape in (None, _shape(t)) for i, t in enumerate(leaves)):
+        graph.meta["training_only_outputs"] = [v.name for v in outs[k:]]
+
+
+def _capture_modes(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], example: Example, name: str,
+                   spec: str | None, fast: bool) -> Graph:
     errors: list[str] = []
+    causes: list[BaseException] = []
     if fast and not kwargs:
         graph = _fast_capture(model, args, name)
         if graph is not None:
             return graph
     for mode in ("train", "eval"):
         model.train(mode == "train")
+        graph = _capture_in_mode(torch, model, args, kwargs, name, mode, errors, causes)
+        if graph is not None:
+            return graph
+    model.train()
+    unique = list(dict.fromkeys(errors))
+    raise LoadError(
+        spec or name,
+        f"the module failed to trace with input {example.describe()} ({'; '.join(unique)}); {_hint(unique, example)}",
+    ) from (causes[0] if causes else None)
+
+
+def _capture_in_mode(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str, mode: str,
+                     errors: list[str], causes: list[BaseException]) -> Graph | None:
+    """One try in one mode: ``torch.export``, then ``torch.fx`` for one tensor input; ``None``
+    when both fail (their errors appended)."""
+    label = mode
+    try:
+        with _quiet():
+            ep = _export(torch, model, args, kwargs)
+    except Exception as e:  # noqa: BLE001 - fall back to fx, then eval mode
+        errors.append(f"torch.export ({label}): {type(e).__name__}: {_first_line(e)}")
+        causes.append(e)
+    else:
+        graph = _from_exported(ep, name, model)
+        graph.meta["capture"] = "torch.export"
+        _mark_mode(graph, label, errors)
+        return graph
+    if len(args) == 1 and not kwargs and hasattr(args[0], "shape"):
         try:
             with _quiet():
-                ep = _export(torch, model, args, kwargs)
-        except Exception as e:  # noqa: BLE001 - fall back to fx, then eval mode
-            errors.append(f"torch.export ({mode}): {type(e).__name__}: {_first_line(e)}")
+                graph = _from_fx(model, args[0], name)
+        except Exception as e:  # noqa: BLE001
+            errors.append(f"torch.fx ({label}): {type(e).__name__}: {_first_line(e)}")
+            causes.append(e)
         else:
-            graph = from_exported(ep, name, model)
-            graph.meta["capture"] = "torch.export"
-            _mark_mode(graph, mode, errors)
+            graph.meta["capture"] = "torch.fx"
+            graph.meta["export_error"] = errors[-1]
+            _mark_mode(graph, label, errors)
             return graph
-        if len(args) == 1 and not kwargs and hasattr(args[0], "shape"):
-            try:
-                with _quiet():
-                    graph = _from_fx(model, args[0], name)
-            except Exception as e:  # noqa: BLE001
-                errors.append(f"torch.fx ({mode}): {type(e).__name__}: {_first_line(e)}")
-            else:
-                graph.meta["capture"] = "torch.fx"
-                graph.meta["export_error"] = errors[-1]
-                _mark_mode(graph, mode, errors)
-                return graph
-    model.train()
-    raise LoadError(spec or name, f"the module failed to trace with input {example.describe()} ({'; '.join(errors)}); {_hint(errors, example)}")
+    return None
+
+
+#: module attributes holding a layer-drop probability (fairseq, transformers: whole layers skipped
+#: at random in training)
+_LAYER_DROP_ATTRS = ("layerdrop", "layer_drop", "encoder_layerdrop", "decoder_layerdrop")
+
+
+def _layer_drop_off(model: Any) -> list[tuple[Any, str, Any]]:
+    """Set every positive layer-drop probability in ``model`` to 0; return what to restore."""
+    restore = []
+    for mod in model.modules():
+        for attr in _LAYER_DROP_ATTRS:
+            v = getattr(mod, attr, None)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0:
+                restore.append((mod, attr, v))
+                setattr(mod, attr, 0.0)
+    return restore
 
 
 def _fast_capture(model: Any, args: tuple[Any, ...], name: str) -> Graph | None:
@@ -471,8 +636,7 @@ def _fast_capture(model: Any, args: tuple[Any, ...], name: str) -> Graph | None:
         _fast_capture.last_reason = str(e)  # type: ignore[attr-defined]
         return None
     model.train()
-    weights = module_weights(model, placeholders, shapes)
-    graph = build(name, "torch", nodes, inputs, outputs, shapes, weights)
+    graph = build(name, "torch", nodes, inputs, outputs, shapes, module_weights(model, placeholders, shapes))
     graph.meta["capture"] = "torch.fx"
     graph.meta["capture_mode"] = "train"
     return graph
@@ -493,6 +657,11 @@ def _hint(errors: list[str], example: Example) -> str:
     import re
 
     text = " ".join(errors)
+    if re.search(r"data-dependent|DataDependent|control flow|Dynamic control flow", text):
+        return ("forward branches on tensor values (data-dependent control flow), which a trace cannot follow "
+                "whatever the input shape: rewrite the branch with torch.cond or on shapes, or lint an ONNX export")
+    if "meta" in text and re.search(r"device|Tensor on device", text):
+        return "the model mixes devices (weights on 'meta' and on the CPU): build it on one device"
     m = re.search(r"expected input\[([\d, ]+)\] to have (\d+) channels", text)
     if m and example.args:
         dims = [int(d) for d in m.group(1).split(",")]
@@ -560,8 +729,12 @@ def _quiet() -> Any:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else ""
+    """The error's first line, without tensor values (an error may print its inputs) and short."""
+    import re
+
+    text = re.sub(r"tensor\((?:[^()]|\([^()]*\))*\)", "tensor(...)", str(e).strip(), flags=re.S)
+    lines = text.splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _shape(val: Any) -> Shape | None:
@@ -645,11 +818,13 @@ def module_weights(model: Any, placeholders: dict[str, tuple[str, str]], shapes:
                    constants: dict[str, Any] | None = None) -> WeightTable:
     """The weight table of a capture: placeholder name -> (FQN, role), the
     tensors read from ``model`` (references, not copies) when first asked.
-    A tensor reachable under two names (tied weights) has one key, its first name."""
+    A tensor reachable under two names (tied weights) has one key, its first name;
+    a parameter that does not require grad is "frozen" (counted, not trained)."""
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
     canonical: dict[int, str] = {}
-    for fqn, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]:
+    for fqn, t in named:
         canonical.setdefault(id(t), fqn)
-    by_fqn = {fqn: t for fqn, t in [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+    by_fqn = dict(named)
 
     def load() -> dict[str, Any]:
         out = {fqn: t for fqn, t in [*model.named_parameters(), *model.named_buffers()]}
@@ -669,8 +844,13 @@ def module_weights(model: Any, placeholders: dict[str, tuple[str, str]], shapes:
 
 
 def from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
-    """Map a live ``torch.export.ExportedProgram`` (``model``, the module it
-    was exported from, gives the weights an executor reads)."""
+    """An ``ExportedProgram`` as a finished graph (built, then the pass pipeline);
+    ``model``, the module it was exported from, gives the weights an executor reads."""
+    return finish(_from_exported(ep, name, model))
+
+
+def _from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
+    """Map a live ``torch.export.ExportedProgram``."""
     sig = ep.graph_signature
     shapes: dict[str, Shape | None] = {}
     nodes: list[ANode] = []
@@ -696,18 +876,20 @@ def from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
         elif n.op == "output":
             outputs = [a.name for a in n.args[0] if hasattr(a, "name")]
     user_outputs = set(sig.user_outputs)
-    placeholders: dict[str, tuple[str, str]] = {}
+    # a user input that is not a tensor (``None``, a flag passed by keyword) has no placeholder and
+    # may carry no name at all: only the graph's placeholders are inputs, each once
+    placeholders = {n.name for n in ep.graph.nodes if n.op == "placeholder"}
+    inputs = list(dict.fromkeys(i for i in sig.user_inputs if isinstance(i, str) and i in placeholders))
+    weights: dict[str, tuple[str, str]] = {}
     for ph, fqn in sig.inputs_to_parameters.items():
-        placeholders[ph] = (fqn, "param")
+        weights[ph] = (fqn, "param")
     for ph, fqn in sig.inputs_to_buffers.items():
-        placeholders[ph] = (fqn, "buffer")
+        weights[ph] = (fqn, "buffer")
     for ph, cname in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items():
-        placeholders[ph] = (cname, "constant")
+        weights[ph] = (cname, "constant")
     constants = {k: v for k, v in getattr(ep, "constants", {}).items() if hasattr(v, "shape")}
-    if model is None:
-        model = ep.module()
-    weights = module_weights(model, placeholders, shapes, constants)
-    return build(name, "torch", nodes, list(sig.user_inputs), [o for o in outputs if o in user_outputs], shapes, weights)
+    table = module_weights(model if model is not None else ep.module(), weights, shapes, constants)
+    return build(name, "torch", nodes, inputs, [o for o in outputs if o in user_outputs], shapes, table)
 
 
 # -- torch.fx fallback: modules become the ATen calls they stand for -------------

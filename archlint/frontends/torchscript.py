@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import io
+import collections
 import pickletools
 import re
 import warnings
@@ -67,30 +68,53 @@ def _pickle_bytes(path: Path) -> tuple[str, bytes | None, list[str]]:
     return "other", None, []
 
 
+#: memo entries and characters of a string kept by the opcode scan
+MAX_MEMO = 100_000
+MAX_NAME = 512
+#: opcodes scanned in all (a ResNet-50 state_dict has about 10,000)
+MAX_OPCODES = 1_000_000
+
+
 def pickle_globals(data: bytes, max_pickles: int = 8) -> list[str]:
     """Every ``module.name`` a pickle refers to (GLOBAL / STACK_GLOBAL), in order,
     found by reading opcodes only (nothing is unpickled). Successive pickles
     are read too (the legacy torch.save layout writes several, then raw data)."""
     refs: list[str] = []
     stream = io.BytesIO(data)
+    seen = 0
     for i in range(max_pickles):
         if stream.tell() >= len(data):
             break
-        strings: list[str] = []
+        # bounded memory whatever the opcodes: only the last two strings matter (STACK_GLOBAL), and
+        # at most MAX_MEMO memo entries are kept (a 40 KB zip of 1-byte MEMOIZE opcodes inflates to
+        # tens of millions); a name past the cap reads as another string, and the file is refused
+        # without --trust either way
+        strings: collections.deque[str] = collections.deque(maxlen=2)
         memo: dict[int, str] = {}
+        dropped = 0  # memo entries past the cap: counted (MEMOIZE numbers by size), not kept
         try:
             for op, arg, _pos in pickletools.genops(stream):
+                seen += 1
+                if seen > MAX_OPCODES:  # bounded time too: a real torch.save pickle has far fewer
+                    refs.append(f"<more than {MAX_OPCODES:,} pickle opcodes: not scanned further>")
+                    return refs
                 if op.name in _STRING_OPS:
-                    strings.append(str(arg))
+                    strings.append(str(arg)[:MAX_NAME])
                 elif op.name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
-                    memo[int(arg)] = strings[-1]
+                    if len(memo) < MAX_MEMO or int(arg) in memo:
+                        memo[int(arg)] = strings[-1]
+                    else:
+                        dropped += 1
                 elif op.name == "MEMOIZE" and strings:
-                    memo[len(memo)] = strings[-1]
+                    if len(memo) < MAX_MEMO:
+                        memo[len(memo) + dropped] = strings[-1]
+                    else:
+                        dropped += 1
                 elif op.name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
                     strings.append(memo[int(arg)])
-                elif op.name == "GLOBAL":
-                    refs.append(str(arg).replace(" ", "."))
-                elif op.name == "STACK_GLOBAL":
+                elif op.name == "GLOBAL" and len(refs) < MAX_MEMO:
+                    refs.append(str(arg)[:MAX_NAME].replace(" ", "."))
+                elif op.name == "STACK_GLOBAL" and len(refs) < MAX_MEMO:
                     refs.append(f"{strings[-2]}.{strings[-1]}" if len(strings) >= 2 else "?.?")
         except Exception:  # noqa: BLE001 - not (or no longer) a pickle
             if i == 0:
@@ -108,8 +132,11 @@ def load(target: str, options: LoadOptions) -> Graph:
     p = Path(target)
     try:
         kind, data, _names = _pickle_bytes(p)
-    except (OSError, zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error) as e:
-        raise LoadError(target, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+    except OSError as e:
+        raise LoadError(target, f"cannot read: {e.strerror or e}") from None
+    except (zipfile.BadZipFile, NotImplementedError, EOFError, zlib.error, UnicodeDecodeError, ValueError,
+            RuntimeError):
+        raise LoadError(target, "cannot read: a damaged or unsupported zip archive") from None
     if kind == "torchscript":
         if not options.trust:
             raise LoadError(
@@ -140,9 +167,9 @@ def load(target: str, options: LoadOptions) -> Graph:
 
 
 def _load_trusted(target: str, options: LoadOptions) -> Graph:
-    from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, _import_torch, from_module
+    from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, import_torch, from_module
 
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         obj = torch.load(target, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - the file's own code may raise anything
@@ -194,9 +221,9 @@ def _hierarchy(node: Any) -> tuple[str, str | None]:
 
 
 def _load_torchscript(target: str) -> Graph:
-    from archlint.frontends.torch import _import_torch
+    from archlint.frontends.torch import import_torch
 
-    torch = _import_torch(target)
+    torch = import_torch(target)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.jit.load's deprecation notice

@@ -55,6 +55,16 @@ def safe_text(value: object) -> str:
     return text
 
 
+_JSON_INVISIBLE = re.compile(f"[\x7f-\x9f{_BIDI_AND_INVISIBLE}]")
+
+
+def json_invisible_escaped(text: str) -> str:
+    """JSON text with DEL, C1 controls, bidi and zero-width characters written as ``\\uXXXX``
+    (``json.dumps(..., ensure_ascii=False)`` escapes C0 only): the same document to a parser, inert
+    on a terminal. These characters only occur inside JSON strings, where the escape is valid."""
+    return _JSON_INVISIBLE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def safe_lines(text: str) -> str:
     """A multi-line text (a traceback) with each line made safe; line breaks kept."""
     return "\n".join(safe_text(line) for line in text.split("\n"))

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from archlint.api import LintResult
 from archlint.findings import Finding, Severity
-from archlint.reporters import annotation_source, relative_path
+from archlint.reporters import ReportOptions, Reporter, annotation_source, relative_path
 from archlint.reporters.escape import safe_text
 from archlint.reporters.text_reporter import summary_line
 
@@ -54,13 +55,22 @@ def _finding(f: Finding, fmt: str | None = None, trust_locations: bool = False) 
     )
 
 
-def emit(result: Any, stream: TextIO, *, trust_locations: bool = False, **_: Any) -> None:
+class GithubReporter(Reporter):
+    """GitHub Actions workflow commands: one annotation per finding."""
+
+    name = "github"
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        _emit(result, stream, options.trust_locations)
+
+
+def _emit(result: LintResult, stream: TextIO, trust_locations: bool) -> None:
     for r in result.files:
         if r.error:
             stream.write(command("error", safe_text(r.error), file=r.path, title="archlint: cannot read model") + "\n")
         for f in r.findings:
             stream.write(_finding(f, r.format, trust_locations) + "\n")
-    config = getattr(result, "config_source", None)
+    config = result.config_source
     for u in result.unused_suppressions:
         stream.write(
             command("warning", f"suppression {safe_text(u)} matched no finding", file=config, title="archlint unused suppression")

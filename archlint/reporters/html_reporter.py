@@ -20,9 +20,12 @@ from collections import Counter
 from html import escape
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
+from archlint.api import FileResult, LintResult
 from archlint.layout import NODE_H, NODE_W, layout
+from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.text_reporter import summary_line
+from archlint.budget import BudgetExceeded, within
 from archlint.view import coverage_line, layer_rows, node_index, scope_tree, shape_text
 
 _SEV_ORDER = ("error", "warning", "info")
@@ -141,11 +144,19 @@ def _num(n: int) -> str:
     return f"{n:,}"
 
 
-def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    stream.write(render(result))
+class HtmlReporter(Reporter):
+    """One self-contained page that draws each model."""
+
+    name = "html"
+    draws_graph = True
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        stream.write(render(result, time_budget=options.time_budget))
 
 
-def render(result: Any) -> str:
+def render(result: LintResult, *, time_budget: float | None = None) -> str:
+    """The report; each model's drawing (name scopes, layout) has ``time_budget`` seconds (the
+    per-file ``--timeout``) and is replaced by its findings list when it runs out of time or memory."""
     from archlint.rules import get_rule
 
     findings = result.findings
@@ -166,10 +177,10 @@ def render(result: Any) -> str:
         '<th class="num">parameters</th><th class="num">findings</th><th>coverage / error</th></tr>',
     ]
     for i, r in enumerate(result.files):
-        view = getattr(r, "view", None)
+        view = r.view
         params = _num(view["params"]) if view else ""
         cov = coverage_line(view.get("coverage")) if view else None
-        cov = cov or coverage_line(getattr(r, "coverage", None))
+        cov = cov or coverage_line(r.coverage)
         link = f'<a href="#m{i}">{_e(r.path)}</a>' if view else _e(r.path)
         last = f'<span class="s-error">{_e(r.error)}</span>' if r.error else _e(cov or "")
         out.append(
@@ -195,9 +206,15 @@ def render(result: Any) -> str:
         out.append(f'<p class="s-warning">suppression {_e(u)} matched no finding</p>')
     out.append("</section>")
     for i, r in enumerate(result.files):
-        view = getattr(r, "view", None)
+        view = r.view
         if view is not None:
-            out.append(_model_section(f"m{i}", r, view))
+            try:
+                out.append(within(time_budget, _model_section, f"m{i}", r, view))
+            except BudgetExceeded:
+                out.append(_plain_section(f"m{i}", r, view, f"the drawing did not finish in {time_budget:g} s "
+                                                             "(the per-file time budget)"))
+            except (MemoryError, RecursionError):
+                out.append(_plain_section(f"m{i}", r, view, "the drawing needs more memory than there is"))
     codes = sorted(c for c in by_code if get_rule(c))
     if codes:
         from archlint.docs import render_rule
@@ -211,7 +228,21 @@ def render(result: Any) -> str:
     return "\n".join(out)
 
 
-def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
+def _plain_section(mid: str, r: FileResult, view: dict[str, Any], why: str) -> str:
+    """A model's section without its drawing: why, then the findings."""
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>',
+           f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',
+           f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">']
+    for j, f in enumerate(r.findings):
+        label = f"{f.layer or '-'} ({f.op_type or '?'})"
+        out.append(f'<li id="{mid}-f{j}" class="s-{f.severity.label}-item"><span class="code s-{f.severity.label}">'
+                   f"{_e(f.code)}</span> {f.severity.label} {_e(label)}<br>{_e(f.message)}<br>"
+                   f"<span class=fix>fix:</span> {_e(f.fix)}</li>")
+    out.append("</ol></section>")
+    return "\n".join(out)
+
+
+def _model_section(mid: str, r: FileResult, view: dict[str, Any]) -> str:
     index = node_index(view)
     nodes = view["nodes"]
     by_node: dict[int, list[tuple[int, Any]]] = {}  # node -> its findings; a finding on no node is only listed
@@ -252,10 +283,10 @@ def _model_section(mid: str, r: Any, view: dict[str, Any]) -> str:
         facts.append(f"{len(tree.scopes)} views by name scope (click a dashed box to open it)")
     facts.append(f"layout: {lays[0].engine if lays else 'none'}")
     out.append(f'<p class="muted">{" · ".join(facts)}</p>')
-    cov = coverage_line(view.get("coverage")) or coverage_line(getattr(r, "coverage", None))
+    cov = coverage_line(view.get("coverage")) or coverage_line(r.coverage)
     if cov:
         out.append(f'<p class="coverage">coverage: {_e(cov)}</p>')
-    for note in getattr(r, "notes", []):
+    for note in r.notes:
         out.append(f'<p class="note muted">note: {_e(note)}</p>')
     out.append(f'<div class="body"><div class="graph" id="{mid}-graph">')
     for s, lay, view_stubs in zip(tree.scopes, lays, stubs):

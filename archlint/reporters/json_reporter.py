@@ -6,14 +6,16 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
+from archlint.api import LintResult
+from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.escape import json_safe
 
 SCHEMA = "archlint.report"
 SCHEMA_VERSION = 1
 
 
-def to_dict(result: Any) -> dict[str, Any]:
+def to_dict(result: LintResult) -> dict[str, Any]:
     findings = result.findings
     sev = Counter(f.severity.label for f in findings)
     return {
@@ -28,14 +30,14 @@ def to_dict(result: Any) -> dict[str, Any]:
                 "error": r.error,
                 "findings": len(r.findings),
                 "suppressed": len(r.suppressed),
-                "notes": list(getattr(r, "notes", [])),
-                "coverage": getattr(r, "coverage", None),
+                "notes": list(r.notes),
+                "coverage": r.coverage,
             }
             for r in result.files
         ],
         "findings": [f.to_dict() for f in findings],
         "unused_suppressions": list(result.unused_suppressions),
-        "config": getattr(result, "config_source", None),
+        "config": result.config_source,
         "summary": {
             "files": len(result.files),
             "errors": len(result.errors),
@@ -46,6 +48,12 @@ def to_dict(result: Any) -> dict[str, Any]:
     }
 
 
-def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    json.dump(json_safe(to_dict(result)), stream, indent=2)
-    stream.write("\n")
+class JsonReporter(Reporter):
+    """The whole run as one JSON document (docs/json-schema.md)."""
+
+    name = "json"
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        json.dump(json_safe(to_dict(result)), stream, indent=2)
+        stream.write("\n")
+

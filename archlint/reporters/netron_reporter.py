@@ -16,8 +16,11 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from archlint import __version__
+from archlint.version import __version__
+from archlint.api import FileResult, LintResult
 from archlint.errors import UsageError
+from archlint.reporters import ReportOptions, Reporter
+from archlint.reporters.escape import json_invisible_escaped
 from archlint.reporters.text_reporter import summary_line
 
 SIGNATURE = "netron:attachment"
@@ -27,7 +30,7 @@ def _target(name: str) -> str:
     return name.split("\n", 1)[0].split("\r", 1)[0]
 
 
-def attachment(r: Any) -> dict[str, Any]:
+def attachment(r: FileResult) -> dict[str, Any]:
     """The attachment for one linted model (a ``FileResult`` with a view)."""
     view = r.view
     sev = Counter(f.severity.label for f in r.findings)
@@ -61,12 +64,29 @@ def attachment(r: Any) -> dict[str, Any]:
     return {"signature": SIGNATURE, "metadata": meta, "metrics": metrics}
 
 
-def emit(result: Any, stream: TextIO, **_: Any) -> None:
-    loaded = [r for r in result.files if getattr(r, "view", None) is not None]
+class NetronReporter(Reporter):
+    """The attachment of one model, for Netron."""
+
+    name = "netron"
+    draws_graph = True
+    one_model = True
+
+    def refuse(self, result: LintResult) -> str | None:
+        if sum(not r.error for r in result.files) > 1:
+            return "--format netron writes the attachment of one model: give one model file"
+        return None
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        _emit(result, stream)
+
+
+def _emit(result: LintResult, stream: TextIO) -> None:
+    loaded = [r for r in result.files if r.view is not None]
     if len(loaded) != 1:
         raise UsageError(
             f"--format netron writes the attachment of one model; this run read {len(loaded)} "
             f"({summary_line(result)}): lint one model per run"
         )
-    json.dump(attachment(loaded[0]), stream, indent=1, ensure_ascii=False)
+    # readable non-ASCII names, but no C1 or bidi control reaches a terminal raw
+    stream.write(json_invisible_escaped(json.dumps(attachment(loaded[0]), indent=1, ensure_ascii=False)))
     stream.write("\n")

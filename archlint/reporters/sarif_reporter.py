@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from archlint import __version__
+from archlint.version import __version__
+from archlint.api import LintResult
 from archlint.findings import Finding, Severity
-from archlint.reporters import annotation_source, relative_path
+from archlint.reporters import ReportOptions, Reporter, annotation_source, relative_path
 from archlint.reporters.escape import json_safe
 
 SARIF_VERSION = "2.1.0"
@@ -58,7 +59,7 @@ def _descriptor(code: str, finding: Finding | None = None) -> dict[str, Any]:
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
             "tags": ["architecture"] + (["opt-in"] if rule.opt_in else []),
-            "references": list(rule.references),
+            "references": [x.label for x in rule.references],
             **({"aliases": list(rule.aliases)} if rule.aliases else {}),
         },
     }
@@ -110,13 +111,13 @@ def _result(f: Finding, index: int, fmt: str | None = None, trust_locations: boo
     return result
 
 
-def to_dict(result: Any, trust_locations: bool = False) -> dict[str, Any]:
-    findings: list[Finding] = result.findings
+def to_dict(result: LintResult, trust_locations: bool = False) -> dict[str, Any]:
+    findings = result.findings
     fmt_of = {r.path: r.format for r in result.files}
     codes = sorted({f.code for f in findings})
     first = {f.code: f for f in reversed(findings)}
     index = {c: i for i, c in enumerate(codes)}
-    config = getattr(result, "config_source", None)
+    config = result.config_source
     config_loc = [{"physicalLocation": {"artifactLocation": artifact_uri(config)}}] if config else []
     invocation = {
         "executionSuccessful": not result.errors,
@@ -158,6 +159,11 @@ def to_dict(result: Any, trust_locations: bool = False) -> dict[str, Any]:
     }
 
 
-def emit(result: Any, stream: TextIO, *, trust_locations: bool = False, **_: Any) -> None:
-    json.dump(json_safe(to_dict(result, trust_locations)), stream, indent=2, default=str)
-    stream.write("\n")
+class SarifReporter(Reporter):
+    """One SARIF 2.1.0 run (GitHub code scanning)."""
+
+    name = "sarif"
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        json.dump(json_safe(to_dict(result, options.trust_locations)), stream, indent=2, default=str)
+        stream.write("\n")

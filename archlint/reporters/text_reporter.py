@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from typing import Any, TextIO
+from typing import TextIO
 
+from archlint.api import LintResult
+from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.escape import safe_text
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -45,19 +47,33 @@ class _Out:
             self.stream.write(line + "\n")
 
 
-def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | None = None, **_: Any) -> None:
+class TextReporter(Reporter):
+    """Grouped by file, one finding in three lines, a summary line."""
+
+    name = "text"
+
+    def emit(self, result: LintResult, stream: TextIO, options: ReportOptions) -> None:
+        _emit(result, stream, options.verbose, options.color)
+
+
+#: one rule's findings on one model beyond this many are grouped: the first GROUP_SHOW shown
+GROUP_ABOVE = 5
+GROUP_SHOW = 3
+
+
+def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None) -> None:
     o = _Out(stream, color)
     st, tx = o.style, o.text
     for r in result.files:
         if r.error:  # the CLI prints load errors on stderr, one line each
             continue
-        notes = getattr(r, "notes", [])
+        notes = r.notes
         if not r.findings and not verbose and not notes:
             continue
         o.print(st("bold underline", r.path) + (" " + st("dim", f"({r.format}, {r.nodes} nodes)") if verbose else ""))
         for note in notes:
             o.print(f"  {st('dim', 'note:')} {tx(note)}")
-        cov = getattr(r, "coverage", None)
+        cov = r.coverage
         if cov:
             o.print(f"  {st('dim', 'coverage:')} {tx(_coverage_text(cov, 12 if verbose else 3))}")
             if verbose:
@@ -65,7 +81,15 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
                 o.print(f"  {st('dim', 'kinds:')} {tx(kinds)}")
         if not r.findings:
             o.print("  " + st("green", "no findings"))
+        shown: Counter[str] = Counter()
+        total = Counter(f.code for f in r.findings)
         for f in r.findings:
+            shown[f.code] += 1
+            if not verbose and total[f.code] > GROUP_ABOVE and shown[f.code] > GROUP_SHOW:
+                if shown[f.code] == total[f.code]:  # after the last one: what was left out
+                    n = total[f.code] - GROUP_SHOW
+                    o.print("  " + st("dim", f"... and {n} more {f.code} findings like these (--verbose shows all)"))
+                continue
             op = f.op_type or "?"
             where = f"{tx(f.layer or '-')} {st('dim', f'({op})')}"
             loc = "  " + st("dim", str(f.source)) if f.source else ""
@@ -78,7 +102,7 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
         if verbose and r.suppressed:
             for f, why in r.suppressed:
                 o.print("  " + st("dim", f"{f.code} at {f.layer or '-'} suppressed by {why}"))
-    config = getattr(result, "config_source", None)
+    config = result.config_source
     for u in result.unused_suppressions:
         where = f"{config}: " if config else ""
         o.print(f"{st('yellow', 'warning:')} {tx(f'{where}suppression {u} matched no finding')}")
@@ -87,7 +111,7 @@ def emit(result: Any, stream: TextIO, *, verbose: bool = False, color: bool | No
     o.print(st(style, summary_line(result) + coverage_summary(result)))
 
 
-def summary_line(result: Any) -> str:
+def summary_line(result: LintResult) -> str:
     """``3 findings (1 error, 2 warnings) in 2 files; 1 could not be read``."""
     findings = result.findings
     sev = Counter(f.severity.label for f in findings)
@@ -104,9 +128,9 @@ def summary_line(result: Any) -> str:
     return summary
 
 
-def coverage_summary(result: Any) -> str:
+def coverage_summary(result: LintResult) -> str:
     """``; 98% of 84 nodes understood`` over every file read, or ``""``."""
-    covs = [c for c in (getattr(r, "coverage", None) for r in result.files) if c and c.get("nodes")]
+    covs = [r.coverage for r in result.files if r.coverage and r.coverage.get("nodes")]
     if not covs:
         return ""
     nodes = sum(c["nodes"] for c in covs)
@@ -115,6 +139,6 @@ def coverage_summary(result: Any) -> str:
 
 
 def _coverage_text(cov: dict, most: int) -> str:
-    from archlint.api import coverage_text
+    from archlint.view import coverage_text
 
     return coverage_text(cov, most)

@@ -5,24 +5,71 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from archlint.graph import WEIGHT_KINDS, Node, OpKind
+from archlint.graph import MERGE_KINDS, NORM_KINDS, WEIGHT_KINDS, Node, OpKind
+
+# -- what a walk may pass through, by meaning ---------------------------------------------------
+# One vocabulary for every rule's walk. A rule builds its skip-set from these groups with
+# :func:`through` (what it looks through) or :func:`stopped_by` (everything a walk may pass but
+# the groups that stop it). Kinds in no group (inputs, outputs, attention, embeddings, recurrent
+# layers, unknown ops) stop every walk. A walk that passes a normalisation must say why
+# (``norm=...``): a normalisation changes the statistics most rules reason about, so only a rule
+# whose claim survives it may look through one; the walkers refuse an unexplained one.
+
+#: ops that only move or relabel values (views, flatten, casts, padding)
+SHAPE_ONLY = frozenset({OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN, OpKind.PAD})
+#: training-only noise, the identity at inference
+REGULARISERS = frozenset({OpKind.DROPOUT})
+#: element-wise nonlinearities (and softmax, which keeps the shape)
+ELEMENTWISE = frozenset({OpKind.ACTIVATION})
+#: batch, group, instance, layer and RMS normalisation
+NORMALISATIONS = NORM_KINDS
+#: local pooling (the map keeps its channels, shrinks in space)
+LOCAL_POOLING = frozenset({OpKind.POOL})
+#: global pooling (the map becomes a vector)
+GLOBAL_POOLING = frozenset({OpKind.GLOBAL_POOL})
+#: element-wise merges of several inputs (residual sums, gates) and concatenation
+MERGES = MERGE_KINDS
+#: convolutions and dense layers
+WEIGHT_LAYERS = WEIGHT_KINDS
+#: every kind some walk may pass
+PASSABLE = SHAPE_ONLY | REGULARISERS | ELEMENTWISE | NORMALISATIONS | LOCAL_POOLING | GLOBAL_POOLING | MERGES | WEIGHT_LAYERS
+
+
+class WalkSet(frozenset):
+    """A skip-set built from the vocabulary; ``norm`` says why it may pass a normalisation."""
+
+    norm: str | None = None
+
+
+def through(*groups: frozenset[OpKind], norm: str | None = None) -> WalkSet:
+    """The skip-set of a walk that looks through ``groups`` (unions of the vocabulary above)."""
+    kinds = frozenset().union(*groups)
+    stray = kinds - PASSABLE
+    if stray:
+        raise ValueError(f"no walk passes {sorted(k.value for k in stray)}")
+    if kinds & NORMALISATIONS and not norm:
+        raise ValueError("a walk through a normalisation must say why (norm=...)")
+    out = WalkSet(kinds)
+    out.norm = norm if kinds & NORMALISATIONS else None
+    return out
+
+
+def stopped_by(*groups: frozenset[OpKind], norm: str | None = None) -> WalkSet:
+    """The skip-set of a walk that passes every passable kind except ``groups``."""
+    return through(PASSABLE - frozenset().union(*groups), norm=norm)
+
+
+def _checked(skip: Iterable[OpKind]) -> frozenset[OpKind]:
+    kinds = skip if isinstance(skip, frozenset) else frozenset(skip)
+    if kinds & NORMALISATIONS and not getattr(skip, "norm", None):
+        raise ValueError("a walk through a normalisation must be built with through(..., norm=why)")
+    return frozenset(kinds)
+
 
 #: what "looking through activations, normalisation and pooling" means
-THROUGH_FEATURE_OPS = frozenset(
-    {
-        OpKind.ACTIVATION,
-        OpKind.BATCH_NORM,
-        OpKind.NORM,
-        OpKind.LAYER_NORM,
-        OpKind.RMS_NORM,
-        OpKind.POOL,
-        OpKind.DROPOUT,
-        OpKind.IDENTITY,
-        OpKind.PAD,
-        OpKind.ADD,
-        OpKind.MUL,
-        OpKind.CONCAT,
-    }
+THROUGH_FEATURE_OPS = through(
+    ELEMENTWISE, NORMALISATIONS, LOCAL_POOLING, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD}, MERGES,
+    norm="normalisation keeps a feature map's spatial layout and correlation",
 )
 
 
@@ -61,7 +108,7 @@ def nearest_upstream(
     ``through`` set) per run: answers for nodes in ``through`` are then shared,
     so a chain of a million dropouts costs linear, not quadratic, time. Inside
     :func:`shared_walks` (every ``check_graph`` run) a shared memo is used."""
-    skip = frozenset(through)
+    skip = _checked(through)
     memo = _memo_for("up", skip, memo)
     if memo is not None:
         return _frontier(node, skip, memo, Node.predecessors)
@@ -72,7 +119,7 @@ def nearest_downstream(
     node: Node, through: Iterable[OpKind], limit: int = 10_000, memo: dict[int, tuple[Node, ...]] | None = None
 ) -> list[Node]:
     """The first nodes downstream of ``node`` whose kind is not in ``through``."""
-    skip = frozenset(through)
+    skip = _checked(through)
     memo = _memo_for("down", skip, memo)
     if memo is not None:
         return _frontier(node, skip, memo, Node.successors)
@@ -141,7 +188,7 @@ def single_producer(node: Node) -> Node | None:
 def walk_up_chain(node: Node, through: Iterable[OpKind]) -> tuple[Node | None, list[Node]]:
     """Follow single-input producers through ``through`` kinds; return the first
     other node and the path walked (nearest first)."""
-    skip = frozenset(through)
+    skip = _checked(through)
     path: list[Node] = []
     cur = single_producer(node)
     while cur is not None and cur.kind in skip:
@@ -151,8 +198,9 @@ def walk_up_chain(node: Node, through: Iterable[OpKind]) -> tuple[Node | None, l
 
 
 #: ops that pass features on without a nonlinearity (for "is this stack linear?")
-LINEAR_THROUGH = frozenset(
-    {OpKind.BATCH_NORM, OpKind.NORM, OpKind.IDENTITY, OpKind.DROPOUT, OpKind.PAD, OpKind.FLATTEN, OpKind.RESHAPE}
+LINEAR_THROUGH = through(
+    {OpKind.BATCH_NORM, OpKind.NORM}, REGULARISERS, SHAPE_ONLY,
+    norm="batch and group norm are affine maps at inference: the composition stays linear",
 )
 #: activations that squash into a bounded range and saturate
 SATURATING = frozenset({"sigmoid", "tanh", "hard_sigmoid", "softsign"})

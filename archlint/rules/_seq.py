@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from archlint.graph import Node, OpKind, Value
+from archlint.graph import Graph, Node, OpKind, Value
 
 #: ops that pass a tensor on unchanged as far as these rules care
 PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.RESHAPE, OpKind.PAD})
@@ -71,3 +71,18 @@ def pre_norm_adds(nodes: Iterable[Node]) -> list[Node]:
 def frontier(v: Value, through: Iterable[OpKind] = PASSIVE) -> list[Node]:
     """The first nodes reading ``v`` whose kind is not in ``through``."""
     return readers(v, through)
+
+
+def token_embeddings(graph: Graph) -> list[Node]:
+    """Embeddings fed by a graph input (through reshapes): the token embeddings."""
+    out = []
+    for e in graph.of_kind(OpKind.EMBEDDING):
+        cur = e
+        while cur.inputs and cur.inputs[0].producer is not None:
+            cur = cur.inputs[0].producer
+            if cur.kind is OpKind.INPUT:
+                out.append(e)
+                break
+            if cur.kind not in (OpKind.RESHAPE, OpKind.FLATTEN, OpKind.IDENTITY):
+                break
+    return out

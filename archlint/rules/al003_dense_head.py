@@ -1,19 +1,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import nearest_downstream, nearest_upstream, whole_map_conv
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import (
+    ELEMENTWISE,
+    GLOBAL_POOLING,
+    LOCAL_POOLING,
+    NORMALISATIONS,
+    REGULARISERS,
+    SHAPE_ONLY,
+    nearest_downstream,
+    nearest_upstream,
+    through,
+    whole_map_conv,
+)
+from archlint.rules.base import Ref, Rule, RuleContext
+from archlint.graph.shapes import spatial_size
 
-if TYPE_CHECKING:
-    from archlint.fixes.edits import Rewrite
-from archlint.shapes import spatial_size
-
-_TO_DENSE = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
-_TO_FEATURES = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, *NORM_KINDS})
+_NORM_WHY = "a normalised feature map is still a map with its spatial layout"
+_TO_DENSE = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS, norm=_NORM_WHY)
+_TO_FEATURES = _TO_DENSE
+_TO_HEAD = through(_TO_DENSE, LOCAL_POOLING, GLOBAL_POOLING, SHAPE_ONLY - {OpKind.PAD}, norm=_NORM_WHY)
 
 
 def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
@@ -41,7 +50,7 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
 
 
 def _after(node: Node) -> list[Node]:
-    return nearest_downstream(node, _TO_DENSE | {OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE})
+    return nearest_downstream(node, _TO_HEAD)
 
 
 def _chain_params(m: Node, include: frozenset[OpKind], memo: dict[int, int | None]) -> int | None:
@@ -127,23 +136,25 @@ class DenseHead(Rule):
     ..., Conv2D(100, 3, padding="same"), Activation("relu"),
     GlobalAveragePooling2D(), Dense(100, activation="softmax")
     ```
-
-    ## References
-    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL003"
     name = "dense-head"
     severity = Severity.WARNING
-    references = ("Lin et al. 2014, ICLR (Network In Network)", "He et al. 2016, CVPR", "Jansma 2018")
+    references = (
+        Ref("Lin et al. 2014, ICLR (Network In Network)",
+            'M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.'),
+        Ref("He et al. 2016, CVPR",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+        Ref("Jansma 2018",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+    )
     evidence = ("jansma2018-head",)
     options = {"min_head_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
-        min_head = int(ctx.option("min_head_params", 100_000))
+        min_head = int(ctx.option("min_head_params"))
         dense_memo: dict[int, int | None] = {}  # one memo per kind set: heads that share a tail walk it once
         weight_memo: dict[int, int | None] = {}
         for node in graph.of_kind(OpKind.FLATTEN, OpKind.RESHAPE):
@@ -196,13 +207,3 @@ class DenseHead(Rule):
                 share=round(share, 4),
                 spatial=spatial_size(x),
             )
-
-    autofix = 'puts global average pooling before the Flatten; the dense layer after it reads the pooled channels (its weights summed over the positions). A head written as a whole-map convolution is left alone: its replacement changes the layers after it'
-
-    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
-        from archlint.fixes.edits import node_named, pooled_head
-
-        node = node_named(graph, finding.node)
-        if node is None or node.kind not in (OpKind.FLATTEN, OpKind.RESHAPE):
-            return None
-        return pooled_head(self.code, node)

@@ -1,19 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
-from archlint.rules._match import nearest_downstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules._match import NORMALISATIONS, nearest_downstream, stopped_by
+from archlint.rules.base import Ref, Rule, RuleContext
 
-if TYPE_CHECKING:
-    from archlint.fixes.edits import Rewrite
-
-#: everything but normalisation: the variance shift travels through weight layers too
-_TO_NORM = frozenset(OpKind) - {OpKind.BATCH_NORM, OpKind.OUTPUT}
+#: everything but normalisation: the variance shift travels through weight layers too, and any
+#: normalisation (LayerNorm, GroupNorm) on the way re-standardises it before a batch norm sees it
+_TO_NORM = stopped_by(NORMALISATIONS)
 
 
 class DropoutBeforeBatchNorm(Rule):
@@ -47,16 +44,15 @@ class DropoutBeforeBatchNorm(Rule):
     ## Use instead
     Move dropout after the last batch normalisation (before the classifier),
     use a small rate, or a variance-stable form (Li et al.'s "Uout").
-
-    ## References
-    - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
-      Dropout and Batch Normalization by Variance Shift", CVPR 2019.
     """
 
     code = "AL004"
     name = "dropout-before-batch-norm"
     severity = Severity.WARNING
-    references = ("Li et al. 2019, CVPR (variance shift)",)
+    references = (
+        Ref("Li et al. 2019, CVPR (variance shift)",
+            'X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.DROPOUT):
@@ -65,7 +61,7 @@ class DropoutBeforeBatchNorm(Rule):
             bns = [n for n in nearest_downstream(node, _TO_NORM) if n.kind is OpKind.BATCH_NORM]
             if not bns:
                 continue
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             rate_txt = f" (rate {rate:g})" if isinstance(rate, (int, float)) else ""
             more = f" and {len(bns) - 1} more" if len(bns) > 1 else ""
             yield self.finding(
@@ -77,10 +73,3 @@ class DropoutBeforeBatchNorm(Rule):
                 batch_norms=[n.layer for n in bns],
                 rate=rate,
             )
-
-    autofix = 'removes the dropout (moving it into the head is a design choice the rewrite does not make)'
-
-    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
-        from archlint.fixes.edits import remove_finding_node
-
-        return remove_finding_node(self.code, graph, finding)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import drops_units, is_stochastic_depth
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -38,23 +38,21 @@ class DropoutRateTooHigh(Rule):
     ```python
     Dense(512, activation="relu"), Dropout(0.2), Dense(10)   # rate = 1 - keep_prob
     ```
-
-    ## References
-    - N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov,
-      "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
-      JMLR 15, 2014.
     """
 
     code = "AL006"
     name = "dropout-rate-too-high"
     severity = Severity.WARNING
-    references = ("Srivastava et al. 2014, JMLR",)
+    references = (
+        Ref("Srivastava et al. 2014, JMLR",
+            'N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov, "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.'),
+    )
     options = {"max_rate": 0.5}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        max_rate = float(ctx.option("max_rate", 0.5))
+        max_rate = float(ctx.option("max_rate"))
         for node in graph.of_kind(OpKind.DROPOUT):
-            rate = node.attrs.get("rate")
+            rate = node.attrs.rate
             if not isinstance(rate, (int, float)) or rate <= max_rate:
                 continue
             if not drops_units(node) or is_stochastic_depth(node):

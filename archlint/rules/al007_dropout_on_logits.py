@@ -1,18 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import is_noop
-from archlint.rules._match import feeding, nearest_downstream, nearest_upstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules._match import WEIGHT_LAYERS, feeding, nearest_downstream, nearest_upstream, stopped_by
+from archlint.rules.base import Ref, Rule, RuleContext
 
-if TYPE_CHECKING:
-    from archlint.fixes.edits import Rewrite
-
-_NO_WEIGHTS = frozenset(OpKind) - WEIGHT_KINDS - {OpKind.INPUT}
+_NO_WEIGHTS = stopped_by(WEIGHT_LAYERS, norm="only to find the weight layer that produced the values")
 #: ops that leave a weight layer's raw outputs raw (normalisation, merges and attention do not)
 _RAW = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN, OpKind.PAD})
 #: downstream of the dropout, ops that mix the dropped units with other features
@@ -47,16 +43,15 @@ class DropoutOnLogits(Rule):
     ```python
     Dense(512, activation="relu"), Dropout(0.5), Dense(10), Softmax()
     ```
-
-    ## References
-    - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks
-      from Overfitting", JMLR 15, 2014.
     """
 
     code = "AL007"
     name = "dropout-on-logits"
     severity = Severity.WARNING
-    references = ("Srivastava et al. 2014, JMLR",)
+    references = (
+        Ref("Srivastava et al. 2014, JMLR",
+            'N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
@@ -78,10 +73,3 @@ class DropoutOnLogits(Rule):
                 ctx,
                 last_weight_layer=up[-1].layer,
             )
-
-    autofix = 'removes the dropout'
-
-    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
-        from archlint.fixes.edits import remove_finding_node
-
-        return remove_finding_node(self.code, graph, finding)

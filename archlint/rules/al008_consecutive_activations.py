@@ -4,9 +4,9 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
+from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 _PASSIVE = frozenset(
     {OpKind.IDENTITY, OpKind.DROPOUT, OpKind.POOL, OpKind.GLOBAL_POOL, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD}
 )
+
+
+def _rescales(node: Node) -> bool:
+    """A multiplication by a constant other than +-1 (kept as an identity with its scalar): the
+    second activation then reads a rescaled range, not the first one's output."""
+    c = node.attrs.get("scalar")
+    scaled = node.attrs.get("constant_mul") or node.attrs.get("constant_div")
+    return bool(scaled) and isinstance(c, (int, float)) and abs(abs(c) - 1.0) > 1e-6
 
 
 class ConsecutiveActivations(Rule):
@@ -45,26 +53,27 @@ class ConsecutiveActivations(Rule):
     ```python
     Dense(10), Activation("softmax")
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
-      Section 6.3 (hidden units) and 6.2.2.3 (softmax units).
     """
 
     code = "AL008"
     name = "consecutive-activations"
     severity = Severity.WARNING
-    references = ("Goodfellow, Bengio & Courville 2016, Deep Learning, Sec. 6.2-6.3",)
+    references = (
+        Ref("Goodfellow, Bengio & Courville 2016, Deep Learning, Sec. 6.2-6.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.3 (hidden units) and 6.2.2.3 (softmax units).'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.ACTIVATION):
             act = node.attrs.get("activation")
             if act in NOT_NONLINEAR:
                 continue
-            prev, _ = walk_up_chain(node, _PASSIVE)
+            prev, path = walk_up_chain(node, _PASSIVE)
             first = activation_of(prev) if prev is not None else None
             if prev is None or first is None:
                 continue
+            if any(_rescales(p) for p in path):
+                continue  # cap * tanh(x / cap) -> softmax: logit soft-capping (Gemma 2), not a duplicate
             if any(s.kind is OpKind.MUL for s in node.successors()):
                 continue  # a gate: x * f(g(x))
             where = "activation" if prev.kind is OpKind.ACTIVATION else "the activation built into"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import SATURATING, activation_of, feeding, walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -43,23 +43,23 @@ class DeepSaturatingStack(Rule):
     ```python
     Dense(256), BatchNormalization(), ReLU(), ...   # or GELU / SiLU, He initialisation
     ```
-
-    ## References
-    - X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
-      feedforward neural networks", AISTATS 2010.
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
     """
 
     code = "AL010"
     name = "deep-saturating-stack"
     severity = Severity.WARNING
-    references = ("Glorot & Bengio 2010, AISTATS", "Ioffe & Szegedy 2015, ICML")
+    references = (
+        Ref("Glorot & Bengio 2010, AISTATS",
+            'X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.'),
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+    )
     options = {"min_layers": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if any(True for _ in graph.of_kind(*NORM_KINDS)):
             return
-        min_layers = int(ctx.option("min_layers", 4))
+        min_layers = int(ctx.option("min_layers"))
         hidden = []
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)
         for act in graph.nodes:

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -39,6 +39,17 @@ def _fed_layers(node: Node) -> list[Node]:
     return sorted(out, key=lambda n: n.index)
 
 
+def _over_non_channel_axis(node: Node) -> bool:
+    """A softmax over an axis other than a map's channel axis (attention maps ``(N, heads, Q, K)``
+    normalised over ``K``): a convolution after it mixes the channel axis, i.e. whole
+    distributions across heads (EfficientFormerV2's talking heads as 1x1 convolutions)."""
+    shape = node.outputs[0].shape if node.outputs else None
+    axis = node.attrs.get("axis")
+    if shape is None or len(shape) < 3 or not isinstance(axis, int):
+        return False
+    return axis % len(shape) != 1
+
+
 class SoftmaxInHiddenLayer(Rule):
     """A softmax feeds further feature layers instead of being the output.
 
@@ -48,7 +59,9 @@ class SoftmaxInHiddenLayer(Rule):
     layer. Softmax used as attention weights (multiplied with or
     matrix-multiplied into values) is not flagged, nor is a layer reached
     through an axis permutation, which mixes whole distributions across
-    another axis (talking-heads attention in CaiT).
+    another axis (talking-heads attention in CaiT), nor a convolution after a
+    softmax over a non-channel axis, which mixes whole attention maps across
+    heads (EfficientFormerV2's talking heads as 1x1 convolutions).
 
     ## Why it hurts
     Softmax turns a feature vector into a probability distribution that sums
@@ -67,22 +80,23 @@ class SoftmaxInHiddenLayer(Rule):
     ```python
     Dense(128, activation="relu"), Dense(10, activation="softmax")
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
-      Sections 6.2.2.3 and 6.3.
     """
 
     code = "AL011"
     name = "softmax-in-hidden-layer"
     severity = Severity.ERROR
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",)
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.3 and 6.3.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:
             if activation_of(node) not in ("softmax", "log_softmax"):
                 continue
             after = _fed_layers(node)
+            if after and graph.format != "keras" and _over_non_channel_axis(node):  # Keras axes are NHWC
+                after = [n for n in after if n.kind is not OpKind.CONV]  # a conv mixes heads, not probabilities
             if not after:
                 continue
             yield self.finding(

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -31,10 +31,12 @@ class UnnormalisedDeepConvStack(Rule):
     ## Why it hurts
     Without normalisation the scale of activations drifts layer by layer;
     deep plain stacks then need careful initialisation and small learning
-    rates to train at all. VGG-19 without BN had to be trained in stages from
-    shallower networks (Simonyan & Zisserman, 2015); with batch normalisation
-    the same networks train from scratch with much higher learning rates and
-    converge several times faster (Ioffe & Szegedy, 2015).
+    rates to train at all. The deeper VGG nets (no BN) were initialised from
+    a shallower trained one (Simonyan & Zisserman, 2015, Sec. 3.1, which
+    adds that Glorot initialisation made this unnecessary); with batch
+    normalisation Ioffe & Szegedy (2015) trained their Inception network at
+    much higher learning rates and matched its accuracy in 14 times fewer
+    steps.
 
     ## Example
     ```python
@@ -46,18 +48,19 @@ class UnnormalisedDeepConvStack(Rule):
     Conv2D(60, 3, padding="same", use_bias=False), BatchNormalization(), Activation("relu")
     ```
     (GroupNorm when batches are small.)
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL012"
     name = "unnormalised-deep-conv-stack"
     severity = Severity.WARNING
-    references = ("Ioffe & Szegedy 2015, ICML", "Simonyan & Zisserman 2015, ICLR", "Jansma 2018")
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Jansma 2018",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+    )
     evidence = ("jansma2018",)
     options = {"min_convs": 8}
 
@@ -66,7 +69,7 @@ class UnnormalisedDeepConvStack(Rule):
             return
         if any(note.kind == "bn-folded" for note in graph.notes):
             return  # the normalisation is there, folded by the exporter: AL900 reports it
-        if any(n.attrs.get("weight_standardised") for n in graph.of_kind(OpKind.CONV)):
+        if any(n.attrs.weight_standardised for n in graph.of_kind(OpKind.CONV)):
             return  # normaliser-free by design: the weights are standardised instead (NF-Nets)
         acts = {n.attrs.get("activation") for n in graph.of_kind(OpKind.ACTIVATION)} - {"softmax", "log_softmax"}
         if acts and acts <= _SELF_NORMALISING:
@@ -82,7 +85,7 @@ class UnnormalisedDeepConvStack(Rule):
                     deepest = (d, first, n)
             best[id(n)] = (d, first)
         count, first, last = deepest
-        if count < int(ctx.option("min_convs", 8)) or first is None or last is None:
+        if count < int(ctx.option("min_convs")) or first is None or last is None:
             return
         yield self.finding(
             first,

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import weight_depths
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class DeepPlainStack(Rule):
@@ -19,8 +19,8 @@ class DeepPlainStack(Rule):
     ## Why it hurts
     He et al. (2016) showed the degradation problem: past about 20 layers a
     plain stack trains to a *higher* training error than a shallower one,
-    even with batch normalisation, because the optimiser cannot find the
-    identity mapping through many nonlinear layers. Identity shortcuts
+    even with batch normalisation; they suggest the solver has difficulty
+    approximating identity mappings with many nonlinear layers. Identity shortcuts
     (ResNet) or dense connections (DenseNet) remove it.
 
     ## Example
@@ -30,23 +30,23 @@ class DeepPlainStack(Rule):
 
     ## Use instead
     Residual blocks, `y = relu(x + F(x))`, or concatenating dense blocks.
-
-    ## References
-    - K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
-      Recognition", CVPR 2016.
-    - G. Huang et al., "Densely Connected Convolutional Networks", CVPR 2017.
     """
 
     code = "AL013"
     name = "deep-plain-stack"
     severity = Severity.WARNING
-    references = ("He et al. 2016, CVPR", "Huang et al. 2017, CVPR")
+    references = (
+        Ref("He et al. 2016, CVPR",
+            'K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+        Ref("Huang et al. 2017, CVPR",
+            'G. Huang et al., "Densely Connected Convolutional Networks", CVPR 2017.'),
+    )
     options = {"max_depth": 20}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if any(len(n.predecessors()) > 1 for n in graph.of_kind(OpKind.ADD, OpKind.CONCAT)):
             return
-        max_depth = int(ctx.option("max_depth", 20))
+        max_depth = int(ctx.option("max_depth"))
         depth = weight_depths(graph.nodes)
         deepest = max(depth.values(), default=0)
         if deepest <= max_depth:

@@ -3,11 +3,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, OpKind
-from archlint.rules._match import dims, nearest_downstream, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import Graph, OpKind, Value
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, nearest_downstream, spatial, through
+from archlint.rules.base import Ref, Rule, RuleContext
 
-_TO_POOL = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.PAD, OpKind.DROPOUT})
+_TO_POOL = through(NORMALISATIONS, ELEMENTWISE, {OpKind.IDENTITY, OpKind.PAD}, REGULARISERS,
+                   norm="the stem's normalisation keeps its map's size, which is what the rule measures")
+
+
+def _before_padding(v: Value) -> Value:
+    """The value an explicit padding layer (``ZeroPadding2D(3)`` before a
+    ``padding="valid"`` stem, as DenseNet and ResNet write it) was applied to: the
+    image the stem really sees."""
+    while v.producer is not None and v.producer.kind in (OpKind.PAD, OpKind.IDENTITY) and v.producer.inputs:
+        v = v.producer.inputs[0]
+    return v
 
 
 class ImagenetStemOnSmallInput(Rule):
@@ -35,24 +45,24 @@ class ImagenetStemOnSmallInput(Rule):
     model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     ```
-
-    ## References
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.
     """
 
     code = "AL015"
     name = "imagenet-stem-on-small-input"
     severity = Severity.WARNING
-    references = ("He et al. 2016, CVPR, Sec. 4.2",)
+    references = (
+        Ref("He et al. 2016, CVPR, Sec. 4.2",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.'),
+    )
     options = {"max_input": 64, "min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        max_input = int(ctx.option("max_input", 64))
-        min_kernel = int(ctx.option("min_kernel", 7))
+        max_input = int(ctx.option("max_input"))
+        min_kernel = int(ctx.option("min_kernel"))
         conv = next(graph.of_kind(OpKind.CONV), None)
         if conv is None or not conv.inputs:
             return
-        size = spatial(conv.inputs[0].shape)
+        size = spatial(_before_padding(conv.inputs[0]).shape)
         if size is None or max(size) > max_input:
             return
         kernel = tuple(conv.attrs.get("kernel") or ())

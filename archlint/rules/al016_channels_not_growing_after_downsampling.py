@@ -5,9 +5,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, feeding, nearest_downstream, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, feeding, nearest_downstream, spatial, through
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 @dataclass
@@ -58,7 +58,8 @@ def _upsampled(graph: Graph) -> set[int]:
     return out
 
 
-_TO_DOWN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.PAD, OpKind.MUL}) | NORM_KINDS
+_TO_DOWN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD, OpKind.MUL}, NORMALISATIONS,
+                   norm="normalisation keeps a map's channels and size, which is what the rule compares")
 
 
 def _feeds_downsampler(n: Node) -> bool:
@@ -135,8 +136,9 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     new, smaller stage is no wider than the previous one, while that width
     is below `cap_channels` (default 512, where VGG and ResNet-18 stop doubling).
     Fewer channels after downsampling is always flagged, even in small
-    nets (LeNet-style 32 -> 16 -> 8); the same width is not flagged after a
-    stage with a single convolution (a stem). A stage runs from one
+    nets (LeNet-style 32 -> 16 -> 8); the same width is not flagged after the
+    first stage when it has a single convolution (a stem), but is after any
+    later one (LeNet-style 32 -> pool -> 32 -> pool -> 32). A stage runs from one
     downsampling layer (stride above 1, or pooling that shrinks the map) to
     the next; its width is the width of its output: its last merge (the
     residual stream of a ResNet, the concatenated features of a DenseNet or
@@ -167,22 +169,21 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     ```python
     Conv2D(64, 3), Conv2D(64, 3), MaxPooling2D(2), Conv2D(128, 3), Conv2D(128, 3), MaxPooling2D(2), ...
     ```
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna, "Rethinking the
-      Inception Architecture for Computer Vision", CVPR 2016.
     """
 
     code = "AL016"
     name = "channels-not-growing-after-downsampling"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR", "Szegedy et al. 2016, CVPR, Sec. 2")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Szegedy et al. 2016, CVPR, Sec. 2",
+            'C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna, "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.'),
+    )
     options = {"cap_channels": 512}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        cap = int(ctx.option("cap_channels", 512))
+        cap = int(ctx.option("cap_channels"))
         stages = _stages(graph)
         for fine, coarse in zip(stages, stages[1:], strict=False):
             if coarse.level != fine.level + 1:
@@ -190,7 +191,7 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
             before = fine.entry
             if coarse.channels > before or (coarse.channels == before and before >= cap):
                 continue
-            if coarse.channels == before and fine.width_convs < 2:
+            if coarse.channels == before and fine.width_convs < 2 and fine is stages[0]:
                 continue  # a stem's single convolution: keeping its width is common and harmless
             down = _downsampler(graph, fine, coarse)
             verb = "shrink" if coarse.channels < before else "stay"

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -40,20 +40,19 @@ class ActivationOnNarrowResidual(Rule):
     ```python
     out = x + bn(project(...))     # no activation after the projection
     ```
-
-    ## References
-    - M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2:
-      Inverted Residuals and Linear Bottlenecks", CVPR 2018.
     """
 
     code = "AL017"
     name = "activation-on-narrow-residual"
     severity = Severity.WARNING
-    references = ("Sandler et al. 2018, CVPR (linear bottlenecks)",)
+    references = (
+        Ref("Sandler et al. 2018, CVPR (linear bottlenecks)",
+            'M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018.'),
+    )
     options = {"min_reduction": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_red = float(ctx.option("min_reduction", 4))
+        min_red = float(ctx.option("min_reduction"))
         for conv in graph.of_kind(OpKind.CONV):
             kernel = tuple(conv.attrs.get("kernel") or ())
             c_in, c_out = conv.attrs.get("in_channels"), conv.attrs.get("channels")

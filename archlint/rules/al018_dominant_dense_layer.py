@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules._match import fed_by
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, fed_by, through
+from archlint.rules.base import Ref, Rule, RuleContext
 
-_TO_POOLED = frozenset({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.ACTIVATION}) | NORM_KINDS
+_TO_POOLED = through({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.IDENTITY}, REGULARISERS, ELEMENTWISE, NORMALISATIONS,
+                     norm="a normalised pooled vector is still the pooled vector")
 
 
 def _after_global_pool(node: Node) -> bool:
@@ -62,25 +63,25 @@ class DominantDenseLayer(Rule):
     ```python
     GlobalAveragePooling2D(), Dense(num_classes)
     ```
-
-    ## References
-    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
-    - S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and
-      Connections for Efficient Neural Networks", NeurIPS 2015.
     """
 
     code = "AL018"
     name = "dominant-dense-layer"
     severity = Severity.INFO
-    references = ("Lin et al. 2014, ICLR", "Han et al. 2015, NeurIPS")
+    references = (
+        Ref("Lin et al. 2014, ICLR",
+            'M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.'),
+        Ref("Han et al. 2015, NeurIPS",
+            'S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015.'),
+    )
     options = {"max_share": 0.5, "min_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         total = graph.total_params
         if not total or sum(1 for n in graph.nodes if n.kind in WEIGHT_KINDS) < 2:
             return
-        max_share = float(ctx.option("max_share", 0.5))
-        min_params = int(ctx.option("min_params", 100_000))
+        max_share = float(ctx.option("max_share"))
+        min_params = int(ctx.option("min_params"))
         after_conv = fed_by(graph.nodes, {OpKind.CONV})  # one pass, not a walk per dense layer
         for node in graph.of_kind(OpKind.DENSE):
             share = node.params / total
@@ -89,7 +90,7 @@ class DominantDenseLayer(Rule):
             if _after_global_pool(node):
                 continue  # the classifier after global pooling: nothing left to shrink
             x = node.inputs[0] if node.inputs else None
-            if node.attrs.get("tied") or (x is not None and x.layout not in (None, "ND")):
+            if node.attrs.tied or (x is not None and x.layout not in (None, "ND")):
                 continue  # a per-position projection of a sequence: no spatial map to pool
             yield self.finding(
                 node,

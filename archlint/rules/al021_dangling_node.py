@@ -4,8 +4,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
-from archlint.graph import Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -60,7 +60,10 @@ class DanglingNode(Rule):
     Secondary outputs (a dropout mask, BN running statistics) are ignored as
     long as the first output is used, and so are in-place writes (`fill_`,
     `copy_` in a captured PyTorch graph), whose result lives in the tensor
-    they write into.
+    they write into. A dead branch that holds no parameters (a view read
+    only for its shape, the averaged attention weights `nn.MultiheadAttention`
+    returns by default and its caller drops, a discarded slice) is a value
+    dropped, not a layer lost: it is reported as info.
 
     ## Why it hurts
     The layer costs compute and parameters and contributes nothing: usually
@@ -81,17 +84,17 @@ class DanglingNode(Rule):
     ```python
         return self.conv2(y) + self.shortcut(x)
     ```
-
-    ## References
-    - ONNX specification, "Graphs": nodes and outputs
-      (https://onnx.ai/onnx/repo-docs/IR.html).
-    - torch.fx documentation, `Graph.eliminate_dead_code`.
     """
 
     code = "AL021"
     name = "dangling-node"
     severity = Severity.WARNING
-    references = ("ONNX IR specification: Graphs", "torch.fx Graph.eliminate_dead_code")
+    references = (
+        Ref("ONNX IR specification: Graphs",
+            'ONNX specification, "Graphs": nodes and outputs (https://onnx.ai/onnx/repo-docs/IR.html).'),
+        Ref("torch.fx Graph.eliminate_dead_code",
+            "torch.fx documentation, `Graph.eliminate_dead_code`."),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if not graph.outputs:
@@ -106,13 +109,18 @@ class DanglingNode(Rule):
             branch = _dead_branch(node, live, claimed)
             n = len(branch) - 1
             extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
+            weighted = any(b.kind in WEIGHT_KINDS or b.params > 0 for b in branch)
             yield self.finding(
                 node,
                 f"the output of '{node.layer}' ({node.describe()}) is used by nothing and is not a model "
-                f"output{extra}",
+                f"output{extra}"
+                + ("" if weighted else ": a value computed without parameters and dropped (a view read for its "
+                   "shape, a library's secondary output such as averaged attention weights, a discarded slice)"),
                 f"use the result of '{node.layer}' (merge it into the main path) or delete the branch",
                 ctx,
+                severity=None if weighted else Severity.INFO,
                 dead=[n.layer for n in branch[:MAX_LISTED]],
+                weighted=weighted,
             )
 
     autofix = 'deletes the unused layer and the branch that only feeds it'

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._match import dims, is_depthwise_or_grouped, weight_depths, whole_map_conv
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class LargeKernelDeep(Rule):
@@ -36,28 +36,27 @@ class LargeKernelDeep(Rule):
     Conv2D(64, 3), ReLU(), Conv2D(128, 3), ReLU(), Conv2D(128, 3), ReLU(), Conv2D(128, 3), ReLU()
     ```
     or a 7x7 depthwise convolution followed by a 1x1 (ConvNeXt).
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - C. Szegedy et al., "Rethinking the Inception Architecture for Computer
-      Vision", CVPR 2016.
     """
 
     code = "AL022"
     name = "large-kernel-deep"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Szegedy et al. 2016, CVPR, Sec. 3.1")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR, Sec. 2.3",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Szegedy et al. 2016, CVPR, Sec. 3.1",
+            'C. Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.'),
+    )
     options = {"min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_kernel = int(ctx.option("min_kernel", 7))
+        min_kernel = int(ctx.option("min_kernel"))
         depth = weight_depths(graph.nodes)
         for node in graph.of_kind(OpKind.CONV):
-            kernel = tuple(node.attrs.get("kernel") or ())
+            kernel = tuple(node.attrs.kernel or ())
             if not kernel or min(kernel) < min_kernel or depth[id(node)] < 2:
                 continue
-            if is_depthwise_or_grouped(node) or node.attrs.get("transposed"):
+            if is_depthwise_or_grouped(node) or node.attrs.transposed:
                 continue
             if whole_map_conv(node):
                 continue  # a dense layer written as a convolution: AL003 judges it as a head

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph
 from archlint.rules._heads import Head, heads
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -31,10 +31,33 @@ def _applies(entry: dict[str, Any], head: Head) -> bool:
     return out in (head.layer, head.value.name, head.value.name.split(":")[0])
 
 
-def mismatch(loss: dict[str, Any], head: Head) -> tuple[str, str] | None:
-    """(problem, fix) when ``loss`` cannot train ``head`` as configured, else None."""
+#: metrics that score one class per sample (Keras resolves "accuracy" by the loss)
+_ONE_LABEL_METRICS = frozenset({"categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
+                                "sparse_top_k_categorical_accuracy"})
+_ONE_HOT = frozenset({"categorical_crossentropy", "categorical_focal_crossentropy"})
+
+
+def mismatch(loss: dict[str, Any], head: Head, metrics: list[str] | tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """(problem, fix) when ``loss`` cannot train ``head`` as configured, else None.
+    ``metrics`` are the compiled metric names: they say what the task is."""
     name, logits, act, width = loss["name"], loss["from_logits"], head.activation, head.width
     pretty = name.replace("_", " ")
+    mset = {str(m).lower() for m in metrics}
+    one_label = sorted(mset & _ONE_LABEL_METRICS)
+    if name == "sparse_categorical_crossentropy" and {"categorical_accuracy", "top_k_categorical_accuracy"} & mset:
+        return (
+            f"sparse categorical cross entropy reads integer class labels, but the metric "
+            f"'{sorted({'categorical_accuracy', 'top_k_categorical_accuracy'} & mset)[0]}' reads one-hot labels: one of "
+            f"the two is scored against the wrong label encoding for the {width}-unit output '{head.layer}'",
+            "use sparse_categorical_accuracy with integer labels (or categorical_crossentropy with one-hot labels)",
+        )
+    if name in _ONE_HOT and {"sparse_categorical_accuracy", "sparse_top_k_categorical_accuracy"} & mset:
+        return (
+            f"{pretty} reads one-hot labels of width {width}, but the metric "
+            f"'{sorted({'sparse_categorical_accuracy', 'sparse_top_k_categorical_accuracy'} & mset)[0]}' reads "
+            f"integer labels: one of the two is scored against the wrong label encoding",
+            "use sparse_categorical_crossentropy with integer labels, or categorical_accuracy with one-hot labels",
+        )
     if name in CATEGORICAL:
         if width == 1:
             return (
@@ -63,6 +86,26 @@ def mismatch(loss: dict[str, Any], head: Head) -> tuple[str, str] | None:
                 f"add softmax to '{head.layer}', or pass from_logits=True to the loss",
             )
     if name in BINARY:
+        if not logits and act == "softmax" and width == 2:
+            return (
+                f"{pretty} on a softmax over the 2 units of '{head.layer}': with one 0/1 label column both "
+                "units are pushed toward the same target while the softmax makes them sum to 1, so nothing "
+                "is learnt; with one-hot labels it only repeats categorical cross entropy and 'accuracy' "
+                "becomes binary accuracy over both units",
+                f"use Dense(1, activation='sigmoid') in '{head.layer}' with binary_crossentropy, or keep the "
+                "2-unit softmax with (sparse_)categorical_crossentropy",
+            )
+        if act == "sigmoid" and (width or 0) > 2 and ("accuracy" in mset or "acc" in mset or one_label):
+            shown = one_label[0] if one_label else "accuracy"
+            return (
+                f"{pretty} on the {width} sigmoid units of '{head.layer}' with the metric '{shown}': the loss "
+                "trains each unit as an independent yes/no label, while the metric scores one class per "
+                "sample (Keras turns 'accuracy' into binary accuracy over all units, which reads "
+                f"{1 - 1 / width:.0%} when every unit says no): for one class per sample the classes are "
+                "never trained against each other",
+                f"for one class per sample use softmax in '{head.layer}' with categorical_crossentropy; for "
+                "several labels per sample keep sigmoid and name the metric (binary_accuracy, AUC, precision)",
+            )
         if logits and act in _PROB:
             return (
                 f"{pretty}(from_logits=True) reads the {act} probabilities of '{head.layer}' as logits: "
@@ -100,9 +143,13 @@ class LossOutputMismatch(Rule):
     `compile_config`, Keras 2 `.h5` `training_config`) whose loss cannot
     train its output as built: categorical cross entropy on a single unit,
     on sigmoid units or on outputs with no softmax; binary cross entropy on
-    a softmax over more than two units or on outputs with no sigmoid; a
-    loss with `from_logits=True` fed probabilities; squared or absolute
-    error on a softmax classifier. ONNX and PyTorch files carry no loss, so
+    a softmax over two or more units or on outputs with no sigmoid; binary
+    cross entropy on more than two sigmoid units compiled with an
+    `accuracy` (one class per sample) metric; a sparse loss with a one-hot
+    metric or the reverse; a loss with `from_logits=True` fed
+    probabilities; squared or absolute error on a softmax classifier. A
+    multi-label head (sigmoid units, binary cross entropy, metrics such as
+    `binary_accuracy` or AUC) is not flagged. ONNX and PyTorch files carry no loss, so
     the rule says nothing about them.
 
     ## Why it hurts
@@ -134,22 +181,18 @@ class LossOutputMismatch(Rule):
     converges to worse optima. These mismatches are fault classes of the
     buggy-program benchmark of Nikanjam et al. (2021), where they were
     found in real Stack Overflow and GitHub programs.
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.2-6.2.2.3.
-    - P. Golik, P. Doetsch, H. Ney, "Cross-Entropy vs. Squared Error Training: a Theoretical and
-      Experimental Comparison", Interspeech 2013.
-    - A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep
-      Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint).
     """
 
     code = "AL025"
     name = "loss-output-mismatch"
     severity = Severity.ERROR
     references = (
-        "Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2",
-        "Golik et al. 2013, Interspeech",
-        "Nikanjam et al. 2021, TOSEM (NeuraLint)",
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.2-6.2.2.3.'),
+        Ref("Golik et al. 2013, Interspeech",
+            'P. Golik, P. Doetsch, H. Ney, "Cross-Entropy vs. Squared Error Training: a Theoretical and Experimental Comparison", Interspeech 2013.'),
+        Ref("Nikanjam et al. 2021, TOSEM (NeuraLint)",
+            'A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint).'),
     )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
@@ -157,11 +200,12 @@ class LossOutputMismatch(Rule):
         if not isinstance(training, dict) or not training.get("losses"):
             return
         hs = heads(graph)
+        metrics = [m for m in training.get("metrics") or () if isinstance(m, str)]
         for loss in training["losses"]:
             for head in hs:
                 if not _applies(loss, head):
                     continue
-                found = mismatch(loss, head)
+                found = mismatch(loss, head, metrics)
                 if found is None:
                     continue
                 problem, fix = found

@@ -4,13 +4,22 @@ import math
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules._match import dims, is_depthwise_or_grouped, whole_map_conv
-from archlint.rules.base import Rule, RuleContext
+from archlint.graph import Graph, Node, OpKind
+from archlint.rules._match import (
+    ELEMENTWISE,
+    LOCAL_POOLING,
+    NORMALISATIONS,
+    REGULARISERS,
+    dims,
+    is_depthwise_or_grouped,
+    through,
+    whole_map_conv,
+)
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
-_CHAIN = frozenset({OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY,
-                    OpKind.PAD, OpKind.POOL}) | NORM_KINDS
+_CHAIN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD}, LOCAL_POOLING, NORMALISATIONS,
+                 norm="normalisation keeps the chain of convolutions whose kernels the rule compares")
 
 
 def _regular(node: Node) -> bool:
@@ -77,21 +86,26 @@ class KernelGrowsWithDepth(Rule):
     Simonyan & Zisserman (2015, Sec. 2.3): a stack of 3x3 convolutions
     has the receptive field of a larger kernel with fewer weights and more
     nonlinearity; AlexNet and ZFNet shrink kernels with depth
-    (11 -> 5 -> 3). A fault class of the buggy-program benchmark of
-    Nikanjam et al. (2021). Convention; archlint has no controlled
-    measurement of its cost.
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-      Recognition", ICLR 2015, Section 2.3.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
+    (11 -> 5 -> 3). Convention; archlint has no controlled measurement
+    of its cost. NeuraLint (Nikanjam et al. 2021) checks the opposite
+    direction: its rule f016 says "the local window size for spatial
+    filtering should generally increase or stay the same throughout the
+    convolutional layers" and flags a 15x15 convolution followed by a 7x7
+    one; archlint leaves shrinking kernels alone (that doctrine would flag
+    AlexNet and every ResNet stem).
     """
 
     code = "AL030"
     name = "kernel-grows-with-depth"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR, Sec. 2.3",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Section 2.3.'),
+        Ref("Krizhevsky et al. 2012, NeurIPS",
+            'A. Krizhevsky, I. Sutskever, G. Hinton, "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS 2012 (11x11, 5x5, then 3x3 kernels).'),
+        Ref("contrary: Nikanjam et al. 2021, TOSEM (NeuraLint f016)",
+            'Contrary: A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021; NeuraLint rule f016 (`checkDecreasingWindowSize`).'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV):

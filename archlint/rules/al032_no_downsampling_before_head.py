@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial, upstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules._match import dims, spatial
+from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
@@ -20,15 +20,50 @@ def _downsamples(node: Node) -> bool:
     return node.kind is OpKind.UNKNOWN  # resizing, custom layers: do not guess
 
 
+def _flattens_map(node: Node) -> bool:
+    """A Flatten, or a reshape of a feature map into one vector per sample (``Reshape((-1,))``)."""
+    if node.kind is OpKind.FLATTEN:
+        return True
+    if node.kind is not OpKind.RESHAPE or not node.inputs or not node.outputs:
+        return False
+    x, y = node.inputs[0].shape, node.outputs[0].shape
+    return x is not None and y is not None and len(x) >= 3 and len(y) == 2 and node.inputs[0].layout in (None, "NCL", "NCHW", "NCDHW")
+
+
+def _run_since_downsampling(node: Node) -> tuple[list[Node], list[Node]]:
+    """The convolutions between ``node`` and the nearest downsampling layers upstream (on every
+    path), and those downsampling layers."""
+    convs: dict[int, Node] = {}
+    downs: dict[int, Node] = {}
+    seen: set[int] = set()
+    stack = list(node.predecessors())
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if _downsamples(n):
+            downs[id(n)] = n
+            continue
+        if n.kind is OpKind.CONV:
+            convs[id(n)] = n
+        stack.extend(n.predecessors())
+    return sorted(convs.values(), key=lambda n: n.index), sorted(downs.values(), key=lambda n: n.index)
+
+
 class NoDownsamplingBeforeHead(Rule):
     """A run of convolutions reaches the dense head without any downsampling.
 
     ## What it flags
-    A Flatten that reads a feature map of more than one
-    pixel produced by at least `min_convs` (default 3) convolutions, when no
-    layer between the input and it downsamples: no pooling, no strided
-    convolution. Networks that pool or stride anywhere on the way are not
-    flagged (AL003 judges their head).
+    A Flatten (or a reshape of a map into one vector per sample) that
+    reads a feature map of more than one pixel made by a run of at least
+    `min_convs` (default 3) stride-1 convolutions with no downsampling
+    (pooling, strided convolution) between the run and the Flatten: either
+    none on the whole way from the input, or none since an earlier pooling
+    (`Conv, MaxPool, Conv, Conv, Conv, Flatten`). A network that pools or
+    strides after its last convolutions is not flagged (AL003 judges its
+    head); a Dense that reads the map with no Flatten at all is AL027's
+    finding.
 
     ## Why it hurts
     Without downsampling, each convolution widens the receptive field by
@@ -57,41 +92,51 @@ class NoDownsamplingBeforeHead(Rule):
     show the effective receptive field grows with the square root of the
     number of stride-1 layers, and that subsampling enlarges it. A fault
     class of the buggy-program benchmark of Nikanjam et al. (2021).
-
-    ## References
-    - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to Document
-      Recognition", Proc. IEEE 1998.
-    - W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
-      Convolutional Neural Networks", NeurIPS 2016.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL032"
     name = "no-downsampling-before-head"
     severity = Severity.WARNING
-    references = ("LeCun et al. 1998, Proc. IEEE", "Luo et al. 2016, NeurIPS", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("LeCun et al. 1998, Proc. IEEE",
+            'Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to Document Recognition", Proc. IEEE 1998.'),
+        Ref("Luo et al. 2016, NeurIPS",
+            'W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep Convolutional Neural Networks", NeurIPS 2016.'),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
     options = {"min_convs": 3}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        min_convs = int(ctx.option("min_convs", 3))
-        for node in graph.of_kind(OpKind.FLATTEN):
+        min_convs = int(ctx.option("min_convs"))
+        for node in graph.nodes:
+            if not _flattens_map(node):
+                continue
             x = node.inputs[0].shape if node.inputs else None
             size = spatial(x)
             if size is None or all(d <= 1 for d in size):
                 continue
-            ups = upstream(node)
-            if any(_downsamples(u) for u in ups):
-                continue
-            convs = [u for u in ups if u.kind is OpKind.CONV]
+            convs, downs = _run_since_downsampling(node)
             if len(convs) < min_convs:
                 continue
-            first = min(convs, key=lambda n: n.index)
+            first = convs[0]
+            if not downs:
+                message = (
+                    f"{len(convs)} convolutions from '{first.layer}' on and no pooling or strided convolution: "
+                    f"'{node.layer}' flattens the full-resolution {dims(size)} map, whose units each see only a "
+                    "small patch of the input"
+                )
+            else:
+                last = downs[-1]
+                message = (
+                    f"{len(convs)} stride-1 convolutions since the last downsampling '{last.layer}', from "
+                    f"'{first.layer}' on: '{node.layer}' flattens their {dims(size)} map without pooling it, so "
+                    "the receptive field grew by only k - 1 pixels per convolution and the head's weights "
+                    "grow with the map"
+                )
             yield self.finding(
                 node,
-                f"{len(convs)} convolutions from '{first.layer}' on and no pooling or strided convolution: "
-                f"'{node.layer}' flattens the full-resolution {dims(size)} map, whose units each see only a "
-                "small patch of the input",
+                message,
                 "downsample between the convolutions (MaxPooling2D or stride 2) so the receptive field grows, "
                 "then pool globally before the classifier",
                 ctx,

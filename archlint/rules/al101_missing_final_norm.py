@@ -3,9 +3,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._seq import PASSIVE, frontier, pre_norm_adds
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
+
+
+#: the most nodes looked at downstream of a stack's end
+_LOOK_AHEAD = 400
+
+
+def _network_goes_on(end: Node) -> bool:
+    """Whether a normalisation, a residual sum or attention is reached downstream of ``end``: a
+    final norm applied after global pooling (MaxViT, DaViT, BEiT), or a projection inside the
+    network that is not its head (PiT's pooling between stages, the transformer blocks of a UNet)."""
+    seen: set[int] = set()
+    stack = list(end.successors())
+    while stack and len(seen) < _LOOK_AHEAD:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n.kind in NORM_KINDS or n.kind in (OpKind.ADD, OpKind.ATTENTION):
+            return True
+        stack.extend(n.successors())
+    return False
 
 
 class MissingFinalNorm(Rule):
@@ -45,21 +66,22 @@ class MissingFinalNorm(Rule):
     their Pre-LN Transformer with a final layer norm; GPT-2, GPT-3, Llama,
     T5 and ViT all have one. No controlled ablation of the final norm alone
     was found; the grade is convention.
-
-    ## References
-    - R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
-    - A. Radford et al., "Language Models are Unsupervised Multitask Learners", OpenAI 2019, Sec. 2.3.
     """
 
     code = "AL101"
     name = "missing-final-norm"
     severity = Severity.WARNING
-    references = ("Xiong et al. 2020, ICML", "Radford et al. 2019, GPT-2 report")
+    references = (
+        Ref("Xiong et al. 2020, ICML",
+            'R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.'),
+        Ref("Radford et al. 2019, GPT-2 report",
+            'A. Radford et al., "Language Models are Unsupervised Multitask Learners", OpenAI 2019, Sec. 2.3.'),
+    )
     options = {"min_blocks": 2}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         adds = pre_norm_adds(graph.of_kind(OpKind.ADD))
-        if len(adds) < int(ctx.option("min_blocks", 2)):
+        if len(adds) < int(ctx.option("min_blocks")):
             return
         for add in adds:
             ends = frontier(add.output, PASSIVE)
@@ -67,6 +89,8 @@ class MissingFinalNorm(Rule):
                 continue  # the stream goes on into another block, or is normalised
             if not any(n.kind in (OpKind.OUTPUT, OpKind.DENSE, OpKind.GLOBAL_POOL) for n in ends):
                 continue
+            if any(_network_goes_on(n) for n in ends if n.kind is not OpKind.OUTPUT):
+                continue  # a norm after the pooling (MaxViT, DaViT), or an inner projection (PiT, a UNet)
             yield self.finding(
                 add,
                 f"the pre-norm residual stack ({len(adds)} residual blocks) ends at '{add.layer}' without a "

@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules.al103_no_positional_information import _token_embeddings
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules._seq import token_embeddings
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class VocabSizeNotAligned(Rule):
@@ -37,23 +37,23 @@ class VocabSizeNotAligned(Rule):
     ## Evidence
     A throughput rule of thumb (NVIDIA's performance guide; Shoeybi et al.
     2019 pad the vocabulary for this reason); no accuracy claim.
-
-    ## References
-    - M. Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language Models Using Model
-      Parallelism", 2019.
-    - NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.
     """
 
     code = "AL105"
     name = "vocab-size-not-aligned"
     severity = Severity.INFO
-    references = ("Shoeybi et al. 2019 (Megatron-LM)", "NVIDIA Deep Learning Performance Guide")
+    references = (
+        Ref("Shoeybi et al. 2019 (Megatron-LM)",
+            'M. Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language Models Using Model Parallelism", 2019.'),
+        Ref("NVIDIA Deep Learning Performance Guide",
+            'NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.'),
+    )
     options = {"multiple": 64}
     opt_in = True
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        multiple = int(ctx.option("multiple", 64))
-        for node in _token_embeddings(graph):
+        multiple = int(ctx.option("multiple"))
+        for node in token_embeddings(graph):
             vocab, dim = node.attrs.get("vocab"), node.attrs.get("dim")
             bad = []
             if isinstance(vocab, int) and vocab % multiple:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _WHAT = {
     "dropout-removed": ("AL001", "dropout layers"),
@@ -37,16 +37,17 @@ class ExportHidesLayers(Rule):
     export with the legacy exporter keeping training layers:
     `torch.onnx.export(model.train(), x, "m.onnx", dynamo=False,
     training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)`.
-
-    ## References
-    - PyTorch documentation, `torch.onnx.export` (`training`, `do_constant_folding`).
-    - ONNX Script rewriter rules (`FuseBatchNormIntoConv`).
     """
 
     code = "AL900"
     name = "export-hides-layers"
     severity = Severity.INFO
-    references = ("PyTorch docs: torch.onnx.export", "onnxscript rewriter: FuseBatchNormIntoConv")
+    references = (
+        Ref("PyTorch docs: torch.onnx.export",
+            "PyTorch documentation, `torch.onnx.export` (`training`, `do_constant_folding`)."),
+        Ref("onnxscript rewriter: FuseBatchNormIntoConv",
+            "ONNX Script rewriter rules (`FuseBatchNormIntoConv`)."),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         by_kind: dict[str, list] = {}

@@ -166,9 +166,6 @@ class _Probe(Rule):
 
     ## Evidence
     None.
-
-    ## References
-    - none
     """
 
     code = "AL899"
@@ -177,7 +174,7 @@ class _Probe(Rule):
     options = {"max_params": 1000, "ratio": 0.5, "strict": False, "kinds": ["Conv"], "label": "x"}
 
     def check(self, graph, ctx):
-        yield self.finding(None, json.dumps({k: ctx.option(k, None) for k in self.options}), "none", ctx)
+        yield self.finding(None, json.dumps({k: ctx.option(k) for k in self.options}), "none", ctx)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ PAGES = ROOT / "rules"
 
 def test_committed_pages_are_current() -> None:
     stale = docs.stale_pages(PAGES)
-    assert stale == [], "stale rule pages; run: python -m archlint.docs --write rules/\n" + "\n".join(stale)
+    assert stale == [], "stale rule pages; run: python scripts/gen_docs.py\n" + "\n".join(stale)
 
 
 @pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)

@@ -80,7 +80,7 @@ def test_fused_activation_makes_al002_see_bn_after_activation() -> None:
     )
     assert codes(g, "AL002") == [("AL002", "bn")]
     bn = node(g, "bn")
-    assert bn.attrs == {"channels": 4, "epsilon": 1e-3, "momentum": 0.99, "params": 8}
+    assert bn.attrs == {"channels": 4, "epsilon": 1e-3, "momentum": 0.99, "params": 8, "non_trainable": 8}
 
 
 @pytest.mark.parametrize(

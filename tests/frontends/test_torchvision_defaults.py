@@ -10,6 +10,9 @@ pytest.importorskip("torch")
 if __import__("importlib").util.find_spec("torchvision") is None:
     pytest.skip("torchvision is not installed", allow_module_level=True)
 
+from archlint.api import check_graph  # noqa: E402
+from archlint.config import Config  # noqa: E402
+from archlint.findings import Severity  # noqa: E402
 from archlint.frontends import LoadOptions, load_graph  # noqa: E402
 from archlint.graph import OpKind  # noqa: E402
 
@@ -36,3 +39,7 @@ def test_classification_builders_load_with_no_options() -> None:
         assert g.meta["notes"][0].startswith(f"assumed input shape {shape} "), (name, g.meta["notes"])
         assert g.total_params > 1_000_000, name
         assert any(n.kind is OpKind.CONV for n in g.nodes), name
+        if name in ("googlenet", "inception_v3"):  # default builds: auxiliary heads, whose findings are infos
+            found = check_graph(g, Config())
+            assert found and all(f.severity is Severity.INFO and "auxiliary head" in f.message for f in found), found
+            assert g.meta["training_only_outputs"], name

@@ -15,7 +15,7 @@ from archlint.findings import Severity
 from archlint.frontends._keras_training import losses, training
 from archlint.frontends.keras import from_config
 from archlint.frontends.onnx import _module_path_from_legacy
-from archlint.shapes import broadcast
+from archlint.graph.shapes import broadcast
 
 
 def _seq(*layers: tuple[str, dict], hwc=(32, 32, 3), training_config=None):

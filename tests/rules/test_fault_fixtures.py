@@ -110,4 +110,7 @@ def test_loss_messages() -> None:
     assert "from_logits=True" in msgs["logits_loss_on_probabilities"]
     assert "outputs linear scores" in msgs["probability_loss_on_logits"]
     assert "mean squared error on softmax classifier 'out'" in msgs["mse_on_softmax"]
-    assert len(msgs) == 5
+    assert "10 sigmoid units of 'out' with the metric 'accuracy'" in msgs["sigmoid_exclusive_accuracy"]
+    assert "softmax over the 2 units of 'out'" in msgs["softmax_two_binary"]
+    assert "metric 'categorical_accuracy' reads one-hot labels" in msgs["sparse_loss_onehot_metric"]
+    assert len(msgs) == 8

@@ -159,7 +159,7 @@ def onnx_graph(model: Any, inputs: tuple[Any, ...], path: str, dynamo: bool, nam
 
     import torch
 
-    from archlint.frontends.onnx import load
+    from archlint.frontends import load_graph
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if dynamo:
@@ -168,4 +168,4 @@ def onnx_graph(model: Any, inputs: tuple[Any, ...], path: str, dynamo: bool, nam
         else:
             torch.onnx.export(model, inputs, path, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
-    return load(path)
+    return load_graph(path)

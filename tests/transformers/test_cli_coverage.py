@@ -1,5 +1,5 @@
 """`archlint check` on a transformers factory with integer token ids: coverage
-printed (one line, kinds with --verbose, JSON), and graph.py does not import
+printed (one line, kinds with --verbose, JSON), and the graph core does not import
 the shape/layout module back."""
 
 from __future__ import annotations
@@ -38,14 +38,15 @@ def test_coverage_in_text_and_json(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_graph_does_not_import_shapes() -> None:
-    """Shape and layout propagation live in archlint.shapes (and the pattern pass it
-    runs); graph.py imports neither, at module level or inside a function."""
+    """Shape and layout propagation live in archlint.graph.shapes (and the pattern
+    and pass modules); the graph core imports none of them, at module level or
+    inside a function: only the kinds and the attribute records."""
     import ast
 
-    import archlint.graph
+    import archlint.graph.core
 
-    tree = ast.parse(Path(archlint.graph.__file__).read_text())
+    tree = ast.parse(Path(archlint.graph.core.__file__).read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert not imported & {"archlint.shapes", "archlint.patterns"}
-    assert "archlint" not in {m.split(".")[0] for m in imported}
+    assert not imported & {"archlint.graph.shapes", "archlint.graph.patterns", "archlint.graph.passes"}
+    assert {m for m in imported if m.split(".")[0] == "archlint"} == {"archlint.graph.attrs", "archlint.graph.kinds"}

@@ -28,10 +28,57 @@ SMALL = {"rules": ["AL001"], "placements": ("before",)}  # control + 3 dropout r
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ctx.address_info["gcs_address"]
-    ray.shutdown()
+def local_ray():
+    """The cluster archlint starts (loopback only, token auth), shared by the module."""
+    from archlint_validation.executors import LocalRay
+
+    local = LocalRay(num_cpus=2, log_to_driver=False, logging_level="ERROR")
+    yield local
+    local.shutdown()
+
+
+@pytest.fixture(scope="module")
+def cluster(local_ray):
+    return local_ray.gcs_address
+
+
+def _ray_processes() -> list:
+    me = psutil.Process()
+    return [me, *me.children(recursive=True)]
+
+
+def test_local_cluster_listens_on_loopback_only_with_token_auth(local_ray):
+    """Every socket a Ray process of the local cluster listens on is bound to 127.0.0.1 (never ``*``
+    or the machine's address), a connection to those ports through a non-loopback address is
+    refused, token auth is on and the token file is private; a driver without the token cannot join."""
+    import ipaddress
+    import socket
+
+    pids = {p.pid for p in _ray_processes()}
+    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    assert len(listening) >= 3  # gcs, raylet, a worker at least
+    for c in listening:
+        ip = ipaddress.ip_address(c.laddr.ip)
+        ip = getattr(ip, "ipv4_mapped", None) or ip
+        assert ip.is_loopback, (c.laddr, psutil.Process(c.pid).name())
+    outside = [a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+               if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback]
+    for addr in outside[:1]:
+        for c in listening:
+            with pytest.raises(OSError):
+                socket.create_connection((addr, c.laddr.port), timeout=2).close()
+    assert local_ray.token_auth_on()
+    assert os.stat(local_ray.token_path).st_mode & 0o777 == 0o600
+    assert os.stat(local_ray.token_dir).st_mode & 0o777 == 0o700
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    probe = ("import ray, sys\n"
+             "try:\n    ray.init(address=sys.argv[1], logging_level='ERROR')\n"
+             "    print('JOINED', ray.cluster_resources())\n"
+             "except Exception as e:\n    print('REFUSED', type(e).__name__)\n")
+    r = subprocess.run([sys.executable, "-c", probe, local_ray.gcs_address], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert "JOINED" not in r.stdout and "REFUSED" in r.stdout, r.stdout + r.stderr
+    assert "Authentication token is missing or incorrect" in r.stdout + r.stderr
 
 
 def _opts(out, **kw):

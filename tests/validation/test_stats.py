@@ -204,3 +204,40 @@ def test_a_missing_result_gives_no_p_value():
     assert math.isnan(c.p) and math.isnan(c.diff) and c.n == 3
     assert stats.directional_verdict(c, -1, 0.02) == "inconclusive"
     assert math.isnan(stats.permutation_p([0.1, float("nan")]))
+
+
+def test_float_ties_are_ties():
+    """Differences of accuracies tie in exact arithmetic but not in floating point
+    (0.2 - 0.0 and 0.5 - 0.3); the permutation test counts them as ties: here 2 of the 16 sign
+    patterns sum to exactly 0 = the observed sum, so P(T >= 0) = 7/16 + 2/16."""
+    d = [0.19999999999999996, -0.6, 0.20000000000000007, 0.2]
+    assert stats.permutation_p(d, "greater") == 9 / 16
+    assert stats.permutation_p(d, "less") == 9 / 16
+    assert stats.permutation_p(d) == 1.0
+    # scipy's own tie tolerance (100 ulp of the observed sum) misses these: plain sums give 0.5
+    import numpy as np
+
+    plain = sp_permutation(np.array(d), "greater")
+    assert plain != 9 / 16
+
+
+def sp_permutation(d, alternative: str) -> float:
+    sp = pytest.importorskip("scipy.stats")
+    import numpy as np
+
+    return sp.permutation_test((d,), np.sum, permutation_type="samples", alternative=alternative,
+                               vectorized=True, n_resamples=2 ** len(d)).pvalue
+
+
+def test_one_seed():
+    assert stats.permutation_p([0.1]) == 1.0
+    assert stats.permutation_p([0.1], "greater") == 0.5 and stats.permutation_p([0.1], "less") == 1.0
+    assert stats.paired([0.3], [0.2]).p == 1.0
+
+
+def test_importing_the_statistics_imports_no_scipy():
+    import subprocess
+    import sys
+
+    code = "import sys, archlint_validation.stats; assert 'scipy' not in sys.modules and 'numpy' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

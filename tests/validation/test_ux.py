@@ -91,13 +91,15 @@ def test_wall_time_counts_a_pack_once():
 
 
 def test_runs_from_other_settings_are_not_mixed_in(tmp_path):
-    f = tmp_path / "run.json"
-    f.write_text(json.dumps({"test_acc": 0.3, "settings_hash": "aaaa"}))
-    assert R._finished(f, "aaaa")["test_acc"] == 0.3
-    assert R._finished(f, "bbbb") is None  # trained under other settings: retrained, never reported
-    f.write_text("{torn")
-    assert R._finished(f, "aaaa") is None
-    assert R._finished(tmp_path / "missing.json", "aaaa") is None
+    out, keys = tmp_path / "out", tmp_path / "keys"
+    R.RunRecords(out, "aaaa", keys).put("run", {"test_acc": 0.3, "settings_hash": "aaaa"})
+    assert R.RunRecords(out, "aaaa", keys).get("run")["test_acc"] == 0.3
+    (out / "runs" / "bbbb").mkdir(parents=True)
+    (out / "runs" / "aaaa" / "run.json").rename(out / "runs" / "bbbb" / "run.json")
+    assert R.RunRecords(out, "bbbb", keys).get("run") is None  # other settings: retrained, never reported
+    (out / "runs" / "aaaa" / "run.json").write_text("{torn")
+    assert R.RunRecords(out, "aaaa", keys).get("run") is None
+    assert R.RunRecords(out, "aaaa", keys).get("missing") is None
 
 
 def test_default_cache_dir_is_shared_and_overridable(monkeypatch, tmp_path):

@@ -141,9 +141,36 @@ def write_pt2(path: Path) -> bool:
     return True
 
 
+def write_pt(folder: Path) -> bool:
+    """Two torch.save files: a state_dict (weights only) and a pickled module (refused: code)."""
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        return False
+    m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    torch.save(m.state_dict(), folder / "state_dict.pt")
+    torch.save(m, folder / "module.pt")
+    return True
+
+
+def write_cifar(folder: Path) -> None:
+    """Tiny CIFAR-10 batches (2 images) in the pickle protocols the official files and numpy use."""
+    import sys
+
+    sys.path.insert(0, str(HERE.parents[2]))
+    from tests.security import hostile3
+
+    for protocol in (2, 4):
+        (folder / f"batch_p{protocol}.cifar").write_bytes(hostile3.cifar_batch(2, protocol=protocol))
+
+
 def main() -> None:
-    for sub in ("keras", "h5", "pt2"):
+    for sub in ("keras", "h5", "pt2", "pt", "cifar"):
         (HERE / sub).mkdir(exist_ok=True)
+    if not write_pt(HERE / "pt"):
+        print("torch not installed: .pt seeds not written")
+    write_cifar(HERE / "cifar")
     write_keras(HERE / "keras" / "sequential_cnn.keras", keras3_sequential())
     write_keras(HERE / "keras" / "functional_residual.keras", keras3_functional(), zipfile.ZIP_DEFLATED)
     write_h5(HERE / "h5" / "keras22_cnn.h5", keras2_config())

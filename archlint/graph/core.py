@@ -11,57 +11,18 @@ framework's layout; ``Value.layout`` says what the axes of a value mean where
 that is known (``"NCHW"``-style channel-first maps, ``"NLD"`` sequences of
 feature vectors, ``"NL"`` token ids, ``"ND"`` vectors), so rules never take a
 sequence for a spatial map. Shape and layout propagation live in
-:mod:`archlint.shapes`, which imports this module (never the other way).
+:mod:`archlint.graph.shapes`, which imports this module (never the other way);
+the contract every frontend keeps is written in :mod:`archlint.graph`.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class OpKind(str, enum.Enum):
-    """The closed set of operation kinds rules reason about."""
-
-    INPUT = "input"
-    OUTPUT = "output"
-    CONV = "conv"  # Conv1D/2D/3D, depthwise, separable, transposed (attrs say which)
-    DENSE = "dense"  # Gemm, MatMul(+Add), Linear, Dense
-    BATCH_NORM = "batch_norm"
-    NORM = "norm"  # group/instance/other norm (attrs["norm"])
-    LAYER_NORM = "layer_norm"  # LayerNorm, incl. the written-out mean/var/rsqrt form (attrs["norm"] = "layer")
-    RMS_NORM = "rms_norm"  # RMSNorm, incl. the written-out pow-mean-rsqrt-mul form (attrs["norm"] = "rms")
-    ATTENTION = "attention"  # scaled dot-product attention (attrs: heads, head_dim, scale, causal)
-    EMBEDDING = "embedding"  # a lookup in a weight table (attrs: vocab, dim, tied)
-    RNN = "rnn"  # LSTM / GRU / simple RNN (attrs: cell, layers, dropout, recurrent_dropout)
-    DROPOUT = "dropout"  # all dropout flavours (attrs["spatial"], attrs["flavour"])
-    ACTIVATION = "activation"  # attrs["activation"]: relu, sigmoid, softmax, ...
-    POOL = "pool"  # local max/avg pooling (attrs["pool"])
-    GLOBAL_POOL = "global_pool"  # global max/avg pooling, mean over H and W
-    FLATTEN = "flatten"
-    RESHAPE = "reshape"
-    ADD = "add"
-    MUL = "mul"
-    CONCAT = "concat"
-    IDENTITY = "identity"
-    PAD = "pad"
-    UNKNOWN = "unknown"
-
-
-#: Kinds that hold trainable weights and transform features.
-WEIGHT_KINDS = frozenset({OpKind.CONV, OpKind.DENSE})
-#: Kinds that normalise their input.
-NORM_KINDS = frozenset({OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM})
-#: Layouts of values whose trailing axes are spatial (canonical channel-first maps).
-SPATIAL_LAYOUTS = frozenset({"NCL", "NCHW", "NCDHW"})
-#: Kinds that merge several data inputs.
-MERGE_KINDS = frozenset({OpKind.ADD, OpKind.MUL, OpKind.CONCAT})
-
-
-class GraphError(ValueError):
-    """A graph that breaks its invariants (see :meth:`Graph.lint`)."""
+from archlint.graph.attrs import ATTRS, Attrs
+from archlint.graph.kinds import GraphError, OpKind
 
 
 @dataclass(frozen=True)
@@ -101,11 +62,26 @@ class Node:
     layer: str
     inputs: list[Value] = field(default_factory=list)
     outputs: list[Value] = field(default_factory=list)
-    attrs: dict[str, Any] = field(default_factory=dict)
+    #: the kind's typed record (:mod:`archlint.graph.attrs`), a dict: a plain dict given here is converted
+    attrs: Attrs = field(default_factory=dict)  # type: ignore[assignment]
     source: SourceLocation | None = None
     index: int = -1
     #: how to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and weight references
     impl: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        cls = ATTRS.get(self.kind)
+        if cls is None:
+            raise GraphError(f"node {self.name!r} has kind {self.kind!r} outside OpKind")
+        if type(self.attrs) is not cls:
+            self.attrs = cls(self.attrs)
+
+    def relabel(self, kind: OpKind, **attrs: Any) -> None:
+        """Give the node another kind, its attributes carried into that kind's
+        record (``attrs`` added): for passes that learn what an op is only
+        once shapes are known."""
+        self.attrs = ATTRS[kind]({**self.attrs, **attrs})
+        self.kind = kind
 
     # -- navigation -------------------------------------------------------
     @property
@@ -194,6 +170,8 @@ class Graph:
     outputs: list[Value] = field(default_factory=list)
     notes: list[ExportNote] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: names of the passes already run on it, in order (:mod:`archlint.graph.passes`)
+    passes: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -216,29 +194,97 @@ class Graph:
 
     def coverage(self) -> dict[str, Any]:
         """How much of the graph archlint understood: nodes (inputs and
-        outputs aside) by kind, and the op types left UNKNOWN, most first."""
+        outputs aside) by kind, the op types left UNKNOWN, most first, and the
+        nodes whose output shape is unknown (a known op without a shape is not
+        understood either: the shape rules cannot judge it). Where the frontend
+        knows the file's own parameter total (``meta["file_params"]``), the share
+        of it the graph accounts for."""
         by_kind: dict[str, int] = {}
         unknown: dict[str, int] = {}
+        shapeless = 0
         for n in self.nodes:
             if n.kind in (OpKind.INPUT, OpKind.OUTPUT):
                 continue
             by_kind[n.kind.value] = by_kind.get(n.kind.value, 0) + 1
             if n.kind is OpKind.UNKNOWN:
                 unknown[n.op_type] = unknown.get(n.op_type, 0) + 1
+            elif n.outputs and n.outputs[0].shape is None:
+                shapeless += 1
         total = sum(by_kind.values())
-        understood = total - sum(unknown.values())
-        return {
+        understood = total - sum(unknown.values()) - shapeless
+        out: dict[str, Any] = {
             "nodes": total,
             "understood": understood,
             "share": round(understood / total, 4) if total else 1.0,
             "unknown": dict(sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "shapeless": shapeless,
             "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
         }
+        file_params = self.meta.get("file_params")
+        if isinstance(file_params, int) and file_params > 0:
+            counted = self.total_params + int(self.meta.get("non_trainable_params", 0) or 0)
+            out["params"] = {"counted": counted, "file": file_params, "share": round(min(counted / file_params, 1.0), 4)}
+        return out
 
     def __str__(self) -> str:
         lines = [f"graph {self.name} ({self.format}):"]
         lines += [f"  {n}" for n in self.nodes]
         return "\n".join(lines)
+
+    def fuse(
+        self,
+        group: Sequence[Node],
+        kind: OpKind,
+        op_type: str,
+        inputs: Sequence[Value],
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Node:
+        """Replace ``group`` (nodes of this graph; the last one's outputs are the
+        only values used outside it) with one node reading ``inputs``. Used by
+        the pattern pass to turn written-out ops (RMSNorm, attention) into one
+        node; call :meth:`reindex` once after the last fusion. Rules never call
+        this: only passes rewrite a graph."""
+        last = group[-1]
+        pos = last.index
+        if not (0 <= pos < len(self.nodes)) or self.nodes[pos] is not last:
+            raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
+        members = {id(n) for n in group}
+        ordered = sorted(group, key=lambda n: n.index)  # topological: the members run in this order
+        for n in group:
+            for v in n.inputs:
+                v.consumers = [c for c in v.consumers if id(c) not in members]
+            n.index = -2  # marked for removal
+        node = Node(
+            name=last.name,
+            kind=kind,
+            op_type=op_type,
+            layer=last.layer,
+            attrs=ATTRS[kind](attrs or ()),
+            source=last.source,
+            index=pos,
+        )
+        if any(n.impl is not None for n in group):
+            from archlint.execute.spec import Fused
+
+            node.impl = Fused(members=ordered)  # the executor runs what was fused
+        seen: set[int] = set()
+        for v in inputs:
+            if id(v) in seen:
+                continue
+            seen.add(id(v))
+            node.inputs.append(v)
+            v.consumers.append(node)
+        node.outputs = list(last.outputs)
+        for v in node.outputs:
+            v.producer = node
+        self.nodes[pos] = node
+        return node
+
+    def reindex(self) -> None:
+        """Drop fused-away nodes and renumber the rest."""
+        self.nodes = [n for n in self.nodes if n.index != -2]
+        for i, n in enumerate(self.nodes):
+            n.index = i
 
     def lint(self) -> None:
         """Check ownership and topological order; raise :class:`GraphError`."""
@@ -253,6 +299,8 @@ class Graph:
                 raise GraphError(f"node {n.name!r} has index {n.index}, expected {i}")
             if not isinstance(n.kind, OpKind):
                 raise GraphError(f"node {n.name!r} has kind {n.kind!r} outside OpKind")
+            if type(n.attrs) is not ATTRS[n.kind]:
+                raise GraphError(f"node {n.name!r} ({n.kind.value}) has attributes of another kind ({type(n.attrs).__name__})")
             for v in n.inputs:
                 p = v.producer
                 if p is None:
@@ -271,16 +319,6 @@ class Graph:
                         raise GraphError(f"consumer {c.name!r} of {v.name!r} not in graph")
                     if id(v) not in input_ids[id(c)]:
                         raise GraphError(f"{c.name!r} is a consumer of {v.name!r} but not reading it")
-
-
-def _probability(value: Any) -> float | None:
-    """A dropout rate as a float in [0, 1], or None when a file holds anything
-    else (a string, a huge integer, NaN): rules then treat it as unknown."""
-    try:
-        f = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return None
-    return f if 0.0 <= f <= 1.0 else None
 
 
 class GraphBuilder:
@@ -325,21 +363,18 @@ class GraphBuilder:
         *,
         inputs: Iterable[str],
         outputs: Iterable[str],
-        attrs: dict[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
         source: SourceLocation | None = None,
         name: str | None = None,
     ) -> Node:
         """Add a node reading the named values and producing new ones. Inputs
         that name no known value are dropped (weights, constants)."""
-        attrs = dict(attrs or {})
-        if kind is OpKind.DROPOUT and "rate" in attrs:
-            attrs["rate"] = _probability(attrs["rate"])
         node = Node(
             name=self._unique(name or layer or op_type),
             kind=kind,
             op_type=op_type,
             layer=layer,
-            attrs=attrs,
+            attrs=ATTRS[kind](attrs or ()),
             source=source,
             index=len(self.graph.nodes),
         )
@@ -371,55 +406,16 @@ class GraphBuilder:
         kind: OpKind,
         op_type: str,
         inputs: Sequence[Value],
-        attrs: dict[str, Any] | None = None,
+        attrs: Mapping[str, Any] | None = None,
     ) -> Node:
-        """Replace ``group`` (nodes already added; the last one's outputs are the
-        only values used outside it) with one node reading ``inputs``. Used by
-        the pattern pass to turn written-out ops (RMSNorm, attention) into one
-        node; call :meth:`reindex` once after the last fusion."""
-        last = group[-1]
-        pos = last.index
-        if not (0 <= pos < len(self.graph.nodes)) or self.graph.nodes[pos] is not last:
-            raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
-        members = {id(n) for n in group}
-        ordered = sorted(group, key=lambda n: n.index)  # topological: members run in this order
-        for n in group:
-            for v in n.inputs:
-                v.consumers = [c for c in v.consumers if id(c) not in members]
-            n.index = -2  # marked for removal
-        node = Node(
-            name=last.name,
-            kind=kind,
-            op_type=op_type,
-            layer=last.layer,
-            attrs=dict(attrs or {}),
-            source=last.source,
-            index=pos,
-        )
-        if any(n.impl is not None for n in group):
-            from archlint.execute.spec import Fused
-
-            node.impl = Fused(members=ordered)
-        seen: set[int] = set()
-        for v in inputs:
-            if id(v) in seen:
-                continue
-            seen.add(id(v))
-            node.inputs.append(v)
-            v.consumers.append(node)
-        node.outputs = list(last.outputs)
-        for v in node.outputs:
-            v.producer = node
-        self.graph.nodes[pos] = node
-        return node
+        """:meth:`Graph.fuse` on the graph being built."""
+        return self.graph.fuse(group, kind, op_type, inputs, attrs)
 
     def reindex(self) -> None:
-        """Drop fused-away nodes and renumber the rest."""
-        self.graph.nodes = [n for n in self.graph.nodes if n.index != -2]
-        for i, n in enumerate(self.graph.nodes):
-            n.index = i
+        """:meth:`Graph.reindex` on the graph being built."""
+        self.graph.reindex()
 
     def finish(self) -> Graph:
-        """The graph as built. Shapes and layouts are filled by
-        :func:`archlint.shapes.finish`, which frontends call instead."""
+        """The graph as built. Shapes, patterns and layouts are filled by the
+        pass pipeline (:mod:`archlint.graph.passes`) that ``load_graph`` runs."""
         return self.graph

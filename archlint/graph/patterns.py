@@ -9,7 +9,7 @@ Models and exporters often spell a layer as elementwise arithmetic:
 :func:`fuse_patterns` finds these by op type (compared case-insensitively,
 so ATen ``rsqrt`` and ONNX ``Sqrt``+``Reciprocal`` both match) and replaces
 each with one RMS_NORM, LAYER_NORM or ATTENTION node through
-:meth:`GraphBuilder.fuse`. A pattern is fused only when its inner values are
+:meth:`Graph.fuse`. A pattern is fused only when its inner values are
 used by nothing outside it. Frontends record scalar operands as
 ``attrs["scalar"]``; the attention's scale is read from them when every
 scaling op on the path has a known value.
@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from archlint.graph import GraphBuilder, Node, OpKind, Value
+from archlint.graph.core import Graph, GraphBuilder, Node, Value
+from archlint.graph.kinds import OpKind
 
 _CAST = frozenset({"_to_copy", "to", "cast", "clone", "contiguous", "type_as", "identity", "alias", "detach"})
 _MATMUL = frozenset({"matmul", "bmm", "einsum"})
@@ -345,9 +346,10 @@ def _gelu(erf: Node) -> tuple[list[Node], Value] | None:
     return (group, x) if half else None
 
 
-def fuse_patterns(builder: GraphBuilder) -> None:
+def fuse_patterns(graph: Graph | GraphBuilder) -> None:
     """Fuse every written-out RMSNorm, LayerNorm and attention in the graph."""
-    graph = builder.graph
+    if isinstance(graph, GraphBuilder):
+        graph = graph.graph
     fused = 0
     taken: set[int] = set()
     for n in list(graph.nodes):
@@ -359,7 +361,7 @@ def fuse_patterns(builder: GraphBuilder) -> None:
             group = _unique(group)
             if not any(id(m) in taken for m in group) and _inner_ok(group, group[-1]):
                 taken.update(id(m) for m in group)
-                builder.fuse(group, OpKind.ACTIVATION, "Gelu (written out)", [x], {"activation": "gelu"})
+                graph.fuse(group, OpKind.ACTIVATION, "Gelu (written out)", [x], {"activation": "gelu"})
                 fused += 1
             continue
         got = _norm(n)
@@ -377,10 +379,10 @@ def fuse_patterns(builder: GraphBuilder) -> None:
             # a weight (and a bias): one value per feature each
             attrs["params"] = int(shape[-1]) * sum(1 for m in affine if _op(m) in ("mul", "add") and not _is_cast(m))
         taken.update(id(m) for m in group)
-        builder.fuse(group, kind, f"{'RMSNorm' if kind is OpKind.RMS_NORM else 'LayerNorm'} (written out)", [x], attrs)
+        graph.fuse(group, kind, f"{'RMSNorm' if kind is OpKind.RMS_NORM else 'LayerNorm'} (written out)", [x], attrs)
         fused += 1
     if fused:
-        builder.reindex()
+        graph.reindex()
         fused = 0
     for n in list(graph.nodes):
         if id(n) in taken or n.index < 0:
@@ -392,10 +394,10 @@ def fuse_patterns(builder: GraphBuilder) -> None:
         if any(id(m) in taken for m in group):
             continue
         taken.update(id(m) for m in group)
-        builder.fuse(group, OpKind.ATTENTION, "Attention (decomposed)", inputs, attrs)
+        graph.fuse(group, OpKind.ATTENTION, "Attention (decomposed)", inputs, attrs)
         fused += 1
     if fused:
-        builder.reindex()
+        graph.reindex()
 
 
 def sqrt_scale(head_dim: int | None) -> float | None:

@@ -7,16 +7,18 @@ of feature maps are canonical ``(N, C, *spatial)``; unknown dimensions are
 a layer norm or an attention reading a rank-3 tensor means its last axis is
 features, so it is a sequence ``"NLD"``, never a spatial map.
 
-:func:`finish` is what frontends call once every node is added: it fills
-shapes, fuses written-out patterns (:mod:`archlint.patterns`) and fills
-layouts. ``graph.py`` does not import this module.
+:func:`infer_shapes` and :func:`infer_layouts` are run as passes by the
+pipeline (:mod:`archlint.graph.passes`), with the pattern fusion
+(:mod:`archlint.graph.patterns`) between them. ``core.py`` does not import
+this module.
 """
 
 from __future__ import annotations
 
 import math
 
-from archlint.graph import SPATIAL_LAYOUTS, Graph, GraphBuilder, Node, OpKind, Value
+from archlint.graph.core import Graph, Node, Value
+from archlint.graph.kinds import SPATIAL_LAYOUTS, OpKind
 
 Shape = tuple[int | None, ...]
 
@@ -170,8 +172,9 @@ def broadcast(shapes: list[Shape | None]) -> Shape | None:
     return tuple(out)
 
 
-def infer_shapes(graph: Graph) -> None:
-    """Fill missing output shapes in topological order."""
+def infer_shapes(graph: Graph) -> int:
+    """Fill missing output shapes in topological order; return how many were found."""
+    found = 0
     for node in graph.nodes:
         if not node.outputs or node.outputs[0].shape is not None:
             continue
@@ -179,6 +182,8 @@ def infer_shapes(graph: Graph) -> None:
             node.outputs[0].shape = output_shape(node)
         except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError):
             node.outputs[0].shape = None
+        found += node.outputs[0].shape is not None
+    return found
 
 
 def spatial_size(shape: Shape | None, layout: str | None = None) -> int | None:
@@ -255,15 +260,18 @@ def _forward_layout(node: Node, seq: str = "NLD") -> str | None:
     return None
 
 
-def infer_layouts(graph: Graph) -> None:
+def infer_layouts(graph: Graph) -> bool:
     """Fill ``Value.layout`` forward from inputs, then mark rank-3 values that a
     dense layer, a layer norm or an attention reads as sequences (and what
-    feeds them through same-shape ops), then fill forward again."""
+    feeds them through same-shape ops), then fill forward again. Return
+    whether any layout was set."""
     seq = "NDL" if graph.format == "keras" else "NLD"  # Keras shapes are stored channel-first
+    found = False
     for node in graph.nodes:
         for v in node.outputs:
             if v.layout is None:
                 v.layout = _forward_layout(node, seq)
+                found = found or v.layout is not None
     changed = False
     for node in reversed(graph.nodes):
         if node.kind not in _LAST_AXIS_FEATURES and not (node.kind in _KEEP_LAYOUT and any(o.layout == seq for o in node.outputs)):
@@ -279,14 +287,4 @@ def infer_layouts(graph: Graph) -> None:
             for v in node.outputs:
                 if v.layout is None:
                     v.layout = _forward_layout(node, seq)
-
-
-def finish(builder: GraphBuilder) -> Graph:
-    """Shapes, written-out patterns, layouts: what every frontend runs last."""
-    from archlint.patterns import fuse_patterns
-
-    graph = builder.finish()
-    infer_shapes(graph)
-    fuse_patterns(builder)
-    infer_layouts(graph)
-    return graph
+    return found or changed

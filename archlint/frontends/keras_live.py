@@ -1,0 +1,337 @@
+"""A live Keras 3 model -> the common graph, by running it once and recording what runs.
+
+Keras saves a model built from a registered package class (keras-hub's ``BertBackbone``,
+``GPT2Backbone`` ...) as its constructor arguments, not its layers, and keeps the
+blocks (``TransformerEncoder``, ``PositionEmbedding`` ...) as subclassed layers whose
+configs describe no structure. Such a model can only be seen by building it and
+watching it run. This module does that on Keras's torch backend:
+
+- every call of a Keras layer goes through a hook; a layer archlint knows (``Dense``,
+  ``EinsumDense``, ``LayerNormalization``, ``MultiHeadAttention``, ``Embedding``,
+  ``Dropout`` ..., or a subclass of one) becomes its node(s), converted from its
+  ``get_config()`` exactly as a saved config would be (:mod:`archlint.frontends.keras`),
+  with its parameter count taken from its own weights;
+- what runs between known layers inside a block (residual adds, reshapes, masks,
+  activations written as ``keras.ops`` calls) is recorded with a
+  ``TorchFunctionMode`` and mapped to the graph's kinds by the torch function's name;
+- tensors are followed by identity, so the graph has the real data flow and every
+  value the real shape (batch 1, sequences of 16, images of the model's own size).
+
+Nothing here reads a file: the caller builds the model (``keras.saving.load_model``
+with ``safe_mode=True`` for a file whose classes an allow-listed package registers,
+see :func:`archlint.frontends.keras.load`), or passes a live one (the Python API).
+Keras and torch are imported by the caller; this module imports them lazily too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from archlint.errors import LoadError
+from archlint.graph import Graph, OpKind
+
+#: torch function names (``torch.add``, ``Tensor.__add__`` ...) -> the kind of a glue op
+_ADD = {"add", "__add__", "__radd__", "add_", "sub", "__sub__", "__rsub__", "subtract", "__iadd__"}
+_MUL = {"mul", "__mul__", "__rmul__", "multiply", "mul_", "div", "__truediv__", "__rtruediv__", "true_divide", "divide"}
+_CAT = {"cat", "concat", "concatenate", "stack", "hstack", "vstack"}
+_VIEW = {"reshape", "view", "transpose", "permute", "squeeze", "unsqueeze", "expand", "expand_as", "flatten",
+         "__getitem__", "narrow", "split", "chunk", "movedim", "moveaxis", "broadcast_to", "repeat", "tile",
+         "unbind", "swapaxes", "select", "index_select", "take", "gather", "contiguous_view", "unflatten", "roll",
+         "flip", "pad", "repeat_interleave", "tril", "triu", "take_along_dim", "index", "slice", "diagonal",
+         "as_strided", "unfold", "gather_nd"}
+_ACT = {"softmax": "softmax", "log_softmax": "log_softmax", "relu": "relu", "gelu": "gelu", "tanh": "tanh",
+        "sigmoid": "sigmoid", "silu": "swish", "elu": "elu", "selu": "selu", "softplus": "softplus",
+        "leaky_relu": "leaky_relu", "relu6": "relu6", "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid",
+        "mish": "mish", "erf": "erf"}
+#: value-preserving or mask arithmetic (casts, copies, comparisons, selections)
+_SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bool", "clone", "contiguous",
+         "detach", "__neg__", "neg", "abs", "lt", "le", "gt", "ge", "eq", "ne", "__lt__", "__le__", "__gt__",
+         "__ge__", "__eq__", "__ne__", "logical_and", "logical_or", "logical_not", "__and__", "__or__",
+         "__invert__", "where", "masked_fill", "minimum", "maximum", "clamp", "clip", "sqrt", "rsqrt", "pow",
+         "__pow__", "square", "exp", "log", "cumsum", "mean", "sum", "amax", "amin", "max", "min", "var", "std",
+         "round", "floor", "ceil", "sign", "reciprocal", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
+         "ones_like", "full_like", "cast", "as_tensor", "convert_to_tensor", "dropout", "argmax", "__floordiv__",
+         "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any"}
+_MATMUL = {"matmul", "__matmul__", "einsum", "bmm", "mm", "linear", "dot", "tensordot", "inner"}
+
+#: default lengths for a model input's unknown dimensions
+SEQ_LEN = 16
+IMAGE_SIDE = 64
+
+
+def _leaf_class(layer: Any, converter: Any) -> str | None:
+    """The Keras class a layer is read as: itself or the nearest base class from Keras's
+    own layers that archlint converts; None for a container (a model, a block)."""
+    for cls in type(layer).__mro__:
+        mod = getattr(cls, "__module__", "") or ""
+        if not mod.startswith("keras"):
+            continue
+        if mod.startswith(("keras.src.models", "keras.src.ops", "keras.src.layers.layer", "keras.src.backend")):
+            continue
+        if converter.knows(cls.__name__):
+            return cls.__name__
+    return None
+
+
+def _tensors(obj: Any, out: list[Any], depth: int = 0) -> list[Any]:
+    import torch
+
+    if depth > 8:
+        return out
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _tensors(x, out, depth + 1)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            _tensors(x, out, depth + 1)
+    elif hasattr(obj, "value") and not isinstance(obj, (int, float, str)):  # a Keras variable
+        v = getattr(obj, "value", None)
+        if isinstance(v, torch.Tensor):
+            out.append(v)
+    return out
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.leaf_depth = 0
+        self.scope: list[str] = []
+        self.containers: list[tuple[Any, str]] = []  # (layer, scope path) of every block called
+        self.keep: list[Any] = []  # every tensor seen, so ids are never reused
+
+    def hold(self, ts: list[Any]) -> list[Any]:
+        self.keep.extend(ts)
+        return ts
+
+
+@contextlib.contextmanager
+def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
+    import torch
+    from keras.src.layers.layer import Layer
+    from torch.overrides import TorchFunctionMode
+
+    orig = Layer.__call__
+
+    def hooked(layer: Any, *args: Any, **kwargs: Any) -> Any:
+        if rec.leaf_depth:
+            return orig(layer, *args, **kwargs)
+        cls = _leaf_class(layer, converter)
+        path = "/".join([*rec.scope, layer.name])
+        if cls is not None:
+            ins = rec.hold(_tensors(args, []) + _tensors(kwargs, []))
+            rec.leaf_depth += 1
+            try:
+                out = orig(layer, *args, **kwargs)
+            finally:
+                rec.leaf_depth -= 1
+            rec.events.append(("leaf", layer, cls, path, ins, rec.hold(_tensors(out, [])), kwargs))
+            return out
+        rec.scope.append(layer.name)
+        rec.containers.append((layer, path))
+        try:
+            return orig(layer, *args, **kwargs)
+        finally:
+            rec.scope.pop()
+
+    class Mode(TorchFunctionMode):
+        def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            if rec.leaf_depth == 0:
+                outs = _tensors(out, [])
+                if outs:
+                    name = getattr(func, "__name__", None) or str(func)
+                    rec.events.append(("op", name, "/".join(rec.scope), rec.hold(_tensors(args, []) + _tensors(kwargs, [])),
+                                       rec.hold(outs), args))
+            return out
+
+    Layer.__call__ = hooked  # type: ignore[method-assign]
+    try:
+        with Mode(), torch.no_grad():
+            yield
+    finally:
+        Layer.__call__ = orig  # type: ignore[method-assign]
+
+
+def example_inputs(model: Any) -> Any:
+    """Inputs for one run: each model input at its declared shape, unknown dimensions
+    filled (batch 1, a length of 16, an image side of 64), integer inputs as ones (a
+    valid token id and an all-ones padding mask)."""
+    import keras
+    import torch
+
+    def make(t: Any) -> Any:
+        shape = list(t.shape)
+        for i, d in enumerate(shape):
+            if d is None:
+                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else SEQ_LEN)
+        dtype = str(getattr(t, "dtype", "float32"))
+        if "int" in dtype or "bool" in dtype:
+            return torch.ones(shape, dtype=getattr(torch, dtype if "int" in dtype else "bool"))
+        gen = torch.Generator().manual_seed(0)
+        return torch.rand(shape, generator=gen)
+
+    return keras.tree.map_structure(make, model.input)
+
+
+def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "", inputs: Any = None) -> Graph:
+    """Run ``model`` once (inference mode) and map what ran to a :class:`Graph`.
+    ``converter`` is the saved-config converter class
+    (:class:`archlint.frontends.keras.Loader`), passed in so that this module does not
+    import the Keras frontend that imports it."""
+    import keras
+
+    if keras.backend.backend() != "torch":
+        raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
+    from archlint.graph.passes import finish
+
+    if inputs is None:
+        inputs = example_inputs(model)
+    rec = _Recorder()
+    try:
+        with _recording(rec, converter):
+            out = model(inputs, training=False)
+    except LoadError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
+        raise LoadError(path or name, f"the Keras model did not run on inputs of its declared shapes ({type(e).__name__}: {str(e)[:200]})") from None
+    loader = converter(name, path or name, channels_last=True)
+    loader.b.graph.format = "keras"
+    vals: dict[int, str] = {}
+    for i, t in enumerate(_tensors(inputs, [])):
+        names = [getattr(x, "name", None) for x in keras.tree.flatten(model.input)]
+        nm = names[i] if i < len(names) and names[i] else f"input_{i}"
+        vals[id(t)] = loader._input(nm, list(t.shape))
+    b = loader.b
+    seen_layers: dict[int, str] = {}
+    counts: dict[str, int] = {}
+    counted: set[int] = set()  # the variables whose sizes are on a node
+    for ev in rec.events:
+        first = len(b.graph.nodes)
+        if ev[0] == "leaf":
+            _, layer, cls, full, ins, outs, kwargs = ev
+            known = [vals[id(t)] for t in ins if id(t) in vals]
+            if not known:
+                continue  # a layer run on constants only (a mask built from nothing)
+            cfg = layer.get_config()
+            spec = {"kwargs": {k: v for k, v in kwargs.items() if isinstance(v, (bool, int, float, str))}}
+            in_shapes = [list(t.shape) for t in ins if id(t) in vals]
+            made = loader._call({"class_name": cls, "config": cfg}, cls, cfg, full, known, "", counts.get(full, 0), spec, in_shapes)
+            counts[full] = counts.get(full, 0) + 1
+            _exact_params(b.graph.nodes[first:], layer, seen_layers, full)
+            counted.update(id(w) for w in layer.weights)
+            for t, v in zip(outs, made, strict=False):
+                vals[id(t)] = v
+                _set_shape(b, v, t, loader)
+            continue
+        _, fname, scope, ins, outs, args = ev
+        known = [vals[id(t)] for t in ins if id(t) in vals]
+        if not known:
+            continue  # constant arithmetic (positions, masks of fixed shape)
+        weights = [t for t in ins if id(t) not in vals and t.dim() >= 2 and t.requires_grad]
+        kind, attrs = _glue_kind(fname, outs, weights)
+        base = re.sub(r"^_+|_+$", "", fname) or "op"
+        lname = f"{scope}/{base}" if scope else base
+        v = loader._fresh(lname)
+        more = [(loader._fresh(f"{lname}:{i}"), None) for i in range(1, len(outs))]
+        node = loader._add(kind, fname, lname, known, v, attrs, shape=None, more=more)
+        for t, val in zip(outs, node.outputs, strict=False):
+            vals[id(t)] = val.name
+            _set_shape(b, val.name, t, loader)
+    # weights no converted layer accounts for: a block's own (a position table, a class
+    # token), or a layer the block runs without calling it (``self.dense.call(x)``):
+    # each goes to the first node under the scope its variable path names
+    for w in model.weights:
+        if id(w) in counted:
+            continue
+        counted.add(id(w))
+        vpath = str(getattr(w, "path", "") or "")
+        scope = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
+        host = None
+        while scope and host is None:
+            host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT
+                         and (n.layer == scope or n.layer.endswith("/" + scope) or ("/" + scope + "/") in ("/" + n.layer + "/")
+                              or n.layer.startswith(scope + "/"))), None)
+            scope = scope.rsplit("/", 1)[0] if "/" in scope else ""
+        if host is None:
+            host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT), None)
+        if host is None:
+            continue
+        key = "params" if getattr(w, "trainable", True) else "non_trainable"
+        host.attrs[key] = int(host.attrs.get(key, 0) or 0) + _size(w)
+        host.attrs.setdefault("weights_of", vpath)
+    for t in _tensors(out, []):
+        if id(t) in vals:
+            b.mark_output(vals[id(t)])
+    graph = finish(b)
+    graph.meta["keras_class"] = type(model).__name__
+    graph.meta["capture"] = "keras (run once, torch backend)"
+    graph.meta["non_trainable_params"] = sum(int(n.attrs.get("non_trainable", 0) or 0) for n in graph.nodes)
+    return graph
+
+
+def _size(w: Any) -> int:
+    shape = getattr(w, "shape", None) or ()
+    return int(math.prod(int(d) for d in shape)) if shape else 1
+
+
+def _exact_params(nodes: list[Any], layer: Any, seen: dict[int, str], full: str) -> None:
+    """The layer's own weights, counted once however often it is called: the
+    converter's split over its nodes is kept, corrected to the real total."""
+    weighted = [n for n in nodes if n.params or n.kind in (OpKind.CONV, OpKind.DENSE, OpKind.EMBEDDING, OpKind.RNN,
+                                                            OpKind.ATTENTION, OpKind.BATCH_NORM, OpKind.LAYER_NORM,
+                                                            OpKind.RMS_NORM, OpKind.NORM)]
+    if id(layer) in seen:
+        for n in nodes:
+            if n.params or n.attrs.get("non_trainable"):
+                n.attrs["params"] = 0
+                n.attrs["non_trainable"] = 0
+                n.attrs["shared"] = seen[id(layer)]
+        return
+    seen[id(layer)] = full
+    trainable = sum(_size(w) for w in layer.trainable_weights)
+    frozen = sum(_size(w) for w in layer.non_trainable_weights)
+    if not nodes:
+        return
+    host = weighted[0] if weighted else nodes[0]
+    diff = trainable - sum(n.params for n in nodes)
+    if diff:
+        host.attrs["params"] = host.params + diff
+    for n in nodes:
+        if n.attrs.get("non_trainable"):
+            n.attrs["non_trainable"] = 0
+    if frozen:
+        host.attrs["non_trainable"] = frozen
+
+
+def _set_shape(b: Any, vname: str, t: Any, loader: Any) -> None:
+    val = b.value(vname)
+    if val is not None and hasattr(t, "shape"):
+        val.shape = loader._canon(list(t.shape))
+
+
+def _glue_kind(fname: str, outs: list[Any], weights: list[Any]) -> tuple[OpKind, dict[str, Any]]:
+    base = fname.strip("_") if fname not in _ADD | _MUL else fname
+    if fname in _ADD:
+        return OpKind.ADD, {"merge": "add"}
+    if fname in _MUL:
+        return OpKind.MUL, {"merge": "multiply"}
+    if fname in _CAT:
+        return OpKind.CONCAT, {"axis": 1}
+    if fname in _VIEW or base in _VIEW:
+        return OpKind.RESHAPE, {"view": base}
+    if fname in _ACT:
+        return OpKind.ACTIVATION, {"activation": _ACT[fname]}
+    if fname in _MATMUL and weights:  # x @ W with a layer's own weight: a dense layer written out
+        w = weights[0]
+        units = int(w.shape[-1])
+        return OpKind.DENSE, {"units": units, "in_features": int(w.shape[0]) if w.dim() == 2 else None, "bias": False}
+    if fname in _SAME or base in _SAME:
+        return OpKind.IDENTITY, {"op": base}
+    return OpKind.UNKNOWN, {"op": base}
