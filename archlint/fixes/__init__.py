@@ -77,7 +77,9 @@ class FixOutcome:
         """Write the fixed model; returns the paths written."""
         if self.doc is None:
             raise ArchlintError("nothing to write")
-        return self.doc.save(Path(out))
+        written = self.doc.save(Path(out))
+        self.notes = list(self.doc.notes)  # what writing decided (weights kept, drawn or left out)
+        return written
 
 
 def _findings(graph: Graph, config: Config, path: str) -> list[Finding]:
@@ -129,7 +131,7 @@ def plan(graph: Graph, findings: list[Finding], config: Config) -> tuple[list[Re
     return out, skipped
 
 
-def open_document(target: str) -> Any:
+def open_document(target: str, config: Config | None = None) -> Any:
     """An editable document for a model file; :class:`ArchlintError` for what cannot be fixed."""
     from archlint.frontends import frontend_for
 
@@ -143,19 +145,16 @@ def open_document(target: str) -> Any:
 
         return KerasDocument(target)
     if kind == "torch":
-        raise ArchlintError(
-            f"{target}: archlint fix writes ONNX and Keras files; for a PyTorch model, export it in training "
-            "mode (torch.onnx.export(model.train(), x, 'm.onnx', dynamo=False, "
-            "training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)) and fix the .onnx, "
-            "or apply the fix lines of 'archlint check' to the source"
-        )
+        from archlint.fixes.documents import TorchDocument
+
+        return TorchDocument(target, (config or Config()).load)
     raise ArchlintError(f"{target}: archlint fix reads .onnx, .keras and .h5 files, not {kind} models")
 
 
 def fix_model(target: str, config: Config | None = None, *, rounds: int = MAX_ROUNDS) -> FixOutcome:
     """Apply every rewrite the enabled rules have for ``target``'s findings (in memory)."""
     config = config or Config()
-    doc = open_document(target)
+    doc = open_document(target, config)
     graph = doc.graph()
     findings = _findings(graph, config, target)
     out = FixOutcome(path=target, format=graph.format, before=findings, doc=doc,

@@ -53,6 +53,71 @@ class OnnxDocument:
         return [str(out)] + ([str(out.with_name(f"{out.name}.data"))] if big else [])
 
 
+class TorchDocument(OnnxDocument):
+    """A PyTorch factory, exported to ONNX in training mode (the legacy exporter,
+    dropout and batch norm kept as training ops, no constant folding); the fix
+    edits and writes that ONNX model. The factory is called for real (weights
+    allocated), with the inputs ``archlint check`` would give it."""
+
+    def __init__(self, spec: str, options: Any) -> None:
+        import tempfile
+
+        from archlint.frontends.torch import (
+            _factory_object,
+            build_factory,
+            default_example,
+            import_torch,
+            user_example,
+        )
+
+        torch = import_torch(spec)
+        model, example = build_factory(spec, options)
+        specs = options.example_inputs()
+        if specs:
+            example = user_example(torch, model, specs)
+        elif example is None:
+            example = default_example(torch, model, _factory_object(spec))
+        model.train()
+        tries = [example]
+        if example.origin == "default":  # the image sizes archlint check tries too
+            from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, Example, _device
+
+            tries += [Example((torch.randn(*shape, device=_device(model)),), origin="default")
+                      for shape in ((2, 3, 224, 224), DEFAULT_INPUT_SHAPE, (1, 3, 32, 32))]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / (spec.rsplit(":", 1)[-1].replace(".", "_") + ".onnx")
+            error = None
+            for ex in tries:
+                try:
+                    self._export(torch, model, ex, path)
+                except Exception as e:  # noqa: BLE001 - user code and the exporter's limits
+                    error = error or e
+                    continue
+                example, error = ex, None
+                break
+            if error is not None:
+                first = str(error).splitlines()[0] if str(error) else ""
+                raise ArchlintError(f"{spec}: the ONNX export that 'archlint fix' edits failed ({type(error).__name__}: "
+                                    f"{first}); export the model yourself and fix the .onnx")
+            super().__init__(str(path))
+        # exported in training mode: nothing is hidden (archlint's reader guesses folded batch norm and
+        # removed dropout only in PyTorch's eval-mode exports)
+        self.model.producer_name = "archlint-fix"
+        self.model.doc_string = f"{spec}, exported by torch.onnx.export in training mode and fixed by archlint"
+        self.notes.append(f"exported with torch.onnx.export in training mode on input {example.describe()}; "
+                          "the fixed model is ONNX")
+
+    @staticmethod
+    def _export(torch: Any, model: Any, example: Any, path: Path) -> None:
+        import warnings
+
+        args = (*example.args, example.kwargs) if example.kwargs else tuple(example.args)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, args, str(path), dynamo=False, training=torch.onnx.TrainingMode.PRESERVE,
+                              do_constant_folding=False, opset_version=17)
+
+
 #: edits that leave every stored weight valid (the rest drop a Keras file's weights)
 _WEIGHTLESS_ATTRS = frozenset({"rate", "spatial", "activation"})
 

@@ -21,6 +21,7 @@ model are kept. The edits are few and framework-independent:
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -149,14 +150,18 @@ class Rewrite:
         return out
 
 
+_BY_NAME: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def node_named(graph: Any, name: str | None) -> Node | None:
-    """The graph's node called ``name`` (a finding's ``node``)."""
+    """The graph's node called ``name`` (a finding's ``node``); one index per graph, so a
+    model with thousands of findings is not walked once per finding."""
     if name is None:
         return None
-    for n in graph.nodes:
-        if n.name == name:
-            return n
-    return None
+    index = _BY_NAME.get(graph)
+    if index is None or len(index) != len(graph.nodes):
+        index = _BY_NAME[graph] = {n.name: n for n in graph.nodes}
+    return index.get(name)
 
 
 def remove_finding_node(code: str, graph: Any, finding: Any) -> Rewrite | None:
@@ -180,14 +185,14 @@ def pooled_head(code: str, flatten: Node) -> Rewrite | None:
     """Global average pooling before ``flatten``, and each dense layer it feeds reads the
     C pooled channels (its weights summed over the positions: the same output on a
     spatially constant map). None when the channel count is unknown."""
-    from archlint.rules._match import nearest_downstream
+    from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, nearest_downstream, through
 
     x = flatten.inputs[0].shape if flatten.inputs else None
     if x is None or len(x) < 3 or not isinstance(x[1], int):
         return None
-    through = frozenset({OpKind.DROPOUT, OpKind.ACTIVATION, OpKind.IDENTITY, OpKind.BATCH_NORM, OpKind.NORM,
-                         OpKind.LAYER_NORM})
-    dense = nearest_downstream(flatten, through)
+    walk = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS,
+                   norm="to find the dense layers the flattened features reach (a norm between them stops the rewrite)")
+    dense = nearest_downstream(flatten, walk)
     if not dense or any(d.kind is not OpKind.DENSE for d in dense):
         return None
     if any(n.kind in (OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM) for n in _between(flatten, dense)):

@@ -88,11 +88,19 @@ class KerasEditor:
         if new.kind is OpKind.BATCH_NORM:
             return self._layer_dict("BatchNormalization", {"name": name, "trainable": True, "axis": -1, "momentum": 0.99,
                                                            "epsilon": 0.001, "center": True, "scale": True})
+        if new.kind is OpKind.LAYER_NORM:
+            return self._layer_dict("LayerNormalization", {"name": name, "trainable": True, "axis": -1,
+                                                           "epsilon": 1e-6, "center": True, "scale": True})
         if new.kind is OpKind.GLOBAL_POOL:
             rank = int(a.get("rank", 2))
             kind = "Max" if a.get("pool") == "max" else "Average"
             return self._layer_dict(f"Global{kind}Pooling{rank}D", {"name": name, "trainable": True,
                                                                    "data_format": "channels_last", "keepdims": False})
+        if new.kind is OpKind.POOL and a.get("pool") == "avg":
+            k = [int(v) for v in a["kernel"]]
+            return self._layer_dict(f"AveragePooling{len(k)}D", {"name": name, "trainable": True, "pool_size": k,
+                                                                "strides": [int(v) for v in a["stride"]],
+                                                                "padding": "same", "data_format": "channels_last"})
         raise Unsupported(f"cannot add a {new.kind.value} layer to a Keras model")
 
     # -- functional wiring ---------------------------------------------------------
@@ -240,7 +248,7 @@ class KerasEditor:
             self._set(edit)
         elif isinstance(edit, Insert):
             self._insert_layer(self._new(edit.new), edit.anchor, edit.where)
-            if edit.new.kind is OpKind.BATCH_NORM:
+            if edit.new.kind in (OpKind.BATCH_NORM, OpKind.LAYER_NORM):
                 self.doc.weights_valid = False
         elif isinstance(edit, Move):
             layer = self._take(edit.node.layer)
@@ -283,6 +291,10 @@ class KerasEditor:
                     raise Unsupported(f"'{g.layer}' has no use_bias option")
                 cfg["use_bias"] = False
                 self.doc.weights_valid = False
+            elif key == "stride":
+                if "strides" not in cfg:
+                    raise Unsupported(f"'{g.layer}' has no strides")
+                cfg["strides"] = [int(v) for v in value]
             elif key == "kernel_initializer":
                 cls = _INITS[value]
                 cfg["kernel_initializer"] = ({"class_name": cls, "config": {"seed": None}} if self.keras2 else

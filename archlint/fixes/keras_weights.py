@@ -74,6 +74,12 @@ def variables(cls: str, cfg: dict[str, Any], nodes: list[Node]) -> list[tuple[st
         out = [("gamma", (c,))] if cfg.get("scale", True) else []
         out += [("beta", (c,))] if cfg.get("center", True) else []
         return out + [("moving_mean", (c,)), ("moving_variance", (c,))]
+    if main.kind is OpKind.LAYER_NORM and cls == "LayerNormalization":
+        d = main.output.shape[-1] if main.output.shape else None
+        if not isinstance(d, int):
+            raise NoWeights(f"{cls} (width unknown)")
+        out = [("gamma", (d,))] if cfg.get("scale", True) else []
+        return out + ([("beta", (d,))] if cfg.get("center", True) else [])
     raise NoWeights(cls)
 
 

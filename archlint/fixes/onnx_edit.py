@@ -161,8 +161,7 @@ class OnnxEditor:
         x2 = before.inputs[0].name
         out = self.fresh(f"{g.outputs[0].name}_moved")
         n.input[0] = x2
-        del n.output[1:]
-        n.output[0] = out
+        n.output[0] = out  # further outputs (a training-mode batch norm's statistics) stay
         for i, v in enumerate(target.input):
             if v == x2:
                 target.input[i] = out
@@ -179,6 +178,14 @@ class OnnxEditor:
                 self._set_activation(g, str(value))
             elif key == "bias" and value is False:
                 self._drop_bias(g, e.fold_into)
+            elif key == "stride":
+                n = self.node_of(g)
+                if n.op_type not in ("Conv", "MaxPool", "AveragePool"):
+                    raise Unsupported(f"'{g.layer}' has no strides")
+                kept = [a for a in n.attribute if a.name != "strides"]
+                del n.attribute[:]
+                n.attribute.extend(kept)
+                n.attribute.append(self.onnx.helper.make_attribute("strides", [int(x) for x in value]))
             else:
                 raise Unsupported(f"cannot set {key} in an ONNX file")
 
@@ -321,9 +328,29 @@ class OnnxEditor:
                 for k, v in (("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0), ("running_var", 1.0))
             ]
             return [self.make("BatchNormalization", ins, [y], new.name, epsilon=1e-5, momentum=0.9)]
+        if new.kind is OpKind.LAYER_NORM:
+            if self.opset < 17:
+                raise Unsupported(f"LayerNormalization needs opset 17; the file has {self.opset}")
+            d = int(a["dim"])
+            scale = self.add_init(f"{new.name}/scale", np.ones(d, dtype=np.float32))
+            shift = self.add_init(f"{new.name}/bias", np.zeros(d, dtype=np.float32))
+            return [self.make("LayerNormalization", [x, scale, shift], [y], new.name, axis=-1, epsilon=1e-5)]
+        if new.kind is OpKind.GLOBAL_POOL and a.get("features_last"):
+            # (N, *positions, C) -> (N, C): a mean over the axes between batch and features
+            axes = list(range(1, int(a.get("rank", 2)) + 1))
+            op = "ReduceMax" if a.get("pool") == "max" else "ReduceMean"
+            if self.opset >= 18:
+                ax = self.add_init(f"{new.name}/axes", np.array(axes, dtype=np.int64))
+                return [self.make(op, [x, ax], [y], new.name, keepdims=0)]
+            return [self.make(op, [x], [y], new.name, axes=axes, keepdims=0)]
         if new.kind is OpKind.GLOBAL_POOL:
             op = "GlobalMaxPool" if a.get("pool") == "max" else "GlobalAveragePool"
             return [self.make(op, [x], [y], new.name)]
+        if new.kind is OpKind.POOL and a.get("pool") == "avg":
+            k = [int(v) for v in a["kernel"]]
+            # ceil_mode: the output size of the strided 1x1 convolution it stands in for, odd maps too
+            return [self.make("AveragePool", [x], [y], new.name, kernel_shape=k, strides=[int(v) for v in a["stride"]],
+                              ceil_mode=1, count_include_pad=0)]
         raise Unsupported(f"cannot add a {new.kind.value} layer to an ONNX file")
 
     def resize(self, g: Node, in_features: int) -> None:
@@ -354,7 +381,8 @@ class OnnxEditor:
         g = self.model.graph
         while True:  # nodes a rewrite added whose outputs nothing reads any more (a replaced mask)
             read = {x for n in self.nodes for x in n.input} | {o.name for o in g.output}
-            dead = [n for n in self.nodes if n.name in self.created and not any(o in read for o in n.output if o)]
+            dead = [n for n in self.nodes if (n.name in self.created or n.op_type == "Constant")
+                    and not any(o in read for o in n.output if o)]
             if not dead:
                 break
             for n in dead:
@@ -372,7 +400,11 @@ class OnnxEditor:
             del g.input[:]
             g.input.extend(inputs)
         del g.value_info[:]
+        before = {}
         for o in g.output:
+            if o.type.tensor_type.HasField("shape"):
+                before[o.name] = self.onnx.TensorShapeProto()
+                before[o.name].CopyFrom(o.type.tensor_type.shape)
             o.type.tensor_type.ClearField("shape")
         try:
             inferred = self.onnx.shape_inference.infer_shapes(self.model)
@@ -383,6 +415,9 @@ class OnnxEditor:
                     o.type.tensor_type.shape.CopyFrom(shapes[o.name].type.tensor_type.shape)
         except Exception:  # noqa: BLE001 - shapes are a convenience; archlint infers its own
             pass
+        for o in g.output:  # where inference gave nothing, the shape the file had
+            if not o.type.tensor_type.HasField("shape") and o.name in before:
+                o.type.tensor_type.shape.CopyFrom(before[o.name])
         return self.model
 
 

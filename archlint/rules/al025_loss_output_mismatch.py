@@ -220,7 +220,10 @@ class LossOutputMismatch(Rule):
                     units=head.width,
                 )
 
-    autofix = 'sets the loss the output matches (binary cross entropy for one unit, `from_logits` to what the output holds, categorical cross entropy for a softmax classifier) or the output activation the loss expects (softmax over sigmoid units)'
+    autofix = ("sets the loss the output matches (binary cross entropy for one unit, `from_logits` to what the output "
+               "holds, categorical cross entropy for a softmax classifier) or the output activation the loss expects "
+               "(softmax over sigmoid units); a label-format or metric mismatch is left alone, since which side is "
+               "wrong depends on the data")
 
     def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
         from archlint.fixes.edits import Rewrite, SetAttrs, SetLoss

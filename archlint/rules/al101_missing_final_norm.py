@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._seq import PASSIVE, frontier, pre_norm_adds
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 #: the most nodes looked at downstream of a stack's end
@@ -100,4 +104,15 @@ class MissingFinalNorm(Rule):
                 blocks=len(adds),
             )
 
-    autofix = "none: the norm's place (before the head, after the last block) depends on the model; add `LayerNorm` at the end of the stack"
+    autofix = ("inserts a LayerNorm (scale 1, shift 0) after the last residual sum, so the output and any head "
+               "read the normalised stream")
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        shape = node.outputs[0].shape if node is not None and node.outputs else None
+        if node is None or not shape or not isinstance(shape[-1], int):
+            return None
+        norm = NewLayer(OpKind.LAYER_NORM, f"{node.layer}_final_norm", {"dim": shape[-1]})
+        return Rewrite(self.code, node.name, f"a final LayerNorm after '{node.layer}'", [Insert(node, "after", norm)])
