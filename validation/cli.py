@@ -53,7 +53,7 @@ class PlacementName(str, Enum):
 
 
 def _err(msg: str) -> None:
-    sys.stderr.write(f"archlint validate: error: {msg}\n")
+    sys.stderr.write(f"archlint: error: {msg}\n")
     sys.stderr.flush()
 
 

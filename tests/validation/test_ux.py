@@ -52,7 +52,7 @@ def test_plan_and_refusal_of_a_long_cpu_job(tmp_path):
     r = _validate([*QUICK, "--steps", "500000", "--out", str(out)], tmp_path, capture_output=True, text=True)
     assert r.returncode == 2
     assert "plan: 6 runs (0 already finished, 6 to train) x 1000000 steps on cpu" in r.stderr
-    assert "archlint validate: error: projected " in r.stderr and "pass --yes" in r.stderr
+    assert "archlint: error: projected " in r.stderr and "pass --yes" in r.stderr
     assert not out.exists()  # refused before anything was written
 
 
