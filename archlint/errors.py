@@ -56,3 +56,13 @@ def plain_reason(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, ArithmeticError)):
         return "a value in it is malformed or out of range"
     return "it is malformed"
+
+
+class ExecutionError(ArchlintError):
+    """A graph the executor cannot run: names the node and its op."""
+
+    def __init__(self, node: str, op: str, problem: str) -> None:
+        self.node = node
+        self.op = op
+        self.problem = problem
+        super().__init__(f"cannot execute node {node!r} (op {op}): {problem}")
