@@ -5,6 +5,7 @@ alone.
 """
 
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -72,7 +73,7 @@ def validate(
     limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many training images (balanced for image folders).")] = None,
     test_limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many test images.")] = None,
     val_size: Annotated[Optional[int], typer.Option(min=1, help="Images held out of the training set for validation (default 5000, or a tenth of a smaller training set).")] = None,
-    quick: Annotated[bool, typer.Option(help="Tiny smoke-test sizes (CI): few steps, 2 seeds, small subsets.")] = False,
+    quick: Annotated[bool, typer.Option(help="Tiny smoke-test sizes (CI): few steps, 2 seeds, small subsets; without --data, --dataset or $ARCHLINT_DATA it trains on synthetic data.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output folder (run files, results.json/.md, plots).")] = Path("archlint-validate"),
     packed: Annotated[bool, typer.Option("--packed/--no-packed", help="Train several runs as one packed module.")] = True,
@@ -100,6 +101,10 @@ def validate(
         raise typer.Exit(code=2) from None
 
     q = QUICK if quick else {}
+    if quick and dataset is None and data is None and not os.environ.get("ARCHLINT_DATA"):
+        # a smoke test needs no download: --quick alone runs on synthetic images (said again at the end)
+        dataset = DatasetName.synthetic
+        sys.stderr.write("note: --quick without --data: synthetic data (a smoke test, not evidence)\n")
     protocols = ("faithful", "modern") if protocol == ProtocolName.both else (protocol.value,)
     opts = Options(
         dataset=dataset.value if dataset else None, data=str(data) if data else None, rules=rule or None,
