@@ -48,6 +48,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)  # what the frontend assumed (printed by reporters)
     coverage: dict | None = None  # Graph.coverage(): share of nodes understood, UNKNOWN by op type
     exc: BaseException | None = field(default=None, repr=False)
+    details: str | None = field(default=None, repr=False)  # the error's backend details (--verbose)
     view: dict | None = field(default=None, repr=False)  # the graph as plain data (archlint.view), when kept
 
 
@@ -361,6 +362,7 @@ def _lint_one(
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
+        fr.details = e.details
         fr.exc = e.__cause__ if isinstance(e.__cause__, Exception) else None  # the model's own error, for -v
         return fr, used
     except UsageError:

@@ -157,6 +157,9 @@ def check(
             stream.reconfigure(errors="backslashreplace")
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
+        if verbose and r.details:
+            for ln in r.details.splitlines():
+                _err(ln, prefix="  backend error: ")
         if verbose and r.exc is not None:
             _print_traceback(r.exc)
     if reporter.one_model and all(r.error for r in result.files):
@@ -295,6 +298,9 @@ def show(
         raise typer.Exit(EXIT_ERROR) from None
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
+        if verbose and r.details:
+            for ln in r.details.splitlines():
+                _err(ln, prefix="  backend error: ")
         if verbose and r.exc is not None:
             _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:

@@ -551,7 +551,9 @@ def _capture_modes(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[s
     unique = list(dict.fromkeys(errors))
     raise LoadError(
         spec or name,
-        f"the module failed to trace with input {example.describe()} ({'; '.join(unique)}); {_hint(unique, example)}",
+        f"failed to trace: {_hint(unique, example)} (input {example.describe()}; "
+        f"--verbose shows the {len(unique)} backend error{'s' if len(unique) != 1 else ''})",
+        details="\n".join(unique),
     ) from (causes[0] if causes else None)
 
 
