@@ -49,7 +49,17 @@ class FileResult:
     coverage: dict | None = None  # Graph.coverage(): share of nodes understood, UNKNOWN by op type
     exc: BaseException | None = field(default=None, repr=False)
     details: str | None = field(default=None, repr=False)  # the error's backend details (--verbose)
+    args: list[str] = field(default_factory=list)  # a factory spec's --arg values (they name the model)
     view: dict | None = field(default=None, repr=False)  # the graph as plain data (archlint.view), when kept
+
+
+    @property
+    def title(self) -> str:
+        """What a report header names: the path or spec, with a factory's ``--arg`` values
+        (``timm:create_model --arg resnet18``)."""
+        import shlex
+
+        return " ".join([self.path, *(f"--arg {shlex.quote(a)}" for a in self.args)])
 
 
 @dataclass
@@ -390,6 +400,7 @@ def result_for_graph(
     findings with suppressions applied (those used are added to ``used``)."""
     used = set() if used is None else used
     fr.format = graph.format
+    fr.args = [str(a) for a in graph.meta.get("spec_args", [])]
     fr.nodes = len(graph)
     notes = graph.meta.get("notes", [])
     fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []

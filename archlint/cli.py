@@ -21,7 +21,6 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # help texts are plain text: "archlint[ray]" keeps its "[ray]"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

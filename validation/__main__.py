@@ -4,7 +4,7 @@ import typer
 
 from .cli import validate
 
-app = typer.Typer(add_completion=False, help="archlint validate", rich_markup_mode=None)  # plain help: "archlint[ray]" intact
+app = typer.Typer(add_completion=False, help="archlint validate")
 app.command("validate")(validate)
 
 

@@ -86,7 +86,7 @@ def validate(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Start a CPU job projected to take more than an hour.")] = False,
     trainer: Annotated[TrainerName, typer.Option(help="fast: every run in one union pack, counter-based dropout, CUDA graphs; classic: the packed trainer; auto: fast on cuda, classic on cpu.")] = TrainerName.auto,
     precision: Annotated[PrecisionName, typer.Option(help="fast trainer: fp32, or bf16 autocast with fp32 master weights.")] = PrecisionName.fp32,
-    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint[ray]).")] = ExecutorName.local,
+    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint\\[ray]).")] = ExecutorName.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port; its own security applies, see docs/security.md); default: start a local Ray instance bound to 127.0.0.1 with token auth.")] = None,
     ray_gpus_per_pack: Annotated[Optional[float], typer.Option(min=0.0, help="GPUs per Ray task (default 1 when the cluster has GPUs).")] = None,
     ray_cpus_per_pack: Annotated[float, typer.Option(min=0.0, help="CPUs per Ray task.")] = 1.0,

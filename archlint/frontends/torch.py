@@ -386,6 +386,13 @@ def load(target: str, options: LoadOptions) -> Graph:
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
+    graph = _load_built_graph(torch, target, options, model, example)
+    if options.args:
+        graph.meta["spec_args"] = list(options.args)  # report headers name the model: spec --arg ...
+    return graph
+
+
+def _load_built_graph(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
     notes: list[str] = []
     specs = options.example_inputs()
     if specs:

@@ -181,7 +181,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
         params = _num(view["params"]) if view else ""
         cov = coverage_line(view.get("coverage")) if view else None
         cov = cov or coverage_line(r.coverage)
-        link = f'<a href="#m{i}">{_e(r.path)}</a>' if view else _e(r.path)
+        link = f'<a href="#m{i}">{_e(r.title)}</a>' if view else _e(r.title)
         last = f'<span class="s-error">{_e(r.error)}</span>' if r.error else _e(cov or "")
         out.append(
             f"<tr><td>{link}</td><td>{_e(r.format or '')}</td><td class=num>{r.nodes if not r.error else ''}</td>"
@@ -230,7 +230,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
 
 def _plain_section(mid: str, r: Any, view: dict[str, Any], why: str) -> str:
     """A model's section without its drawing: why, then the findings."""
-    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>',
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.title)}</h2>',
            f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',
            f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">']
     for j, f in enumerate(r.findings):
@@ -277,7 +277,7 @@ def _model_section(mid: str, r: FileResult, view: dict[str, Any]) -> str:
         graphs.append((n + len(extra), edges))
     lays = layout(graphs)
 
-    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>']
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.title)}</h2>']
     facts = [f"{_e(r.format or '?')}", f"{len(nodes)} nodes", f"{_num(view['params'])} parameters"]
     if len(tree.scopes) > 1:
         facts.append(f"{len(tree.scopes)} views by name scope (click a dashed box to open it)")
