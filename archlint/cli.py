@@ -341,7 +341,7 @@ def rules(
                     "severity": r.severity.label,
                     "summary": r.summary,
                     "opt_in": r.opt_in,
-                    "references": list(r.references),
+                    "references": [x.label for x in r.references],
                     "aliases": list(r.aliases),
                     "options": {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in r.options.items()},
                 }

@@ -78,9 +78,10 @@ def render_rule(rule: type[Rule]) -> str:
         body = docs.get(title, "")
         if title == "Evidence":
             body = evidence_table(rule.code) + (f"\n\n{body}" if body else "")
-        if title == "References":
-            lines += _options_section(rule)
         lines += [f"## {title}", "", body, ""]
+    lines += _options_section(rule)
+    refs = "\n".join(f"- {r.citation}" for r in rule.references) or "None."
+    lines += ["## References", "", refs, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -139,7 +140,7 @@ def catalogue_table(rules: Iterable[type[Rule]]) -> str:
     lines = ["| Code | Name | Severity | Flags | Options (defaults) | Rests on |", "|---|---|---|---|---|---|"]
     for r in rules:
         opts = ", ".join(f"`{k}={_fmt_default(v)}`" for k, v in r.options.items()) or "-"
-        lines.append(f"| {r.code} | `{r.name}` | {_severity(r)} | {_cell(r.summary)} | {opts} | {'; '.join(r.references)} |")
+        lines.append(f"| {r.code} | `{r.name}` | {_severity(r)} | {_cell(r.summary)} | {opts} | {'; '.join(x.label for x in r.references)} |")
     return "\n".join(lines) + "\n"
 
 

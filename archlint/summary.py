@@ -8,6 +8,7 @@ import os
 from collections import Counter
 from typing import Any, TextIO
 
+from archlint.api import FileResult
 from archlint.compute import human
 from archlint.view import coverage_line, layer_rows, scope_of, shape_text
 
@@ -53,7 +54,7 @@ def fold(rows: list[dict[str, Any]], depth: int) -> list[dict[str, Any]]:
     return out
 
 
-def summary_dict(r: Any, depth: int = -1) -> dict[str, Any]:
+def summary_dict(r: FileResult, depth: int = -1) -> dict[str, Any]:
     """``archlint show --format json``: one object for one model."""
     view = r.view
     rows = fold(layer_rows(view, r.findings), depth)
@@ -92,13 +93,13 @@ def summary_dict(r: Any, depth: int = -1) -> dict[str, Any]:
             "findings": len(r.findings),
             "by_severity": {k: sev.get(k, 0) for k in ("error", "warning", "info")},
         },
-        "coverage": view.get("coverage", getattr(r, "coverage", None)),
-        "notes": list(getattr(r, "notes", [])),
+        "coverage": view.get("coverage", r.coverage),
+        "notes": list(r.notes),
         "findings": [f.to_dict() for f in r.findings],
     }
 
 
-def print_summary(r: Any, stream: TextIO, depth: int = -1) -> None:
+def print_summary(r: FileResult, stream: TextIO, depth: int = -1) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text  # a Text is never parsed as markup: "m[/].onnx", "[link=...]" stay text
@@ -147,7 +148,7 @@ def print_summary(r: Any, stream: TextIO, depth: int = -1) -> None:
         f"Layers: {len(rows)} ({len(view['nodes'])} nodes with inputs and outputs)",
         f"Findings: {len(r.findings)}" + (f" ({', '.join(parts)})" if parts else ""),
     ]
-    cov = coverage_line(view.get("coverage")) or coverage_line(getattr(r, "coverage", None))
+    cov = coverage_line(view.get("coverage")) or coverage_line(r.coverage)
     lines.append(f"Coverage: {cov}" if cov else "Coverage: not reported by this frontend")
     lines += [f"note: {safe_text(n)}" for n in getattr(r, "notes", [])]
     for line in lines:

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class {cls}(Rule):
@@ -51,15 +51,15 @@ class {cls}(Rule):
 
     ## Use instead
     TODO: the remedy.
-
-    ## References
-    - TODO: authors, "title", venue year.
     """
 
     code = "{code}"
     name = "{name}"
     severity = Severity.{severity}
-    references = ("TODO: short label, e.g. Srivastava et al. 2014, JMLR",)
+    references = (
+        Ref("TODO: short label, e.g. Srivastava et al. 2014, JMLR",
+            'TODO: the full citation, e.g. N. Srivastava et al., "Dropout: ...", JMLR 2014.'),
+    )
     #: option name -> default, configurable in [tool.archlint.rules.{code}]; read with ctx.option(name)
     options = {{}}
 

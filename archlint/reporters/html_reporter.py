@@ -228,7 +228,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
     return "\n".join(out)
 
 
-def _plain_section(mid: str, r: Any, view: dict[str, Any], why: str) -> str:
+def _plain_section(mid: str, r: FileResult, view: dict[str, Any], why: str) -> str:
     """A model's section without its drawing: why, then the findings."""
     out = [f'<section class="model" id="{mid}"><h2>{_e(r.title)}</h2>',
            f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',

@@ -59,7 +59,7 @@ def _descriptor(code: str, finding: Finding | None = None) -> dict[str, Any]:
         "defaultConfiguration": {"level": LEVEL[rule.severity]},
         "properties": {
             "tags": ["architecture"] + (["opt-in"] if rule.opt_in else []),
-            "references": list(rule.references),
+            "references": [x.label for x in rule.references],
             **({"aliases": list(rule.aliases)} if rule.aliases else {}),
         },
     }

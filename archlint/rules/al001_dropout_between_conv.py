@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import THROUGH_FEATURE_OPS, feeding, nearest_downstream, nearest_upstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class DropoutBetweenConv(Rule):
@@ -42,25 +42,20 @@ class DropoutBetweenConv(Rule):
     regularisation of feature maps is needed, channel-wise dropout
     (`SpatialDropout2D` in Keras, `nn.Dropout2d` in PyTorch) or DropBlock;
     keep element-wise dropout for the dense head.
-
-    ## References
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
-    - J. Tompson et al., "Efficient Object Localization Using Convolutional
-      Networks", CVPR 2015 (spatial dropout).
-    - G. Ghiasi, T.-Y. Lin, Q. V. Le, "DropBlock: A regularization method for
-      convolutional networks", NeurIPS 2018.
-    - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
-      Dropout and Batch Normalization by Variance Shift", CVPR 2019.
     """
 
     code = "AL001"
     name = "dropout-between-conv"
     severity = Severity.WARNING
     references = (
-        "Jansma 2018, Don't Use Dropout in Convolutional Networks",
-        "Tompson et al. 2015, CVPR",
-        "Ghiasi et al. 2018, NeurIPS (DropBlock)",
-        "Li et al. 2019, CVPR",
+        Ref("Jansma 2018, Don't Use Dropout in Convolutional Networks",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+        Ref("Tompson et al. 2015, CVPR",
+            'J. Tompson et al., "Efficient Object Localization Using Convolutional Networks", CVPR 2015 (spatial dropout).'),
+        Ref("Ghiasi et al. 2018, NeurIPS (DropBlock)",
+            'G. Ghiasi, T.-Y. Lin, Q. V. Le, "DropBlock: A regularization method for convolutional networks", NeurIPS 2018.'),
+        Ref("Li et al. 2019, CVPR",
+            'X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019.'),
     )
     evidence = ("jansma2018",)
 

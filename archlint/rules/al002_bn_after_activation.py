@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import single_producer, walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
 
@@ -46,21 +46,18 @@ class BnAfterActivation(Rule):
     ```python
     Conv2D(60, 3, padding="same", use_bias=False), BatchNormalization(), Activation("relu")
     ```
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network
-      Training by Reducing Internal Covariate Shift", ICML 2015.
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL002"
     name = "bn-after-activation"
     severity = Severity.INFO
     references = (
-        "Ioffe & Szegedy 2015, ICML",
-        "He et al. 2016, CVPR",
-        "Jansma 2018, KDnuggets",
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift", ICML 2015.'),
+        Ref("He et al. 2016, CVPR",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+        Ref("Jansma 2018, KDnuggets",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
     )
     evidence = ("jansma2018",)
 

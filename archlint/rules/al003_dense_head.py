@@ -16,7 +16,7 @@ from archlint.rules._match import (
     through,
     whole_map_conv,
 )
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 from archlint.graph.shapes import spatial_size
 
 _NORM_WHY = "a normalised feature map is still a map with its spatial layout"
@@ -136,17 +136,19 @@ class DenseHead(Rule):
     ..., Conv2D(100, 3, padding="same"), Activation("relu"),
     GlobalAveragePooling2D(), Dense(100, activation="softmax")
     ```
-
-    ## References
-    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL003"
     name = "dense-head"
     severity = Severity.WARNING
-    references = ("Lin et al. 2014, ICLR (Network In Network)", "He et al. 2016, CVPR", "Jansma 2018")
+    references = (
+        Ref("Lin et al. 2014, ICLR (Network In Network)",
+            'M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.'),
+        Ref("He et al. 2016, CVPR",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+        Ref("Jansma 2018",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+    )
     evidence = ("jansma2018-head",)
     options = {"min_head_params": 100_000}
 

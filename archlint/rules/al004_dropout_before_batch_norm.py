@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import NORMALISATIONS, nearest_downstream, stopped_by
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: everything but normalisation: the variance shift travels through weight layers too, and any
 #: normalisation (LayerNorm, GroupNorm) on the way re-standardises it before a batch norm sees it
@@ -44,16 +44,15 @@ class DropoutBeforeBatchNorm(Rule):
     ## Use instead
     Move dropout after the last batch normalisation (before the classifier),
     use a small rate, or a variance-stable form (Li et al.'s "Uout").
-
-    ## References
-    - X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between
-      Dropout and Batch Normalization by Variance Shift", CVPR 2019.
     """
 
     code = "AL004"
     name = "dropout-before-batch-norm"
     severity = Severity.WARNING
-    references = ("Li et al. 2019, CVPR (variance shift)",)
+    references = (
+        Ref("Li et al. 2019, CVPR (variance shift)",
+            'X. Li, S. Chen, X. Hu, J. Yang, "Understanding the Disharmony between Dropout and Batch Normalization by Variance Shift", CVPR 2019.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.DROPOUT):

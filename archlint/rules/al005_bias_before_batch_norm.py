@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _THROUGH = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
 
@@ -34,16 +34,15 @@ class BiasBeforeBatchNorm(Rule):
     ```python
     nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU()
     ```
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network
-      Training by Reducing Internal Covariate Shift", ICML 2015.
     """
 
     code = "AL005"
     name = "bias-before-batch-norm"
     severity = Severity.INFO
-    references = ("Ioffe & Szegedy 2015, ICML, Sec. 3.2",)
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML, Sec. 3.2",
+            'S. Ioffe, C. Szegedy, "Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift", ICML 2015.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for bn in graph.of_kind(OpKind.BATCH_NORM):

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import drops_units, is_stochastic_depth
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class DropoutRateTooHigh(Rule):
@@ -34,17 +34,15 @@ class DropoutRateTooHigh(Rule):
     ```python
     Dense(512, activation="relu"), Dropout(0.2), Dense(10)   # rate = 1 - keep_prob
     ```
-
-    ## References
-    - N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov,
-      "Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
-      JMLR 15, 2014.
     """
 
     code = "AL006"
     name = "dropout-rate-too-high"
     severity = Severity.WARNING
-    references = ("Srivastava et al. 2014, JMLR",)
+    references = (
+        Ref("Srivastava et al. 2014, JMLR",
+            'N. Srivastava, G. Hinton, A. Krizhevsky, I. Sutskever, R. Salakhutdinov, "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.'),
+    )
     options = {"max_rate": 0.5}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import is_noop
 from archlint.rules._match import WEIGHT_LAYERS, feeding, nearest_downstream, nearest_upstream, stopped_by
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _NO_WEIGHTS = stopped_by(WEIGHT_LAYERS, norm="only to find the weight layer that produced the values")
 #: ops that leave a weight layer's raw outputs raw (normalisation, merges and attention do not)
@@ -43,16 +43,15 @@ class DropoutOnLogits(Rule):
     ```python
     Dense(512, activation="relu"), Dropout(0.5), Dense(10), Softmax()
     ```
-
-    ## References
-    - N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks
-      from Overfitting", JMLR 15, 2014.
     """
 
     code = "AL007"
     name = "dropout-on-logits"
     severity = Severity.WARNING
-    references = ("Srivastava et al. 2014, JMLR",)
+    references = (
+        Ref("Srivastava et al. 2014, JMLR",
+            'N. Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15, 2014.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         feeds_weights = feeding(graph.nodes, WEIGHT_KINDS)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: ops between two activations that leave the second one redundant: ReLU -> max pool ->
 #: ReLU is one ReLU, ReLU -> average pool -> Flatten -> softmax is a softmax over ReLU scores
@@ -49,16 +49,15 @@ class ConsecutiveActivations(Rule):
     ```python
     Dense(10), Activation("softmax")
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
-      Section 6.3 (hidden units) and 6.2.2.3 (softmax units).
     """
 
     code = "AL008"
     name = "consecutive-activations"
     severity = Severity.WARNING
-    references = ("Goodfellow, Bengio & Courville 2016, Deep Learning, Sec. 6.2-6.3",)
+    references = (
+        Ref("Goodfellow, Bengio & Courville 2016, Deep Learning, Sec. 6.2-6.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.3 (hidden units) and 6.2.2.3 (softmax units).'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.ACTIVATION):

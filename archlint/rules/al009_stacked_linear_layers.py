@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import fused_activation, is_depthwise_or_grouped, is_linear_passthrough, single_producer
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 def _width_in(n: Node) -> int | None:
@@ -116,16 +116,17 @@ class StackedLinearLayers(Rule):
     ```python
     nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU()
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.1.
-    - M. Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018.
     """
 
     code = "AL009"
     name = "stacked-linear-layers"
     severity = Severity.WARNING
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.1", "Sandler et al. 2018, CVPR")
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.1",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.1.'),
+        Ref("Sandler et al. 2018, CVPR",
+            'M. Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:

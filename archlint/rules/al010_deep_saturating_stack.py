@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import SATURATING, activation_of, feeding, walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
 
@@ -39,17 +39,17 @@ class DeepSaturatingStack(Rule):
     ```python
     Dense(256), BatchNormalization(), ReLU(), ...   # or GELU / SiLU, He initialisation
     ```
-
-    ## References
-    - X. Glorot, Y. Bengio, "Understanding the difficulty of training deep
-      feedforward neural networks", AISTATS 2010.
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
     """
 
     code = "AL010"
     name = "deep-saturating-stack"
     severity = Severity.WARNING
-    references = ("Glorot & Bengio 2010, AISTATS", "Ioffe & Szegedy 2015, ICML")
+    references = (
+        Ref("Glorot & Bengio 2010, AISTATS",
+            'X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.'),
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+    )
     options = {"min_layers": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

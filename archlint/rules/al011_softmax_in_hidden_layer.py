@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
 _FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
@@ -76,16 +76,15 @@ class SoftmaxInHiddenLayer(Rule):
     ```python
     Dense(128, activation="relu"), Dense(10, activation="softmax")
     ```
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016,
-      Sections 6.2.2.3 and 6.3.
     """
 
     code = "AL011"
     name = "softmax-in-hidden-layer"
     severity = Severity.ERROR
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",)
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.3 and 6.3.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _SELF_NORMALISING = frozenset({"selu"})
 
@@ -44,18 +44,19 @@ class UnnormalisedDeepConvStack(Rule):
     Conv2D(60, 3, padding="same", use_bias=False), BatchNormalization(), Activation("relu")
     ```
     (GroupNorm when batches are small.)
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - H. Jansma, "Don't Use Dropout in Convolutional Networks", KDnuggets, 2018.
     """
 
     code = "AL012"
     name = "unnormalised-deep-conv-stack"
     severity = Severity.WARNING
-    references = ("Ioffe & Szegedy 2015, ICML", "Simonyan & Zisserman 2015, ICLR", "Jansma 2018")
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Jansma 2018",
+            'H. Jansma, "Don\'t Use Dropout in Convolutional Networks", KDnuggets, 2018.'),
+    )
     evidence = ("jansma2018",)
     options = {"min_convs": 8}
 

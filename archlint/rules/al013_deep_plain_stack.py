@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import weight_depths
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class DeepPlainStack(Rule):
@@ -30,17 +30,17 @@ class DeepPlainStack(Rule):
 
     ## Use instead
     Residual blocks, `y = relu(x + F(x))`, or concatenating dense blocks.
-
-    ## References
-    - K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image
-      Recognition", CVPR 2016.
-    - G. Huang et al., "Densely Connected Convolutional Networks", CVPR 2017.
     """
 
     code = "AL013"
     name = "deep-plain-stack"
     severity = Severity.WARNING
-    references = ("He et al. 2016, CVPR", "Huang et al. 2017, CVPR")
+    references = (
+        Ref("He et al. 2016, CVPR",
+            'K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+        Ref("Huang et al. 2017, CVPR",
+            'G. Huang et al., "Densely Connected Convolutional Networks", CVPR 2017.'),
+    )
     options = {"max_depth": 20}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import dims, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class KernelLargerThanFeatureMap(Rule):
@@ -37,17 +37,17 @@ class KernelLargerThanFeatureMap(Rule):
     Downsample fewer times for small inputs (CIFAR variants of ResNet use
     three stages for 32x32), or use 1x1 convolutions / global pooling once the
     map is this small.
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.
     """
 
     code = "AL014"
     name = "kernel-larger-than-feature-map"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR", "He et al. 2016, CVPR, Sec. 4.2")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("He et al. 2016, CVPR, Sec. 4.2",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV, OpKind.POOL):

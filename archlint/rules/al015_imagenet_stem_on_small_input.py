@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind, Value
 from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, nearest_downstream, spatial, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _TO_POOL = through(NORMALISATIONS, ELEMENTWISE, {OpKind.IDENTITY, OpKind.PAD}, REGULARISERS,
                    norm="the stem's normalisation keeps its map's size, which is what the rule measures")
@@ -45,15 +45,15 @@ class ImagenetStemOnSmallInput(Rule):
     model.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     ```
-
-    ## References
-    - K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.
     """
 
     code = "AL015"
     name = "imagenet-stem-on-small-input"
     severity = Severity.WARNING
-    references = ("He et al. 2016, CVPR, Sec. 4.2",)
+    references = (
+        Ref("He et al. 2016, CVPR, Sec. 4.2",
+            'K. He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, Section 4.2.'),
+    )
     options = {"max_input": 64, "min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, dims, feeding, nearest_downstream, spatial, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 @dataclass
@@ -169,18 +169,17 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     ```python
     Conv2D(64, 3), Conv2D(64, 3), MaxPooling2D(2), Conv2D(128, 3), Conv2D(128, 3), MaxPooling2D(2), ...
     ```
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna, "Rethinking the
-      Inception Architecture for Computer Vision", CVPR 2016.
     """
 
     code = "AL016"
     name = "channels-not-growing-after-downsampling"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR", "Szegedy et al. 2016, CVPR, Sec. 2")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Szegedy et al. 2016, CVPR, Sec. 2",
+            'C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna, "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.'),
+    )
     options = {"cap_channels": 512}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

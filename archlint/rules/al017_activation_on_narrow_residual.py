@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class ActivationOnNarrowResidual(Rule):
@@ -36,16 +36,15 @@ class ActivationOnNarrowResidual(Rule):
     ```python
     out = x + bn(project(...))     # no activation after the projection
     ```
-
-    ## References
-    - M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2:
-      Inverted Residuals and Linear Bottlenecks", CVPR 2018.
     """
 
     code = "AL017"
     name = "activation-on-narrow-residual"
     severity = Severity.WARNING
-    references = ("Sandler et al. 2018, CVPR (linear bottlenecks)",)
+    references = (
+        Ref("Sandler et al. 2018, CVPR (linear bottlenecks)",
+            'M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen, "MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018.'),
+    )
     options = {"min_reduction": 4}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, fed_by, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _TO_POOLED = through({OpKind.FLATTEN, OpKind.RESHAPE, OpKind.IDENTITY}, REGULARISERS, ELEMENTWISE, NORMALISATIONS,
                      norm="a normalised pooled vector is still the pooled vector")
@@ -63,17 +63,17 @@ class DominantDenseLayer(Rule):
     ```python
     GlobalAveragePooling2D(), Dense(num_classes)
     ```
-
-    ## References
-    - M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.
-    - S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and
-      Connections for Efficient Neural Networks", NeurIPS 2015.
     """
 
     code = "AL018"
     name = "dominant-dense-layer"
     severity = Severity.INFO
-    references = ("Lin et al. 2014, ICLR", "Han et al. 2015, NeurIPS")
+    references = (
+        Ref("Lin et al. 2014, ICLR",
+            'M. Lin, Q. Chen, S. Yan, "Network In Network", ICLR 2014.'),
+        Ref("Han et al. 2015, NeurIPS",
+            'S. Han, J. Pool, J. Tran, W. Dally, "Learning both Weights and Connections for Efficient Neural Networks", NeurIPS 2015.'),
+    )
     options = {"max_share": 0.5, "min_params": 100_000}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import single_producer
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class UnfoldableBatchNorm(Rule):
@@ -32,17 +32,17 @@ class UnfoldableBatchNorm(Rule):
     ```python
     Conv2D(64, 3, use_bias=False), BatchNormalization(), ReLU()
     ```
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.
-    - B. Jacob et al., "Quantization and Training of Neural Networks for
-      Efficient Integer-Arithmetic-Only Inference", CVPR 2018.
     """
 
     code = "AL019"
     name = "unfoldable-batch-norm"
     severity = Severity.INFO
-    references = ("Ioffe & Szegedy 2015, ICML", "Jacob et al. 2018, CVPR, Sec. 3.2")
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015.'),
+        Ref("Jacob et al. 2018, CVPR, Sec. 3.2",
+            'B. Jacob et al., "Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference", CVPR 2018.'),
+    )
     opt_in = True
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

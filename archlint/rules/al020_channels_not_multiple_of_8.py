@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph
 from archlint.rules._match import feeding
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class ChannelsNotMultipleOf8(Rule):
@@ -32,17 +32,17 @@ class ChannelsNotMultipleOf8(Rule):
     ```python
     Conv2D(64, 3), Conv2D(96, 3)
     ```
-
-    ## References
-    - NVIDIA, "Deep Learning Performance Documentation: Matrix Multiplication
-      Background / Tensor Core Requirements", 2023.
-    - P. Micikevicius et al., "Mixed Precision Training", ICLR 2018.
     """
 
     code = "AL020"
     name = "channels-not-multiple-of-8"
     severity = Severity.INFO
-    references = ("NVIDIA Deep Learning Performance Guide: Tensor Core Requirements", "Micikevicius et al. 2018, ICLR")
+    references = (
+        Ref("NVIDIA Deep Learning Performance Guide: Tensor Core Requirements",
+            'NVIDIA, "Deep Learning Performance Documentation: Matrix Multiplication Background / Tensor Core Requirements", 2023.'),
+        Ref("Micikevicius et al. 2018, ICLR",
+            'P. Micikevicius et al., "Mixed Precision Training", ICLR 2018.'),
+    )
     options = {"multiple": 8}
     opt_in = True
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 #: the most layer names one finding lists in its data (the message gives the count)
@@ -80,17 +80,17 @@ class DanglingNode(Rule):
     ```python
         return self.conv2(y) + self.shortcut(x)
     ```
-
-    ## References
-    - ONNX specification, "Graphs": nodes and outputs
-      (https://onnx.ai/onnx/repo-docs/IR.html).
-    - torch.fx documentation, `Graph.eliminate_dead_code`.
     """
 
     code = "AL021"
     name = "dangling-node"
     severity = Severity.WARNING
-    references = ("ONNX IR specification: Graphs", "torch.fx Graph.eliminate_dead_code")
+    references = (
+        Ref("ONNX IR specification: Graphs",
+            'ONNX specification, "Graphs": nodes and outputs (https://onnx.ai/onnx/repo-docs/IR.html).'),
+        Ref("torch.fx Graph.eliminate_dead_code",
+            "torch.fx documentation, `Graph.eliminate_dead_code`."),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         if not graph.outputs:

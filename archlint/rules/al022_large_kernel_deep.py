@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._match import dims, is_depthwise_or_grouped, weight_depths, whole_map_conv
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class LargeKernelDeep(Rule):
@@ -36,18 +36,17 @@ class LargeKernelDeep(Rule):
     Conv2D(64, 3), ReLU(), Conv2D(128, 3), ReLU(), Conv2D(128, 3), ReLU(), Conv2D(128, 3), ReLU()
     ```
     or a 7x7 depthwise convolution followed by a 1x1 (ConvNeXt).
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for
-      Large-Scale Image Recognition", ICLR 2015.
-    - C. Szegedy et al., "Rethinking the Inception Architecture for Computer
-      Vision", CVPR 2016.
     """
 
     code = "AL022"
     name = "large-kernel-deep"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Szegedy et al. 2016, CVPR, Sec. 3.1")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR, Sec. 2.3",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015.'),
+        Ref("Szegedy et al. 2016, CVPR, Sec. 3.1",
+            'C. Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.'),
+    )
     options = {"min_kernel": 7}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

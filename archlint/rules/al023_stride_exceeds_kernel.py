@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import NORMALISATIONS, dims, nearest_downstream, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 _TO_SUM = through({OpKind.IDENTITY}, NORMALISATIONS, norm="a shortcut's normalisation keeps the pixels the stride skipped")
@@ -62,16 +62,15 @@ class StrideExceedsKernel(Rule):
     ```python
     shortcut = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(64, 128, 1, bias=False), nn.BatchNorm2d(128))
     ```
-
-    ## References
-    - T. He, Z. Zhang, H. Zhang, Z. Zhang, J. Xie, M. Li, "Bag of Tricks for
-      Image Classification with Convolutional Neural Networks", CVPR 2019.
     """
 
     code = "AL023"
     name = "stride-exceeds-kernel"
     severity = Severity.INFO
-    references = ("He et al. 2019, CVPR (Bag of Tricks, ResNet-D)",)
+    references = (
+        Ref("He et al. 2019, CVPR (Bag of Tricks, ResNet-D)",
+            'T. He, Z. Zhang, H. Zhang, Z. Zhang, J. Xie, M. Li, "Bag of Tricks for Image Classification with Convolutional Neural Networks", CVPR 2019.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV, OpKind.POOL):

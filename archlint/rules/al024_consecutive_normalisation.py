@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _NORMS = tuple(NORM_KINDS)
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
@@ -40,16 +40,17 @@ class ConsecutiveNormalisation(Rule):
     ```python
     nn.Conv2d(64, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU()
     ```
-
-    ## References
-    - S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.
-    - J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", 2016.
     """
 
     code = "AL024"
     name = "consecutive-normalisation"
     severity = Severity.WARNING
-    references = ("Ioffe & Szegedy 2015, ICML", "Ba et al. 2016, Layer Normalization")
+    references = (
+        Ref("Ioffe & Szegedy 2015, ICML",
+            'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.'),
+        Ref("Ba et al. 2016, Layer Normalization",
+            'J. L. Ba, J. R. Kiros, G. E. Hinton, "Layer Normalization", 2016.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(*_NORMS):

@@ -6,7 +6,7 @@ from typing import Any
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph
 from archlint.rules._heads import Head, heads
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: losses that read one probability distribution over the classes per sample
 CATEGORICAL = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy"})
@@ -178,22 +178,18 @@ class LossOutputMismatch(Rule):
     converges to worse optima. These mismatches are fault classes of the
     buggy-program benchmark of Nikanjam et al. (2021), where they were
     found in real Stack Overflow and GitHub programs.
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.2-6.2.2.3.
-    - P. Golik, P. Doetsch, H. Ney, "Cross-Entropy vs. Squared Error Training: a Theoretical and
-      Experimental Comparison", Interspeech 2013.
-    - A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep
-      Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint).
     """
 
     code = "AL025"
     name = "loss-output-mismatch"
     severity = Severity.ERROR
     references = (
-        "Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2",
-        "Golik et al. 2013, Interspeech",
-        "Nikanjam et al. 2021, TOSEM (NeuraLint)",
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Sections 6.2.2.2-6.2.2.3.'),
+        Ref("Golik et al. 2013, Interspeech",
+            'P. Golik, P. Doetsch, H. Ney, "Cross-Entropy vs. Squared Error Training: a Theoretical and Experimental Comparison", Interspeech 2013.'),
+        Ref("Nikanjam et al. 2021, TOSEM (NeuraLint)",
+            'A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint).'),
     )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 def _softmax_width(node: Node, graph: Graph) -> int | None:
@@ -58,17 +58,17 @@ class SingleUnitSoftmax(Rule):
     which is 1 when j ranges over i alone (Goodfellow et al. 2016,
     Sec. 6.2.2.3). A fault class of the buggy-program benchmark of Nikanjam
     et al. (2021).
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.2.2.3.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL026"
     name = "single-unit-softmax"
     severity = Severity.ERROR
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 6.2.2.3",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 6.2.2.3.'),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import activation_of, dims, spatial, through, upstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: ops after which an output still has the layout of the Dense it came from
 _KEEPS_MAP = frozenset({OpKind.DENSE, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.BATCH_NORM,
@@ -108,17 +108,17 @@ class DenseOnFeatureMap(Rule):
     greater than 2, Dense computes the dot product between the inputs and
     the kernel along the last axis of the inputs". A fault class ("missing
     flatten") of the buggy-program benchmark of Nikanjam et al. (2021).
-
-    ## References
-    - Keras API reference, `keras.layers.Dense` (https://keras.io/api/layers/core_layers/dense/).
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL027"
     name = "dense-on-feature-map"
     severity = Severity.WARNING
-    references = ("Keras API reference: Dense", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("Keras API reference: Dense",
+            "Keras API reference, `keras.layers.Dense` (https://keras.io/api/layers/core_layers/dense/)."),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         reported: set[int] = set()

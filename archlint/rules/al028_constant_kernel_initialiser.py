@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._init import CONSTANT, kernel_init
 from archlint.rules._match import NORMALISATIONS, REGULARISERS, activation_of, feeding, nearest_downstream, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _TO_MERGE = through(REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS, norm="normalisation does not change that the branch ends in a residual sum")
 _RELU = frozenset({"relu", "relu6"})
@@ -46,17 +46,19 @@ class ConstantKernelInitialiser(Rule):
     Goodfellow et al. (2016, Sec. 8.4) on breaking symmetry; He et al.
     (2015) derive the random scale ReLU layers need. A fault class of the
     buggy-program benchmark of Nikanjam et al. (2021).
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 8.4.
-    - K. He, X. Zhang, S. Ren, J. Sun, "Delving Deep into Rectifiers", ICCV 2015.
-    - H. Zhang, Y. N. Dauphin, T. Ma, "Fixup Initialization", ICLR 2019.
     """
 
     code = "AL028"
     name = "constant-kernel-initialiser"
     severity = Severity.WARNING
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 8.4", "He et al. 2015, ICCV", "Zhang et al. 2019, ICLR (Fixup)")
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 8.4",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 8.4.'),
+        Ref("He et al. 2015, ICCV",
+            'K. He, X. Zhang, S. Ren, J. Sun, "Delving Deep into Rectifiers", ICCV 2015.'),
+        Ref("Zhang et al. 2019, ICLR (Fixup)",
+            'H. Zhang, Y. N. Dauphin, T. Ma, "Fixup Initialization", ICLR 2019.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         hidden = feeding(graph.nodes, WEIGHT_KINDS)

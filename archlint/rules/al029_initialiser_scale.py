@@ -7,7 +7,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node
 from archlint.rules._init import FIXED, fan_in, fixed_std, kernel_init
 from archlint.rules._match import SATURATING, activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 def _gain(node: Node) -> float:
@@ -56,20 +56,19 @@ class InitialiserScale(Rule):
     trained net, adding that Glorot & Bengio's initialisation made this
     pre-training unnecessary. (NeuraLint's initialisation rules check
     constant, missing and repeated initialisation, not the scale.)
-
-    ## References
-    - K. He, X. Zhang, S. Ren, J. Sun, "Delving Deep into Rectifiers: Surpassing Human-Level
-      Performance on ImageNet Classification", ICCV 2015.
-    - X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural
-      networks", AISTATS 2010.
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-      Recognition", ICLR 2015, Section 3.1.
     """
 
     code = "AL029"
     name = "initialiser-scale"
     severity = Severity.WARNING
-    references = ("He et al. 2015, ICCV", "Glorot & Bengio 2010, AISTATS", "Simonyan & Zisserman 2015, ICLR")
+    references = (
+        Ref("He et al. 2015, ICCV",
+            'K. He, X. Zhang, S. Ren, J. Sun, "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet Classification", ICCV 2015.'),
+        Ref("Glorot & Bengio 2010, AISTATS",
+            'X. Glorot, Y. Bengio, "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.'),
+        Ref("Simonyan & Zisserman 2015, ICLR",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Section 3.1.'),
+    )
     options = {"min_layers": 3, "max_factor": 100.0}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -15,7 +15,7 @@ from archlint.rules._match import (
     through,
     whole_map_conv,
 )
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: single-input ops a plain chain of convolutions may pass through
 _CHAIN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD}, LOCAL_POOLING, NORMALISATIONS,
@@ -93,21 +93,19 @@ class KernelGrowsWithDepth(Rule):
     convolutional layers" and flags a 15x15 convolution followed by a 7x7
     one; archlint leaves shrinking kernels alone (that doctrine would flag
     AlexNet and every ResNet stem).
-
-    ## References
-    - K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-      Recognition", ICLR 2015, Section 2.3.
-    - A. Krizhevsky, I. Sutskever, G. Hinton, "ImageNet Classification with Deep Convolutional
-      Neural Networks", NeurIPS 2012 (11x11, 5x5, then 3x3 kernels).
-    - Contrary: A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using
-      Graph Transformations", TOSEM 2021; NeuraLint rule f016 (`checkDecreasingWindowSize`).
     """
 
     code = "AL030"
     name = "kernel-grows-with-depth"
     severity = Severity.INFO
-    references = ("Simonyan & Zisserman 2015, ICLR, Sec. 2.3", "Krizhevsky et al. 2012, NeurIPS",
-                  "contrary: Nikanjam et al. 2021, TOSEM (NeuraLint f016)")
+    references = (
+        Ref("Simonyan & Zisserman 2015, ICLR, Sec. 2.3",
+            'K. Simonyan, A. Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Section 2.3.'),
+        Ref("Krizhevsky et al. 2012, NeurIPS",
+            'A. Krizhevsky, I. Sutskever, G. Hinton, "ImageNet Classification with Deep Convolutional Neural Networks", NeurIPS 2012 (11x11, 5x5, then 3x3 kernels).'),
+        Ref("contrary: Nikanjam et al. 2021, TOSEM (NeuraLint f016)",
+            'Contrary: A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021; NeuraLint rule f016 (`checkDecreasingWindowSize`).'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.CONV):

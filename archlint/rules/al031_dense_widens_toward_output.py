@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, feeding, through
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _CHAIN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS,
                  norm="normalisation keeps the widths of the dense chain the rule compares")
@@ -77,17 +77,17 @@ class DenseWidensTowardOutput(Rule):
     adds parameters, not information. A fault class of the buggy-program
     benchmark of Nikanjam et al. (2021). Convention; not measured by
     archlint.
-
-    ## References
-    - T. M. Cover, J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006, Section 2.8.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL031"
     name = "dense-widens-toward-output"
     severity = Severity.INFO
-    references = ("Cover & Thomas 2006, Sec. 2.8 (data processing inequality)", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("Cover & Thomas 2006, Sec. 2.8 (data processing inequality)",
+            'T. M. Cover, J. A. Thomas, "Elements of Information Theory", 2nd ed., Wiley 2006, Section 2.8.'),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         hidden = feeding(graph.nodes, WEIGHT_KINDS)

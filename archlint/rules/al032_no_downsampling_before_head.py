@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import dims, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 def _downsamples(node: Node) -> bool:
@@ -88,20 +88,19 @@ class NoDownsamplingBeforeHead(Rule):
     show the effective receptive field grows with the square root of the
     number of stride-1 layers, and that subsampling enlarges it. A fault
     class of the buggy-program benchmark of Nikanjam et al. (2021).
-
-    ## References
-    - Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to Document
-      Recognition", Proc. IEEE 1998.
-    - W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep
-      Convolutional Neural Networks", NeurIPS 2016.
-    - A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph
-      Transformations", TOSEM 2021.
     """
 
     code = "AL032"
     name = "no-downsampling-before-head"
     severity = Severity.WARNING
-    references = ("LeCun et al. 1998, Proc. IEEE", "Luo et al. 2016, NeurIPS", "Nikanjam et al. 2021, TOSEM")
+    references = (
+        Ref("LeCun et al. 1998, Proc. IEEE",
+            'Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to Document Recognition", Proc. IEEE 1998.'),
+        Ref("Luo et al. 2016, NeurIPS",
+            'W. Luo, Y. Li, R. Urtasun, R. Zemel, "Understanding the Effective Receptive Field in Deep Convolutional Neural Networks", NeurIPS 2016.'),
+        Ref("Nikanjam et al. 2021, TOSEM",
+            'A. Nikanjam et al., "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021.'),
+    )
     options = {"min_convs": 3}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: what may sit between the dropout and the pooling: the activation, nothing that mixes values
 _TO_POOL = frozenset({OpKind.ACTIVATION, OpKind.IDENTITY})
@@ -59,19 +59,17 @@ class DropoutBeforeMaxPooling(Rule):
     ```python
     Conv2D(64, 3, activation="relu"), MaxPooling2D(), Dropout(0.25), Flatten(), Dense(10)
     ```
-
-    ## References
-    - A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep
-      Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint rule f018).
-    - Contrary: H. Wu, X. Gu, "Towards Dropout Training for Convolutional Neural Networks",
-      Neural Networks 2015 (arXiv 1512.00242): dropout before max pooling ("max-pooling
-      dropout") picks activations from a multinomial distribution and regularises well.
     """
 
     code = "AL033"
     name = "dropout-before-max-pooling"
     severity = Severity.INFO
-    references = ("Nikanjam et al. 2021, TOSEM (NeuraLint f018)", "contrary: Wu & Gu 2015, Neural Networks")
+    references = (
+        Ref("Nikanjam et al. 2021, TOSEM (NeuraLint f018)",
+            'A. Nikanjam, H. B. Braiek, M. M. Morovati, F. Khomh, "Automatic Fault Detection for Deep Learning Programs Using Graph Transformations", TOSEM 2021 (NeuraLint rule f018).'),
+        Ref("contrary: Wu & Gu 2015, Neural Networks",
+            'Contrary: H. Wu, X. Gu, "Towards Dropout Training for Convolutional Neural Networks", Neural Networks 2015 (arXiv 1512.00242): dropout before max pooling ("max-pooling dropout") picks activations from a multinomial distribution and regularises well.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.DROPOUT):

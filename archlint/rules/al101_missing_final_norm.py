@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._seq import PASSIVE, frontier, pre_norm_adds
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 #: the most nodes looked at downstream of a stack's end
@@ -66,16 +66,17 @@ class MissingFinalNorm(Rule):
     their Pre-LN Transformer with a final layer norm; GPT-2, GPT-3, Llama,
     T5 and ViT all have one. No controlled ablation of the final norm alone
     was found; the grade is convention.
-
-    ## References
-    - R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.
-    - A. Radford et al., "Language Models are Unsupervised Multitask Learners", OpenAI 2019, Sec. 2.3.
     """
 
     code = "AL101"
     name = "missing-final-norm"
     severity = Severity.WARNING
-    references = ("Xiong et al. 2020, ICML", "Radford et al. 2019, GPT-2 report")
+    references = (
+        Ref("Xiong et al. 2020, ICML",
+            'R. Xiong et al., "On Layer Normalization in the Transformer Architecture", ICML 2020.'),
+        Ref("Radford et al. 2019, GPT-2 report",
+            'A. Radford et al., "Language Models are Unsupervised Multitask Learners", OpenAI 2019, Sec. 2.3.'),
+    )
     options = {"min_blocks": 2}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 def _prescaled(node: Node) -> bool:
@@ -62,19 +62,19 @@ class UnscaledAttention(Rule):
     projection's initialisation instead, and muP (Yang et al. 2021) uses
     `1/d`. Hence an info, not a warning: check that the scaling lives
     somewhere.
-
-    ## References
-    - A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017, Sec. 3.2.1.
-    - C. Raffel et al., "Exploring the Limits of Transfer Learning with a Unified Text-to-Text
-      Transformer", JMLR 2020.
-    - G. Yang et al., "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter
-      Transfer", NeurIPS 2021.
     """
 
     code = "AL102"
     name = "unscaled-attention"
     severity = Severity.INFO
-    references = ("Vaswani et al. 2017, NeurIPS", "Raffel et al. 2020, JMLR", "Yang et al. 2021, NeurIPS")
+    references = (
+        Ref("Vaswani et al. 2017, NeurIPS",
+            'A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017, Sec. 3.2.1.'),
+        Ref("Raffel et al. 2020, JMLR",
+            'C. Raffel et al., "Exploring the Limits of Transfer Learning with a Unified Text-to-Text Transformer", JMLR 2020.'),
+        Ref("Yang et al. 2021, NeurIPS",
+            'G. Yang et al., "Tensor Programs V: Tuning Large Neural Networks via Zero-Shot Hyperparameter Transfer", NeurIPS 2021.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.ATTENTION):

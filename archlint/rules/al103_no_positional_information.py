@@ -6,7 +6,7 @@ from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import REGULARISERS, through
 from archlint.rules._seq import token_embeddings
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 #: between the token embedding and the first layer: what may sit there
 _WALK = through({OpKind.IDENTITY, OpKind.RESHAPE}, REGULARISERS, {OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.NORM},
@@ -103,18 +103,19 @@ class NoPositionalInformation(Rule):
     ("NoPE") are competitive, because the causal mask itself reveals
     position; this rule therefore stays silent when a mask or causal flag
     is visible.
-
-    ## References
-    - A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017, Sec. 3.5.
-    - A. Haviv et al., "Transformer Language Models without Positional Encodings Still Learn
-      Positional Information", Findings of EMNLP 2022.
-    - O. Press, N. Smith, M. Lewis, "Train Short, Test Long: Attention with Linear Biases", ICLR 2022.
     """
 
     code = "AL103"
     name = "no-positional-information"
     severity = Severity.INFO
-    references = ("Vaswani et al. 2017, NeurIPS", "Haviv et al. 2022, Findings of EMNLP", "Press et al. 2022, ICLR")
+    references = (
+        Ref("Vaswani et al. 2017, NeurIPS",
+            'A. Vaswani et al., "Attention Is All You Need", NeurIPS 2017, Sec. 3.5.'),
+        Ref("Haviv et al. 2022, Findings of EMNLP",
+            'A. Haviv et al., "Transformer Language Models without Positional Encodings Still Learn Positional Information", Findings of EMNLP 2022.'),
+        Ref("Press et al. 2022, ICLR",
+            'O. Press, N. Smith, M. Lewis, "Train Short, Test Long: Attention with Linear Biases", ICLR 2022.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         atts = list(graph.of_kind(OpKind.ATTENTION))

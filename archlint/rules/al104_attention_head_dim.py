@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class AttentionHeadDim(Rule):
@@ -36,17 +36,17 @@ class AttentionHeadDim(Rule):
     A throughput rule from the kernels' documented constraints (Dao et al.
     2022; NVIDIA's performance guide), not an accuracy claim; published
     models use head sizes of 32, 64, 80 or 128.
-
-    ## References
-    - T. Dao et al., "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness",
-      NeurIPS 2022.
-    - NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.
     """
 
     code = "AL104"
     name = "attention-head-dim"
     severity = Severity.INFO
-    references = ("Dao et al. 2022, NeurIPS (FlashAttention)", "NVIDIA Deep Learning Performance Guide")
+    references = (
+        Ref("Dao et al. 2022, NeurIPS (FlashAttention)",
+            'T. Dao et al., "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness", NeurIPS 2022.'),
+        Ref("NVIDIA Deep Learning Performance Guide",
+            'NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.'),
+    )
     options = {"multiple": 8}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._seq import token_embeddings
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 
 class VocabSizeNotAligned(Rule):
@@ -37,17 +37,17 @@ class VocabSizeNotAligned(Rule):
     ## Evidence
     A throughput rule of thumb (NVIDIA's performance guide; Shoeybi et al.
     2019 pad the vocabulary for this reason); no accuracy claim.
-
-    ## References
-    - M. Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language Models Using Model
-      Parallelism", 2019.
-    - NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.
     """
 
     code = "AL105"
     name = "vocab-size-not-aligned"
     severity = Severity.INFO
-    references = ("Shoeybi et al. 2019 (Megatron-LM)", "NVIDIA Deep Learning Performance Guide")
+    references = (
+        Ref("Shoeybi et al. 2019 (Megatron-LM)",
+            'M. Shoeybi et al., "Megatron-LM: Training Multi-Billion Parameter Language Models Using Model Parallelism", 2019.'),
+        Ref("NVIDIA Deep Learning Performance Guide",
+            'NVIDIA, "Deep Learning Performance Guide: Matrix Multiplication", Tensor Core requirements.'),
+    )
     options = {"multiple": 64}
     opt_in = True
 

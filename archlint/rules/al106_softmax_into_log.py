@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 
@@ -39,15 +39,15 @@ class SoftmaxIntoLog(Rule):
     A numerical identity: `log softmax(x)_i = x_i - logsumexp(x)`; the
     stable form is the one deep-learning libraries implement (Goodfellow et
     al. 2016, Sec. 4.1 on softmax and underflow).
-
-    ## References
-    - I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 4.1.
     """
 
     code = "AL106"
     name = "softmax-into-log"
     severity = Severity.WARNING
-    references = ("Goodfellow et al. 2016, Deep Learning, Sec. 4.1",)
+    references = (
+        Ref("Goodfellow et al. 2016, Deep Learning, Sec. 4.1",
+            'I. Goodfellow, Y. Bengio, A. Courville, "Deep Learning", MIT Press 2016, Section 4.1.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.nodes:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import activation_of
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 FP16_MAX = 65504.0
 FP32_MAX = 3.4028234663852886e38
@@ -90,16 +90,17 @@ class Fp16UnsafeConstant(Rule):
     IEEE 754 binary16 has a largest finite value of 65504 (Micikevicius et
     al. 2018 on mixed precision); the overflow is a definition, not a
     measurement. `-1e4` (BERT's original constant) is safe.
-
-    ## References
-    - P. Micikevicius et al., "Mixed Precision Training", ICLR 2018.
-    - IEEE 754-2008, binary16 format.
     """
 
     code = "AL107"
     name = "fp16-unsafe-constant"
     severity = Severity.WARNING
-    references = ("Micikevicius et al. 2018, ICLR", "IEEE 754-2008")
+    references = (
+        Ref("Micikevicius et al. 2018, ICLR",
+            'P. Micikevicius et al., "Mixed Precision Training", ICLR 2018.'),
+        Ref("IEEE 754-2008",
+            "IEEE 754-2008, binary16 format."),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         half = graph.meta.get("half_precision") or {}

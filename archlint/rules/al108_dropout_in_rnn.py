@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._match import nearest_downstream
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _VIEW = frozenset({OpKind.RESHAPE, OpKind.IDENTITY})
 
@@ -45,18 +45,19 @@ class DropoutInRnn(Rule):
     exactly the non-recurrent per-step dropout that PyTorch implements, and
     Merity et al. (2018) combine both. Hence an info: consider the
     variational form, especially for small data.
-
-    ## References
-    - Y. Gal, Z. Ghahramani, "A Theoretically Grounded Application of Dropout in Recurrent Neural
-      Networks", NeurIPS 2016.
-    - W. Zaremba, I. Sutskever, O. Vinyals, "Recurrent Neural Network Regularization", 2014.
-    - S. Merity, N. S. Keskar, R. Socher, "Regularizing and Optimizing LSTM Language Models", ICLR 2018.
     """
 
     code = "AL108"
     name = "dropout-in-rnn"
     severity = Severity.INFO
-    references = ("Gal & Ghahramani 2016, NeurIPS", "Zaremba et al. 2014", "Merity et al. 2018, ICLR")
+    references = (
+        Ref("Gal & Ghahramani 2016, NeurIPS",
+            'Y. Gal, Z. Ghahramani, "A Theoretically Grounded Application of Dropout in Recurrent Neural Networks", NeurIPS 2016.'),
+        Ref("Zaremba et al. 2014",
+            'W. Zaremba, I. Sutskever, O. Vinyals, "Recurrent Neural Network Regularization", 2014.'),
+        Ref("Merity et al. 2018, ICLR",
+            'S. Merity, N. S. Keskar, R. Socher, "Regularizing and Optimizing LSTM Language Models", ICLR 2018.'),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         for node in graph.of_kind(OpKind.RNN):

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph
-from archlint.rules.base import Rule, RuleContext
+from archlint.rules.base import Ref, Rule, RuleContext
 
 _WHAT = {
     "dropout-removed": ("AL001", "dropout layers"),
@@ -43,16 +43,17 @@ class ExportHidesLayers(Rule):
     `training=` and `do_constant_folding=` options and the legacy
     `dynamo=False` exporter are deprecated):
     `torch.onnx.export(model.train(), (x,), "m.onnx", dynamo=True, optimize=False)`.
-
-    ## References
-    - PyTorch documentation, `torch.onnx.export` (`dynamo`, `optimize`; `training` deprecated).
-    - ONNX Script rewriter rules (`FuseBatchNormIntoConv`).
     """
 
     code = "AL900"
     name = "export-hides-layers"
     severity = Severity.INFO
-    references = ("PyTorch docs: torch.onnx.export", "onnxscript rewriter: FuseBatchNormIntoConv")
+    references = (
+        Ref("PyTorch docs: torch.onnx.export",
+            "PyTorch documentation, `torch.onnx.export` (`dynamo`, `optimize`; `training` deprecated)."),
+        Ref("onnxscript rewriter: FuseBatchNormIntoConv",
+            "ONNX Script rewriter rules (`FuseBatchNormIntoConv`)."),
+    )
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         by_kind: dict[str, list] = {}

@@ -3,7 +3,10 @@
 A rule's docstring is its user documentation and must hold the sections in
 :data:`SECTIONS`, each as a Markdown ``## `` heading, in that order (``Evidence``
 may be left out: the evidence is data, in ``archlint/evidence/CODE.toml``, and
-the rule page renders it as a table); this is checked when the class is defined.  ``check(graph, ctx)`` yields findings and
+the rule page renders it as a table); this is checked when the class is defined.
+Its references are declared once, as :class:`Ref` records in ``references``
+(the rule page's References section is written from them, never in the
+docstring).  ``check(graph, ctx)`` yields findings and
 never mutates the graph.
 """
 
@@ -18,9 +21,18 @@ from typing import Any, ClassVar
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node
 
-SECTIONS = ("What it flags", "Why it hurts", "Example", "Use instead", "Evidence", "References")
+SECTIONS = ("What it flags", "Why it hurts", "Example", "Use instead", "Evidence")
 _CODE = re.compile(r"^AL\d{3}$")
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One reference of a rule: a short ``label`` (SARIF, ``archlint rules``, the
+    catalogue table) and the full ``citation`` (the rule page's References)."""
+
+    label: str
+    citation: str
 
 
 @dataclass
@@ -56,7 +68,8 @@ class Rule:
     name: ClassVar[str]
     severity: ClassVar[Severity]
     summary: ClassVar[str] = ""
-    references: ClassVar[tuple[str, ...]] = ()
+    #: what the rule rests on, each declared once (:class:`Ref`)
+    references: ClassVar[tuple[Ref, ...]] = ()
     #: validation experiment id(s) whose results back this rule, if any
     evidence: ClassVar[tuple[str, ...]] = ()
     #: per-rule options and their defaults (configurable in [tool.archlint.rules.CODE])
@@ -81,6 +94,8 @@ class Rule:
             raise TypeError(
                 f"{cls.__name__} ({cls.code}): docstring sections must be {list(SECTIONS)}, got {titles}"
             )
+        if not all(isinstance(r, Ref) and r.label.strip() and r.citation.strip() for r in cls.references):
+            raise TypeError(f"{cls.__name__}: references must be Ref(label, citation) records")
         if not sections["summary"]:
             raise TypeError(f"{cls.__name__}: docstring needs a one-line summary first")
         cls.summary = sections["summary"].splitlines()[0]

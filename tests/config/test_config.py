@@ -166,9 +166,6 @@ class _Probe(Rule):
 
     ## Evidence
     None.
-
-    ## References
-    - none
     """
 
     code = "AL899"

@@ -135,6 +135,15 @@ def test_no_private_name_is_imported_across_modules() -> None:
     assert climbs(mods, found) == []
 
 
+def test_the_cli_reaches_models_only_through_the_api() -> None:
+    """cli.py parses options and picks a reporter; loading and checking are the API's."""
+    _, _, edges = graph()
+    around = sorted(m for m in edges["archlint.cli"]
+                    if m.startswith(("archlint.frontends", "archlint.graph", "archlint.rules.runner")))
+    assert around == []
+    assert "archlint.api" in edges["archlint.cli"]
+
+
 def test_the_check_sees_what_it_claims_to() -> None:
     mods, found, edges = graph()
     assert len(mods) > 100 and len(found) > 300  # the whole tree is read, lazy imports included

@@ -126,3 +126,24 @@ def test_a_new_rule_is_one_file_plus_fixtures_and_one_command(tmp_path: Path) ->
     again = run("scripts/new_rule.py", "dropout-before-pooling", cwd=repo)
     assert again.returncode != 0 and "is taken by" in again.stderr
     assert "is taken by al001_" in run("scripts/new_rule.py", "other-name", "--code", "AL001", cwd=repo).stderr
+
+
+def test_references_are_declared_once() -> None:
+    """The page's References come from ``references`` (label + citation); a docstring that
+    writes them a second time, or a bare string, is refused when the class is defined."""
+    from archlint.findings import Severity
+    from archlint.rules.base import Ref, Rule
+
+    doc = "A probe.\n\n## What it flags\nx\n\n## Why it hurts\nx\n\n## Example\nx\n\n## Use instead\nx\n"
+    with pytest.raises(TypeError, match="docstring sections"):
+        type("Twice", (Rule,), {"__doc__": doc + "\n## References\n- A. Author, 2020.\n", "code": "AL898",
+                                "name": "probe", "severity": Severity.INFO})
+    with pytest.raises(TypeError, match="Ref"):
+        type("Bare", (Rule,), {"__doc__": doc, "code": "AL898", "name": "probe", "severity": Severity.INFO,
+                               "references": ("A. Author 2020",)})
+    ok = type("Once", (Rule,), {"__doc__": doc, "code": "AL898", "name": "probe", "severity": Severity.INFO,
+                                "references": (Ref("Author 2020", 'A. Author, "Title", Venue 2020.'),)})
+    page = docs.render_rule(ok)
+    assert page.endswith('## References\n\n- A. Author, "Title", Venue 2020.\n')
+    for rule in ALL_RULES:
+        assert rule.references and all(isinstance(r, Ref) for r in rule.references), rule.code

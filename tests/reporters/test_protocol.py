@@ -33,7 +33,8 @@ def test_unknown_format_is_none_and_a_usage_error() -> None:
     assert get_reporter("yaml") is None
     r = CliRunner().invoke(app, ["check", "fixtures", "--format", "yaml"])
     assert r.exit_code == 2
-    assert "unknown --format 'yaml' (use text, json, sarif, github, html, netron)" in r.stderr
+    assert f"unknown --format 'yaml' (use {', '.join(FORMATS)})" in r.stderr
+    assert FORMATS[:6] == ("text", "json", "sarif", "github", "html", "netron")
 
 
 class CountReporter(Reporter):
