@@ -108,8 +108,13 @@ def test_coverage_counts_unknown_op_types() -> None:
     b.add_input("x", (1, 4))
     b.add(OpKind.UNKNOWN, "Erf", "e", inputs=["x"], outputs=["e"])
     b.add(OpKind.ACTIVATION, "Relu", "r", inputs=["e"], outputs=["r"], attrs={"activation": "relu"})
-    cov = b.finish().coverage()
-    assert (cov["nodes"], cov["understood"], cov["unknown"]) == (2, 1, {"Erf": 1})
+    g = b.finish()
+    cov = g.coverage()
+    # 'r' is known but has no shape (nothing inferred past the unknown Erf): not understood either
+    assert (cov["nodes"], cov["understood"], cov["unknown"], cov["shapeless"]) == (2, 0, {"Erf": 1}, 1)
+    g.nodes[-1].outputs[0].shape = (1, 4)
+    cov = g.coverage()
+    assert (cov["nodes"], cov["understood"], cov["unknown"], cov["shapeless"]) == (2, 1, {"Erf": 1}, 0)
 
 
 def test_graph_records_no_passes_until_the_pipeline_runs() -> None:
