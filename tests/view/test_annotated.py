@@ -104,3 +104,12 @@ def test_model_explorer_node_data_follows_its_schema_and_colours_flagged_nodes(t
         worst = max(rank[f["severity"]] for f in found if f["node"] == n)
         assert doc["results"][n]["value"] == doc["results"][outs[n]]["value"] == worst
         assert doc["results"][n]["bgColor"] == {1: "#9ecbff", 2: "#f2cc60", 3: "#ff8182"}[worst]
+
+
+def test_view_refuses_a_model_that_is_not_onnx_before_serving(tmp_path: Path) -> None:
+    pytest.importorskip("netron")
+    keras = next((ROOT / "fixtures").glob("keras/*.keras"), None) or next((ROOT / "fixtures").glob("**/*.h5"))
+    r = subprocess.run([sys.executable, "-m", "archlint.cli", "view", str(keras), "--no-browser", "-o",
+                        str(tmp_path / "x.onnx")], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 2 and "annotates ONNX files" in r.stderr and "serving" not in r.stdout
+    assert not (tmp_path / "x.onnx").exists()
