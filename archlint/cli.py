@@ -281,7 +281,6 @@ def view(
     Each flagged node's description and metadata hold its findings, and its name ends in
     "[archlint CODE]": Netron's Find (Ctrl+F) lists the flagged nodes by "archlint" or by a code.
     """
-    from archlint import config as cfg
     from archlint.api import lint_paths
     from archlint.reporters import ReportOptions
     from archlint.reporters.onnx_annotated_reporter import OnnxAnnotatedReporter
@@ -293,11 +292,7 @@ def view(
         raise typer.Exit(EXIT_ERROR) from None
     reporter = OnnxAnnotatedReporter()
     try:
-        conf = cfg.resolve_config(config, [model])
-        if select is not None:
-            conf.select = cfg.parse_codes(select)
-        if ignore is not None:
-            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        conf = _one_model_config(config, model, select, ignore)
         result = lint_paths([model], conf, keep_views=True, jobs=1)
         for r in result.errors:
             _err(f"{r.path}: {r.error}")
@@ -336,6 +331,18 @@ def view(
     netron.wait()
 
 
+def _one_model_config(config: Path | None, model: str, select: str | None, ignore: str | None) -> Any:
+    """The config for one model (``show``, ``view``): the file's, with the command line's --select/--ignore."""
+    from archlint import config as cfg
+
+    conf = cfg.resolve_config(config, [model])
+    if select is not None:
+        conf.select = cfg.parse_codes(select)
+    if ignore is not None:
+        conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+    return conf
+
+
 def _has_external_data(path: str) -> bool:
     """Whether an ONNX file keeps weights outside itself (the copy must sit beside it to find them)."""
     import onnx
@@ -366,15 +373,10 @@ def show(
     shape, parameters, MACs and findings per layer, then the totals (parameters,
     MACs/FLOPs, activation memory). Exits 0 when
     the model was read (findings do not fail it), 2 when it could not be."""
-    from archlint import config as cfg
     from archlint.api import lint_paths
 
     try:
-        conf = cfg.resolve_config(config, [model])
-        if select is not None:
-            conf.select = cfg.parse_codes(select)
-        if ignore is not None:
-            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        conf = _one_model_config(config, model, select, ignore)
         _load_options(conf, trust, input_shape, input, arg)
         fmt = format.lower()
         if fmt not in ("text", "json"):

@@ -73,9 +73,4 @@ def test_node_data_colours_the_flagged_node_in_model_explorer(tmp_path: Path) ->
             finally:
                 b.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        browser.stop(proc)

@@ -72,9 +72,4 @@ def test_archlint_view_shows_findings_in_netrons_page(tmp_path: Path) -> None:
             finally:
                 b.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        browser.stop(proc)
