@@ -192,9 +192,9 @@ class Graph:
 
     def coverage(self) -> dict[str, Any]:
         """How much of the graph archlint understood: nodes (inputs and
-        outputs aside) by kind, the op types left UNKNOWN, most first, and the
-        nodes whose output shape is unknown (a known op without a shape is not
-        understood either: the shape rules cannot judge it). Where the frontend
+        outputs aside) by kind, the op types left UNKNOWN, most first, and,
+        apart, the known nodes whose output shape is unknown (``shapeless``: the
+        shape rules skip them; the coverage line names them). Where the frontend
         knows the file's own parameter total (``meta["file_params"]``), the share
         of it the graph accounts for."""
         by_kind: dict[str, int] = {}
@@ -209,7 +209,7 @@ class Graph:
             elif n.outputs and n.outputs[0].shape is None:
                 shapeless += 1
         total = sum(by_kind.values())
-        understood = total - sum(unknown.values()) - shapeless
+        understood = total - sum(unknown.values())
         out: dict[str, Any] = {
             "nodes": total,
             "understood": understood,
