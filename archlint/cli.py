@@ -358,10 +358,10 @@ def view(
     browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the page in a web browser.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
 ) -> None:
-    """Open an ONNX model in Netron with archlint's findings written into it (needs archlint[view]).
+    r"""Open an ONNX model in Netron with archlint's findings written into it (needs archlint\[view]).
 
     Each flagged node's description and metadata hold its findings, and its name ends in
-    "[archlint CODE]": Netron's Find (Ctrl+F) lists the flagged nodes by "archlint" or by a code.
+    "\[archlint CODE]": Netron's Find (Ctrl+F) lists the flagged nodes by "archlint" or by a code.
     """
     from archlint.api import lint_paths
     from archlint.reporters import ReportOptions
