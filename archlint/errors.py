@@ -20,9 +20,10 @@ class ConfigError(ArchlintError):
 class LoadError(ArchlintError):
     """A model file that cannot be read: names the file and the problem."""
 
-    def __init__(self, path: str | Path, problem: str) -> None:
+    def __init__(self, path: str | Path, problem: str, details: str | None = None) -> None:
         self.path = str(path)
         self.problem = problem
+        self.details = details  # the backends' own errors, printed under --verbose only
         super().__init__(f"{self.path}: {problem}")
 
 

@@ -414,6 +414,13 @@ def _weights_from_real_build(graph: Graph, target: str, options: LoadOptions) ->
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
+    graph = _load_built_graph(torch, target, options, model, example)
+    if options.args:
+        graph.meta["spec_args"] = list(options.args)  # report headers name the model: spec --arg ...
+    return graph
+
+
+def _load_built_graph(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
     notes: list[str] = []
     specs = options.example_inputs()
     if specs:
@@ -579,7 +586,9 @@ def _capture_modes(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[s
     unique = list(dict.fromkeys(errors))
     raise LoadError(
         spec or name,
-        f"the module failed to trace with input {example.describe()} ({'; '.join(unique)}); {_hint(unique, example)}",
+        f"failed to trace: {_hint(unique, example)} (input {example.describe()}; "
+        f"--verbose shows the {len(unique)} backend error{'s' if len(unique) != 1 else ''})",
+        details="\n".join(unique),
     ) from (causes[0] if causes else None)
 
 
