@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from archlint.graph.core import Fused  # the graph records fusions; the executor runs them
+
 
 @dataclass(frozen=True)
 class In:
@@ -103,14 +105,6 @@ class Impl:
 
     def ops(self) -> list[str]:
         return [f"{c.domain}:{c.op}" for c in self.calls]
-
-
-@dataclass
-class Fused:
-    """A node fused from ``members`` (graph nodes no longer in the graph, with
-    their own inputs and impls): run them in order; the last one's output is the node's."""
-
-    members: list[Any] = field(default_factory=list)
 
 
 def leaves(obj: Any) -> Iterator[Any]:

@@ -179,6 +179,15 @@ class ExportNote:
     certain: bool = True
 
 
+@dataclass
+class Fused:
+    """The implementation record of a node fused from ``members`` (graph nodes no longer in
+    the graph, with their own inputs and impls): the executor runs them in order; the last
+    one's output is the node's."""
+
+    members: list[Any] = field(default_factory=list)
+
+
 @dataclass(eq=False)
 class Graph:
     """A model as a DAG of :class:`Node` in topological order."""
@@ -284,8 +293,6 @@ class Graph:
             index=pos,
         )
         if any(n.impl is not None for n in group):
-            from archlint.execute.spec import Fused
-
             node.impl = Fused(members=ordered)  # the executor runs what was fused
         seen: set[int] = set()
         for v in inputs:
