@@ -39,11 +39,23 @@ SMALL = {
     "mlp_dim": 64, "num_channels": 3, "max_source_sequence_length": 32, "max_target_sequence_length": 32,
     "num_key_value_groups": 1, "layer_norm_epsilon": 1e-6, "query_head_dim_normalize": True,
     "sliding_window_size": 16, "rope_max_wavelength": 10000, "kernel_size": 3, "num_blocks": 2,
+    "vocab_size": 128, "num_attention_heads": 2, "head_size": 16, "hidden_size": 32, "embed_dim": 32,
+    "depths": [1, 1], "window_size": 4, "num_layers_enc": 1, "num_layers_dec": 1, "encoder_num_layers": 1,
+    "decoder_num_layers": 1, "encoder_num_heads": 2, "decoder_num_heads": 2, "filter_dim": 16,
+    "shared_expert_intermediate_size": 32, "attention_bias": False, "attention_dropout": 0.0, "mlp_bias": False,
+    "max_position_embeddings": 64, "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
+    "rope_layer_enabled_list": [True, True], "layer_types": ["full_attention", "full_attention"],
+    "encoder_hidden_dim": 32, "encoder_intermediate_dim": 64, "encoder_num_attention_heads": 2,
+    "encoder_num_key_value_heads": 1, "encoder_head_dim": 16, "encoder_layer_types": ["full_attention"],
+    "decoder_hidden_dim": 32, "decoder_intermediate_dim": 64, "decoder_num_attention_heads": 2,
+    "decoder_num_key_value_heads": 1, "decoder_head_dim": 16, "decoder_layer_types": ["full_attention"],
+    "global_attention_layer_indices": [1], "num_frames": 2, "num_spatial_layers": 1, "num_temporal_layers": 1,
+    "num_auxiliary_layers": 1,
 }
 
 #: hand-written small constructions where the generic filler cannot guess
 SPECIAL = {
-    "ResNetBackbone": dict(input_conv_filters=[16], input_conv_kernel_sizes=[7], stackwise_num_filters=[16, 32],
+    "ResNetBackbone": dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128],
                            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
                            image_shape=(32, 32, 3)),
     "VGGBackbone": dict(stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=(32, 32, 3)),
@@ -51,6 +63,13 @@ SPECIAL = {
     "ViTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
     "DeiTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                          intermediate_dim=64),
+    "XceptionBackbone": dict(stackwise_conv_filters=[[16, 32], [32, 32], [64, 64]], stackwise_pooling=[False, True, False],
+                             image_shape=(64, 64, 3)),
+    "SwinTransformerBackbone": dict(image_shape=(32, 32, 3), patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
+                                    window_size=4),
+    "CSPNetBackbone": dict(stem_filters=16, stem_kernel_size=3, stem_strides=2, stackwise_depth=[1, 1],
+                           stackwise_strides=[2, 2], stackwise_num_filters=[32, 64], block_type="bottleneck_block",
+                           image_shape=(32, 32, 3)),
     "GPT2Backbone": dict(vocabulary_size=128, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
                          max_sequence_length=32),
 }
