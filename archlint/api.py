@@ -1,4 +1,6 @@
-"""The public API: ``lint(path, config) -> list[Finding]``.
+"""The public API: ``lint(path, config) -> list[Finding]``; ``load_graph(target)``
+(archlint's graph of a file or factory spec) and ``load_module(target)`` (that
+graph as a runnable torch module, :mod:`archlint.execute`).
 
 The CLI and the tests call this; nothing here prints.
 """
@@ -10,18 +12,19 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archlint.config import Config
 from archlint.errors import ArchlintError, LoadError, UsageError, plain_reason
 from archlint.findings import Finding
-from archlint.frontends import EXTENSIONS, is_model_dir, is_torch_spec, is_zip, load_graph, parse_input, parse_shape
+from archlint.frontends import EXTENSIONS, LoadOptions, is_model_dir, is_torch_spec, is_zip, load_graph, parse_input, parse_shape
 from archlint.graph import Graph
 from archlint.rules.runner import INTERNAL_CODE, MAX_FINDINGS_PER_RULE, run_rules
 from archlint.view import coverage_text
 
 __all__ = [
     "INTERNAL_CODE", "MAX_FINDINGS_PER_RULE", "FileResult", "LintResult", "check_graph", "default_jobs",
-    "expand_targets", "lint", "lint_one", "lint_paths", "parse_input", "parse_shape", "prefetch",
+    "expand_targets", "lint", "load_graph", "load_module", "lint_one", "lint_paths", "parse_input", "parse_shape", "prefetch",
 ]
 
 #: a graph understood less than this gets a note: the rules are blind to the rest
@@ -83,6 +86,16 @@ def prefetch(targets: list[str]) -> None:
     from archlint.frontends.onnx import prefetch as onnx_prefetch
 
     onnx_prefetch(targets)
+
+
+def load_module(target: str | Path, options: LoadOptions | None = None) -> Any:
+    """The model at ``target`` (a file or a torch factory spec) as a trainable
+    ``torch.nn.Module`` run from archlint's graph, with the file's weights:
+    ``to_module(load_graph(target, options))`` (see :mod:`archlint.execute`).
+    Raises :class:`LoadError` or :class:`archlint.execute.ExecutionError`."""
+    from archlint.execute import to_module
+
+    return to_module(load_graph(str(target), options))
 
 
 def lint(path: str | Path, config: Config | None = None) -> list[Finding]:

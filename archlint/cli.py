@@ -98,11 +98,15 @@ def check(
     baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Findings in this baseline file are known: left out, never failing the run.")] = None,
     write_baseline: Annotated[Optional[Path], typer.Option("--write-baseline", help="Write today's findings to this file as the baseline, and exit 0.")] = None,
     statistics: Annotated[bool, typer.Option("--statistics", help="Print the number of findings per rule instead of the findings.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print what 'archlint fix' would change (layers removed, added, moved; parameters before/after) without writing; exit 1 when it would change something.")] = False,
 ) -> None:
     """Lint model files and exit 0 (clean), 1 (findings) or 2 (errors)."""
     from archlint import config as cfg
     from archlint.api import lint_paths
     from archlint.reporters import FORMATS, get_reporter
+
+    if diff:
+        _diff(paths, select=select, ignore=ignore, config=config, verbose=verbose)
 
     try:
         conf = cfg.resolve_config(config, paths)
@@ -209,6 +213,84 @@ def _report(reporter: Any, result: Any, output: Path | None, verbose: bool, trus
     except (MemoryError, RecursionError):
         _err(f"cannot write the {fmt} report: it needs more memory than there is")
         raise typer.Exit(EXIT_ERROR) from None
+
+
+def _fix_config(config: Optional[Path], paths: list[str], select: Optional[str], ignore: Optional[str]):
+    from archlint import config as cfg
+
+    conf = cfg.resolve_config(config, paths)
+    if select is not None:
+        conf.select = cfg.parse_codes(select)
+    if ignore is not None:
+        conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+    conf.enabled_rules()  # unknown codes: a usage error before any work
+    return conf
+
+
+def _diff(paths: list[str], *, select: Optional[str], ignore: Optional[str], config: Optional[Path], verbose: bool) -> None:
+    """``check --diff``: each file's rewrites, nothing written; exit 1 when any would apply."""
+    from archlint.api import expand_targets
+    from archlint.fixes import diff_text, fix_model
+
+    try:
+        conf = _fix_config(config, paths, select, ignore)
+    except ArchlintError as e:
+        _err(str(e))
+        raise typer.Exit(EXIT_ERROR) from None
+    changed = errors = False
+    for target, error, _typed in expand_targets(paths):
+        if error:
+            _err(f"{target}: {error}")
+            errors = True
+            continue
+        try:
+            out = fix_model(target, conf)
+        except ArchlintError as e:
+            _err(str(e))
+            if verbose:
+                _print_traceback()
+            errors = True
+            continue
+        changed |= bool(out.applied)
+        print(diff_text(out))
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_FINDINGS if changed else EXIT_OK)
+
+
+@app.command()
+def fix(
+    model: Annotated[str, typer.Argument(help="An .onnx, .keras or .h5 model file, or a PyTorch spec pkg.mod:factory / file.py:Net (exported to ONNX in training mode).")],
+    *,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the fixed model (.onnx for ONNX and PyTorch input; .keras or .h5, as the input, for Keras).")],
+    input: Annotated[Optional[list[str]], typer.Option("--input", help="Example input for a PyTorch module (repeatable): [NAME=]SHAPE[:DTYPE].")] = None,
+    arg: Annotated[Optional[list[str]], typer.Option("--arg", help="Argument for a PyTorch factory (repeatable): value or name=value.")] = None,
+    select: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes whose findings to fix.")] = None,
+    ignore: Annotated[Optional[str], typer.Option(help="Comma-separated rule codes or prefixes to leave alone.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A pyproject.toml or archlint.toml to read settings from.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    """Apply the rewrites the rules declare and write the fixed model; print what
+    changed. Exits 0 when the fixed model has no finding at or above the fail
+    level, 1 when some remain, 2 on errors."""
+    from archlint.fixes import diff_text, fix_model
+
+    try:
+        conf = _fix_config(config, [model], select, ignore)
+        _load_options(conf, False, None, input, arg)
+        if Path(output).resolve() == Path(model).resolve():
+            raise ArchlintError(f"{output}: give an output path other than the input")
+        out = fix_model(model, conf)
+        written = out.save(output)
+    except ArchlintError as e:
+        _err(str(e))
+        if verbose:
+            _print_traceback()
+        raise typer.Exit(EXIT_ERROR) from None
+    except OSError as e:
+        _err(f"cannot write {output}: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    print(diff_text(out))
+    print("wrote " + ", ".join(written))
+    raise typer.Exit(EXIT_FINDINGS if any(f.severity >= conf.fail_on for f in out.after) else EXIT_OK)
 
 
 def _jobs(jobs: int | None) -> int:

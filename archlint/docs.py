@@ -77,12 +77,24 @@ def render_rule(rule: type[Rule]) -> str:
     for title in SECTIONS:
         body = docs.get(title, "")
         if title == "Evidence":
+            lines += _autofix_section(rule)
             body = evidence_table(rule.code) + (f"\n\n{body}" if body else "")
         lines += [f"## {title}", "", body, ""]
     lines += _options_section(rule)
     refs = "\n".join(f"- {r.citation}" for r in rule.references) or "None."
     lines += ["## References", "", refs, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _autofix_section(rule: type[Rule]) -> list[str]:
+    """What ``archlint fix`` does for the rule's findings, or why it does nothing."""
+    text = rule.autofix or "none declared"
+    if rule.has_fix():
+        text = f"`archlint fix` {text}. `archlint check --diff` shows the change first."
+    else:
+        reason = text.removeprefix("none").lstrip(":").strip()
+        text = "`archlint fix` leaves this finding alone" + (f": {reason}" if reason else "") + "."
+    return ["## Automatic fix", "", text[0].upper() + text[1:] if not text.startswith("`") else text, ""]
 
 
 def _options_section(rule: type[Rule]) -> list[str]:

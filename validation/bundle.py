@@ -33,18 +33,23 @@ def merge(into: dict, new: dict) -> dict:
     return out
 
 
-def bundle(name: str, outs: list[Path]) -> dict:
-    RESULTS_DIR.mkdir(exist_ok=True)
-    merged: dict = json.loads(EVIDENCE_FILE.read_text()) if EVIDENCE_FILE.is_file() else {}
+def bundle(name: str, outs: list[Path], results_dir: Path | None = None) -> dict:
+    """Bundle into ``validation/results/`` (or ``results_dir``: smoke runs keep out of the repository)."""
+    results = Path(results_dir) if results_dir is not None else RESULTS_DIR
+    evidence_file = results / EVIDENCE_FILE.name
+    results.mkdir(parents=True, exist_ok=True)
+    merged: dict = json.loads(evidence_file.read_text()) if evidence_file.is_file() else {}
     for k, out in enumerate(outs):
         ev = json.loads((Path(out) / "evidence.json").read_text())
         merged = merge(merged, ev)
         suffix = "" if len(outs) == 1 else f"-{k + 1}"
-        shutil.copyfile(Path(out) / "results.md", RESULTS_DIR / f"{name}{suffix}.md")
+        shutil.copyfile(Path(out) / "results.md", results / f"{name}{suffix}.md")
+        if (Path(out) / "effects.png").is_file():
+            shutil.copyfile(Path(out) / "effects.png", results / f"{name}{suffix}-effects.png")
         res = json.loads((Path(out) / "results.json").read_text())
         res["provenance"].pop("run_dir", None)
-        write_json_atomic(RESULTS_DIR / f"{name}{suffix}.json", res)
-    write_json_atomic(EVIDENCE_FILE, dict(sorted(merged.items())))
+        write_json_atomic(results / f"{name}{suffix}.json", res)
+    write_json_atomic(evidence_file, dict(sorted(merged.items())))
     return merged
 
 

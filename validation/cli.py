@@ -58,8 +58,9 @@ def _err(msg: str) -> None:
 
 
 def validate(
+    model: Annotated[Optional[str], typer.Argument(help="A model file (.keras, .h5, .onnx ...): train it as read and with each finding's fix, paired by seed. Without it, the seed experiment's grid runs.")] = None,
     *,
-    rule: Annotated[Optional[list[str]], typer.Option("--rule", "-r", help="Run only the experiments backing these rule codes (AL001, AL002, AL003); repeatable.")] = None,
+    rule: Annotated[Optional[list[str]], typer.Option("--rule", "-r", help="Grid: run only the experiments backing these rule codes (AL001, AL002, AL003). MODEL: test only these findings' fixes. Repeatable.")] = None,
     dataset: Annotated[Optional[DatasetName], typer.Option(help="Dataset kind; detected from --data when omitted.")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Dataset tarball or folder (default: $ARCHLINT_DATA).")] = None,
     protocol: Annotated[ProtocolName, typer.Option(help="faithful (2018 preprocessing), modern (scaled + per-channel normalised) or both.")] = ProtocolName.faithful,
@@ -99,6 +100,10 @@ def validate(
         _err(f"validate needs PyTorch, numpy and scipy ({e.name} is missing): pip install 'archlint[validate]'")
         raise typer.Exit(code=2) from None
 
+    if model is not None:
+        _validate_model(model, rule=rule, data=data, steps=steps, seeds=seeds, batch_size=batch_size, device=device,
+                        out=out, yes=yes)
+        return
     q = QUICK if quick else {}
     protocols = ("faithful", "modern") if protocol == ProtocolName.both else (protocol.value,)
     opts = Options(
@@ -141,4 +146,41 @@ def validate(
                          else f"; smallest detectable effect {det:.3f}")
             typer.echo(f"{code} [{proto}]: {v['verdict']} (primary: {v['primary']}; {v['counts']['supported']} supported, "
                        f"{v['counts']['contradicted']} contradicted, {v['counts']['inconclusive']} inconclusive{power})")
+    typer.echo(f"results: {Path(out) / 'results.md'}")
+
+
+def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device, out, yes) -> None:
+    """``archlint validate MODEL``: the user's model as read vs with each finding's fix."""
+    from archlint.errors import ArchlintError
+
+    from .errors import DataError
+    from .usermodel import validate_model, verdict_line
+
+    def log(msg: str) -> None:
+        sys.stderr.write(msg + "\n")
+        sys.stderr.flush()
+
+    dev = "cpu" if device == "auto" else device
+    if dev == "auto" or dev.startswith("cuda"):
+        import torch
+
+        dev = "cuda" if torch.cuda.is_available() and dev != "cpu" else "cpu"
+    try:
+        res = validate_model(model, rules=rule, data=str(data) if data else None, steps=steps, seeds=seeds,
+                             batch=batch_size or 64, device=dev, out=out, yes=yes, log=log)
+    except (ValidationError, DataError, ArchlintError, ValueError) as e:
+        _err(str(e))
+        raise typer.Exit(code=2) from None
+    except KeyboardInterrupt:
+        _err(f"interrupted; finished runs are kept in {out} and a rerun resumes")
+        raise typer.Exit(code=130) from None
+    if res["synthetic"] or res["proxy"]:
+        log(f"note: {res['data']['label']}: not your data")
+    for c in res["comparisons"]:
+        typer.echo(verdict_line(c))
+    if not res["comparisons"]:
+        typer.echo("no finding with a fix to test")
+    for s in res["symptoms"]:
+        ex = ", ".join(f"{f['code']} ({f['node']})" for f in s["explained_by"]) or "no static finding explains it"
+        typer.echo(f"symptom: {s['symptom']} ({s['when']}): {s['detail']}; explained by: {ex}")
     typer.echo(f"results: {Path(out) / 'results.md'}")

@@ -90,7 +90,7 @@ def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None
     elif job.trainer == "classic":
         dd = device_data(split, job.specs[0].protocol, device)
         if m == 1 and not job.packed:
-            results = [train_single(job.specs[0], dd, cfg, on_step=step)]
+            results = [_train_single_with_symptoms(job.specs[0], dd, cfg, step)]
         else:
             results = train_packed(job.specs, dd, cfg, on_step=step)
     else:
@@ -106,8 +106,37 @@ def train_pack(job: PackJob, split, on_step: Callable[[int], None] | None = None
         rec["trainer"] = job.trainer
         if gpu:
             rec["gpu"] = gpu
+        if getattr(r, "symptoms", None) is not None:
+            rec["symptoms"] = r.symptoms
         records.append(rec)
     return records
+
+
+def _train_single_with_symptoms(spec, dd, cfg, step):
+    """``train_single`` with the symptom probes of ``symptoms.py`` at initialisation and at the end.
+    The probes run in eval mode (no dropout draw, no batch-norm statistics update), so the run's
+    numbers are the same as without them."""
+    from torch.nn import functional as F
+
+    from . import symptoms as sym
+    from .train import init_single, train_single
+
+    model = init_single(spec, dd.num_classes, dd.device)
+    idx = slice(0, min(80, len(dd.y["train"])))
+    x, y = dd.images("train", idx), dd.y["train"][idx]
+
+    def probe():
+        model.eval()
+        try:
+            return sym.probe(model, lambda: F.cross_entropy(model(x), y))
+        finally:
+            model.train()
+
+    first = probe()
+    losses: list[float] = []
+    res = train_single(spec, dd, cfg, model=model, on_step=step, record_losses=losses)
+    res.symptoms = sym.diagnose([first, probe()], losses)
+    return res
 
 
 class LocalExecutor:

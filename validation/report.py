@@ -163,6 +163,27 @@ def caveat(results: dict) -> str:
     return "Reduced run: " + "; ".join(results["reduced_reasons"]) + ". " + OWED
 
 
+def symptoms_section(results: dict) -> list[str]:
+    """Per configuration, the symptoms its runs showed (``symptoms.py``), with the number of seeds."""
+    counts: dict = {}
+    for r in results.get("runs", []):
+        if not isinstance(r, dict) or "symptoms" not in r:
+            continue
+        spec = r.get("spec", {})
+        key = (spec.get("protocol"), r.get("config") or r.get("key"))
+        c = counts.setdefault(key, {})
+        for name in dict.fromkeys(s["symptom"] for s in r["symptoms"]):
+            c[name] = c.get(name, 0) + 1
+    if not counts:
+        return []
+    out = ["", "## Symptoms while training (seeds that showed each)", "",
+           "Dead ReLUs, vanishing or exploding gradient norms, saturated units, a loss that does not fall, "
+           "NaN/Inf; thresholds in `validation/symptoms.py`.", "", "| Protocol | Run | Symptoms |", "|---|---|---|"]
+    for (proto, key), c in sorted(counts.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+        out.append(f"| {proto} | {key} | {', '.join(f'{k} ({v})' for k, v in c.items()) or 'none'} |")
+    return out
+
+
 def markdown(results: dict) -> str:
     s, p = results["settings"], results["provenance"]
     lines = ["# archlint validate: results", ""]
@@ -223,6 +244,7 @@ def markdown(results: dict) -> str:
     if near:
         lines += ["", f"**Note:** the reference network of {len(near)} comparison(s) is still near chance level "
                   f"(< 1.5 x {near[0]['chance']:.3f}); such a run is too short to show the effect either way."]
+    lines += symptoms_section(results)
     lines += ["", "Placements: " + "; ".join(f"`{k}` = {v}" for k, v in PLACEMENT_LABELS.items()) + ". "
               "Dropout is not trained `after` the activation: it commutes with ReLU, so that cell would "
               "repeat `before` bit for bit.", ""]

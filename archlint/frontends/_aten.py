@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from archlint.execute.spec import MODE, Call, Impl, In, T, TrainOnly, W, WeightTable
 from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation, names
 
 Shape = tuple[int | None, ...]
@@ -403,16 +404,24 @@ def build(
     inputs: Sequence[str],
     outputs: Sequence[str],
     shapes: dict[str, Shape | None],
+    weights: WeightTable | None = None,
 ) -> Graph:
     """Map ATen calls in topological order into a :class:`Graph`.
 
     ``inputs`` are the user inputs (everything else without a producer is a
     weight, buffer or constant); ``shapes`` gives every tensor's shape. The
     graph is returned as built; the pass pipeline (:mod:`archlint.graph.passes`)
-    finishes it."""
+    finishes it. ``weights`` (placeholder name -> the module's tensor) makes
+    the graph executable: each node gets an :class:`~archlint.execute.spec.Impl`
+    (its ATen call, after the weight-only calls it reads: ``expand(cls_token)``,
+    a position-id ``arange``), and the pipeline's ``weights`` pass counts the
+    parameters each node reads first, so free parameters (position embeddings,
+    class tokens) are counted where they are used."""
     b = GraphBuilder(name, fmt)
     cx = _Ctx(shapes)
     alias: dict[str, str] = {}  # aten value -> graph value
+    picks: dict[str, tuple[str, tuple[int, ...]]] = {}  # getitem value -> (graph value, item path)
+    pre: dict[str, tuple[int, ANode]] = {}  # outputs of calls that read no data (weights, constants only)
     standardised: set[str] = set()  # weights normalised before use (weight standardisation)
     for i in inputs:
         b.add_input(i, shapes.get(i))
@@ -425,6 +434,8 @@ def build(
                 if g is not None and g not in data_in:
                     data_in.append(g)
         if not data_in or not n.outputs:
+            for o in n.outputs:
+                pre[o] = (len(pre), n)
             # buffer updates, constants, size arithmetic; and weights computed from parameters:
             # a normalisation of a weight (NF-Nets' ScaledStdConv) standardises it
             base = op_name(n.target).rstrip("_")
@@ -435,8 +446,13 @@ def build(
         op = op_name(n.target)
         if op in _LOOK_THROUGH or (op in ("sym_size", "size", "sym_numel", "sym_stride", "dim")):
             if op in _LOOK_THROUGH:
+                src = next(iter(_refs(n.args.get("arg0"))), None)
+                idx = n.args.get("arg1")
+                base, path = picks.get(src, (data_in[0], ())) if src else (data_in[0], ())
                 for o in n.outputs:
                     alias[o] = data_in[0]
+                    if isinstance(idx, int):
+                        picks[o] = (base, (*path, idx))
             continue
         kind, attrs = classify(n, [r for r in _data_refs(n, alias)], cx)
         layer, cls = _layer(n)
@@ -448,12 +464,16 @@ def build(
         node = b.add(kind, op, layer, inputs=data_in, outputs=[out], attrs=attrs,
                      source=user_frame(n.stack_trace), name=n.name)
         node.outputs[0].shape = shapes.get(out)
+        if weights is not None:
+            node.impl = _impl(n, data_in, alias, picks, pre)
         for o in n.outputs:
             alias[o] = out
     for o in outputs:
         g = alias.get(o)
         if g is not None and all(v.name != g for v in b.graph.outputs):
             b.mark_output(g)
+    if weights is not None:
+        b.graph.meta["weights"] = weights  # the pipeline's weights pass counts parameters from it
     return b.finish()
 
 
@@ -461,3 +481,58 @@ def _data_refs(n: ANode, alias: dict[str, str]) -> list[str]:
     """Original names of the data inputs (for shape look-ups), in order,
     repeats kept (``x * x`` multiplies two data inputs)."""
     return [r for v in n.args.values() for r in _refs(v) if r in alias]
+
+
+_MODE_ARGS = {"train", "training"}
+
+
+def _impl(n: ANode, data_in: list[str], alias: dict[str, str], picks: dict[str, tuple[str, tuple[int, ...]]],
+          pre: dict[str, tuple[int, ANode]]) -> Impl:
+    """The node's ATen call, preceded by the weight-only calls it reads."""
+    needed: dict[str, tuple[int, ANode]] = {}
+
+    def need(r: str) -> None:
+        if r in needed:
+            return
+        pos, m = pre[r]
+        for o in m.outputs:
+            needed[o] = (pos, m)
+        for v in m.args.values():
+            for x in _refs(v):
+                if x in pre:
+                    need(x)
+
+    def tmpl(v: Any) -> Any:
+        if isinstance(v, TRef):
+            r = v.name
+            if r in picks:
+                base, path = picks[r]
+                return In(data_in.index(base), path)
+            if r in alias:
+                return In(data_in.index(alias[r]))
+            if r in pre:
+                need(r)
+                return T(r)
+            return W(r)
+        if isinstance(v, (list, tuple)):
+            return [tmpl(x) for x in v]
+        return v
+
+    def args_of(m: ANode) -> dict[str, Any]:
+        out = {k: tmpl(v) for k, v in m.args.items()}
+        for k in _MODE_ARGS & set(out):  # dropout, batch norm, RNNs: follow module.train()/eval()
+            if isinstance(out[k], bool):
+                out[k] = MODE
+        p = out.get("dropout_p")
+        if isinstance(p, (int, float)) and p:
+            out["dropout_p"] = TrainOnly(float(p))
+        return out
+
+    main = Call("aten", n.target, args_of(n), n.outputs[0])
+    calls: list[Call] = []
+    seen: set[int] = set()
+    for _pos, m in sorted(needed.values(), key=lambda pm: pm[0]):
+        if id(m) not in seen:
+            seen.add(id(m))
+            calls.append(Call("aten", m.target, args_of(m), m.outputs[0]))
+    return Impl([*calls, main])

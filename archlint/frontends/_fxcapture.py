@@ -115,9 +115,17 @@ class _Tracer:
         return Tracer()
 
 
-def capture(model: Any, args: tuple[Any, ...]) -> tuple[list[ANode], list[str], list[str], dict[str, Shape | None]]:
+class _Shapes(dict):
+    """Shapes by value name; ``placeholders`` collects each weight's (FQN, role)."""
+
+    placeholders: dict[str, tuple[str, str]]
+
+
+def capture(model: Any, args: tuple[Any, ...], placeholders: dict[str, tuple[str, str]] | None = None,
+            ) -> tuple[list[ANode], list[str], list[str], dict[str, Shape | None]]:
     """The ATen calls of ``model(*args)`` in training mode, as ``torch.export``
-    would record them: (nodes, input names, output names, shapes)."""
+    would record them: (nodes, input names, output names, shapes).
+    ``placeholders`` is filled with each weight's name -> (FQN, "param" or "buffer")."""
     torch = _torch()
     import torch.fx
     from torch.fx.graph import _Namespace
@@ -134,7 +142,8 @@ def capture(model: Any, args: tuple[Any, ...]) -> tuple[list[ANode], list[str], 
     values = _propagate(torch, gm, model, args)
     modules = dict(model.named_modules())
     ns = _Namespace()
-    shapes: dict[str, Shape | None] = {}
+    shapes: dict[str, Shape | None] = _Shapes()
+    shapes.placeholders = placeholders if placeholders is not None else {}  # type: ignore[attr-defined]
     nodes: list[ANode] = []
     inputs: list[str] = []
     outputs: list[str] = []
@@ -347,8 +356,12 @@ def _param(shapes: dict[str, Shape | None], path: str, t: Any, attr: str) -> TRe
     import torch
 
     qual = f"{path}.{attr}" if path else attr
-    key = (("p_" if isinstance(t, torch.nn.Parameter) else "b_") + qual.replace(".", "_")).lower()
+    is_param = isinstance(t, torch.nn.Parameter)
+    key = (("p_" if is_param else "b_") + qual.replace(".", "_")).lower()
     shapes[key] = tuple(int(d) for d in t.shape)
+    reg = getattr(shapes, "placeholders", None)
+    if reg is not None:
+        reg[key] = (qual, "param" if is_param else "buffer")
     return TRef(key)
 
 

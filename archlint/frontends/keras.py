@@ -133,16 +133,18 @@ def load(path: str | Path, options: Any = None) -> Graph:
             hint = " (it is an HDF5 file: rename it to .h5)" if head.startswith(_HDF5_MAGIC) else ""
             raise LoadError(path, f"not a zip archive, so not a Keras .keras file{hint}")
         config, meta = read_keras_zip(p)
+        fmt = "keras"
     else:
         if not head.startswith(_HDF5_MAGIC):
             hint = " (it is a zip archive: a Keras 3 .keras file? rename it)" if head.startswith(_ZIP_MAGIC) else ""
             raise LoadError(path, f"not an HDF5 file, so not a Keras .h5 model{hint}")
         config, meta = read_h5(p)
+        fmt = "h5"
     package = registered_package(config)
     if package is not None:
         return _load_through_keras(p, config, package)
     try:
-        graph = build_config(config, name=p.stem, path=str(path), meta=meta)
+        graph = build_config(config, name=p.stem, path=str(path), meta=meta, weights_format=fmt)
     except (TypeError, AttributeError, KeyError, IndexError) as e:
         # a config of the wrong shape somewhere deep (a list where a name belongs ...)
         raise LoadError(path, f"malformed Keras model config: {plain_reason(e)}") from None
@@ -162,7 +164,8 @@ def registered_package(config: Any) -> str | None:
     """The allow-listed package (keras-hub ...) whose registered class the model's
     top level is, e.g. ``"keras_hub>BertBackbone"``: its config holds constructor
     arguments, not layers, so only building it shows its structure."""
-    if not isinstance(config, dict) or config.get("class_name") in _MODEL_CLASSES:
+    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) \
+            or config.get("class_name") in _MODEL_CLASSES:  # a list there is unhashable: not a package class
         return None
     reg = config.get("registered_name")
     module = config.get("module")
@@ -497,8 +500,12 @@ def from_config(config: Any, *, name: str = "model", path: str = "", meta: dict[
     return finish(build_config(config, name=name, path=path, meta=meta))
 
 
-def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None) -> Graph:
-    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph, as built."""
+def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict[str, Any] | None = None,
+                 weights_format: str | None = None) -> Graph:
+    """A Keras model config (the ``{"class_name": ..., "config": ...}`` dict) into a graph, as built.
+
+    ``weights_format`` ("keras" or "h5"): the file at ``path`` holds the weights;
+    its nodes then record how to run them (:mod:`archlint.frontends._keras_exec`)."""
     path = path or name
     if not isinstance(config, dict) or "class_name" not in config:
         raise LoadError(path, "model config is not a Keras model (expected an object with class_name and config)")
@@ -517,6 +524,10 @@ def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict
             )
         config = {**config, "class_name": kind}  # a subclass of Sequential or Functional
     loader = Loader(name, path, channels_last=_data_format(config) != "channels_first")
+    if weights_format:
+        from archlint.frontends._keras_exec import KerasWeights
+
+        loader.weights = KerasWeights(path, weights_format)
     written = _count_objects(config, path)
     loader.max_layers = min(MAX_LAYERS, EXPANSION_FACTOR * written + EXPANSION_SLACK)
     loader.written = written
@@ -529,6 +540,8 @@ def build_config(config: Any, *, name: str = "model", path: str = "", meta: dict
     for v in outs:
         loader.b.mark_output(v)
     graph = loader.b.finish()
+    if loader.weights is not None:
+        graph.meta["weights"] = loader.weights.table
     meta = dict(meta or {})
     raw_training = meta.pop("training_config", None)
     graph.meta.update(meta)
@@ -790,6 +803,8 @@ class Loader:
         self.written = 0
         self._suffix: dict[str, int] = {}  # base name -> next "#i" to try (8,000 same-named layers stay linear)
         self.seeded = 0  # values whose shape came from the file's records, not inference
+        self.weights: Any = None  # KerasWeights when the file's weights are referenced (archlint.execute)
+        self._saved: list[tuple[str, list[str], dict[str, str]]] = [("", [], {})]  # (weights path, h5 chain, names)
 
     # -- values and shapes --
     def _fresh(self, base: str) -> str:
@@ -853,6 +868,7 @@ class Loader:
         else:
             raise LoadError(self.path, "Sequential model config has no layer list")
         cur: str | None = inputs[0] if inputs else None
+        self._name_layers(layers, sequential=True)
         for i, layer in enumerate(layers):
             if not isinstance(layer, dict):
                 raise LoadError(self.path, f"layer {i} of a Sequential model is not an object")
@@ -882,6 +898,7 @@ class Loader:
         in_refs = _io_refs(body.get("input_layers"))
         given = dict(zip((r[0] for r in in_refs), inputs or [], strict=False))
         pending: list[tuple[dict[str, Any], str, int, list[Ref], Any]] = []
+        self._name_layers(layers, sequential=False)
         for layer in layers:
             if not isinstance(layer, dict):
                 raise LoadError(self.path, "a layer of a functional model is not an object")
@@ -995,15 +1012,21 @@ class Loader:
         spec: dict[str, Any] | None,
         in_shapes: list[Any] | None,
     ) -> list[str]:
-        if cls in _MODEL_CLASSES:
-            return self.model(layer, ins, prefix=full + "/")
-        kind = _model_kind(layer.get("config"))
-        if kind is not None:  # a custom subclass of Sequential / Functional used as a layer
-            return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
+        kind = cls if cls in _MODEL_CLASSES else _model_kind(layer.get("config"))
+        if kind is not None:  # a nested model (a custom subclass of Sequential / Functional too)
+            wpath, chain, names = self._saved[-1]
+            lname = full[len(prefix):]
+            self._saved.append((f"{wpath}layers/{names.get(lname, lname)}/", [*chain, lname], {}))
+            try:
+                return self.model({**layer, "class_name": kind}, ins, prefix=full + "/")
+            finally:
+                self._saved.pop()
         out = self._fresh(full if call == 0 else f"{full}:{call}")
         first = len(self.b.graph.nodes)
         node = self._convert(cls, cfg, full, ins, out, spec or {}, in_shapes or [])
         _weights_config(self.b.graph.nodes[first:], cfg)
+        if self.weights is not None:
+            self._record(cls, cfg, full[len(prefix):], self.b.graph.nodes[first:], spec, layer.get("module"))
         outs = [v.name for v in node.outputs]
         act = _act_name(cfg.get("activation")) if node.kind in (OpKind.CONV, OpKind.DENSE) else None
         if act and act != "linear":
@@ -1011,8 +1034,54 @@ class Loader:
                 OpKind.ACTIVATION, f"{act} (fused)", full, [node.output.name], self._fresh(f"{full}/{act}"),
                 {"activation": act, "fused": True}, name=f"{full}/{act}",
             )
+            if self.weights is not None:
+                from archlint.frontends._keras_exec import activation_impl
+
+                node.impl = activation_impl(act)
             outs[0] = node.output.name
         return outs
+
+    def _name_layers(self, layers: list[Any], *, sequential: bool) -> None:
+        """The names Keras saves this container's layers under (``conv2d``, ``conv2d_1`` ...,
+        in the config's order; a Sequential model's input layer is not saved)."""
+        if self.weights is None:
+            return
+        from archlint.frontends._keras_exec import snake, unique
+
+        used: dict[str, int] = {}
+        names = self._saved[-1][2]
+        for layer in layers:
+            if not isinstance(layer, dict):
+                continue
+            cls = str(layer.get("class_name"))
+            if sequential and cls == "InputLayer":
+                continue
+            cfg = layer.get("config") if isinstance(layer.get("config"), dict) else {}
+            lname = str(layer.get("name") or cfg.get("name") or cls)
+            names.setdefault(lname, unique(snake(cls), used))
+
+    def _record(self, cls: str, cfg: dict[str, Any], lname: str, nodes: list[Node], spec: Any = None,
+                module: Any = None) -> None:
+        """How to run the node(s) of one layer call: the layer class, its config, its weights
+        (a Keras op such as ``x + 3.0``: its call's arguments, constants included)."""
+        from archlint.frontends._keras_exec import impl, op_impl
+
+        args = spec.get("args") if isinstance(spec, dict) else None
+        constant = isinstance(args, list) and any(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+        if len(nodes) == 1 and ((isinstance(module, str) and module.startswith("keras.src.ops")) or constant):
+            # a Keras op (an .h5 file does not name its module: a constant argument tells)
+            nodes[0].impl = op_impl(cls, module, spec)
+            return
+
+        wpath, chain, names = self._saved[-1]
+        refs = self.weights.refs(cls, cfg, f"{wpath}layers/{names.get(lname, lname)}", [*chain, lname])
+        if len(nodes) == 2 and cls.startswith("SeparableConv"):
+            dw, pw = nodes
+            dw.impl = impl(cls, cfg, len(dw.inputs), {"depthwise_kernel": refs["depthwise_kernel"]}, part="depthwise")
+            pw.impl = impl(cls, cfg, 1, {k: v for k, v in refs.items() if k != "depthwise_kernel"}, part="pointwise")
+            return
+        for n in nodes:
+            n.impl = impl(cls, cfg, len(n.inputs), refs)
 
     def _add(
         self,

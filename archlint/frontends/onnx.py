@@ -13,7 +13,6 @@ import graphlib
 import math
 import re
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +81,7 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
     _clean_strings(model)
     try:
-        return build_model(model, name=p.stem)
+        return build_model(model, name=p.stem, base_dir=str(p.parent))
     except GraphError as e:
         raise LoadError(path, f"malformed ONNX graph: {e}") from None
 
@@ -293,8 +292,12 @@ def _module_class(meta: dict[str, str]) -> str | None:
 
 def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
     """The nodes in topological order over value names, by the standard
-    library's :class:`graphlib.TopologicalSorter`, taken first-ready-first-out
-    (Kahn's order: a node waits only for its producers); raises on a cycle."""
+    library's :class:`graphlib.TopologicalSorter`; raises on a cycle.
+
+    Taken a wave of ready nodes at a time, the first wave in file order:
+    graphlib hands out each next wave in the order the nodes became ready,
+    which is Kahn's first-ready-first-out order (a node waits only for its
+    producers, branches interleave)."""
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
@@ -307,13 +310,12 @@ def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
         sorter.prepare()
     except graphlib.CycleError:
         pass  # get_ready() still gives every node before the cycle; the check below names one after it
-    ready = deque(sorted(sorter.get_ready()))
     order: list[int] = []
+    ready = sorted(sorter.get_ready())
     while ready:
-        i = ready.popleft()
-        order.append(i)
-        sorter.done(i)
-        ready.extend(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
+        ready = list(sorter.get_ready())
     if len(order) != len(nodes):
         placed = set(order)
         stuck = next(nodes[i] for i in range(len(nodes)) if i not in placed)
@@ -328,14 +330,15 @@ def _shape_of(vi: Any) -> tuple[int | None, ...] | None:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in t.tensor_type.shape.dim)
 
 
-def from_model(model: Any, name: str = "model") -> Graph:
+def from_model(model: Any, name: str = "model", base_dir: str | None = None) -> Graph:
     """A ModelProto as a finished graph: built, then the pass pipeline
     (``load_graph`` does the same for a file)."""
-    return finish(build_model(model, name), RELABELS)
+    return finish(build_model(model, name, base_dir), RELABELS)
 
 
-def build_model(model: Any, name: str = "model") -> Graph:
-    """A ModelProto into the common graph, as built (no passes run yet)."""
+def build_model(model: Any, name: str = "model", base_dir: str | None = None) -> Graph:
+    """A ModelProto into the common graph, as built (no passes run yet);
+    ``base_dir``: where its external data lives (read only if an executor asks)."""
     g = model.graph
     if len(g.node) > MAX_NODES:
         raise LoadError(name, f"{len(g.node):,} nodes is more than archlint reads ({MAX_NODES:,})")
@@ -415,12 +418,15 @@ def build_model(model: Any, name: str = "model") -> Graph:
         if any(x in data_vals for x in n.input if x):
             data_vals.update(o for o in n.output if o)
     notes: list[ExportNote] = []
+    from archlint.frontends._onnx_exec import Recorder
+
+    kept = {id(n) for n in ordered if id(n) not in skip and n.op_type not in _SHAPE_OPS
+            and (not data_vals or any(x and x in data_vals for x in n.input))}
+    recorder = Recorder(g, ordered, data_vals)
     for n in ordered:
-        if id(n) in skip or n.op_type in _SHAPE_OPS:
+        if id(n) not in kept:
             continue
         data_in = [x for x in n.input if x and x in data_vals]
-        if not data_in and data_vals:
-            continue
         meta = {p.key: p.value for p in n.metadata_props}
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
@@ -443,6 +449,7 @@ def build_model(model: Any, name: str = "model") -> Graph:
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
+        node.impl = recorder.impl(n, data_in, kept, fused_add.get(id(n)))  # how to run it (archlint.execute)
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]
@@ -467,6 +474,7 @@ def build_model(model: Any, name: str = "model") -> Graph:
         b.mark_output(o.name)
     graph = b.finish()
     graph.notes = notes
+    graph.meta["weights"] = recorder.table(base_dir)
     return graph
 
 

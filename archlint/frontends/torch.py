@@ -32,6 +32,7 @@ from typing import Any
 
 from archlint.errors import LoadError, MissingExtraError
 from archlint.frontends import LoadOptions
+from archlint.execute.spec import WeightRef, WeightTable
 from archlint.frontends._aten import ANode, Shape, TRef, build
 from archlint.graph import Graph
 from archlint.graph.passes import finish
@@ -328,6 +329,16 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
         size = image_size_hint(model, factory) or 224
         ch = getattr(cfg, "num_channels", 3) or 3
         return Example((), {"pixel_values": torch.randn(2, ch, size, size, device=device)}, origin="default")
+    if params[:1] == ["input_values"] and cfg is not None and getattr(cfg, "num_mel_bins", None) and getattr(cfg, "max_length", None):
+        # a spectrogram, (batch, frames, mel bins): the Audio Spectrogram Transformer
+        return Example((), {"input_values": torch.randn(2, int(cfg.max_length), int(cfg.num_mel_bins), device=device)}, origin="default")
+    if params[:1] == ["input_features"] and cfg is not None and getattr(cfg, "input_feat_per_channel", None):
+        # filterbank frames, (batch, frames, features): Speech2Text
+        feats = int(cfg.input_feat_per_channel) * int(getattr(cfg, "input_channels", 1) or 1)
+        kwargs = {"input_features": torch.randn(2, 224, feats, device=device)}
+        if getattr(cfg, "is_encoder_decoder", False) and "decoder_input_ids" in params:
+            kwargs["decoder_input_ids"] = ids()
+        return Example((), kwargs, origin="default")
     if params[:1] == ["input_values"]:  # a raw waveform, (batch, samples): wav2vec 2.0, HuBERT, WavLM
         rate = getattr(getattr(model, "config", None), "sampling_rate", None)
         samples = int(rate) if isinstance(rate, int) and 0 < rate <= 48_000 else 16_000
@@ -375,14 +386,31 @@ def load(target: str, options: LoadOptions) -> Graph:
             return _load_built(torch, target, options, model, example)  # the build ignored the default device
         if types == {"meta"}:
             try:
-                return _load_built(torch, target, options, model, example)
+                graph = _load_built(torch, target, options, model, example)
             except LoadError:
                 pass
+            else:
+                _weights_from_real_build(graph, target, options)
+                return graph
         # else: some parameters or buffers left the meta device (``torch.Tensor(...)``, an explicit
         # device): a capture would mix devices, so the model is built again on the CPU
         del model
     model, example = build_factory(target, options)
     return _load_built(torch, target, options, model, example)
+
+
+def _weights_from_real_build(graph: Graph, target: str, options: LoadOptions) -> None:
+    """A graph captured on the meta device has no weights: an executor that
+    asks for them gets the factory's real build (called then, not before)."""
+    table = graph.meta.get("weights")
+    if table is None:
+        return
+
+    def load() -> dict[str, Any]:
+        real, _ = build_factory(target, options)
+        return {fqn: t for fqn, t in [*real.named_parameters(), *real.named_buffers()]}
+
+    table.set_loader(load)
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
@@ -567,7 +595,7 @@ def _capture_in_mode(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict
         errors.append(f"torch.export ({label}): {type(e).__name__}: {_first_line(e)}")
         causes.append(e)
     else:
-        graph = _from_exported(ep, name)
+        graph = _from_exported(ep, name, model)
         graph.meta["capture"] = "torch.export"
         _mark_mode(graph, label, errors)
         return graph
@@ -609,15 +637,16 @@ def _fast_capture(model: Any, args: tuple[Any, ...], name: str) -> Graph | None:
     from archlint.frontends._fxcapture import Unsupported, capture as fx_capture
 
     model.train()
+    placeholders: dict[str, tuple[str, str]] = {}
     try:
         with _quiet():
-            nodes, inputs, outputs, shapes = fx_capture(model, args)
+            nodes, inputs, outputs, shapes = fx_capture(model, args, placeholders)
     except Unsupported as e:
         model.train()
         _fast_capture.last_reason = str(e)  # type: ignore[attr-defined]
         return None
     model.train()
-    graph = build(name, "torch", nodes, inputs, outputs, shapes)
+    graph = build(name, "torch", nodes, inputs, outputs, shapes, module_weights(model, placeholders, shapes))
     graph.meta["capture"] = "torch.fx"
     graph.meta["capture_mode"] = "train"
     return graph
@@ -795,12 +824,42 @@ def _without_own_frames(trace: str | None) -> str | None:
     return trace.replace(f'File "{__file__}"', "File <archlint>")
 
 
-def from_exported(ep: Any, name: str = "model") -> Graph:
-    """An ``ExportedProgram`` as a finished graph (built, then the pass pipeline)."""
-    return finish(_from_exported(ep, name))
+def module_weights(model: Any, placeholders: dict[str, tuple[str, str]], shapes: dict[str, Any],
+                   constants: dict[str, Any] | None = None) -> WeightTable:
+    """The weight table of a capture: placeholder name -> (FQN, role), the
+    tensors read from ``model`` (references, not copies) when first asked.
+    A tensor reachable under two names (tied weights) has one key, its first name;
+    a parameter that does not require grad is "frozen" (counted, not trained)."""
+    named = [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]
+    canonical: dict[int, str] = {}
+    for fqn, t in named:
+        canonical.setdefault(id(t), fqn)
+    by_fqn = dict(named)
+
+    def load() -> dict[str, Any]:
+        out = {fqn: t for fqn, t in [*model.named_parameters(), *model.named_buffers()]}
+        out.update(constants or {})
+        return out
+
+    table = WeightTable(load, source="module")
+    for name, (fqn, role) in placeholders.items():
+        t = by_fqn.get(fqn)
+        key = canonical.get(id(t), fqn) if t is not None else fqn
+        if t is not None and role == "param" and not getattr(t, "requires_grad", True):
+            role = "frozen"
+        shape = shapes.get(name)
+        dtype = str(t.dtype).removeprefix("torch.") if t is not None else None
+        table.add(WeightRef(name, key, tuple(shape) if shape is not None else None, dtype, role))
+    return table
 
 
-def _from_exported(ep: Any, name: str = "model") -> Graph:
+def from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
+    """An ``ExportedProgram`` as a finished graph (built, then the pass pipeline);
+    ``model``, the module it was exported from, gives the weights an executor reads."""
+    return finish(_from_exported(ep, name, model))
+
+
+def _from_exported(ep: Any, name: str = "model", model: Any = None) -> Graph:
     """Map a live ``torch.export.ExportedProgram``."""
     sig = ep.graph_signature
     shapes: dict[str, Shape | None] = {}
@@ -831,7 +890,16 @@ def _from_exported(ep: Any, name: str = "model") -> Graph:
     # may carry no name at all: only the graph's placeholders are inputs, each once
     placeholders = {n.name for n in ep.graph.nodes if n.op == "placeholder"}
     inputs = list(dict.fromkeys(i for i in sig.user_inputs if isinstance(i, str) and i in placeholders))
-    return build(name, "torch", nodes, inputs, [o for o in outputs if o in user_outputs], shapes)
+    weights: dict[str, tuple[str, str]] = {}
+    for ph, fqn in sig.inputs_to_parameters.items():
+        weights[ph] = (fqn, "param")
+    for ph, fqn in sig.inputs_to_buffers.items():
+        weights[ph] = (fqn, "buffer")
+    for ph, cname in getattr(sig, "inputs_to_lifted_tensor_constants", {}).items():
+        weights[ph] = (cname, "constant")
+    constants = {k: v for k, v in getattr(ep, "constants", {}).items() if hasattr(v, "shape")}
+    table = module_weights(model if model is not None else ep.module(), weights, shapes, constants)
+    return build(name, "torch", nodes, inputs, [o for o in outputs if o in user_outputs], shapes, table)
 
 
 # -- torch.fx fallback: modules become the ATen calls they stand for -------------

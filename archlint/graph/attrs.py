@@ -149,10 +149,6 @@ class Attrs(dict):
 
     def __init__(self, data: Mapping[str, Any] | Iterable[tuple[str, Any]] = (), /, **kw: Any) -> None:
         dict.__init__(self, data, **kw)
-        if self:
-            self._check()
-
-    def _check(self) -> None:
         fields = self.FIELDS
         for key, value in self.items():
             f = fields.get(key)
@@ -298,8 +294,11 @@ class DropoutAttrs(Attrs):
         dict.__init__(self, data, **kw)
         if "rate" in self:
             dict.__setitem__(self, "rate", _probability(self["rate"]))
-        if self:
-            self._check()
+        fields = self.FIELDS
+        for key, value in self.items():
+            f = fields.get(key)
+            if f is not None and value is not None and not f.check(value):
+                raise self._bad(key, value, f)
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, _probability(value) if key == "rate" else value)

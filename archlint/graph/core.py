@@ -51,7 +51,7 @@ class Value:
         return f"Value({self.name!r}, shape={self.shape}, layout={self.layout})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class Node:
     """One operation. ``layer`` is the user-facing name (Keras layer name, torch
     module path); ``op_type`` the framework's own operation name."""
@@ -66,13 +66,35 @@ class Node:
     attrs: Attrs = field(default_factory=dict)  # type: ignore[assignment]
     source: SourceLocation | None = None
     index: int = -1
+    #: how to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and weight references
+    impl: Any = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        cls = ATTRS.get(self.kind)
-        if cls is None:
-            raise GraphError(f"node {self.name!r} has kind {self.kind!r} outside OpKind")
-        if type(self.attrs) is not cls:
-            self.attrs = cls(self.attrs)
+    def __init__(
+        self,
+        name: str,
+        kind: OpKind,
+        op_type: str,
+        layer: str,
+        inputs: list[Value] | None = None,
+        outputs: list[Value] | None = None,
+        attrs: Mapping[str, Any] | None = None,
+        source: SourceLocation | None = None,
+        index: int = -1,
+    ) -> None:
+        # written out (not the dataclass __init__ and a __post_init__): one call per node built
+        try:
+            cls = ATTRS[kind]
+        except (KeyError, TypeError):
+            raise GraphError(f"node {name!r} has kind {kind!r} outside OpKind") from None
+        self.name = name
+        self.kind = kind
+        self.op_type = op_type
+        self.layer = layer
+        self.inputs = [] if inputs is None else inputs
+        self.outputs = [] if outputs is None else outputs
+        self.attrs = attrs if type(attrs) is cls else cls(attrs or ())  # type: ignore[assignment]
+        self.source = source
+        self.index = index
 
     def relabel(self, kind: OpKind, **attrs: Any) -> None:
         """Give the node another kind, its attributes carried into that kind's
@@ -192,9 +214,9 @@ class Graph:
 
     def coverage(self) -> dict[str, Any]:
         """How much of the graph archlint understood: nodes (inputs and
-        outputs aside) by kind, the op types left UNKNOWN, most first, and the
-        nodes whose output shape is unknown (a known op without a shape is not
-        understood either: the shape rules cannot judge it). Where the frontend
+        outputs aside) by kind, the op types left UNKNOWN, most first, and,
+        apart, the known nodes whose output shape is unknown (``shapeless``: the
+        shape rules skip them; the coverage line names them). Where the frontend
         knows the file's own parameter total (``meta["file_params"]``), the share
         of it the graph accounts for."""
         by_kind: dict[str, int] = {}
@@ -209,7 +231,7 @@ class Graph:
             elif n.outputs and n.outputs[0].shape is None:
                 shapeless += 1
         total = sum(by_kind.values())
-        understood = total - sum(unknown.values()) - shapeless
+        understood = total - sum(unknown.values())
         out: dict[str, Any] = {
             "nodes": total,
             "understood": understood,
@@ -247,6 +269,7 @@ class Graph:
         if not (0 <= pos < len(self.nodes)) or self.nodes[pos] is not last:
             raise GraphError(f"cannot fuse {last.name!r}: not in the graph")
         members = {id(n) for n in group}
+        ordered = sorted(group, key=lambda n: n.index)  # topological: the members run in this order
         for n in group:
             for v in n.inputs:
                 v.consumers = [c for c in v.consumers if id(c) not in members]
@@ -260,6 +283,10 @@ class Graph:
             source=last.source,
             index=pos,
         )
+        if any(n.impl is not None for n in group):
+            from archlint.execute.spec import Fused
+
+            node.impl = Fused(members=ordered)  # the executor runs what was fused
         seen: set[int] = set()
         for v in inputs:
             if id(v) in seen:

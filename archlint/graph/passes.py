@@ -12,7 +12,10 @@ this order:
 4. the frontend's own relabels, which need shapes and fused kinds (the ONNX
    frontend's Reshape-to-Flatten and its notes on layers an export hides):
    each frontend module lists them as ``RELABELS``;
-5. ``layouts``: what each value's axes mean (:class:`InferLayouts`).
+5. ``layouts``: what each value's axes mean (:class:`InferLayouts`);
+6. ``weights``: on a torch capture, each node's parameter count from the
+   weights it reads (free parameters and constant-index gathers included),
+   and the random masks of a training capture (:class:`ExecutableWeights`).
 
 Each pass is a small object with a ``name`` that does one thing and says
 whether it changed the graph (:class:`PassResult`), after onnx-ir's
@@ -138,10 +141,23 @@ class InferLayouts(Pass):
         return infer_layouts(graph)
 
 
+class ExecutableWeights(Pass):
+    """Parameter counts from the weights each node reads, after fusion
+    (:func:`archlint.execute.records.finish_weights`; graphs of a torch module only)."""
+
+    name = "weights"
+
+    def call(self, graph: Graph) -> bool:
+        from archlint.execute.records import finish_weights
+
+        return finish_weights(graph)
+
+
 #: where the frontend's relabels go in :data:`PIPELINE`
 RELABELS = "relabels"
 #: the declared order; the frontend's relabels replace the :data:`RELABELS` slot
-PIPELINE: tuple[Pass | str, ...] = (TieWeights(), InferShapes(), FusePatterns(), RELABELS, InferLayouts())
+PIPELINE: tuple[Pass | str, ...] = (TieWeights(), InferShapes(), FusePatterns(), RELABELS, InferLayouts(),
+                                    ExecutableWeights())
 
 
 class PassManager:

@@ -82,10 +82,10 @@ def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None)
         if not r.findings:
             o.print("  " + st("green", "no findings"))
         shown: Counter[str] = Counter()
-        total = Counter(f.code for f in r.findings)
+        total = Counter(f.code for f in r.findings if "more" not in f.data)  # the "N more" line is always shown
         for f in r.findings:
-            shown[f.code] += 1
-            if not verbose and total[f.code] > GROUP_ABOVE and shown[f.code] > GROUP_SHOW:
+            shown[f.code] += "more" not in f.data
+            if "more" not in f.data and not verbose and total[f.code] > GROUP_ABOVE and shown[f.code] > GROUP_SHOW:
                 if shown[f.code] == total[f.code]:  # after the last one: what was left out
                     n = total[f.code] - GROUP_SHOW
                     o.print("  " + st("dim", f"... and {n} more {f.code} findings like these (--verbose shows all)"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from archlint.graph import MERGE_KINDS, NORM_KINDS, WEIGHT_KINDS, Node, OpKind
+from archlint.graph import MERGE_KINDS, NORM_KINDS, WEIGHT_KINDS, Node, OpKind, Value
 
 # -- what a walk may pass through, by meaning ---------------------------------------------------
 # One vocabulary for every rule's walk. A rule builds its skip-set from these groups with
@@ -312,3 +312,16 @@ def whole_map_conv(node: Node) -> bool:
     pad = node.attrs.get("padding", "valid")
     unpadded = pad == "valid" or (isinstance(pad, (list, tuple)) and not any(pad))
     return unpadded and tuple(kernel) == tuple(size) and not is_depthwise_or_grouped(node)
+
+
+def from_stacked_vectors(v: Value | None) -> bool:
+    """Whether ``v`` is a convolution's output (through activations, dropout, identities and
+    normalisations) over an input that is no spatial map but vectors stacked along a new axis
+    (CoaT's class-token aggregation): its length axis is the vectors' features, not positions."""
+    p = v.producer if v is not None else None
+    while p is not None and p.kind in (ELEMENTWISE | REGULARISERS | NORMALISATIONS | {OpKind.IDENTITY}) and p.inputs:
+        p = p.inputs[0].producer
+    if p is None or p.kind is not OpKind.CONV or not p.inputs:
+        return False
+    src = p.inputs[0]
+    return src.layout is None and src.producer is not None and src.producer.kind is OpKind.RESHAPE

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import THROUGH_FEATURE_OPS, feeding, nearest_downstream, nearest_upstream
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 class DropoutBetweenConv(Rule):
@@ -89,3 +93,13 @@ class DropoutBetweenConv(Rule):
                 downstream=[n.layer for n in down],
                 rate=rate,
             )
+
+    autofix = 'makes the dropout channel-wise (Keras `SpatialDropout2D`, in ONNX a per-channel mask drawn by a `Dropout`), its rate kept'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        return Rewrite(self.code, node.name, f"make '{node.layer}' channel-wise", [SetAttrs(node, {"spatial": True})])

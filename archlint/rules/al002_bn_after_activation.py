@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import single_producer, walk_up_chain
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _PASSIVE = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
 
@@ -90,3 +94,16 @@ class BnAfterActivation(Rule):
                 conv=conv.layer,
                 through_pool=pool.layer if pool else None,
             )
+
+    autofix = 'moves the batch norm between the convolution and its activation (a fused Keras activation is split out into an `Activation` layer)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Move, Rewrite, node_named, sole_path
+
+        bn = node_named(graph, finding.node)
+        src = single_producer(bn) if bn is not None else None
+        if src is not None and src.kind is OpKind.POOL:
+            src = single_producer(src)
+        if bn is None or src is None or src.kind is not OpKind.ACTIVATION or not sole_path(bn):
+            return None
+        return Rewrite(self.code, bn.name, f"move '{bn.layer}' before '{src.layer}'", [Move(bn, src)])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import SPATIAL_LAYOUTS, WEIGHT_KINDS, Graph, Node, OpKind
@@ -11,6 +12,7 @@ from archlint.rules._match import (
     NORMALISATIONS,
     REGULARISERS,
     SHAPE_ONLY,
+    from_stacked_vectors,
     nearest_downstream,
     nearest_upstream,
     through,
@@ -18,6 +20,9 @@ from archlint.rules._match import (
 )
 from archlint.rules.base import Ref, Rule, RuleContext
 from archlint.graph.shapes import spatial_size
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _NORM_WHY = "a normalised feature map is still a map with its spatial layout"
 _TO_DENSE = through(REGULARISERS, ELEMENTWISE, {OpKind.IDENTITY}, NORMALISATIONS, norm=_NORM_WHY)
@@ -38,6 +43,8 @@ def _flattens_spatial_map(node: Node) -> tuple[bool, int | None]:
         if x and x[0] is not None and out[0] is not None and out[0] != x[0]:  # x may be () (a scalar)
             return False, None  # (B, L, D) -> (B*L, D): positions folded into the batch, not flattened
     hw = spatial_size(x)
+    if hw is not None and x is not None and x[1] == 1 and from_stacked_vectors(xv):
+        return False, None  # one channel made of stacked vectors (CoaT's class-token aggregation): no map
     if hw is not None:
         # the network input itself (an MLP on pixels) is no feature map
         from_input = all(u.kind is OpKind.INPUT for u in nearest_upstream(node, _TO_FEATURES))
@@ -207,3 +214,13 @@ class DenseHead(Rule):
                 share=round(share, 4),
                 spatial=spatial_size(x),
             )
+
+    autofix = 'puts global average pooling before the Flatten; the dense layer after it reads the pooled channels (its weights summed over the positions). A head written as a whole-map convolution is left alone: its replacement changes the layers after it'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import node_named, pooled_head
+
+        node = node_named(graph, finding.node)
+        if node is None or node.kind not in (OpKind.FLATTEN, OpKind.RESHAPE):
+            return None
+        return pooled_head(self.code, node)

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import flavour, is_noop
 from archlint.rules._match import NORMALISATIONS, nearest_downstream, stopped_by
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 #: everything but normalisation: the variance shift travels through weight layers too, and any
 #: normalisation (LayerNorm, GroupNorm) on the way re-standardises it before a batch norm sees it
@@ -73,3 +77,10 @@ class DropoutBeforeBatchNorm(Rule):
                 batch_norms=[n.layer for n in bns],
                 rate=rate,
             )
+
+    autofix = 'removes the dropout (moving it into the head is a design choice the rewrite does not make)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import remove_finding_node
+
+        return remove_finding_node(self.code, graph, finding)

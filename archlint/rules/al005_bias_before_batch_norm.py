@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _THROUGH = frozenset({OpKind.DROPOUT, OpKind.IDENTITY})
 
@@ -60,3 +64,17 @@ class BiasBeforeBatchNorm(Rule):
                 ctx,
                 batch_norm=bn.layer,
             )
+
+    autofix = "drops the bias and subtracts it from the batch norm's running mean (the same output in inference)"
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, node_named
+
+        src = node_named(graph, finding.node)
+        if src is None:
+            return None
+        bn = next((n for n in graph.of_kind(OpKind.BATCH_NORM) if walk_up_chain(n, _THROUGH)[0] is src), None)
+        if bn is None:
+            return None
+        return Rewrite(self.code, src.name, f"drop the bias of '{src.layer}' (folded into '{bn.layer}')",
+                       [SetAttrs(src, {"bias": False}, fold_into=bn)])

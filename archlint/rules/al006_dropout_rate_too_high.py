@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, OpKind
 from archlint.rules._dropout import drops_units, is_stochastic_depth
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 class DropoutRateTooHigh(Rule):
@@ -62,3 +66,14 @@ class DropoutRateTooHigh(Rule):
                 rate=rate,
                 max_rate=max_rate,
             )
+
+    autofix = 'sets the rate to `max_rate` (default 0.5)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        rate = finding.data.get("max_rate", 0.5)
+        if node is None:
+            return None
+        return Rewrite(self.code, node.name, f"set the rate of '{node.layer}' to {rate:g}", [SetAttrs(node, {"rate": rate})])

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._dropout import is_noop
 from archlint.rules._match import WEIGHT_LAYERS, feeding, nearest_downstream, nearest_upstream, stopped_by
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _NO_WEIGHTS = stopped_by(WEIGHT_LAYERS, norm="only to find the weight layer that produced the values")
 #: ops that leave a weight layer's raw outputs raw (normalisation, merges and attention do not)
@@ -73,3 +77,10 @@ class DropoutOnLogits(Rule):
                 ctx,
                 last_weight_layer=up[-1].layer,
             )
+
+    autofix = 'removes the dropout'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import remove_finding_node
+
+        return remove_finding_node(self.code, graph, finding)

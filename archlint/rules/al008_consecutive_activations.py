@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import NOT_NONLINEAR, activation_of, walk_up_chain
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 #: ops between two activations that leave the second one redundant: ReLU -> max pool ->
 #: ReLU is one ReLU, ReLU -> average pool -> Flatten -> softmax is a softmax over ReLU scores
@@ -81,3 +85,17 @@ class ConsecutiveActivations(Rule):
                 ctx,
                 previous=prev.layer,
             )
+
+    autofix = 'removes the first of the two activations (or the activation built into the layer before)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Remove, Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        prev = walk_up_chain(node, _PASSIVE)[0] if node is not None else None
+        if prev is None or len(prev.outputs[0].consumers) != 1:
+            return None
+        if prev.kind is OpKind.ACTIVATION:
+            return Rewrite(self.code, node.name, f"remove '{prev.layer}'", [Remove(prev)])
+        return Rewrite(self.code, node.name, f"drop the activation built into '{prev.layer}'",
+                       [SetAttrs(prev, {"activation": "linear"})])

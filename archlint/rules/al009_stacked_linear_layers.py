@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._match import fused_activation, is_depthwise_or_grouped, is_linear_passthrough, single_producer
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 def _width_in(n: Node) -> int | None:
@@ -150,3 +154,14 @@ class StackedLinearLayers(Rule):
                 previous=src.layer,
                 between=[p.layer for p in path],
             )
+
+    autofix = 'inserts a ReLU before the second weight layer'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None or len(node.inputs) != 1:
+            return None
+        relu = NewLayer(OpKind.ACTIVATION, f"{node.layer}_relu", {"activation": "relu"})
+        return Rewrite(self.code, node.name, f"insert a ReLU before '{node.layer}'", [Insert(node, "before", relu)])

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._match import SATURATING, activation_of, feeding, walk_up_chain
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
 
@@ -82,3 +86,15 @@ class DeepSaturatingStack(Rule):
             ctx,
             layers=[a.layer for a in hidden],
         )
+
+    autofix = 'replaces each hidden sigmoid/tanh activation it counted with ReLU'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs
+
+        layers = set(finding.data.get("layers") or ())
+        acts = [n for n in graph.nodes if n.layer in layers and activation_of(n) in SATURATING]
+        if not acts:
+            return None
+        return Rewrite(self.code, finding.node, f"use ReLU in {len(acts)} hidden layers",
+                       [SetAttrs(n, {"activation": "relu"}) for n in acts])

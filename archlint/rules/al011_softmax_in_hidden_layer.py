@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import activation_of
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT, OpKind.FLATTEN, OpKind.RESHAPE, OpKind.PAD})
 _FEATURE_LAYERS = frozenset({OpKind.CONV, OpKind.DENSE, OpKind.BATCH_NORM, OpKind.NORM, OpKind.LAYER_NORM, OpKind.RMS_NORM, OpKind.POOL, OpKind.GLOBAL_POOL})
@@ -103,3 +107,13 @@ class SoftmaxInHiddenLayer(Rule):
                 ctx,
                 feeds=[n.layer for n in after],
             )
+
+    autofix = 'replaces the hidden softmax with ReLU'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        return Rewrite(self.code, node.name, f"use ReLU in '{node.layer}'", [SetAttrs(node, {"activation": "relu"})])

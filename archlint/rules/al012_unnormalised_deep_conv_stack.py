@@ -1,12 +1,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules.base import Ref, Rule, RuleContext
 
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
+
 _SELF_NORMALISING = frozenset({"selu"})
+
+
+#: ops that only a normalisation written out by hand computes: ``x * rsqrt(mean(x**2) + eps)``
+#: (MobileNetV5's channel RMSNorm), ``F.normalize`` (a vector norm, then a division)
+_NORM_OPS = frozenset({"rsqrt", "linalg_vector_norm", "norm", "frobenius_norm", "normalize", "l2_normalize",
+                       "LpNormalization", "ReduceL2"})
+
+
+def _written_out_norm(node: Node) -> bool:
+    return node.op_type in _NORM_OPS
 
 
 class UnnormalisedDeepConvStack(Rule):
@@ -17,7 +31,9 @@ class UnnormalisedDeepConvStack(Rule):
     from input to output and no batch, layer, group or instance
     normalisation anywhere. Parallel branches do not add up: four 2-conv
     branches side by side are a 2-conv stack. Self-normalising networks
-    (every activation SELU) are not flagged, nor are normaliser-free
+    (every activation SELU) are not flagged, nor are networks that
+    normalise with ops written out by hand (`x * rsqrt(mean(x**2) + eps)`,
+    MobileNetV5's channel RMSNorm; `F.normalize`), nor normaliser-free
     networks that standardise their convolution weights instead (NF-Nets'
     scaled weight standardisation, seen in a captured PyTorch graph), nor
     an export that folded its batch norms into the convolutions (AL900 says
@@ -61,7 +77,7 @@ class UnnormalisedDeepConvStack(Rule):
     options = {"min_convs": 8}
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
-        if any(True for _ in graph.of_kind(*NORM_KINDS)):
+        if any(True for _ in graph.of_kind(*NORM_KINDS)) or any(_written_out_norm(n) for n in graph.nodes):
             return
         if any(note.kind == "bn-folded" for note in graph.notes):
             return  # the normalisation is there, folded by the exporter: AL900 reports it
@@ -91,3 +107,19 @@ class UnnormalisedDeepConvStack(Rule):
             ctx,
             convs=count,
         )
+
+    autofix = "inserts a batch norm after each convolution (before its activation); the convolutions keep their bias, which AL005's rewrite then folds into the new batch norm"
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite
+
+        edits = []
+        for conv in graph.of_kind(OpKind.CONV):
+            c = conv.attrs.get("channels")
+            if not isinstance(c, int) or conv.attrs.get("transposed") or not conv.outputs[0].consumers:
+                continue
+            bn = NewLayer(OpKind.BATCH_NORM, f"{conv.layer}_bn", {"channels": c, "rank": len(conv.attrs.get("kernel") or (1, 1))})
+            edits.append(Insert(conv, "after", bn))
+        if not edits:
+            return None
+        return Rewrite(self.code, finding.node, f"insert {len(edits)} batch norms after the convolutions", edits)

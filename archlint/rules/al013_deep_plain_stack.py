@@ -61,3 +61,5 @@ class DeepPlainStack(Rule):
             ctx,
             depth=deepest,
         )
+
+    autofix = 'none: adding skip connections needs matching shapes and a choice of where blocks start and end'

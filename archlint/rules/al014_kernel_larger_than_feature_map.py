@@ -85,6 +85,9 @@ class KernelLargerThanFeatureMap(Rule):
                 input_size=list(size),
             )
 
+    autofix = 'none: the remedy (downsample less, or smaller kernels) changes every later feature map'
+
+
 
 def _padded(node: Node, size: tuple[int, ...]) -> tuple[int, ...] | None:
     """The input size plus the padding on each axis; None for 'same' padding or when unknown."""

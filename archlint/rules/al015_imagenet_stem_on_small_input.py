@@ -84,3 +84,5 @@ class ImagenetStemOnSmallInput(Rule):
             pool=pool.layer,
             input_size=list(size),
         )
+
+    autofix = "none: a 3x3 stride-1 stem without the pooling changes every later feature map size and the stem's weights"

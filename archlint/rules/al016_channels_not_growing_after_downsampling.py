@@ -136,9 +136,12 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
     new, smaller stage is no wider than the previous one, while that width
     is below `cap_channels` (default 512, where VGG and ResNet-18 stop doubling).
     Fewer channels after downsampling is always flagged, even in small
-    nets (LeNet-style 32 -> 16 -> 8); the same width is not flagged after the
-    first stage when it has a single convolution (a stem), but is after any
-    later one (LeNet-style 32 -> pool -> 32 -> pool -> 32). A stage runs from one
+    nets (LeNet-style 32 -> 16 -> 8). The same width is not flagged after a
+    stage with a single convolution when that stage is the first (a stem)
+    or is its own strided convolution (a strided encoder such as wav2vec2's,
+    every convolution striding at one width), but is after a single
+    convolution entered through pooling (LeNet-style 32 -> pool -> 32 ->
+    pool -> 32). A stage runs from one
     downsampling layer (stride above 1, or pooling that shrinks the map) to
     the next; its width is the width of its output: its last merge (the
     residual stream of a ResNet, the concatenated features of a DenseNet or
@@ -191,8 +194,12 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
             before = fine.entry
             if coarse.channels > before or (coarse.channels == before and before >= cap):
                 continue
-            if coarse.channels == before and fine.width_convs < 2 and fine is stages[0]:
-                continue  # a stem's single convolution: keeping its width is common and harmless
+            if coarse.channels == before and fine.width_convs < 2 and (
+                fine is stages[0] or (fine.down is not None and fine.down.kind is OpKind.CONV)
+            ):
+                # a stem's single convolution, or a strided-convolution encoder (wav2vec2's feature
+                # extractor: every convolution strides at one width): keeping the width is by design
+                continue
             down = _downsampler(graph, fine, coarse)
             verb = "shrink" if coarse.channels < before else "stay"
             yield self.finding(
@@ -205,3 +212,5 @@ class ChannelsNotGrowingAfterDownsampling(Rule):
                 before=before,
                 after=coarse.channels,
             )
+
+    autofix = 'none: widening a stage changes the weights of every layer after it'

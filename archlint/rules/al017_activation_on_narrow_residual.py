@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 class ActivationOnNarrowResidual(Rule):
@@ -74,3 +78,10 @@ class ActivationOnNarrowResidual(Rule):
                 projection=conv.layer,
                 add=add.layer,
             )
+
+    autofix = 'removes the activation after the projection (keeps the bottleneck linear)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import remove_finding_node
+
+        return remove_finding_node(self.code, graph, finding)

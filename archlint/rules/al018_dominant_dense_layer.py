@@ -102,3 +102,5 @@ class DominantDenseLayer(Rule):
                 total_params=total,
                 share=round(share, 4),
             )
+
+    autofix = "none: where a Flatten feeds the layer, AL003's rewrite (global pooling) shrinks it; other heads need a design choice"

@@ -59,3 +59,5 @@ class UnfoldableBatchNorm(Rule):
                 ctx,
                 reads=src.layer if src is not None else None,
             )
+
+    autofix = "none: where the batch norm follows an activation AL002's rewrite moves it; after a merge or the input, moving it changes what it normalises"

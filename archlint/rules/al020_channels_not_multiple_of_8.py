@@ -65,3 +65,5 @@ class ChannelsNotMultipleOf8(Rule):
                 width=width,
                 multiple=multiple,
             )
+
+    autofix = 'none: widths are a design choice and change the weights of the layers after them'

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 #: the most layer names one finding lists in its data (the message gives the count)
@@ -118,3 +122,15 @@ class DanglingNode(Rule):
                 dead=[n.layer for n in branch[:MAX_LISTED]],
                 weighted=weighted,
             )
+
+    autofix = 'deletes the unused layer and the branch that only feeds it'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Delete, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        branch = _dead_branch(node, _live(graph), set())
+        return Rewrite(self.code, node.name, f"delete '{node.layer}' and {len(branch) - 1} layers feeding only it",
+                       [Delete(n) for n in sorted(branch, key=lambda n: -n.index)])

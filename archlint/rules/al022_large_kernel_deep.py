@@ -71,3 +71,5 @@ class LargeKernelDeep(Rule):
                 ctx,
                 kernel=list(kernel),
             )
+
+    autofix = 'none: replacing a large kernel by a stack of 3x3 convolutions is a design choice (depth, widths)'

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._match import NORMALISATIONS, dims, nearest_downstream, through
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 _TO_SUM = through({OpKind.IDENTITY}, NORMALISATIONS, norm="a shortcut's normalisation keeps the pixels the stride skipped")
@@ -97,3 +101,19 @@ class StrideExceedsKernel(Rule):
                 stride=list(stride),
             )
 
+    autofix = ("for a 1x1 convolution: an average pool over the stride's window before it (rounding up, so the "
+               "output size is the same), and stride 1 (ResNet-D); a pooling layer is left alone")
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None or node.kind is not OpKind.CONV or len(node.inputs) != 1:
+            return None
+        kernel, stride = tuple(node.attrs.get("kernel") or ()), tuple(node.attrs.get("stride") or ())
+        pad = node.attrs.get("padding", "valid")
+        if set(kernel) != {1} or len(stride) != len(kernel) or not (pad in ("valid", "same") or not any(pad)):
+            return None
+        pool = NewLayer(OpKind.POOL, f"{node.layer}_pool", {"pool": "avg", "kernel": stride, "stride": stride})
+        return Rewrite(self.code, node.name, f"average-pool before '{node.layer}', then stride 1",
+                       [Insert(node, "before", pool), SetAttrs(node, {"stride": (1,) * len(stride)})])

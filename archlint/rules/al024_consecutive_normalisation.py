@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, OpKind
 from archlint.rules._match import walk_up_chain
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _NORMS = tuple(NORM_KINDS)
 _PASSIVE = frozenset({OpKind.IDENTITY, OpKind.DROPOUT})
@@ -67,3 +71,10 @@ class ConsecutiveNormalisation(Rule):
                 ctx,
                 previous=prev.layer,
             )
+
+    autofix = 'removes the second normalisation'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import remove_finding_node
+
+        return remove_finding_node(self.code, graph, finding)

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph
 from archlint.rules._heads import Head, heads
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 #: losses that read one probability distribution over the classes per sample
 CATEGORICAL = frozenset({"categorical_crossentropy", "sparse_categorical_crossentropy", "categorical_focal_crossentropy"})
@@ -146,7 +149,11 @@ class LossOutputMismatch(Rule):
     metric or the reverse; a loss with `from_logits=True` fed
     probabilities; squared or absolute error on a softmax classifier. A
     multi-label head (sigmoid units, binary cross entropy, metrics such as
-    `binary_accuracy` or AUC) is not flagged. ONNX and PyTorch files carry no loss, so
+    `binary_accuracy` or AUC) is not flagged. Pairings that are wrong only
+    for the task the metrics state (an `accuracy` metric on sigmoid units,
+    a sparse/one-hot disagreement) are warnings: the metric, not the loss,
+    may be the mistake; so is a 2-unit softmax under binary cross entropy,
+    which trains with one-hot labels and fails with one 0/1 column. ONNX and PyTorch files carry no loss, so
     the rule says nothing about them.
 
     ## Why it hurts
@@ -206,13 +213,53 @@ class LossOutputMismatch(Rule):
                 if found is None:
                     continue
                 problem, fix = found
+                # a pairing wrong only given what the metrics say about the task (one class per
+                # sample, a label encoding) is a warning: the metric may be the mistake
+                by_metric = mismatch(loss, head) is None
+                # a 2-unit softmax under binary cross entropy trains with one-hot labels (twice the
+                # categorical loss) and fails with one 0/1 column: which, the file does not say
+                labels_unknown = loss["name"] in BINARY and head.activation == "softmax" and head.width == 2
                 yield self.finding(
                     head.node,
                     problem,
                     fix,
                     ctx,
+                    severity=Severity.WARNING if by_metric or labels_unknown else None,
+                    task_from_metrics=by_metric,
+                    depends_on_labels=labels_unknown,
                     loss=loss["name"],
                     from_logits=loss["from_logits"],
                     activation=head.activation,
                     units=head.width,
                 )
+
+    autofix = ("sets the loss the output matches (binary cross entropy for one unit, `from_logits` to what the output "
+               "holds, categorical cross entropy for a softmax classifier) or the output activation the loss expects "
+               "(softmax over sigmoid units); a label-format or metric mismatch is left alone, since which side is "
+               "wrong depends on the data")
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, SetLoss
+
+        training = graph.meta.get("training") or {}
+        head = next((h for h in heads(graph) if h.node.name == finding.node), None)
+        loss = next((x for x in training.get("losses") or () if head is not None and _applies(x, head)), None)
+        if head is None or loss is None or len(training.get("losses") or ()) != 1:
+            return None  # several losses: which one to change is the user's call
+        name, logits, act, width = loss["name"], loss["from_logits"], head.activation, head.width
+        edits: list = []
+        if name in CATEGORICAL and width == 1:
+            edits.append(SetLoss("binary_crossentropy", False, was=name))
+            if act != "sigmoid":
+                edits.append(SetAttrs(head.node, {"activation": "sigmoid"}))
+        elif name in CATEGORICAL | BINARY and logits and act in _PROB:
+            edits.append(SetLoss(name, False, was=f"{name}(from_logits=True)"))
+        elif name in CATEGORICAL and act == "sigmoid":
+            edits.append(SetAttrs(head.node, {"activation": "softmax"}))
+        elif name in CATEGORICAL | BINARY and act not in _PROB:
+            edits.append(SetLoss(name, True, was=name))
+        elif name in BINARY | REGRESSION and act == "softmax":
+            edits.append(SetLoss("categorical_crossentropy", False, was=name))
+        if not edits:
+            return None
+        return Rewrite(self.code, head.node.name, "; ".join(e.describe() for e in edits), edits)

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node
 from archlint.rules._match import activation_of
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 def _softmax_width(node: Node, graph: Graph) -> int | None:
@@ -83,3 +87,17 @@ class SingleUnitSoftmax(Rule):
                 f"use a sigmoid in '{node.layer}' (with binary cross entropy), or one unit per class with softmax",
                 ctx,
             )
+
+    autofix = 'uses a sigmoid instead of the softmax (and binary cross entropy where the file records a categorical loss)'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, SetLoss, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        edits: list = [SetAttrs(node, {"activation": "sigmoid"})]
+        loss = (graph.meta.get("training") or {}).get("loss")
+        if isinstance(loss, str) and "categorical" in loss:
+            edits.append(SetLoss("binary_crossentropy", was=loss))
+        return Rewrite(self.code, node.name, f"use a sigmoid in '{node.layer}'", edits)

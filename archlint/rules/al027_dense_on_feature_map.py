@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import activation_of, dims, spatial, through, upstream
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 #: ops after which an output still has the layout of the Dense it came from
 _KEEPS_MAP = frozenset({OpKind.DENSE, OpKind.ACTIVATION, OpKind.DROPOUT, OpKind.IDENTITY, OpKind.BATCH_NORM,
@@ -187,3 +191,20 @@ class DenseOnFeatureMap(Rule):
             positions=length,
             input_length=n_in,
         )
+
+    autofix = 'inserts global average pooling before the dense layer'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None or len(node.inputs) != 1:
+            return None
+        shape = node.inputs[0].shape
+        if shape and len(shape) >= 3:
+            rank = len(shape) - 2
+        else:  # a 1-D map's per-position finding says how many positions; a map finding, its size
+            rank = 1 if "positions" in finding.data else len(finding.data.get("spatial") or (1, 1))
+        # the dense layer reads features on the last axis: pool over the axes between batch and features
+        gap = NewLayer(OpKind.GLOBAL_POOL, f"{node.layer}_gap", {"pool": "avg", "rank": rank, "features_last": True})
+        return Rewrite(self.code, node.name, f"global average pooling before '{node.layer}'", [Insert(node, "before", gap)])

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._init import CONSTANT, kernel_init
 from archlint.rules._match import NORMALISATIONS, REGULARISERS, activation_of, feeding, nearest_downstream, through
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 _TO_MERGE = through(REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS, norm="normalisation does not change that the branch ends in a residual sum")
 _RELU = frozenset({"relu", "relu6"})
@@ -85,3 +89,16 @@ class ConstantKernelInitialiser(Rule):
                 ctx,
                 initializer=name,
             )
+
+    autofix = 'sets the kernel initialiser to `he_normal` (ReLU layers) or `glorot_uniform`; the written weights file draws the kernel from it'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs, node_named
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        relu = any(activation_of(n) in _RELU for n in node.successors())
+        init = "he_normal" if relu else "glorot_uniform"
+        return Rewrite(self.code, node.name, f"initialise '{node.layer}' with {init}",
+                       [SetAttrs(node, {"kernel_initializer": init})])

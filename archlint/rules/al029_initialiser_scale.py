@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, Node
 from archlint.rules._init import FIXED, fan_in, fixed_std, kernel_init
 from archlint.rules._match import SATURATING, activation_of
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 def _gain(node: Node) -> float:
@@ -112,3 +116,20 @@ class InitialiserScale(Rule):
             layers=layers,
             log10_factor=round(factor, 2),
         )
+
+    autofix = 'sets a fan-in-scaled initialiser (`he_normal`, or `glorot_uniform` before tanh/sigmoid) on every weight layer with a fixed-scale one'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Rewrite, SetAttrs
+
+        edits = []
+        for node in graph.of_kind(*WEIGHT_KINDS):
+            init = kernel_init(node)
+            if not init or init[0] not in FIXED:
+                continue
+            acts = [activation_of(n) for n in (node, *node.successors())]
+            name = "glorot_uniform" if any(a in ("tanh", "sigmoid") for a in acts) else "he_normal"
+            edits.append(SetAttrs(node, {"kernel_initializer": name}))
+        if not edits:
+            return None
+        return Rewrite(self.code, finding.node, f"fan-in-scaled initialisers on {len(edits)} layers", edits)

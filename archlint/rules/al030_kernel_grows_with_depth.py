@@ -126,3 +126,5 @@ class KernelGrowsWithDepth(Rule):
                 kernel=list(k),
                 previous_kernel=list(kp),
             )
+
+    autofix = 'none: which kernel sizes a stage should use is a design choice'

@@ -113,3 +113,5 @@ class DenseWidensTowardOutput(Rule):
                 units=w,
                 previous_units=wp,
             )
+
+    autofix = 'none: the widths of the hidden layers are a design choice'

@@ -1,11 +1,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
-from archlint.rules._match import dims, spatial
+from archlint.rules._match import (
+    ELEMENTWISE,
+    NORMALISATIONS,
+    REGULARISERS,
+    dims,
+    from_stacked_vectors,
+    nearest_downstream,
+    spatial,
+    through,
+)
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
+
+
+_TO_HEAD = through({OpKind.IDENTITY, OpKind.RESHAPE, OpKind.FLATTEN}, REGULARISERS, ELEMENTWISE, NORMALISATIONS,
+                   norm="a normalised vector is still the flattened map the head reads")
 
 
 def _downsamples(node: Node) -> bool:
@@ -23,7 +40,27 @@ def _flattens_map(node: Node) -> bool:
     if node.kind is not OpKind.RESHAPE or not node.inputs or not node.outputs:
         return False
     x, y = node.inputs[0].shape, node.outputs[0].shape
+    if x is not None and y is not None and x and y and x[0] is not None and y[0] is not None and x[0] != y[0]:
+        return False  # (B, C, L) -> (B*C, L): positions or heads folded into the batch, not flattened
+    if from_stacked_vectors(node.inputs[0]):
+        return False  # vectors stacked and mixed by a kernel-1 convolution (CoaT): no map
+    if x is not None and y is not None and None not in x[1:] and None not in y[1:] and _count(x[1:]) != _count(y[1:]):
+        return False  # a select or slice (Mamba's scan picks one step), not a flatten
     return x is not None and y is not None and len(x) >= 3 and len(y) == 2 and node.inputs[0].layout in (None, "NCL", "NCHW", "NCDHW")
+
+
+def _count(dims_: tuple) -> int:
+    n = 1
+    for d in dims_:
+        n *= int(d)
+    return n
+
+
+def _read_by_dense(node: Node) -> bool:
+    """Whether a dense layer reads the flattened vector (through shape-only ops, dropout,
+    activations and normalisation): without one there is no head (HaloNet flattens its relative
+    position logits to re-index them)."""
+    return any(n.kind is OpKind.DENSE for n in nearest_downstream(node, _TO_HEAD))
 
 
 def _run_since_downsampling(node: Node) -> tuple[list[Node], list[Node]]:
@@ -52,7 +89,8 @@ class NoDownsamplingBeforeHead(Rule):
 
     ## What it flags
     A Flatten (or a reshape of a map into one vector per sample) that
-    reads a feature map of more than one pixel made by a run of at least
+    reads a feature map of more than one pixel and feeds dense layers
+    (through dropout, activations or norms only), made by a run of at least
     `min_convs` (default 3) stride-1 convolutions with no downsampling
     (pooling, strided convolution) between the run and the Flatten: either
     none on the whole way from the input, or none since an earlier pooling
@@ -106,7 +144,7 @@ class NoDownsamplingBeforeHead(Rule):
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         min_convs = int(ctx.option("min_convs"))
         for node in graph.nodes:
-            if not _flattens_map(node):
+            if not _flattens_map(node) or not _read_by_dense(node):
                 continue
             x = node.inputs[0].shape if node.inputs else None
             size = spatial(x)
@@ -139,3 +177,13 @@ class NoDownsamplingBeforeHead(Rule):
                 convs=len(convs),
                 spatial=list(size),
             )
+
+    autofix = 'the same rewrite as AL003: global average pooling before the Flatten (the dense layer reads the pooled channels), which downsamples the map to 1x1 before the head'
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import node_named, pooled_head
+
+        node = node_named(graph, finding.node)
+        if node is None:
+            return None
+        return pooled_head(self.code, node)

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import Graph, Node, OpKind
 from archlint.rules._dropout import flavour, is_noop
-from archlint.rules._match import THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial
+from archlint.rules._match import ELEMENTWISE, THROUGH_FEATURE_OPS, nearest_downstream, nearest_upstream, spatial, through
 from archlint.rules.base import Ref, Rule, RuleContext
 
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
+
 #: what may sit between the dropout and the pooling: the activation, nothing that mixes values
-_TO_POOL = frozenset({OpKind.ACTIVATION, OpKind.IDENTITY})
+_TO_POOL = through(ELEMENTWISE, {OpKind.IDENTITY})
 
 
 def _max_pool(node: Node) -> bool:
@@ -100,3 +104,17 @@ class DropoutBeforeMaxPooling(Rule):
                 pooling=pool.layer,
                 rate=rate,
             )
+
+    autofix = "moves the dropout after the max pooling layer (on the pooled map, where the rate means what it says)"
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Move, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        pool = next((n for n in graph.of_kind(OpKind.POOL) if n.layer == finding.data.get("pooling")), None)
+        if node is None or pool is None or len(node.inputs) != 1 or len(node.outputs[0].consumers) != 1:
+            return None
+        readers = pool.outputs[0].consumers
+        if len(readers) != 1 or readers[0].kind is OpKind.OUTPUT or not readers[0].inputs:
+            return None
+        return Rewrite(self.code, node.name, f"move '{node.layer}' after '{pool.layer}'", [Move(node, readers[0])])

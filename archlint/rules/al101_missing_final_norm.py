@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
 from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._seq import PASSIVE, frontier, pre_norm_adds
 from archlint.rules.base import Ref, Rule, RuleContext
+
+if TYPE_CHECKING:
+    from archlint.fixes.edits import Rewrite
 
 
 #: the most nodes looked at downstream of a stack's end
@@ -27,6 +31,24 @@ def _network_goes_on(end: Node) -> bool:
             return True
         stack.extend(n.successors())
     return False
+
+
+def _blocks_since_norm(add: Node, adds: set[int], limit: int = 10_000) -> int:
+    """Pre-norm blocks on the residual stream up to ``add``, since the stream started or last passed
+    a normalisation (the stream input of ``x + f(norm(x))`` is the one a normalisation also reads)."""
+    count, cur = 0, add
+    for _ in range(limit):
+        if id(cur) not in adds:
+            return count  # a normalisation, or where this stream starts (an embedding, a pooling head's projection)
+        count += 1
+        stream = [v for v in cur.inputs if any(c.kind in NORM_KINDS for c in v.consumers)]
+        nxt = stream[0].producer if len(stream) == 1 else None
+        while nxt is not None and nxt.kind in PASSIVE:
+            nxt = nxt.inputs[0].producer if nxt.inputs else None
+        if nxt is None:
+            return 10_000
+        cur = nxt
+    return count
 
 
 class MissingFinalNorm(Rule):
@@ -91,6 +113,8 @@ class MissingFinalNorm(Rule):
                 continue
             if any(_network_goes_on(n) for n in ends if n.kind is not OpKind.OUTPUT):
                 continue  # a norm after the pooling (MaxViT, DaViT), or an inner projection (PiT, a UNet)
+            if _blocks_since_norm(add, set(map(id, adds))) < int(ctx.option("min_blocks")):
+                continue  # the stream was normalised a block ago (a norm, then an attention-pooling head)
             yield self.finding(
                 add,
                 f"the pre-norm residual stack ({len(adds)} residual blocks) ends at '{add.layer}' without a "
@@ -99,3 +123,16 @@ class MissingFinalNorm(Rule):
                 ctx,
                 blocks=len(adds),
             )
+
+    autofix = ("inserts a LayerNorm (scale 1, shift 0) after the last residual sum, so the output and any head "
+               "read the normalised stream")
+
+    def fix(self, graph: Graph, finding: Finding) -> Rewrite | None:
+        from archlint.fixes.edits import Insert, NewLayer, Rewrite, node_named
+
+        node = node_named(graph, finding.node)
+        shape = node.outputs[0].shape if node is not None and node.outputs else None
+        if node is None or not shape or not isinstance(shape[-1], int):
+            return None
+        norm = NewLayer(OpKind.LAYER_NORM, f"{node.layer}_final_norm", {"dim": shape[-1]})
+        return Rewrite(self.code, node.name, f"a final LayerNorm after '{node.layer}'", [Insert(node, "after", norm)])

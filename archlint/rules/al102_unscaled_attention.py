@@ -96,3 +96,5 @@ class UnscaledAttention(Rule):
                 ctx,
                 head_dim=d,
             )
+
+    autofix = "none: a fused attention's scale is set where it is called; pass `scale=None` or divide the scores by sqrt(head_dim)"

@@ -136,3 +136,5 @@ class NoPositionalInformation(Rule):
             ctx,
             embedding=embs[0].layer,
         )
+
+    autofix = 'none: which positional scheme (learned, sinusoidal, rotary, ALiBi) to add is a design choice'

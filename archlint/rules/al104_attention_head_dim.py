@@ -67,3 +67,5 @@ class AttentionHeadDim(Rule):
                 head_dim=d,
                 heads=heads,
             )
+
+    autofix = 'none: the head count and width are a design choice'

@@ -72,3 +72,5 @@ class VocabSizeNotAligned(Rule):
                 vocab=vocab,
                 dim=dim,
             )
+
+    autofix = "none: padding the vocabulary changes the embedding table and the tokenizer's contract"

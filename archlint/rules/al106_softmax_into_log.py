@@ -74,3 +74,5 @@ class SoftmaxIntoLog(Rule):
                 ctx,
                 softmax=cur.layer,
             )
+
+    autofix = 'none: the two ops are fused in the source (`log_softmax(x)`, or `cross_entropy` on the logits)'

@@ -144,3 +144,5 @@ class Fp16UnsafeConstant(Rule):
                 ctx,
                 constant=bad[0],
             )
+
+    autofix = "none: the constant lives in the model's code (use `torch.finfo(dtype).min`)"

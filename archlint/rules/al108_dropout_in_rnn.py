@@ -83,3 +83,5 @@ class DropoutInRnn(Rule):
                 ctx,
                 rate=rate,
             )
+
+    autofix = "none: variational dropout is written in the model's code, not in the graph"

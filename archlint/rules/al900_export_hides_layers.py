@@ -75,3 +75,5 @@ class ExportHidesLayers(Rule):
                 certain=bool(certain),
                 rules=[code],
             )
+
+    autofix = 'none: the hidden layers are not in the file; re-export in training mode or lint the PyTorch model'

@@ -78,6 +78,8 @@ class Rule:
     aliases: ClassVar[tuple[str, ...]] = ()
     #: off unless selected explicitly
     opt_in: ClassVar[bool] = False
+    #: what ``archlint fix`` does for a finding of this rule, or why it does nothing (on the rule's page)
+    autofix: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -106,6 +108,16 @@ class Rule:
 
     def check(self, graph: Graph, ctx: RuleContext) -> Iterator[Finding]:
         raise NotImplementedError
+
+    def fix(self, graph: Graph, finding: Finding) -> Any:
+        """The :class:`archlint.fixes.edits.Rewrite` that removes ``finding`` (edits naming
+        nodes of ``graph``, which is never mutated), or None when this finding has none."""
+        return None
+
+    @classmethod
+    def has_fix(cls) -> bool:
+        """Whether the rule declares a rewrite (overrides :meth:`fix`)."""
+        return cls.fix is not Rule.fix
 
     def finding(
         self,

@@ -36,7 +36,9 @@ def test_page_has_metadata_and_every_section(rule: type) -> None:
     assert page.startswith(f"# {rule.code} {rule.name}\n\n{rule.summary}\n")
     assert f"- Severity: {rule.severity.label}\n" in page
     heads = [ln[3:] for ln in page.splitlines() if ln.startswith("## ")]
-    assert heads == ["What it flags", "Why it hurts", "Example", "Use instead", "Evidence", "Options", "References"]
+    assert heads == ["What it flags", "Why it hurts", "Example", "Use instead", "Automatic fix", "Evidence", "Options",
+                     "References"]
+    assert ("`archlint fix` leaves this finding alone" in page) != rule.has_fix()
     for name, default in rule.options.items():
         assert f"| `{name}` | `{docs._fmt_default(default)}` |" in page
     for alias in rule.aliases:

@@ -195,3 +195,21 @@ def test_every_fixture_graph_lints_after_the_pipeline() -> None:
         g = load_graph(path)
         g.lint()
         assert g.passes[0] == "tie-weights" and g.passes[-1] == "layouts"
+
+
+def test_the_keras_frontend_only_builds_too() -> None:
+    from archlint.frontends.keras import build_config, from_config
+
+    config = {
+        "class_name": "Sequential",
+        "config": {"name": "s", "layers": [
+            {"class_name": "InputLayer", "config": {"name": "in", "batch_shape": [None, 8, 8, 3]}},
+            {"class_name": "Conv2D", "config": {"name": "c", "filters": 4, "kernel_size": 3}},
+            {"class_name": "Flatten", "config": {"name": "f"}},
+        ]},
+    }
+    built = build_config(config)
+    assert built.passes == [] and all(v.layout is None for n in built.nodes for v in n.outputs)
+    g = from_config(config)
+    assert g.passes == ["tie-weights", "shapes", "patterns", "layouts"]
+    assert [n.output.layout for n in g.nodes[1:3]] == ["NCHW", "ND"]

@@ -30,7 +30,11 @@ def test_fault_fixture(expected: Path) -> None:
         findings = lint(FAULTS / model)
         assert sorted((f.code, f.layer) for f in findings) == want, model
         for f in findings:
-            assert f.severity == get_rule(f.code).severity or f.code == "AL014"
+            # AL014's empty-map case is an error; AL025 warns where the metrics or the labels decide
+            assert f.severity == get_rule(f.code).severity or f.code == "AL014" or (
+                f.code == "AL025" and (f.data["task_from_metrics"] or f.data["depends_on_labels"])
+                and f.severity == Severity.WARNING
+            )
             assert f.message and f.fix and f.message != f.fix
         if expected.name.startswith("control_"):
             assert not [f for f in findings if f.severity >= Severity.WARNING], model

@@ -219,3 +219,74 @@ class _SoftCap(nn.Module):
 def test_al008_soft_capping_is_not_a_duplicated_activation() -> None:
     assert _found(_SoftCap(50.0), (2, 5, 8), "AL008") == []
     assert [f.code for f in _found(_SoftCap(1.0), (2, 5, 8), "AL008")] == ["AL008"]
+
+
+class _TokenAggregate(nn.Module):
+    """CoaT's head: three class-token vectors stacked as channels, mixed by a kernel-1 Conv1d into
+    one (N, 1, D) 'map' whose length axis is features; ``conv_map`` is a real 1-channel 1-D map."""
+
+    def __init__(self, conv_map: bool) -> None:
+        super().__init__()
+        self.conv_map = conv_map
+        self.proj = nn.Linear(64, 152)
+        self.features = nn.Conv1d(3, 3, 3, padding=1)
+        self.aggregate = nn.Conv1d(3, 1, 1)
+        self.head = nn.Linear(152, 1000)
+
+    def forward(self, x):
+        if self.conv_map:
+            t = self.features(x)
+        else:
+            v = self.proj(x)
+            t = torch.stack([v[:, 0], v[:, 1], v[:, 2]], dim=1)
+        return self.head(self.aggregate(t).squeeze(1))
+
+
+def test_al003_stacked_vectors_are_no_feature_map() -> None:
+    assert _found(_TokenAggregate(False), (2, 3, 64), "AL003") == []
+    assert [f.code for f in _found(_TokenAggregate(True), (2, 3, 152), "AL003")] == ["AL003"]
+
+
+class _ConvStack(nn.Module):
+    """Ten 3x3 convolutions; ``norm`` picks what follows each: nothing (the near miss), a channel
+    RMSNorm written out (MobileNetV5), or ``F.normalize`` over channels."""
+
+    def __init__(self, norm: str) -> None:
+        super().__init__()
+        self.norm = norm
+        self.convs = nn.ModuleList(nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1) for i in range(10))
+
+    def forward(self, x):
+        for conv in self.convs:
+            x = conv(x)
+            if self.norm == "rms":
+                x = x * torch.rsqrt(x.pow(2).mean(1, keepdim=True) + 1e-6)
+            elif self.norm == "normalize":
+                x = nn.functional.normalize(x, dim=1)
+            x = torch.relu(x)
+        return x
+
+
+@pytest.mark.parametrize(("norm", "fires"), [("rms", False), ("normalize", False), ("none", True)])
+def test_al012_sees_normalisation_written_out(norm: str, fires: bool) -> None:
+    assert bool(_found(_ConvStack(norm), (2, 3, 16, 16), "AL012")) is fires
+
+
+class _Flattened(nn.Module):
+    """Six stride-1 convolutions and a flatten; ``head`` says whether a dense layer reads it (HaloNet
+    flattens its relative-position logits only to re-index them, with no dense layer after)."""
+
+    def __init__(self, head: bool) -> None:
+        super().__init__()
+        self.head = head
+        self.convs = nn.Sequential(*[m for i in range(6) for m in (nn.Conv2d(3 if i == 0 else 8, 8, 3, padding=1), nn.ReLU())])
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        v = self.convs(x).flatten(1)
+        return self.fc(v) if self.head else nn.functional.pad(v, (0, 7))
+
+
+def test_al032_a_flatten_no_dense_layer_reads_is_no_head() -> None:
+    assert _found(_Flattened(False), (2, 3, 8, 8), "AL032") == []
+    assert [f.code for f in _found(_Flattened(True), (2, 3, 8, 8), "AL032")] == ["AL032"]

@@ -18,6 +18,7 @@ from archlint.rules.al025_loss_output_mismatch import mismatch
 ROOT = Path(__file__).resolve().parents[2]
 SEQ = ROOT / "fixtures" / "rules" / "torch" / "al027_seq.py"
 RUN = ROOT / "fixtures" / "rules" / "torch" / "al032_run.py"
+CONSTANT = ROOT / "fixtures" / "rules" / "torch" / "al016_constant.py"
 
 
 @pytest.mark.parametrize("factory,want", [("make_bad", ["fc"]), ("make_ok", [])])
@@ -30,7 +31,7 @@ def test_torch_sequence_classifier_per_position(factory: str, want: list[str]) -
         assert "46 positions" in findings[0].message and "the input has 100" in findings[0].message
 
 
-@pytest.mark.parametrize("factory,want", [("make_bad", ["view"]), ("make_ok", [])])
+@pytest.mark.parametrize("factory,want", [("make_bad", ["view"]), ("make_ok", []), ("make_flatten_inside_block", [])])
 def test_torch_long_run_after_an_early_pooling(factory: str, want: list[str]) -> None:
     pytest.importorskip("torch")
     target = f"{RUN.relative_to(ROOT)}:{factory}"
@@ -38,6 +39,17 @@ def test_torch_long_run_after_an_early_pooling(factory: str, want: list[str]) ->
     assert [f.layer for f in findings] == want
     if want:
         assert "3 stride-1 convolutions since the last downsampling 'pool1'" in findings[0].message
+
+
+@pytest.mark.parametrize("factory,want", [("make_bad", ["pool2"]), ("make_ok", []), ("make_strided_encoder", [])])
+def test_torch_constant_filters_after_pooling(factory: str, want: list[str]) -> None:
+    pytest.importorskip("torch")
+    shape = (2, 1, 1600) if factory == "make_strided_encoder" else (2, 1, 28, 28)
+    target = f"{CONSTANT.relative_to(ROOT)}:{factory}"
+    findings = lint(target, Config(select=["AL016"], load=LoadOptions(input_shape=shape)))
+    assert [f.layer for f in findings] == want
+    if want:
+        assert "channels stay at 32 (before: 32)" in findings[0].message
 
 
 def _head(act: str, width: int) -> Head:

@@ -96,7 +96,10 @@ def test_union_equals_single_runs(datas64, singles, channels_last, grouped, runs
     assert ul.shape == (4, len(pack))
     for i, spec in enumerate(pack):
         sl, model, sres = singles[runs[i]]
-        np.testing.assert_allclose(ul[:, i], sl, rtol=1e-9, atol=0, err_msg=spec.key)
+        # float64 sums in another order: on this project's current machines (AVX-512 oneDNN kernels) the
+        # union's losses differ from the single runs' by up to 1.7e-9 relative, already on the commit
+        # this test was written at (measured 2026-12-07); 1e-8 still catches any real divergence
+        np.testing.assert_allclose(ul[:, i], sl, rtol=1e-8, atol=0, err_msg=spec.key)
         skip = _bias_before_bn(model)
         single, union = M.single_state(model), FT.unpack_union(net, i)
         assert len(single) == len(union)
@@ -107,8 +110,8 @@ def test_union_equals_single_runs(datas64, singles, channels_last, grouped, runs
                 scale = x.abs().max().item() or 1.0
                 assert (x - y).abs().max().item() <= 1e-6 * scale, (spec.key, k, j)
         assert ures[i].val_acc == pytest.approx(sres.val_acc) and ures[i].test_acc == pytest.approx(sres.test_acc)
-        assert ures[i].val_loss == pytest.approx(sres.val_loss, rel=1e-9)
-        assert ures[i].train_loss == pytest.approx(sres.train_loss, rel=1e-9)
+        assert ures[i].val_loss == pytest.approx(sres.val_loss, rel=1e-8)
+        assert ures[i].train_loss == pytest.approx(sres.train_loss, rel=1e-8)
         assert ures[i].first_loss == pytest.approx(sres.first_loss, rel=1e-12)
 
 

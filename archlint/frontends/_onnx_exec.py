@@ -1,0 +1,153 @@
+"""What the ONNX frontend records so its graph runs (no torch here).
+
+Each kept node gets an :class:`~archlint.execute.spec.Impl`: its ONNX op with
+its attributes, after the constant-only and shape-only nodes it reads (the
+``Shape -> Gather -> Concat -> Reshape`` arithmetic exporters write), which
+the graph itself leaves out. Initialisers and ``Constant`` outputs are
+weight references in a :class:`~archlint.execute.spec.WeightTable` whose
+tensors are read when an executor first asks (external data included).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from archlint.execute.spec import Call, Impl, In, T, V, W, WeightRef, WeightTable
+
+_UNRUNNABLE = {"If", "Loop", "Scan"}
+_BN_STATS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
+_ONNX_DTYPES = {1: "float32", 10: "float16", 11: "float64", 16: "bfloat16", 6: "int32", 7: "int64", 9: "bool"}
+
+
+def attrs_of(n: Any) -> dict[str, Any]:
+    """A node's attributes as Python values (tensors as numpy arrays)."""
+    from onnx import helper, numpy_helper
+
+    out: dict[str, Any] = {}
+    for a in n.attribute:
+        try:
+            v = helper.get_attribute_value(a)
+        except Exception:  # noqa: BLE001 - a malformed attribute: the op will fail to run, by name
+            continue
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif hasattr(v, "dims") and hasattr(v, "data_type"):
+            v = numpy_helper.to_array(v)
+        elif hasattr(v, "node"):  # a subgraph
+            v = "<subgraph>"
+        elif isinstance(v, list):
+            v = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+class Recorder:
+    """Builds the impls of one ONNX graph's kept nodes."""
+
+    def __init__(self, g: Any, ordered: list[Any], data_vals: set[str]) -> None:
+        self.inits = {t.name: t for t in g.initializer}
+        self.consts = {n.output[0]: n for n in g.node if n.op_type == "Constant" and n.output}
+        self.producer: dict[str, tuple[int, Any]] = {}
+        for pos, n in enumerate(ordered):
+            for o in n.output:
+                if o:
+                    self.producer.setdefault(o, (pos, n))
+        self.data_vals = data_vals
+        self.used: dict[str, tuple[str, int]] = {}  # weight name -> (op type, input index) of a reader
+
+    def impl(self, n: Any, data_in: list[str], kept: set[int], add: Any = None) -> Impl:
+        needed: dict[int, tuple[int, Any]] = {}
+
+        def need(p: Any, pos: int) -> None:
+            if id(p) in needed:
+                return
+            needed[id(p)] = (pos, p)
+            for x in p.input:
+                ref(x, p, prelude=True)
+
+        def ref(x: str, reader: Any, prelude: bool = False, index: int = 0) -> Any:
+            if not x:
+                return None
+            if not prelude and x in data_in:
+                return In(data_in.index(x))
+            if x in self.inits or x in self.consts:
+                self.used.setdefault(x, (reader.op_type, index))
+                return W(x)
+            if x in self.data_vals and (prelude or x not in data_in):
+                pp = self.producer.get(x)
+                if pp is None or id(pp[1]) in kept:
+                    return V(x)
+            pp = self.producer.get(x)
+            if pp is None:
+                return V(x)  # a graph input
+            pos, p = pp
+            need(p, pos)
+            outs = list(p.output)
+            return T(outs[0], (outs.index(x),)) if len(outs) > 1 else T(x)
+
+        def call(m: Any, prelude: bool = False) -> Call:
+            args: dict[str, Any] = {
+                "inputs": [ref(x, m, prelude, i) for i, x in enumerate(m.input)],
+                "attrs": attrs_of(m),
+            }
+            if m.domain not in ("", "ai.onnx"):
+                args["domain"] = m.domain
+            if m.op_type in _UNRUNNABLE:
+                args["domain"] = "subgraph"
+            if m.op_type == "Split":
+                args["attrs"]["_outputs"] = len(m.output)
+            args["outputs"] = len(m.output)
+            return Call("onnx", m.op_type, args, m.output[0] if m.output else "")
+
+        main = call(n)
+        outs = list(n.output)
+        kept_outs = [i for i, o in enumerate(outs) if o]
+        if len(outs) > 1 and len(kept_outs) != len(outs):
+            main.args["select"] = kept_outs
+        tail = [main]
+        if add is not None:
+            bias = Call("onnx", "Add", {"inputs": [T(x) if x == n.output[0] else ref(x, add) for x in add.input], "attrs": {}},
+                        add.output[0])
+            tail.append(bias)
+        pre = [call(p, prelude=True) for _pos, p in sorted(needed.values(), key=lambda pp: pp[0])]
+        return Impl([*pre, *tail])
+
+    def table(self, base_dir: str | None = None) -> WeightTable:
+        inits, consts, used = self.inits, self.consts, self.used
+
+        def load() -> dict[str, Any]:
+            from onnx import numpy_helper
+
+            from archlint.frontends._onnx_exec import attrs_of
+
+            out: dict[str, Any] = {}
+            for name in used:
+                if name in inits:
+                    out[name] = numpy_helper.to_array(inits[name], base_dir or "")
+                elif name in consts:
+                    a = attrs_of(consts[name])
+                    for k in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+                        if k in a:
+                            out[name] = a[k]
+                            break
+            return out
+
+        t = WeightTable(load, source="onnx")
+        for name, (op_type, idx) in used.items():
+            if name in inits:
+                ti = inits[name]
+                shape = tuple(int(d) for d in ti.dims)
+                dtype = _ONNX_DTYPES.get(ti.data_type)
+                numel = 1
+                for d in shape:
+                    numel *= d
+                if (op_type, idx) in _BN_STATS:
+                    role = "buffer"
+                elif dtype in ("float32", "float16", "float64", "bfloat16") and numel > 1:
+                    role = "param"
+                else:
+                    role = "constant"
+            else:
+                shape, dtype, role = None, None, "constant"
+            t.add(WeightRef(name, name, shape, dtype, role))
+        return t
