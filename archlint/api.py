@@ -51,7 +51,18 @@ class FileResult:
     notes: list[str] = field(default_factory=list)  # what the frontend assumed (printed by reporters)
     coverage: dict | None = None  # Graph.coverage(): share of nodes understood, UNKNOWN by op type
     exc: BaseException | None = field(default=None, repr=False)
+    details: str | None = field(default=None, repr=False)  # the error's backend details (--verbose)
+    args: list[str] = field(default_factory=list)  # a factory spec's --arg values (they name the model)
     view: dict | None = field(default=None, repr=False)  # the graph as plain data (archlint.view), when kept
+
+
+    @property
+    def title(self) -> str:
+        """What a report header names: the path or spec, with a factory's ``--arg`` values
+        (``timm:create_model --arg resnet18``)."""
+        import shlex
+
+        return " ".join([self.path, *(f"--arg {shlex.quote(a)}" for a in self.args)])
 
 
 @dataclass
@@ -374,6 +385,7 @@ def _lint_one(
         graph = load_graph(target, config.load, spec_allowed=spec_allowed)
     except LoadError as e:
         fr.error = e.problem
+        fr.details = e.details
         fr.exc = e.__cause__ if isinstance(e.__cause__, Exception) else None  # the model's own error, for -v
         return fr, used
     except UsageError:
@@ -401,6 +413,7 @@ def result_for_graph(
     findings with suppressions applied (those used are added to ``used``)."""
     used = set() if used is None else used
     fr.format = graph.format
+    fr.args = [str(a) for a in graph.meta.get("spec_args", [])]
     fr.nodes = len(graph)
     notes = graph.meta.get("notes", [])
     fr.notes = [str(x) for x in notes] if isinstance(notes, list) else []

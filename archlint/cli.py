@@ -81,7 +81,7 @@ def _load_options(conf, trust: bool, input_shape: str | None, inputs: list[str] 
 def check(
     paths: Annotated[list[str], typer.Argument(help="Model files, folders, or PyTorch specs pkg.mod:factory / file.py:Net.")],
     *,
-    format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif, github, html (a page with the graph; use -o) or netron (a Netron attachment).")] = "text",
+    format: Annotated[str, typer.Option("--format", "-f", help="Output: text, json, sarif, github, html (a page with the graph; use -o), netron (a Netron attachment), onnx-annotated (a copy of an ONNX model with the findings in its nodes, for Netron; -o OUT.onnx) or model-explorer (node data for Google's Model Explorer).")] = "text",
     select: SelectOpt = None,
     ignore: IgnoreOpt = None,
     fail_on: Annotated[Optional[str], typer.Option("--fail-on", help="Lowest severity that fails: info, warning, error.")] = None,
@@ -130,6 +130,8 @@ def check(
         reporter = get_reporter(format.lower())
         if reporter is None:
             raise ArchlintError(f"unknown --format {format!r} (use {', '.join(FORMATS)})")
+        if reporter.binary and output is None:
+            raise ArchlintError(f"--format {reporter.name} writes a model file: give -o FILE")
         n_jobs = _jobs(jobs)
 
         with _Progress(sys.stderr) as progress:
@@ -160,6 +162,9 @@ def check(
             stream.reconfigure(errors="backslashreplace")
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
+        if verbose and r.details:
+            for ln in r.details.splitlines():
+                _err(ln, prefix="  backend error: ")
         if verbose and r.exc is not None:
             _print_traceback(r.exc)
     if reporter.one_model and all(r.error for r in result.files):
@@ -195,7 +200,11 @@ def _report(reporter: Any, result: Any, output: Path | None, verbose: bool, trus
     from archlint.reporters import ReportOptions
 
     try:  # report drawing counts against --timeout too (per file): budget
-        if output:
+        if output and reporter.binary:
+            with open(output, "wb") as bfh:
+                reporter.emit(result, bfh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations,
+                                                           time_budget=budget))
+        elif output:
             with open(output, "w", encoding="utf-8", errors="backslashreplace") as fh:
                 reporter.emit(result, fh, ReportOptions(verbose=verbose, color=False, trust_locations=trust_locations,
                                                           time_budget=budget))
@@ -337,6 +346,97 @@ class _Progress:
 
 
 @app.command()
+def view(
+    model: Annotated[str, typer.Argument(help="An ONNX model file.")],
+    *,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write the annotated copy (default: a temporary folder; beside the model when its weights are external data).")] = None,
+    select: SelectOpt = None,
+    ignore: IgnoreOpt = None,
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address Netron's server listens on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of Netron's server (0: a free one).")] = 0,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the page in a web browser.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show tracebacks.")] = False,
+) -> None:
+    r"""Open an ONNX model in Netron with archlint's findings written into it (needs archlint\[view]).
+
+    Each flagged node's description and metadata hold its findings, and its name ends in
+    "\[archlint CODE]": Netron's Find (Ctrl+F) lists the flagged nodes by "archlint" or by a code.
+    """
+    from archlint.api import lint_paths
+    from archlint.reporters import ReportOptions
+    from archlint.reporters.onnx_annotated_reporter import OnnxAnnotatedReporter
+
+    try:
+        import netron
+    except ImportError:
+        _err("archlint view needs Netron: pip install 'archlint[view]'")
+        raise typer.Exit(EXIT_ERROR) from None
+    reporter = OnnxAnnotatedReporter()
+    try:
+        conf = _one_model_config(config, model, select, ignore)
+        result = lint_paths([model], conf, keep_views=True, jobs=1)
+        for r in result.errors:
+            _err(f"{r.path}: {r.error}")
+        if result.errors or not result.files:
+            raise typer.Exit(EXIT_ERROR)
+        refused = reporter.refuse(result)
+        if refused:
+            raise ArchlintError(refused)
+        out = output
+        if out is None:
+            import tempfile
+
+            stem = Path(model).stem
+            out = (Path(model).with_name(f"{stem}.archlint.onnx") if _has_external_data(model)
+                   else Path(tempfile.mkdtemp(prefix="archlint-view-")) / f"{stem}.archlint.onnx")
+        with open(out, "wb") as fh:
+            reporter.emit(result, fh, ReportOptions())
+    except ArchlintError as e:
+        _err(str(e))
+        if verbose:
+            _print_traceback()
+        raise typer.Exit(EXIT_ERROR) from None
+    except OSError as e:
+        _err(f"cannot write the annotated copy: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    found = result.files[0].findings
+    nodes = len({f.node for f in found if f.node})
+    _err(f"{len(found)} finding{'s' if len(found) != 1 else ''} on {nodes} node{'s' if nodes != 1 else ''} written into "
+         f"{out}; in Netron, Find (Ctrl+F) 'archlint' or a code lists them", prefix="archlint: ")
+    try:
+        addr = netron.start(str(out), address=(host, port), browse=browser)
+    except OSError as e:
+        _err(f"cannot start Netron's server on {host}:{port}: {e.strerror or e}")
+        raise typer.Exit(EXIT_ERROR) from None
+    print(f"serving {out} at http://{addr[0]}:{addr[1]} (Ctrl+C stops)", flush=True)
+    netron.wait()
+
+
+def _one_model_config(config: Path | None, model: str, select: str | None, ignore: str | None) -> Any:
+    """The config for one model (``show``, ``view``): the file's, with the command line's --select/--ignore."""
+    from archlint import config as cfg
+
+    conf = cfg.resolve_config(config, [model])
+    if select is not None:
+        conf.select = cfg.parse_codes(select)
+    if ignore is not None:
+        conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+    return conf
+
+
+def _has_external_data(path: str) -> bool:
+    """Whether an ONNX file keeps weights outside itself (the copy must sit beside it to find them)."""
+    import onnx
+
+    try:
+        m = onnx.load(path, load_external_data=False)
+    except Exception:  # noqa: BLE001 - the lint above already read it; any doubt: no
+        return False
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+
+
+@app.command()
 def show(
     model: Annotated[str, typer.Argument(help="A model file or PyTorch spec pkg.mod:factory / file.py:Net.")],
     *,
@@ -355,15 +455,10 @@ def show(
     shape, parameters, MACs and findings per layer, then the totals (parameters,
     MACs/FLOPs, activation memory). Exits 0 when
     the model was read (findings do not fail it), 2 when it could not be."""
-    from archlint import config as cfg
     from archlint.api import lint_paths
 
     try:
-        conf = cfg.resolve_config(config, [model])
-        if select is not None:
-            conf.select = cfg.parse_codes(select)
-        if ignore is not None:
-            conf.ignore = [*conf.ignore, *(cfg.parse_codes(ignore) or [])]
+        conf = _one_model_config(config, model, select, ignore)
         _load_options(conf, trust, input_shape, input, arg)
         fmt = format.lower()
         if fmt not in ("text", "json"):
@@ -376,6 +471,9 @@ def show(
         raise typer.Exit(EXIT_ERROR) from None
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
+        if verbose and r.details:
+            for ln in r.details.splitlines():
+                _err(ln, prefix="  backend error: ")
         if verbose and r.exc is not None:
             _print_traceback(r.exc)
     if result.errors or not result.files or result.files[0].view is None:

@@ -20,9 +20,10 @@ class ConfigError(ArchlintError):
 class LoadError(ArchlintError):
     """A model file that cannot be read: names the file and the problem."""
 
-    def __init__(self, path: str | Path, problem: str) -> None:
+    def __init__(self, path: str | Path, problem: str, details: str | None = None) -> None:
         self.path = str(path)
         self.problem = problem
+        self.details = details  # the backends' own errors, printed under --verbose only
         super().__init__(f"{self.path}: {problem}")
 
 
@@ -56,3 +57,13 @@ def plain_reason(exc: BaseException) -> str:
     if isinstance(exc, (ValueError, ArithmeticError)):
         return "a value in it is malformed or out of range"
     return "it is malformed"
+
+
+class ExecutionError(ArchlintError):
+    """A graph the executor cannot run: names the node and its op."""
+
+    def __init__(self, node: str, op: str, problem: str) -> None:
+        self.node = node
+        self.op = op
+        self.problem = problem
+        super().__init__(f"cannot execute node {node!r} (op {op}): {problem}")

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 #: node box size in pixels
-NODE_W, NODE_H = 190, 44
+NODE_W, NODE_H = 190, 54
 _GAP_X, _GAP_Y = 30, 36
 _DPI = 72.0
 #: seconds of dot per view, and for all the views of one model; then the fallback layout

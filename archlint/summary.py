@@ -63,6 +63,7 @@ def summary_dict(r: FileResult, depth: int = -1) -> dict[str, Any]:
         "schema": SCHEMA,
         "version": SCHEMA_VERSION,
         "path": r.path,
+        "arguments": list(r.args),
         "format": r.format,
         "name": view["name"],
         "layers": [
@@ -112,7 +113,7 @@ def print_summary(r: FileResult, stream: TextIO, depth: int = -1) -> None:
     keras = r.format == "keras"
     frozen = view.get("non_trainable", 0)
 
-    table = Table(title=Text(safe_text(f"{r.path} ({r.format})")), title_justify="left", header_style="bold",
+    table = Table(title=Text(safe_text(f"{r.title} ({r.format})")), title_justify="left", header_style="bold",
                   show_footer=True)
     table.add_column("layer", footer="total", overflow="fold")
     table.add_column("kind", overflow="fold")

@@ -48,6 +48,7 @@ def graph_view(graph: Any) -> dict[str, Any]:
                 "act_bytes": activation_bytes(n),
                 "inputs": [p.index for p in n.predecessors()],
                 "source": str(n.source) if n.source else None,
+                "out": n.outputs[0].name if n.outputs else None,  # the file's value name (matches a node back)
             }
         )
     view: dict[str, Any] = {

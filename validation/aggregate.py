@@ -115,7 +115,7 @@ def main(argv=None) -> int:
                         primary_only=a.primary_only, num_classes=a.num_classes, code=a.code_version,
                         plots=not a.no_plots)
     except (ValidationError, ValueError, OSError) as e:
-        print(f"archlint validate: error: {e}", file=sys.stderr)
+        print(f"archlint: error: {e}", file=sys.stderr)
         return 2
     for code, per in res["verdicts"].items():
         for proto, v in per.items():

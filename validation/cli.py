@@ -5,6 +5,7 @@ alone.
 """
 
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -53,7 +54,7 @@ class PlacementName(str, Enum):
 
 
 def _err(msg: str) -> None:
-    sys.stderr.write(f"archlint validate: error: {msg}\n")
+    sys.stderr.write(f"archlint: error: {msg}\n")
     sys.stderr.flush()
 
 
@@ -73,7 +74,7 @@ def validate(
     limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many training images (balanced for image folders).")] = None,
     test_limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many test images.")] = None,
     val_size: Annotated[Optional[int], typer.Option(min=1, help="Images held out of the training set for validation (default 5000, or a tenth of a smaller training set).")] = None,
-    quick: Annotated[bool, typer.Option(help="Tiny smoke-test sizes (CI): few steps, 2 seeds, small subsets.")] = False,
+    quick: Annotated[bool, typer.Option(help="Tiny smoke-test sizes (CI): few steps, 2 seeds, small subsets; without --data, --dataset or $ARCHLINT_DATA it trains on synthetic data.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     out: Annotated[Path, typer.Option(help="Output folder (run files, results.json/.md, plots).")] = Path("archlint-validate"),
     packed: Annotated[bool, typer.Option("--packed/--no-packed", help="Train several runs as one packed module.")] = True,
@@ -86,7 +87,7 @@ def validate(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Start a CPU job projected to take more than an hour.")] = False,
     trainer: Annotated[TrainerName, typer.Option(help="fast: every run in one union pack, counter-based dropout, CUDA graphs; classic: the packed trainer; auto: fast on cuda, classic on cpu.")] = TrainerName.auto,
     precision: Annotated[PrecisionName, typer.Option(help="fast trainer: fp32, or bf16 autocast with fp32 master weights.")] = PrecisionName.fp32,
-    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint[ray]).")] = ExecutorName.local,
+    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint\\[ray]).")] = ExecutorName.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port; its own security applies, see docs/security.md); default: start a local Ray instance bound to 127.0.0.1 with token auth.")] = None,
     ray_gpus_per_pack: Annotated[Optional[float], typer.Option(min=0.0, help="GPUs per Ray task (default 1 when the cluster has GPUs).")] = None,
     ray_cpus_per_pack: Annotated[float, typer.Option(min=0.0, help="CPUs per Ray task.")] = 1.0,
@@ -105,6 +106,10 @@ def validate(
                         out=out, yes=yes)
         return
     q = QUICK if quick else {}
+    if quick and dataset is None and data is None and not os.environ.get("ARCHLINT_DATA"):
+        # a smoke test needs no download: --quick alone runs on synthetic images (said again at the end)
+        dataset = DatasetName.synthetic
+        sys.stderr.write("note: --quick without --data: synthetic data (a smoke test, not evidence)\n")
     protocols = ("faithful", "modern") if protocol == ProtocolName.both else (protocol.value,)
     opts = Options(
         dataset=dataset.value if dataset else None, data=str(data) if data else None, rules=rule or None,

@@ -937,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.experiment:
             exps = [by_name(n) for n in a.experiment]
     except (ValueError, KeyError) as e:
-        print(f"archlint validate: error: {e}", file=sys.stderr)
+        print(f"archlint: error: {e}", file=sys.stderr)
         return 2
     scale = SCALES[a.scale]
     if a.lint_only:
@@ -966,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
         procs = [subprocess.Popen([*base, "--shard", f"{i}/{a.workers}"]) for i in range(a.workers)]
         failed = [i for i, p in enumerate(procs) if p.wait() != 0]
         if failed:
-            print(f"archlint validate: error: worker(s) {failed} failed; finished runs are kept in {a.out}",
+            print(f"archlint: error: worker(s) {failed} failed; finished runs are kept in {a.out}",
                   file=sys.stderr)
             return 2
     try:
@@ -974,7 +974,7 @@ def main(argv: list[str] | None = None) -> int:
                   yes=a.yes, lint=not a.no_lint, targets_file=Path(a.targets) if a.targets else None,
                   analyse_only=a.analyse_only)
     except OutputError as e:
-        print(f"archlint validate: error: {e}", file=sys.stderr)
+        print(f"archlint: error: {e}", file=sys.stderr)
         return 2
     for r in res["experiments"]:
         print(f"{', '.join(r['rules']):12s} {r['experiment']:24s} {r['verdict']:13s} effect {_fmt(r['diff'])} "

@@ -31,17 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from archlint.errors import ArchlintError
-
-
-class ExecutionError(ArchlintError):
-    """A graph the executor cannot run: names the node and its op."""
-
-    def __init__(self, node: str, op: str, problem: str) -> None:
-        self.node = node
-        self.op = op
-        self.problem = problem
-        super().__init__(f"cannot execute node {node!r} (op {op}): {problem}")
+from archlint.errors import ExecutionError
 
 
 def to_module(graph: Any, *, weights: Any = None) -> Any:

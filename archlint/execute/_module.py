@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from archlint.execute import ExecutionError
+from archlint.errors import ExecutionError
 from archlint.execute.spec import MODE, Call, Fused, Impl, In, T, TrainOnly, V, W, leaves
 from archlint.graph import Graph, Node, OpKind
 

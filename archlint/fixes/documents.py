@@ -19,14 +19,14 @@ class OnnxDocument:
     def __init__(self, path: str) -> None:
         import onnx
 
-        from archlint.frontends.onnx import _clean_strings
+        from archlint.frontends.onnx import clean_strings
 
         self.path = Path(path)
         try:
             self.model = onnx.load(str(self.path), load_external_data=True)
         except Exception as e:  # noqa: BLE001 - any failure to read is one error line
             raise ArchlintError(f"{path}: cannot read the model with its weights ({type(e).__name__}: {e})") from None
-        _clean_strings(self.model)
+        clean_strings(self.model)
         self.notes: list[str] = []
         self.created: set[str] = set()
 
@@ -63,7 +63,7 @@ class TorchDocument(OnnxDocument):
         import tempfile
 
         from archlint.frontends.torch import (
-            _factory_object,
+            factory_object,
             build_factory,
             default_example,
             import_torch,
@@ -76,13 +76,13 @@ class TorchDocument(OnnxDocument):
         if specs:
             example = user_example(torch, model, specs)
         elif example is None:
-            example = default_example(torch, model, _factory_object(spec))
+            example = default_example(torch, model, factory_object(spec))
         model.train()
         tries = [example]
         if example.origin == "default":  # the image sizes archlint check tries too
-            from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, Example, _device
+            from archlint.frontends.torch import DEFAULT_INPUT_SHAPE, Example, model_device
 
-            tries += [Example((torch.randn(*shape, device=_device(model)),), origin="default")
+            tries += [Example((torch.randn(*shape, device=model_device(model)),), origin="default")
                       for shape in ((2, 3, 224, 224), DEFAULT_INPUT_SHAPE, (1, 3, 32, 32))]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / (spec.rsplit(":", 1)[-1].replace(".", "_") + ".onnx")

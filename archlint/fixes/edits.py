@@ -185,7 +185,7 @@ def pooled_head(code: str, flatten: Node) -> Rewrite | None:
     """Global average pooling before ``flatten``, and each dense layer it feeds reads the
     C pooled channels (its weights summed over the positions: the same output on a
     spatially constant map). None when the channel count is unknown."""
-    from archlint.rules._match import ELEMENTWISE, NORMALISATIONS, REGULARISERS, nearest_downstream, through
+    from archlint.rules.walks import ELEMENTWISE, NORMALISATIONS, REGULARISERS, nearest_downstream, through
 
     x = flatten.inputs[0].shape if flatten.inputs else None
     if x is None or len(x) < 3 or not isinstance(x[1], int):

@@ -106,12 +106,12 @@ class KerasEditor:
     # -- functional wiring ---------------------------------------------------------
     def _inbound_ref(self, layer: dict[str, Any]) -> tuple[str, int, int]:
         """The single tensor a layer reads (its one call, one input)."""
-        from archlint.frontends.keras import _node_refs
+        from archlint.frontends.keras import node_refs
 
         nodes = layer.get("inbound_nodes") or []
         if len(nodes) != 1:
             raise Unsupported(f"layer '{self._name(layer)}' is called {len(nodes)} times")
-        refs = _node_refs(nodes[0])
+        refs = node_refs(nodes[0])
         if len(refs) != 1:
             raise Unsupported(f"layer '{self._name(layer)}' reads {len(refs)} tensors")
         return refs[0]

@@ -679,7 +679,7 @@ def _refs(obj: Any, out: list[Ref], depth: int = 0, shapes: dict[Ref, Any] | Non
             _refs(v, out, depth + 1, shapes)
 
 
-def _node_refs(node: Any, shapes: dict[Ref, Any] | None = None) -> list[Ref]:
+def node_refs(node: Any, shapes: dict[Ref, Any] | None = None) -> list[Ref]:
     """Input references of one inbound node, in Keras 2 or Keras 3 form; Keras 3
     also records each input's shape, collected into ``shapes``."""
     out: list[Ref] = []
@@ -912,7 +912,7 @@ class Loader:
                     tensors[(lname, 0, 0)] = self._input(prefix + lname, shape)
                 continue
             for k, node in enumerate(layer.get("inbound_nodes") or []):
-                pending.append((layer, lname, k, _node_refs(node, recorded), node))
+                pending.append((layer, lname, k, node_refs(node, recorded), node))
         # Kahn's order: each call waits on its first missing input; producing
         # a tensor wakes its waiters (a chain listed in reverse stays linear)
         waiting: dict[Ref, list[int]] = {}

@@ -79,7 +79,7 @@ def load(path: str | Path) -> Graph:
         raise LoadError(path, f"not a valid ONNX model ({type(e).__name__}: {e})") from None
     if not model.HasField("graph") or (model.ir_version == 0 and not model.graph.node):
         raise LoadError(path, "not an ONNX model (no graph; is the file truncated?)")
-    _clean_strings(model)
+    clean_strings(model)
     try:
         return build_model(model, name=p.stem, base_dir=str(p.parent))
     except GraphError as e:
@@ -146,7 +146,7 @@ def _fix_repeated(field: Any) -> None:
         field.extend(fixed)
 
 
-def _clean_strings(model: Any) -> None:
+def clean_strings(model: Any) -> None:
     """Replace non-UTF-8 string fields that archlint reads with escaped text,
     in place, so names with invalid bytes give findings instead of a crash."""
     for msg, names in ((model, ("producer_name", "producer_version", "domain")),):

@@ -214,7 +214,7 @@ def _factory_example(torch: Any, rest: tuple[Any, ...]) -> Example:
 _DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "int64": "int64", "int32": "int32", "bool": "bool"}
 
 
-def _device(model: Any) -> Any:
+def model_device(model: Any) -> Any:
     """Where the module's weights live (``meta`` for a meta-device build)."""
     for t in model.parameters():
         return t.device
@@ -254,7 +254,7 @@ def make_tensor(torch: Any, shape: tuple[int, ...], dtype: str, device: Any, id_
 
 def user_example(torch: Any, model: Any, specs: list[Any]) -> Example:
     """Tensors for ``--input`` values: unnamed ones positional, in order; named ones by keyword."""
-    device, high = _device(model), id_limit(model)
+    device, high = model_device(model), id_limit(model)
     args = tuple(make_tensor(torch, s.shape, s.dtype, device, high) for s in specs if s.name is None)
     kwargs = {s.name: make_tensor(torch, s.shape, s.dtype, device, high) for s in specs if s.name is not None}
     return Example(args, kwargs, origin="user")
@@ -313,7 +313,7 @@ def default_example(torch: Any, model: Any, factory: Any = None) -> Example:
     feature vector for an MLP. Batch 2, so training-mode batch norm runs."""
     from torch import nn
 
-    device, high = _device(model), id_limit(model)
+    device, high = model_device(model), id_limit(model)
     params = _forward_params(model)
     cfg = getattr(model, "config", None)
 
@@ -414,12 +414,19 @@ def _weights_from_real_build(graph: Graph, target: str, options: LoadOptions) ->
 
 
 def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
+    graph = _load_built_graph(torch, target, options, model, example)
+    if options.args:
+        graph.meta["spec_args"] = list(options.args)  # report headers name the model: spec --arg ...
+    return graph
+
+
+def _load_built_graph(torch: Any, target: str, options: LoadOptions, model: Any, example: Example | None) -> Graph:
     notes: list[str] = []
     specs = options.example_inputs()
     if specs:
         example = user_example(torch, model, specs)
     elif example is None:
-        factory = _factory_object(target)
+        factory = factory_object(target)
         example = default_example(torch, model, factory)
         notes.append(f"assumed input {'shape ' if not example.kwargs else ''}{example.describe()} (pass --input-shape or --input NAME=SHAPE[:DTYPE] to set it)")
     name = target.rsplit(":", 1)[-1]
@@ -429,7 +436,7 @@ def _load_built(torch: Any, target: str, options: LoadOptions, model: Any, examp
         if example.origin != "default":
             raise
         graph = None
-        device = _device(model)
+        device = model_device(model)
         for shape in ((2, 3, 224, 224), DEFAULT_INPUT_SHAPE, (1, 3, 32, 32)):  # common image inputs
             other = Example((torch.randn(*shape, device=device),), origin="default")
             if other.describe() == example.describe():
@@ -492,7 +499,7 @@ def _judge_half_precision(torch: Any, model: Any, example: Example, graph: Graph
     graph.meta["half_precision"] = {"constants": wide_constants(hg, FP16_MAX / 2)}
 
 
-def _factory_object(spec: str) -> Any:
+def factory_object(spec: str) -> Any:
     """The factory object a spec names (already imported), for size hints."""
     mod_part, attr = spec.rsplit(":", 1)
     obj: Any = sys.modules.get(mod_part)
@@ -507,7 +514,7 @@ def from_module(model: Any, input_shape: tuple[int, ...] | None = None, name: st
     ``input_shape`` or the given ``example``, and map it to a :class:`Graph`."""
     torch = import_torch(spec or name)
     if example is None:
-        example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=_device(model)),), origin="user")
+        example = Example((torch.randn(*(input_shape or DEFAULT_INPUT_SHAPE), device=model_device(model)),), origin="user")
     return capture(model, example, name, spec)
 
 
@@ -579,7 +586,9 @@ def _capture_modes(torch: Any, model: Any, args: tuple[Any, ...], kwargs: dict[s
     unique = list(dict.fromkeys(errors))
     raise LoadError(
         spec or name,
-        f"the module failed to trace with input {example.describe()} ({'; '.join(unique)}); {_hint(unique, example)}",
+        f"failed to trace: {_hint(unique, example)} (input {example.describe()}; "
+        f"--verbose shows the {len(unique)} backend error{'s' if len(unique) != 1 else ''})",
+        details="\n".join(unique),
     ) from (causes[0] if causes else None)
 
 

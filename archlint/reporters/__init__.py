@@ -37,6 +37,8 @@ BUILTIN = {
     "github": "archlint.reporters.github_reporter:GithubReporter",
     "html": "archlint.reporters.html_reporter:HtmlReporter",
     "netron": "archlint.reporters.netron_reporter:NetronReporter",
+    "onnx-annotated": "archlint.reporters.onnx_annotated_reporter:OnnxAnnotatedReporter",
+    "model-explorer": "archlint.reporters.model_explorer_reporter:ModelExplorerReporter",
 }
 FORMATS = tuple(BUILTIN)
 #: the entry-point group another package registers its formats in
@@ -62,6 +64,8 @@ class Reporter:
     draws_graph: ClassVar[bool] = False
     #: the format reports exactly one model: more is a usage error, none writes nothing
     one_model: ClassVar[bool] = False
+    #: the format writes bytes (a model file): ``emit`` gets a binary stream, and ``-o FILE`` is required
+    binary: ClassVar[bool] = False
 
     def refuse(self, result: LintResult) -> str | None:
         """Why this format cannot report ``result`` (a usage error, before anything is written), or None."""

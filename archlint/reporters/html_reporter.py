@@ -37,7 +37,8 @@ h1{font-size:22px;margin:12px 0 4px}h2{font-size:18px;margin:18px 0 6px;word-bre
 table{border-collapse:collapse;background:#fff;margin:6px 0}td,th{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .model{background:#fff;border:1px solid #d0d7de;border-radius:6px;margin:16px auto}
-.body{display:grid;grid-template-columns:minmax(0,1fr) minmax(260px,38%);gap:14px;align-items:start}
+section.model{max-width:none;margin:16px 20px}
+.body{display:grid;grid-template-columns:minmax(0,max-content) minmax(320px,1fr);gap:14px;align-items:start}
 .graph{border:1px solid #d0d7de;border-radius:4px;max-height:78vh;overflow:auto;background:#fbfcfd}
 .side{max-height:78vh;overflow:auto}.side h3{margin-top:0}
 @media (max-width:800px){.body{grid-template-columns:1fr}}
@@ -45,7 +46,7 @@ td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .crumbs a{cursor:pointer}
 svg.dag{display:block}
 svg.dag text{font-size:11px;fill:#1f2328;pointer-events:none}
-svg.dag text.l1{font-weight:600}
+svg.dag text.l1{font-weight:600}svg.dag text.l3{fill:#57606a}
 .edge{fill:none;stroke:#8c959f;stroke-width:1.2}
 .node rect{fill:#fff;stroke:#8c959f;stroke-width:1}
 .node.k-conv rect{fill:#eaf2fd}.node.k-dense rect{fill:#eef7ee}.node.k-dropout rect{fill:#fdf6e3}
@@ -64,7 +65,11 @@ li.focus{outline:3px solid #8250df}
 .code{font-family:ui-monospace,monospace;font-weight:600}
 .s-error{color:#cf222e}.s-warning{color:#9a6700}.s-info{color:#0969da}
 .fix{color:#1a7f37}
-pre.doc{white-space:pre-wrap;background:#f6f8fa;border:1px solid #d0d7de;padding:8px;font-size:13px}
+.doc{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:4px 14px;font-size:14px}
+.doc h1{font-size:17px}.doc h2{font-size:15px;word-break:normal}.doc h3{font-size:14px}
+.doc pre{background:#f6f8fa;border:1px solid #d0d7de;padding:8px;font-size:13px;overflow:auto}
+.doc code{font-family:ui-monospace,monospace;font-size:13px;background:#f6f8fa;padding:0 3px}.doc pre code{padding:0;background:none}
+.doc .a-left{text-align:left}.doc .a-center{text-align:center}.doc .a-right{text-align:right}
 .muted{color:#57606a}
 """
 
@@ -140,6 +145,36 @@ def _short(text: str, limit: int = 28, keep: str = "tail") -> str:
     return "\u2026" + text[-(limit - 1) :] if keep == "tail" else text[: limit - 1] + "\u2026"
 
 
+def markdown_html(text: str) -> str:
+    """A rule page's Markdown as HTML (markdown-it-py, which rich brings): raw HTML in the text is
+    escaped, not passed through, links keep markdown-it's safe-URL check, and table alignment
+    becomes a class (the strict CSP allows no style attribute)."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+    out = re.sub(r' style="text-align:(left|center|right)"', r' class="a-\1"', md.render(text))
+
+    def link(m: re.Match[str]) -> str:  # web links open the page (nothing is fetched); paths of the repository mean nothing here
+        href = m.group(1)
+        return f'<a href="{href}" rel="noopener noreferrer">' if href.startswith(("https://", "http://")) else "<a>"
+
+    return re.sub(r'<a href="([^"]*)">', link, out)
+
+
+#: the width of one character of an 11px label (system-ui), a little generous: a longer label is condensed
+_CHAR_W = 6.0
+
+
+def _fit(cls: str, x: float, y: float, text: str, width: float, *, most: int = 64, keep: str = "head") -> str:
+    """One line of a box: the whole text, condensed (``textLength``) when longer than the box;
+    only a label past ``most`` characters is cut (the box's tooltip holds it whole)."""
+    text = _short(text, most, keep=keep)
+    fit = f' textLength="{width:.0f}" lengthAdjust="spacingAndGlyphs"' if len(text) * _CHAR_W > width else ""
+    return f'<text class="{cls}" x="{x:.1f}" y="{y:.1f}"{fit}>{_e(text)}</text>'
+
+
 def _num(n: int) -> str:
     return f"{n:,}"
 
@@ -181,7 +216,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
         params = _num(view["params"]) if view else ""
         cov = coverage_line(view.get("coverage")) if view else None
         cov = cov or coverage_line(r.coverage)
-        link = f'<a href="#m{i}">{_e(r.path)}</a>' if view else _e(r.path)
+        link = f'<a href="#m{i}">{_e(r.title)}</a>' if view else _e(r.title)
         last = f'<span class="s-error">{_e(r.error)}</span>' if r.error else _e(cov or "")
         out.append(
             f"<tr><td>{link}</td><td>{_e(r.format or '')}</td><td class=num>{r.nodes if not r.error else ''}</td>"
@@ -222,7 +257,8 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
         out.append('<section id="rules"><h2>Rules</h2>')
         for code in codes:
             rule = get_rule(code)
-            out.append(f'<article id="rule-{_e(code)}"><h3>{_e(code)} {_e(rule.name)}</h3><pre class="doc">{_e(render_rule(rule))}</pre></article>')
+            out.append(f'<article id="rule-{_e(code)}"><h3>{_e(code)} {_e(rule.name)}</h3>'
+                       f'<div class="doc">{markdown_html(render_rule(rule))}</div></article>')
         out.append("</section>")
     out.append(f"<script>{_JS}</script></body></html>\n")
     return "\n".join(out)
@@ -230,7 +266,7 @@ def render(result: LintResult, *, time_budget: float | None = None) -> str:
 
 def _plain_section(mid: str, r: FileResult, view: dict[str, Any], why: str) -> str:
     """A model's section without its drawing: why, then the findings."""
-    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>',
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.title)}</h2>',
            f'<p class="note s-warning">drawing not made: {_e(why)}; the findings are listed below</p>',
            f'<h3>Findings ({len(r.findings)})</h3><ol class="findings">']
     for j, f in enumerate(r.findings):
@@ -277,7 +313,7 @@ def _model_section(mid: str, r: FileResult, view: dict[str, Any]) -> str:
         graphs.append((n + len(extra), edges))
     lays = layout(graphs)
 
-    out = [f'<section class="model" id="{mid}"><h2>{_e(r.path)}</h2>']
+    out = [f'<section class="model" id="{mid}"><h2>{_e(r.title)}</h2>']
     facts = [f"{_e(r.format or '?')}", f"{len(nodes)} nodes", f"{_num(view['params'])} parameters"]
     if len(tree.scopes) > 1:
         facts.append(f"{len(tree.scopes)} views by name scope (click a dashed box to open it)")
@@ -343,7 +379,8 @@ def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst, stubs) -> 
             name = n["layer"] or n["name"]
             if prefix and name.startswith(prefix) and len(name) > len(prefix) + 1:
                 name = name[len(prefix) + 1 :]
-            line2 = n["desc"] + (" " + shape_text(n["shape"]) if n["shape"] is not None else "")
+            line2 = n["desc"]
+            line3 = shape_text(n["shape"]) if n["shape"] is not None else ""
             tip = [n["layer"], f"{n['op']} ({n['kind']})", f"output {shape_text(n['shape'])}", f"{_num(n['params'])} parameters"]
             if n["source"]:
                 tip.append(n["source"])
@@ -353,8 +390,10 @@ def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst, stubs) -> 
             out.append(
                 f'<g class="{cls}" id="{mid}-n{idx}" data-kind="{_e(n["kind"])}"{extra}><title>{_e(chr(10).join(tip))}</title>'
                 f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{NODE_W}" height="{NODE_H}" rx="4"/>'
-                f'<text class="l1" x="{x0 + 6:.1f}" y="{y0 + 17:.1f}">{_e(_short(name, 25 if fs else 28))}</text>'
-                f'<text class="l2" x="{x0 + 6:.1f}" y="{y0 + 34:.1f}">{_e(_short(line2, 30, keep="head"))}</text>{badge}</g>'
+                + _fit("l1", x0 + 6, y0 + 16, name, NODE_W - (34 if fs else 12), most=48, keep="tail")
+                + _fit("l2", x0 + 6, y0 + 32, line2, NODE_W - 12)
+                + _fit("l3", x0 + 6, y0 + 47, line3, NODE_W - 12)
+                + f"{badge}</g>"
             )
         else:
             sc = tree.scopes[idx]
@@ -368,8 +407,9 @@ def _view_html(mid, tree, s, lay, nodes, by_node, worst, scope_worst, stubs) -> 
             out.append(
                 f'<g class="{cls}" id="{mid}-s{idx}" data-view="{mid}-v{idx}" tabindex="0"><title>{_e(sc.name)}: open this scope</title>'
                 f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{NODE_W}" height="{NODE_H}" rx="8"/>'
-                f'<text class="l1" x="{x0 + 6:.1f}" y="{y0 + 17:.1f}">{_e(_short(name, 25))} \u25b8</text>'
-                f'<text class="l2" x="{x0 + 6:.1f}" y="{y0 + 34:.1f}">{_e(line2)}</text>{badge}</g>'
+                + _fit("l1", x0 + 6, y0 + 16, f"{name} \u25b8", NODE_W - (34 if sw else 12), most=48, keep="tail")
+                + _fit("l2", x0 + 6, y0 + 32, line2, NODE_W - 12)
+                + f"{badge}</g>"
             )
     for k, (direction, outside) in enumerate(stubs, len(s.children)):
         x, y = lay.pos[k]

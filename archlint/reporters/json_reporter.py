@@ -25,6 +25,7 @@ def to_dict(result: LintResult) -> dict[str, Any]:
         "files": [
             {
                 "path": r.path,
+                "arguments": list(r.args),
                 "format": r.format,
                 "nodes": r.nodes,
                 "error": r.error,

@@ -70,7 +70,7 @@ def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None)
         notes = r.notes
         if not r.findings and not verbose and not notes:
             continue
-        o.print(st("bold underline", r.path) + (" " + st("dim", f"({r.format}, {r.nodes} nodes)") if verbose else ""))
+        o.print(st("bold underline", r.title) + (" " + st("dim", f"({r.format}, {r.nodes} nodes)") if verbose else ""))
         for note in notes:
             o.print(f"  {st('dim', 'note:')} {tx(note)}")
         cov = r.coverage

@@ -12,6 +12,11 @@ _WHAT = {
 }
 
 
+#: the remedy, in torch 2.9+ terms (``training=``/``do_constant_folding=`` and ``dynamo=False`` are deprecated)
+FIX = ("lint the PyTorch model itself, or export it in training mode without graph optimisation: "
+       "torch.onnx.export(model.train(), (x,), 'm.onnx', dynamo=True, optimize=False)")
+
+
 class ExportHidesLayers(Rule):
     """The exported file no longer shows layers other rules need.
 
@@ -28,15 +33,16 @@ class ExportHidesLayers(Rule):
 
     ## Example
     ```python
-    torch.onnx.export(model.eval(), x, "m.onnx")            # Dropout gone
-    torch.onnx.export(model, x, "m.onnx", dynamo=True)      # BN folded into Conv
+    torch.onnx.export(model.eval(), (x,), "m.onnx")          # Dropout gone, BN folded into Conv
     ```
 
     ## Use instead
     Lint the PyTorch model itself (`archlint check pkg.module:make_model`), or
-    export with the legacy exporter keeping training layers:
-    `torch.onnx.export(model.train(), x, "m.onnx", dynamo=False,
-    training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)`.
+    export it in training mode without the exporter's graph optimisation, which
+    keeps Dropout and BatchNormalization nodes (torch 2.9 and later; the
+    `training=` and `do_constant_folding=` options and the legacy
+    `dynamo=False` exporter are deprecated):
+    `torch.onnx.export(model.train(), (x,), "m.onnx", dynamo=True, optimize=False)`.
     """
 
     code = "AL900"
@@ -44,7 +50,7 @@ class ExportHidesLayers(Rule):
     severity = Severity.INFO
     references = (
         Ref("PyTorch docs: torch.onnx.export",
-            "PyTorch documentation, `torch.onnx.export` (`training`, `do_constant_folding`)."),
+            "PyTorch documentation, `torch.onnx.export` (`dynamo`, `optimize`; `training` deprecated)."),
         Ref("onnxscript rewriter: FuseBatchNormIntoConv",
             "ONNX Script rewriter rules (`FuseBatchNormIntoConv`)."),
     )
@@ -67,8 +73,7 @@ class ExportHidesLayers(Rule):
             yield self.finding(
                 head.node,
                 msg,
-                "lint the PyTorch model itself, or export with dynamo=False, "
-                "training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False",
+                FIX,
                 ctx,
                 hidden=kind,
                 layers=layers,

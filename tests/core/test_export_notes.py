@@ -58,7 +58,7 @@ def test_folded_bn_metadata_is_certain(tmp_path: Path) -> None:
     assert "FuseBatchNormIntoConv" in bn.message and "AL002 cannot see them" in bn.message
     drop = next(f for f in al900 if f.data["hidden"] == "dropout-removed")
     assert drop.data["certain"] is False and "eval-mode" in drop.message
-    assert "training=torch.onnx.TrainingMode.PRESERVE" in bn.fix
+    assert "dynamo=True, optimize=False" in bn.fix and "TrainingMode" not in bn.fix
     # layer names come from the exporter's name scopes; a conv with a folded BN
     # is named after its own weight (the BN is named in the AL900 note)
     assert [n.layer for n in load_graph(p).nodes if n.op_type == "Conv"] == ["conv1", "conv2"]
@@ -123,6 +123,12 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         out["legacy_train"] = d / "legacy_train.onnx"
         torch.onnx.export(SmallNet().eval(), x, str(d / "legacy_eval.onnx"), dynamo=False)
         out["legacy_eval"] = d / "legacy_eval.onnx"
+    # AL900's own fix, with torch's deprecation warnings as errors (the advice must not use deprecated options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)  # torch's own internals (pytree LeafSpec)
+        torch.onnx.export(SmallNet().train(), x, str(d / "fix_advice.onnx"), dynamo=True, optimize=False)
+    out["fix_advice"] = d / "fix_advice.onnx"
     return out
 
 
@@ -142,6 +148,18 @@ def test_legacy_preserve_export_shows_everything(exports: dict[str, Path]) -> No
     assert [(f.code, f.layer) for f in found] == [("AL001", "drop")]
     g = load_graph(exports["legacy_train"])
     assert [n.layer for n in g.nodes if n.op_type in ("Conv", "BatchNormalization", "Dropout")] == ["conv1", "bn1", "drop", "conv2"]
+
+
+def test_al900_fix_advice_export_shows_everything(exports: dict[str, Path]) -> None:
+    """The export AL900's fix names (no deprecated option in torch 2.13) keeps BN and Dropout: AL900 is silent."""
+    from archlint.rules.al900_export_hides_layers import FIX
+
+    assert "torch.onnx.export(model.train(), (x,), 'm.onnx', dynamo=True, optimize=False)" in FIX
+    found = lint(exports["fix_advice"], ALL)
+    assert [(f.code, f.layer) for f in found] == [("AL001", "drop")]
+    g = load_graph(exports["fix_advice"])
+    assert [n.kind.name for n in g.nodes if n.op_type in ("Conv", "BatchNormalization", "Dropout")] == [
+        "CONV", "BATCH_NORM", "DROPOUT", "CONV"]
 
 
 def test_legacy_eval_export_says_what_it_cannot_see(exports: dict[str, Path]) -> None:

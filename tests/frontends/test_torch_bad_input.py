@@ -159,3 +159,22 @@ def test_pt2_check_imports_no_torch(tmp_path: Path) -> None:
     out = probe(p)
     assert "HEAVY []" in out
     assert "EXIT 1" in out  # findings were found: the graph was really read
+
+
+def test_trace_failure_is_short_with_the_hint_first_and_details_under_verbose(bad: Path) -> None:
+    """A model that fails to trace: one short line, the hint before anything else; the backends'
+    errors (torch.export, fx, in train and eval mode) only with --verbose."""
+    pytest.importorskip("torch")
+    target = str(bad / "untraceable.py:make")
+    r = run_cli(target, cwd=bad)
+    line = assert_one_line_error(r, target, "failed to trace: pass the input the model expects: --input-shape",
+                                 "--verbose shows the")
+    problem = line.split(f"{target}: ", 1)[1]
+    assert problem.startswith("failed to trace: pass the input")
+    assert len(line) < 400, len(line)  # was 966 characters with four backend errors first
+    assert "missing" not in problem and "forward()" not in problem  # no backend text in the short line
+    v = run_cli(target, "--verbose", cwd=bad)
+    assert v.returncode == 2
+    backend = [ln for ln in v.stderr.splitlines() if ln.startswith("  backend error: ")]
+    assert backend and any("y" in ln for ln in backend), v.stderr
+    assert v.stderr.index("failed to trace") < v.stderr.index("  backend error: ")

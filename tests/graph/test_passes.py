@@ -131,15 +131,15 @@ def test_fuse_patterns_keeps_a_pattern_whose_inner_value_is_used_outside() -> No
 
 def test_the_pipeline_runs_in_the_declared_order_once() -> None:
     names = [p if isinstance(p, str) else p.name for p in PIPELINE]
-    assert names == ["tie-weights", "shapes", "patterns", "relabels", "layouts"]
+    assert names == ["tie-weights", "shapes", "patterns", "relabels", "layouts", "weights"]
     seen: list[str] = []
     relabel = FunctionPass("test-relabel", lambda g: seen.append(str(g.nodes[1].output.shape)))
     g = conv_net()
     finish(g, [relabel])
-    assert g.passes == ["tie-weights", "shapes", "patterns", "test-relabel", "layouts"]
+    assert g.passes == ["tie-weights", "shapes", "patterns", "test-relabel", "layouts", "weights"]
     assert seen == ["(1, 16, 16, 16)"]  # relabels see shapes
     assert not pipeline([relabel])(g).modified  # a second run does nothing
-    assert g.passes == ["tie-weights", "shapes", "patterns", "test-relabel", "layouts"] and len(seen) == 1
+    assert g.passes == ["tie-weights", "shapes", "patterns", "test-relabel", "layouts", "weights"] and len(seen) == 1
     with pytest.raises(ValueError, match="unique"):
         PassManager([TieWeights(), TieWeights()])
 
@@ -159,7 +159,7 @@ def test_frontends_only_build_and_load_graph_runs_the_pipeline(tmp_path: Path) -
     path = tmp_path / "m.onnx"
     path.write_bytes(m.SerializeToString())
     g = load_graph(path)
-    assert g.passes == ["tie-weights", "shapes", "patterns", "onnx-reshape-to-flatten", "onnx-hidden-layers", "layouts"]
+    assert g.passes == ["tie-weights", "shapes", "patterns", "onnx-reshape-to-flatten", "onnx-hidden-layers", "layouts", "weights"]
     relu, flat = g.nodes[1:3]
     assert relu.output.shape == (1, 2, 4, 4)
     # the ONNX relabel: a Reshape to (N, -1) is a Flatten, relabelled before layouts are inferred
@@ -194,7 +194,7 @@ def test_every_fixture_graph_lints_after_the_pipeline() -> None:
     for path in sorted((ROOT / "fixtures" / "onnx").glob("*.onnx"))[:6] + sorted((ROOT / "fixtures" / "keras").glob("*.keras")):
         g = load_graph(path)
         g.lint()
-        assert g.passes[0] == "tie-weights" and g.passes[-1] == "layouts"
+        assert g.passes[0] == "tie-weights" and g.passes[-1] == "weights"
 
 
 def test_the_keras_frontend_only_builds_too() -> None:
@@ -211,5 +211,5 @@ def test_the_keras_frontend_only_builds_too() -> None:
     built = build_config(config)
     assert built.passes == [] and all(v.layout is None for n in built.nodes for v in n.outputs)
     g = from_config(config)
-    assert g.passes == ["tie-weights", "shapes", "patterns", "layouts"]
+    assert g.passes == ["tie-weights", "shapes", "patterns", "layouts", "weights"]
     assert [n.output.layout for n in g.nodes[1:3]] == ["NCHW", "ND"]

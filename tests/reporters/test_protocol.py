@@ -25,8 +25,9 @@ def test_every_builtin_format_is_a_reporter_named_by_its_format(fmt: str) -> Non
 
 
 def test_graph_formats_are_the_reporters_that_draw() -> None:
-    assert reporters.GRAPH_FORMATS == {"html", "netron"}
-    assert [f for f in FORMATS if get_reporter(f).one_model] == ["netron"]
+    assert reporters.GRAPH_FORMATS == {"html", "netron", "onnx-annotated", "model-explorer"}
+    assert [f for f in FORMATS if get_reporter(f).one_model] == ["netron", "onnx-annotated", "model-explorer"]
+    assert [f for f in FORMATS if get_reporter(f).binary] == ["onnx-annotated"]
 
 
 def test_unknown_format_is_none_and_a_usage_error() -> None:

@@ -35,7 +35,7 @@ def assert_one_validate_error(r: subprocess.CompletedProcess, *needles: str) -> 
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     errors = [ln for ln in r.stderr.splitlines() if "error:" in ln]
-    assert len(errors) == 1 and errors[0].startswith("archlint validate: error: "), r.stderr
+    assert len(errors) == 1 and errors[0].startswith("archlint: error: "), r.stderr
     for n in needles:
         assert n in errors[0], (n, r.stderr)
 

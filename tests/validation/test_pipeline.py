@@ -133,7 +133,7 @@ def test_unwritable_output_is_one_clear_line(tmp_path):
     result = runner.invoke(app, ["--dataset", "synthetic", "--quick", "--out", str(blocker / "sub"), "--no-progress"])
     assert result.exit_code == 2
     err = _all_output(result)
-    assert "archlint validate: error: output folder" in err and "Traceback" not in err
+    assert "archlint: error: output folder" in err and "Traceback" not in err
 
 
 def test_full_disk_raises_output_error(tmp_path, monkeypatch):

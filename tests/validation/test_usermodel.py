@@ -140,4 +140,4 @@ def test_validate_model_refuses_bad_input(tmp_path):
     from archlint.cli import app
 
     r = CliRunner().invoke(app, ["validate", str(tmp_path / "missing.onnx")])
-    assert r.exit_code == 2 and "archlint validate: error:" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "archlint: error:" in r.output and "Traceback" not in r.output

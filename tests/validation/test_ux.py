@@ -52,7 +52,7 @@ def test_plan_and_refusal_of_a_long_cpu_job(tmp_path):
     r = _validate([*QUICK, "--steps", "500000", "--out", str(out)], tmp_path, capture_output=True, text=True)
     assert r.returncode == 2
     assert "plan: 6 runs (0 already finished, 6 to train) x 1000000 steps on cpu" in r.stderr
-    assert "archlint validate: error: projected " in r.stderr and "pass --yes" in r.stderr
+    assert "archlint: error: projected " in r.stderr and "pass --yes" in r.stderr
     assert not out.exists()  # refused before anything was written
 
 
@@ -170,3 +170,45 @@ def test_aggregate_rebuilds_the_report_from_run_folders_and_refuses_mixed_settin
     settings = json.loads((run_dir / "settings.json").read_text())
     (other / "settings.json").write_text(json.dumps({**settings, "torch": "9.9"}))
     assert aggregate.main([str(run_dir), str(other), "--out", str(tmp_path / "x"), "--num-classes", "10"]) == 2
+
+
+def test_quick_alone_runs_on_synthetic_data(tmp_path, monkeypatch):
+    """`archlint validate --quick` needs no --dataset synthetic (the README's smoke test)."""
+    monkeypatch.delenv("ARCHLINT_DATA", raising=False)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "ARCHLINT_DATA"}
+    r = subprocess.run([sys.executable, "-m", "archlint.cli", "validate", "--quick", "--rule", "AL001", "--primary-only",
+                        "--no-plots", "--no-progress", "--out", str(out)], cwd=REPO, timeout=300, capture_output=True,
+                       text=True, env={**env, "OMP_NUM_THREADS": "1", "ARCHLINT_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    assert "note: --quick without --data: synthetic data" in r.stderr
+    assert json.loads((out / "results.json").read_text())["synthetic"] is True
+    assert "archlint validate --quick --rule AL001 --primary-only" in (REPO / "README.md").read_text()
+
+
+def test_help_keeps_bracketed_extras():
+    """Help texts are plain text: the "[ray]" of "archlint[ray]" is not eaten as rich markup."""
+    r = subprocess.run([sys.executable, "-m", "archlint.cli", "validate", "--help"], cwd=REPO, timeout=60,
+                       capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    assert r.returncode == 0 and "needs archlint[ray]" in r.stdout, r.stdout
+    r = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert "needs archlint[ray]" in r.output
+
+
+def test_no_help_text_loses_brackets_to_rich_markup():
+    """typer renders help texts as rich markup: a bracket that reads as a tag ("[ray]") vanishes
+    unless escaped. Every option and command help of archlint (validate included) survives."""
+    import typer
+    from rich.text import Text
+
+    from archlint.cli import app as main_app
+
+    root = typer.main.get_command(main_app)
+    seen = 0
+    for name, cmd in root.commands.items():
+        texts = [cmd.help or ""] + [getattr(p, "help", None) or "" for p in cmd.params]
+        for h in texts:
+            if "[" in h:
+                seen += 1
+                assert Text.from_markup(h).plain == h.replace("\\[", "["), (name, h)
+    assert seen >= 2  # validate's "archlint[ray]" and check's "[NAME=]SHAPE[:DTYPE]" at least

@@ -39,6 +39,16 @@ def missing() -> str | None:
     return None
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a server the test started (its own process, by its handle), within seconds."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def launch(p):
     return p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
 

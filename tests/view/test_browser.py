@@ -145,3 +145,68 @@ def test_a_model_of_1500_nodes_stays_usable(chromium, tmp_path: Path) -> None:
     assert page.locator("#m0-n1400").evaluate("n => !n.closest('.view').hidden")
     assert problems == []
     page.close()
+
+
+def test_rule_pages_are_rendered_html(chromium, tmp_path: Path) -> None:
+    """Rule pages are Markdown rendered to HTML: headings, tables and code blocks, no raw pipes or fences."""
+    page, problems = _open(chromium, _report(FIXTURE, tmp_path / "r.html"))
+    art = page.locator("#rule-AL001 .doc")
+    assert art.locator("h2").count() >= 4 and art.locator("table").count() >= 1 and art.locator("pre code").count() >= 1
+    text = page.locator("#rules").inner_text()
+    assert "## " not in text and "```" not in text and "|---" not in text and "| --- |" not in text
+    assert not [ln for ln in text.splitlines() if ln.strip().startswith("|")]
+    # the two-column layout of a table is real: its cells are laid out side by side
+    cells = art.locator("table tr").nth(1).locator("td")
+    assert cells.count() >= 2 and cells.nth(0).bounding_box()["x"] < cells.nth(1).bounding_box()["x"]
+    assert problems == []
+    page.close()
+
+
+def _long_label_model(tmp: Path) -> Path:
+    """A ResNet-like stem: conv2d(64, 7x7) stride 2 on 224x224, the label the old report clipped."""
+    import onnx
+
+    from tests.zoo.onnx_build import to_onnx
+
+    layers = [{"name": "stem_convolution_with_a_long_name_7x7", "op": "conv", "filters": 64, "kernel": 7, "stride": 2},
+              {"name": "stem_batch_norm", "op": "bn"},
+              {"name": "stem_relu", "op": "relu"},
+              {"name": "head.dropout", "op": "dropout", "rate": 0.3},
+              {"name": "head.conv", "op": "conv", "filters": 64, "kernel": 3}]
+    p = tmp / "stem.onnx"
+    onnx.save(to_onnx(layers, name="stem", hw=224), p)
+    return p
+
+
+def test_box_labels_are_whole_and_fit_their_box(chromium, tmp_path: Path) -> None:
+    page, problems = _open(chromium, _report(_long_label_model(tmp_path), tmp_path / "l.html"))
+    labels = page.eval_on_selector_all("svg.dag g.node", """gs => gs.map(g => {
+        const r = g.querySelector('rect').getBBox();
+        return {id: g.id, box: [r.x, r.width], texts: Array.from(g.querySelectorAll('text:not(.badge)')).map(t => {
+            const b = t.getBBox(); return {s: t.textContent, x: b.x, w: b.width}; })}; })""")
+    assert len(labels) == 7
+    seen = [t["s"] for g in labels for t in g["texts"]]
+    assert "(1, 64, 112, 112)" in seen  # the output shape, whole, on its own line
+    assert any(s.startswith("Conv") and "7x7" in s for s in seen), seen
+    assert "stem_convolution_with_a_long_name_7x7" in seen  # a 37-character name, whole (condensed to fit)
+    for g in labels:
+        x, w = g["box"]
+        for t in g["texts"]:
+            assert "\u2026" not in t["s"], t  # nothing cut off
+            assert x <= t["x"] and t["x"] + t["w"] <= x + w + 0.5, (g["id"], t)  # drawn inside its box
+    assert problems == []
+    page.close()
+
+
+def test_graph_column_uses_the_page_width(chromium, tmp_path: Path) -> None:
+    """The model section spans the page; a narrow drawing gives its room to the findings column."""
+    page = chromium.new_page(viewport={"width": 1600, "height": 900})
+    page.goto(_report(FIXTURE, tmp_path / "w.html").as_uri())
+    body = page.locator("#m0 .body").bounding_box()
+    graph = page.locator("#m0-graph").bounding_box()
+    side = page.locator("#m0 .side").bounding_box()
+    svg = page.locator("#m0-v0 svg.dag").bounding_box()
+    assert body["width"] >= 0.9 * 1600 - 80  # the section is as wide as the page, less its margins
+    assert graph["width"] <= svg["width"] + 40  # the graph column is the drawing's width, not empty space
+    assert side["width"] >= body["width"] - graph["width"] - 30  # the rest goes to the findings
+    page.close()

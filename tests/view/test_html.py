@@ -76,7 +76,11 @@ def test_cli_writes_the_fixture_report(tmp_path: Path) -> None:
     assert "874,200" in body  # parameters in the summary and the layer table
     assert body.count("100% of 40 nodes understood") == 2  # coverage: in the summary and under the model
     assert {f"rule-{c}" for c in ("AL001", "AL003", "AL012", "AL014", "AL016")} <= page.ids()
-    assert "## Why it hurts" in body and "## Evidence" in body
+    # rule pages are rendered from Markdown: headings, no raw "##", tables and fences
+    assert "<h2>Why it hurts</h2>" in text and "<h2>Evidence</h2>" in text
+    rules_part = text[text.index('<section id="rules">'):]
+    assert "## " not in rules_part and "```" not in rules_part and "\n|" not in rules_part
+    assert "<pre" not in rules_part or "<pre><code" in rules_part
     # parameters per layer: the layer table lists conv2d_2 with its weights
     assert re.search(r"conv2d_2</a></td><td>Conv</td><td>\(1, 60, 32, 32\)</td><td class=num>32,460</td>", text)
 
@@ -95,7 +99,8 @@ def test_page_is_self_contained_under_a_strict_csp(tmp_path: Path) -> None:
     # nothing to fetch: no src/href leaving the page, no inline handlers or style attributes
     for tag, attrs in page.tags:
         assert "src" not in attrs, tag
-        assert not (attrs.get("href") or "#").split("#")[0], (tag, attrs)
+        href = (attrs.get("href") or "#").split("#")[0]  # in-page, or a web link of a rule page (followed, never fetched)
+        assert not href or (href.startswith("https://") and attrs.get("rel") == "noopener noreferrer"), (tag, attrs)
         assert not any(k.startswith("on") for k in attrs), (tag, attrs)
         assert "style" not in attrs, (tag, attrs)
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text.split("<section id=\"rules\">")[0]
