@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
-from archlint.graph import WEIGHT_KINDS, Graph, Node
+from archlint.graph import NORM_KINDS, WEIGHT_KINDS, Graph, Node, OpKind
 from archlint.rules._init import FIXED, fan_in, fixed_std, kernel_init
 from archlint.rules._match import SATURATING, activation_of
 from archlint.rules.base import Ref, Rule, RuleContext
@@ -31,7 +31,11 @@ class InitialiserScale(Rule):
     `sqrt(1 / fan_in)` before tanh/sigmoid) reaches `max_factor` (default
     100) or its inverse: the activations at the end of the path are that
     many times larger or smaller than at its start. Fan-in-scaled
-    initialisers (Glorot, He, LeCun, the Keras defaults) count as 1.
+    initialisers (Glorot, He, LeCun, the Keras defaults) count as 1. A
+    normalisation layer sets the variance again, so a path restarts after
+    one, and a residual add keeps its skip path's variance (the fixed 0.02
+    initialisers of BERT, GPT-2 and Llama, whose blocks are normalised and
+    residual, are not flagged).
 
     ## Why it hurts
     Each layer multiplies the variance of its input by about
@@ -85,7 +89,11 @@ class InitialiserScale(Rule):
         for node in graph.nodes:
             preds = node.predecessors()
             g = max((grow[id(p)] for p in preds), default=(0.0, 0, None), key=lambda t: t[0])
-            s = min((shrink[id(p)] for p in preds), default=(0.0, 0, None), key=lambda t: t[0])
+            # a sum is no smaller than its largest term: a residual add keeps the skip path's variance
+            pick = max if node.kind is OpKind.ADD else min
+            s = pick((shrink[id(p)] for p in preds), default=(0.0, 0, None), key=lambda t: t[0])
+            if node.kind in NORM_KINDS:  # a normalisation sets the variance again: the chain starts anew
+                g = s = (0.0, 0, None)
             if node.kind in WEIGHT_KINDS:
                 init = kernel_init(node)
                 std = fixed_std(*init) if init and init[0] in FIXED else None

@@ -178,3 +178,38 @@ def test_se_multiply_is_no_upsampling() -> None:
     mul = next(n for n in g.nodes if n.op_type == "Mul")
     assert mul.output.shape == (1, 32, 32, 32)
     assert _codes(g, "AL016") == [("AL016", pool)]
+
+
+def test_al029_fixed_initialisers_restart_after_a_normalisation_and_keep_a_residual_path() -> None:
+    """BERT/GPT-2-style blocks (Dense layers with truncated_normal(0.02), LayerNorm and residual
+    adds between them) keep their variance; the same Dense stack without them shrinks it."""
+    from archlint.api import check_graph
+    from archlint.config import Config
+    from archlint.graph import GraphBuilder, OpKind
+
+    def build(norms: bool) -> list[str]:
+        b = GraphBuilder("m", "keras")
+        b.add_input("x", (1, 64))
+        cur = "x"
+        init = {"kernel": {"name": "truncated_normal", "config": {"stddev": 0.02}}}
+        for i in range(6):
+            up = b.add(OpKind.DENSE, "Dense", f"up{i}", inputs=[cur], outputs=[f"u{i}"],
+                       attrs={"units": 256, "in_features": 64, "bias": True, "init": init})
+            up.outputs[0].shape = (1, 256)
+            down = b.add(OpKind.DENSE, "Dense", f"down{i}", inputs=[f"u{i}"], outputs=[f"d{i}"],
+                         attrs={"units": 64, "in_features": 256, "bias": True, "init": init})
+            down.outputs[0].shape = (1, 64)
+            if norms:
+                add = b.add(OpKind.ADD, "Add", f"add{i}", inputs=[cur, f"d{i}"], outputs=[f"a{i}"])
+                add.outputs[0].shape = (1, 64)
+                ln = b.add(OpKind.LAYER_NORM, "LayerNormalization", f"ln{i}", inputs=[f"a{i}"], outputs=[f"n{i}"],
+                           attrs={"norm": "layer"})
+                ln.outputs[0].shape = (1, 64)
+                cur = f"n{i}"
+            else:
+                cur = f"d{i}"
+        b.mark_output(cur)
+        return [f.code for f in check_graph(b.finish(), Config(select=["AL029"]))]
+
+    assert build(norms=False) == ["AL029"]
+    assert build(norms=True) == []
