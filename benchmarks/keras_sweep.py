@@ -211,6 +211,11 @@ def child(name: str, out: Path) -> dict[str, object]:
         row.update(status="does not save", detail=f"{type(e).__name__}: {str(e)[:160]}")
         return row
     row["build_s"] = round(time.perf_counter() - t0, 1)
+    return lint_saved(row, path)
+
+
+def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
+    """Read a saved model with archlint: the row's load, coverage, parameter and finding fields."""
     from archlint.api import lint
     from archlint.config import Config
     from archlint.frontends import load_graph
@@ -221,6 +226,7 @@ def child(name: str, out: Path) -> dict[str, object]:
     except Exception as e:  # noqa: BLE001
         row.update(status="load error", detail=f"{type(e).__name__}: {str(e)[:200]}")
         return row
+    row.pop("detail", None)
     row["load_s"] = round(time.perf_counter() - t1, 1)
     cov = graph.coverage()
     total = graph.total_params + int(graph.meta.get("non_trainable_params", 0) or 0)
@@ -234,6 +240,25 @@ def child(name: str, out: Path) -> dict[str, object]:
     ]
     row["infos"] = sum(1 for f in findings if f.severity.value == "info")
     return row
+
+
+def relint(args: argparse.Namespace) -> int:
+    """Read every saved model again with the current archlint (no rebuilding)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    for cache in sorted(args.out.glob("*.json")):
+        row = json.loads(cache.read_text())
+        path = cache.with_suffix(".keras")
+        if "count_params" not in row or not path.exists():
+            continue
+        row = lint_saved(row, path)
+        cache.write_text(json.dumps(row, indent=1))
+        print(f"{row['model']}: {row.get('status')} {row.get('coverage', '')} match={row.get('params_match', '')} "
+              f"{[f['code'] for f in row.get('findings', [])]}", flush=True)
+    return 0
+
+
+#: the table is written below this line of the page; what stands above it is kept
+TABLE_MARK = "<!-- table: python benchmarks/keras_sweep.py --table docs/keras-sweep.md -->"
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -260,8 +285,12 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--child", nargs="*", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=12, help="models per child process (imports paid once)")
+    ap.add_argument("--relint", action="store_true",
+                    help="read every saved model again with the current archlint (no rebuilding) and update the rows")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.relint:
+        return relint(args)
     if args.child:
         import signal
 
@@ -317,7 +346,8 @@ def main() -> int:
     rows_list = [rows[n] for n in names if n in rows]
     text = table(rows_list)
     if args.table:
-        args.table.write_text(text + "\n")
+        head = args.table.read_text().split(TABLE_MARK)[0] if args.table.exists() else ""
+        args.table.write_text(head + TABLE_MARK + "\n\n" + text + "\n")
     print(text)
     return 0
 
