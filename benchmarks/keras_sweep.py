@@ -39,11 +39,23 @@ SMALL = {
     "mlp_dim": 64, "num_channels": 3, "max_source_sequence_length": 32, "max_target_sequence_length": 32,
     "num_key_value_groups": 1, "layer_norm_epsilon": 1e-6, "query_head_dim_normalize": True,
     "sliding_window_size": 16, "rope_max_wavelength": 10000, "kernel_size": 3, "num_blocks": 2,
+    "vocab_size": 128, "num_attention_heads": 2, "head_size": 16, "hidden_size": 32, "embed_dim": 32,
+    "depths": [1, 1], "window_size": 4, "num_layers_enc": 1, "num_layers_dec": 1, "encoder_num_layers": 1,
+    "decoder_num_layers": 1, "encoder_num_heads": 2, "decoder_num_heads": 2, "filter_dim": 16,
+    "shared_expert_intermediate_size": 32, "attention_bias": False, "attention_dropout": 0.0, "mlp_bias": False,
+    "max_position_embeddings": 64, "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
+    "rope_layer_enabled_list": [True, True], "layer_types": ["full_attention", "full_attention"],
+    "encoder_hidden_dim": 32, "encoder_intermediate_dim": 64, "encoder_num_attention_heads": 2,
+    "encoder_num_key_value_heads": 1, "encoder_head_dim": 16, "encoder_layer_types": ["full_attention"],
+    "decoder_hidden_dim": 32, "decoder_intermediate_dim": 64, "decoder_num_attention_heads": 2,
+    "decoder_num_key_value_heads": 1, "decoder_head_dim": 16, "decoder_layer_types": ["full_attention"],
+    "global_attention_layer_indices": [1], "num_frames": 2, "num_spatial_layers": 1, "num_temporal_layers": 1,
+    "num_auxiliary_layers": 1,
 }
 
 #: hand-written small constructions where the generic filler cannot guess
 SPECIAL = {
-    "ResNetBackbone": dict(input_conv_filters=[16], input_conv_kernel_sizes=[7], stackwise_num_filters=[16, 32],
+    "ResNetBackbone": dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128],
                            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
                            image_shape=(32, 32, 3)),
     "VGGBackbone": dict(stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=(32, 32, 3)),
@@ -51,6 +63,13 @@ SPECIAL = {
     "ViTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
     "DeiTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                          intermediate_dim=64),
+    "XceptionBackbone": dict(stackwise_conv_filters=[[16, 32], [32, 32], [64, 64]], stackwise_pooling=[False, True, False],
+                             image_shape=(64, 64, 3)),
+    "SwinTransformerBackbone": dict(image_shape=(32, 32, 3), patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
+                                    window_size=4),
+    "CSPNetBackbone": dict(stem_filters=16, stem_kernel_size=3, stem_strides=2, stackwise_depth=[1, 1],
+                           stackwise_strides=[2, 2], stackwise_num_filters=[32, 64], block_type="bottleneck_block",
+                           image_shape=(32, 32, 3)),
     "GPT2Backbone": dict(vocabulary_size=128, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
                          max_sequence_length=32),
 }
@@ -192,6 +211,11 @@ def child(name: str, out: Path) -> dict[str, object]:
         row.update(status="does not save", detail=f"{type(e).__name__}: {str(e)[:160]}")
         return row
     row["build_s"] = round(time.perf_counter() - t0, 1)
+    return lint_saved(row, path)
+
+
+def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
+    """Read a saved model with archlint: the row's load, coverage, parameter and finding fields."""
     from archlint.api import lint
     from archlint.config import Config
     from archlint.frontends import load_graph
@@ -202,6 +226,7 @@ def child(name: str, out: Path) -> dict[str, object]:
     except Exception as e:  # noqa: BLE001
         row.update(status="load error", detail=f"{type(e).__name__}: {str(e)[:200]}")
         return row
+    row.pop("detail", None)
     row["load_s"] = round(time.perf_counter() - t1, 1)
     cov = graph.coverage()
     total = graph.total_params + int(graph.meta.get("non_trainable_params", 0) or 0)
@@ -215,6 +240,25 @@ def child(name: str, out: Path) -> dict[str, object]:
     ]
     row["infos"] = sum(1 for f in findings if f.severity.value == "info")
     return row
+
+
+def relint(args: argparse.Namespace) -> int:
+    """Read every saved model again with the current archlint (no rebuilding)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    for cache in sorted(args.out.glob("*.json")):
+        row = json.loads(cache.read_text())
+        path = cache.with_suffix(".keras")
+        if "count_params" not in row or not path.exists():
+            continue
+        row = lint_saved(row, path)
+        cache.write_text(json.dumps(row, indent=1))
+        print(f"{row['model']}: {row.get('status')} {row.get('coverage', '')} match={row.get('params_match', '')} "
+              f"{[f['code'] for f in row.get('findings', [])]}", flush=True)
+    return 0
+
+
+#: the table is written below this line of the page; what stands above it is kept
+TABLE_MARK = "<!-- table: python benchmarks/keras_sweep.py --table docs/keras-sweep.md -->"
 
 
 def table(rows: list[dict[str, object]]) -> str:
@@ -241,8 +285,12 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--child", nargs="*", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=12, help="models per child process (imports paid once)")
+    ap.add_argument("--relint", action="store_true",
+                    help="read every saved model again with the current archlint (no rebuilding) and update the rows")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.relint:
+        return relint(args)
     if args.child:
         import signal
 
@@ -298,7 +346,8 @@ def main() -> int:
     rows_list = [rows[n] for n in names if n in rows]
     text = table(rows_list)
     if args.table:
-        args.table.write_text(text + "\n")
+        head = args.table.read_text().split(TABLE_MARK)[0] if args.table.exists() else ""
+        args.table.write_text(head + TABLE_MARK + "\n\n" + text + "\n")
     print(text)
     return 0
 

@@ -107,7 +107,8 @@ Shape = tuple[int | None, ...]
 KNOWN_LAYERS = frozenset({
     "Dense", "EinsumDense", "BatchNormalization", "SyncBatchNormalization", "Embedding", "ReversibleEmbedding",
     "MultiHeadAttention", "Bidirectional", "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU",
-    "PReLU", "ELU", "Softmax", "ThresholdedReLU", "Split", "GetItem", "Pad", "Resizing",
+    "PReLU", "ELU", "Softmax", "ThresholdedReLU", "Split", "GetItem", "Pad", "Resizing", "LayerScale",
+    "CustomScaleLayer",
     *_NORMS, *_RNNS, *_DROPOUTS, *_MERGES, *_PASSTHROUGH,
 })
 KNOWN_LAYER_PATTERNS = (_CONV, _SEPARABLE, _DEPTHWISE, _POOL, _GLOBAL_POOL, _PADDING, _CROPPING, _UPSAMPLING)
@@ -1318,8 +1319,17 @@ class Loader:
             if xs is not None and len(xs) == rank + 2:
                 shape = (xs[0], xs[1], *(None if d is None else d * s for d, s in zip(xs[2:], size, strict=False)))
             return self._add(OpKind.UNKNOWN, cls, full, ins, out, {"size": size}, shape=shape)
+        if cls == "Normalization" and cin and (cfg.get("mean") is None or cfg.get("variance") is None):
+            # feature-wise standardisation adapted to data: its mean, variance and count are
+            # non-trainable weights (given as constants in the config, they are not weights)
+            return self._add(OpKind.IDENTITY, cls, full, ins, out, {"non_trainable": 2 * cin + 1})
         if cls in _PASSTHROUGH:
             return self._add(OpKind.IDENTITY, cls, full, ins, out, {})
+        if cls == "LayerScale":  # keras.applications ConvNeXt: x * gamma, one learned scale per channel
+            return self._add(OpKind.IDENTITY, cls, full, ins, out,
+                             {"constant_mul": True, "learned_scale": True, "params": cin or 0})
+        if cls == "CustomScaleLayer":  # keras.applications InceptionResNetV2: x + scale * branch
+            return self._add(OpKind.ADD, cls, full, ins, out, {"merge": "add", "scale": cfg.get("scale")})
         # Lambda, TFOpLambda, custom and unsupported layers: named, never deserialised
         attrs = {"class_name": cls}
         if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda") or "registered_name" in cfg:

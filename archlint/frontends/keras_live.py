@@ -55,7 +55,8 @@ _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bo
          "__pow__", "square", "exp", "log", "cumsum", "mean", "sum", "amax", "amin", "max", "min", "var", "std",
          "round", "floor", "ceil", "sign", "reciprocal", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
          "ones_like", "full_like", "cast", "as_tensor", "convert_to_tensor", "dropout", "argmax", "__floordiv__",
-         "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any"}
+         "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any",
+         "__get__", "complex", "real", "imag", "view_as_real", "view_as_complex"}
 _MATMUL = {"matmul", "__matmul__", "einsum", "bmm", "mm", "linear", "dot", "tensordot", "inner"}
 
 #: default lengths for a model input's unknown dimensions
@@ -159,10 +160,10 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
         Layer.__call__ = orig  # type: ignore[method-assign]
 
 
-def example_inputs(model: Any) -> Any:
+def example_inputs(model: Any, length: int = SEQ_LEN) -> Any:
     """Inputs for one run: each model input at its declared shape, unknown dimensions
-    filled (batch 1, a length of 16, an image side of 64), integer inputs as ones (a
-    valid token id and an all-ones padding mask)."""
+    filled (batch 1, a length of ``length``, an image side of 64), integer inputs as ones
+    (a valid token id and an all-ones padding mask)."""
     import keras
     import torch
 
@@ -170,7 +171,7 @@ def example_inputs(model: Any) -> Any:
         shape = list(t.shape)
         for i, d in enumerate(shape):
             if d is None:
-                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else SEQ_LEN)
+                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else length)
         dtype = str(getattr(t, "dtype", "float32"))
         if "int" in dtype or "bool" in dtype:
             return torch.ones(shape, dtype=getattr(torch, dtype if "int" in dtype else "bool"))
@@ -191,16 +192,23 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
         raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
     from archlint.graph.passes import finish
 
-    if inputs is None:
-        inputs = example_inputs(model)
-    rec = _Recorder()
-    try:
-        with _recording(rec, converter):
-            out = model(inputs, training=False)
-    except LoadError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
-        raise LoadError(path or name, f"the Keras model did not run on inputs of its declared shapes ({type(e).__name__}: {str(e)[:200]})") from None
+    tries = [inputs] if inputs is not None else None
+    lengths = (SEQ_LEN, 256, 4096, 16000)  # an audio model's convolutions need more than 16 samples
+    for attempt in range(len(lengths) if tries is None else 1):
+        if tries is None:
+            inputs = example_inputs(model, lengths[attempt])
+        rec = _Recorder()
+        try:
+            with _recording(rec, converter):
+                out = model(inputs, training=False)
+            break
+        except LoadError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
+            if tries is None and attempt + 1 < len(lengths):
+                continue
+            raise LoadError(path or name, "the Keras model did not run on inputs of its declared shapes "
+                                          f"({type(e).__name__}: {str(e)[:200]})") from None
     loader = converter(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
