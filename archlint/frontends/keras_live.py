@@ -103,7 +103,6 @@ class _Recorder:
         self.events: list[tuple[Any, ...]] = []
         self.leaf_depth = 0
         self.scope: list[str] = []
-        self.containers: list[tuple[Any, str]] = []  # (layer, scope path) of every block called
         self.keep: list[Any] = []  # every tensor seen, so ids are never reused
 
     def hold(self, ts: list[Any]) -> list[Any]:
@@ -134,7 +133,6 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
             rec.events.append(("leaf", layer, cls, path, ins, rec.hold(_tensors(out, [])), kwargs))
             return out
         rec.scope.append(layer.name)
-        rec.containers.append((layer, path))
         try:
             return orig(layer, *args, **kwargs)
         finally:
@@ -212,8 +210,8 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     loader = converter(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
+    names = [getattr(x, "name", None) for x in keras.tree.flatten(model.input)]
     for i, t in enumerate(_tensors(inputs, [])):
-        names = [getattr(x, "name", None) for x in keras.tree.flatten(model.input)]
         nm = names[i] if i < len(names) and names[i] else f"input_{i}"
         vals[id(t)] = loader._input(nm, list(t.shape))
     b = loader.b
