@@ -8,7 +8,7 @@ Exit codes: 0 nothing at or above the fail level, 1 findings at or above it,
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -42,6 +42,14 @@ def _err(msg: str, prefix: str = "archlint: error: ") -> None:
     from archlint.reporters.escape import safe_text
 
     sys.stderr.write(f"{prefix}{safe_text(msg)}\n")
+
+
+def _fail(msg: str, verbose: bool) -> NoReturn:
+    """One error line (the traceback too under --verbose), then exit 2."""
+    _err(msg)
+    if verbose:
+        _print_traceback()
+    raise typer.Exit(EXIT_ERROR) from None
 
 
 def _print_traceback(exc: BaseException | None = None) -> None:
@@ -151,10 +159,7 @@ def check(
                      + (f"; {stale} of its entries matched nothing (fixed? rewrite it with --write-baseline)" if stale else ""),
                      prefix="archlint: ")
     except ArchlintError as e:
-        _err(str(e))
-        if verbose:
-            _print_traceback()
-        raise typer.Exit(EXIT_ERROR) from None
+        _fail(str(e), verbose)
 
     # names from hostile files may hold lone surrogates: escape, never crash on output
     for stream in (sys.stdout, sys.stderr):
@@ -290,10 +295,7 @@ def fix(
         out = fix_model(model, conf)
         written = out.save(output)
     except ArchlintError as e:
-        _err(str(e))
-        if verbose:
-            _print_traceback()
-        raise typer.Exit(EXIT_ERROR) from None
+        _fail(str(e), verbose)
     except OSError as e:
         _err(f"cannot write {output}: {e.strerror or e}")
         raise typer.Exit(EXIT_ERROR) from None
@@ -393,10 +395,7 @@ def view(
         with open(out, "wb") as fh:
             reporter.emit(result, fh, ReportOptions())
     except ArchlintError as e:
-        _err(str(e))
-        if verbose:
-            _print_traceback()
-        raise typer.Exit(EXIT_ERROR) from None
+        _fail(str(e), verbose)
     except OSError as e:
         _err(f"cannot write the annotated copy: {e.strerror or e}")
         raise typer.Exit(EXIT_ERROR) from None
@@ -465,10 +464,7 @@ def show(
             raise ArchlintError(f"unknown --format {format!r} (use text or json)")
         result = lint_paths([model], conf, keep_views=True, jobs=1)
     except ArchlintError as e:
-        _err(str(e))
-        if verbose:
-            _print_traceback()
-        raise typer.Exit(EXIT_ERROR) from None
+        _fail(str(e), verbose)
     for r in result.errors:
         _err(f"{r.path}: {r.error}")
         if verbose and r.details:
