@@ -138,11 +138,22 @@ class WeightTable:
     """Names -> :class:`WeightRef`, and a loader that returns ``{key: array}``
     when the tensors are first needed (numpy arrays or torch tensors)."""
 
-    def __init__(self, loader: Callable[[], Mapping[str, Any]] | None = None, source: str = "") -> None:
-        self.refs: dict[str, WeightRef] = {}
+    def __init__(self, loader: Callable[[], Mapping[str, Any]] | None = None, source: str = "",
+                 fill: Callable[[WeightTable], None] | None = None) -> None:
+        self._refs: dict[str, WeightRef] = {}
+        self._fill = fill
         self._loader = loader
         self._tensors: Mapping[str, Any] | None = None
         self.source = source  # where the tensors come from, for messages
+
+    @property
+    def refs(self) -> dict[str, WeightRef]:
+        """Name -> reference; a table made with ``fill`` calls it on first use to add them
+        (the ONNX frontend's, whose references are found while its deferred impls are built)."""
+        if self._fill is not None:
+            fill, self._fill = self._fill, None
+            fill(self)
+        return self._refs
 
     def add(self, ref: WeightRef) -> WeightRef:
         self.refs.setdefault(ref.name, ref)

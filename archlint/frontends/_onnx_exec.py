@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from archlint.execute.spec import Call, Impl, In, T, V, W, WeightRef, WeightTable
+from archlint.graph import Deferred
 
 _UNRUNNABLE = {"If", "Loop", "Scan"}
 _BN_STATS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
@@ -44,16 +45,45 @@ def attrs_of(n: Any) -> dict[str, Any]:
 class Recorder:
     """Builds the impls of one ONNX graph's kept nodes."""
 
-    def __init__(self, g: Any, ordered: list[Any], data_vals: set[str]) -> None:
+    def __init__(self, g: Any, ordered: list[Any], data_vals: set[str], kept: set[int]) -> None:
+        """``kept``: ids of the nodes that become graph nodes (complete by the time an impl is built)."""
+        self._g = g
+        self._ordered = ordered
         self.inits = {t.name: t for t in g.initializer}
-        self.consts = {n.output[0]: n for n in g.node if n.op_type == "Constant" and n.output}
+        self.consts: dict[str, Any] = {}
         self.producer: dict[str, tuple[int, Any]] = {}
-        for pos, n in enumerate(ordered):
-            for o in n.output:
-                if o:
-                    self.producer.setdefault(o, (pos, n))
         self.data_vals = data_vals
         self.used: dict[str, tuple[str, int]] = {}  # weight name -> (op type, input index) of a reader
+        self._kept = kept
+        self._pending: list[Any] = []  # the kept nodes whose impls are deferred, in graph order
+        self._adds: dict[int, Any] = {}  # position in _pending -> the bias Add fused into it
+        self._impls: list[Impl] | None = None
+
+    def defer(self, n: Any, add: Any = None) -> Deferred:
+        """``n``'s impl, computed when first read: then every deferred impl is
+        built at once, in the order they were deferred (the order they were
+        built in when eager, so each weight's first reader is the same)."""
+        i = len(self._pending)
+        self._pending.append(n)
+        if add is not None:
+            self._adds[i] = add
+        return Deferred(self._impl_at, i)
+
+    def _impl_at(self, i: int) -> Impl:
+        return self._resolve()[i]
+
+    def _resolve(self) -> list[Impl]:
+        if self._impls is None:
+            self.consts = {n.output[0]: n for n in self._g.node if n.op_type == "Constant" and n.output}
+            for pos, n in enumerate(self._ordered):
+                for o in n.output:
+                    if o:
+                        self.producer.setdefault(o, (pos, n))
+            data_vals, kept, adds = self.data_vals, self._kept, self._adds
+            self._impls = [self.impl(n, [x for x in n.input if x and x in data_vals], kept, adds.get(i))
+                           for i, n in enumerate(self._pending)]
+            self._pending = []
+        return self._impls
 
     def impl(self, n: Any, data_in: list[str], kept: set[int], add: Any = None) -> Impl:
         needed: dict[int, tuple[int, Any]] = {}
@@ -113,13 +143,16 @@ class Recorder:
         return Impl([*pre, *tail])
 
     def table(self, base_dir: str | None = None) -> WeightTable:
-        inits, consts, used = self.inits, self.consts, self.used
+        """The weights the impls read; filled (and the deferred impls built) when first asked."""
+        inits, used = self.inits, self.used
 
         def load() -> dict[str, Any]:
             from onnx import numpy_helper
 
             from archlint.frontends._onnx_exec import attrs_of
 
+            self._resolve()
+            consts = self.consts
             out: dict[str, Any] = {}
             for name in used:
                 if name in inits:
@@ -132,22 +165,24 @@ class Recorder:
                             break
             return out
 
-        t = WeightTable(load, source="onnx")
-        for name, (op_type, idx) in used.items():
-            if name in inits:
-                ti = inits[name]
-                shape = tuple(int(d) for d in ti.dims)
-                dtype = _ONNX_DTYPES.get(ti.data_type)
-                numel = 1
-                for d in shape:
-                    numel *= d
-                if (op_type, idx) in _BN_STATS:
-                    role = "buffer"
-                elif dtype in ("float32", "float16", "float64", "bfloat16") and numel > 1:
-                    role = "param"
+        def fill(t: WeightTable) -> None:
+            self._resolve()
+            for name, (op_type, idx) in used.items():
+                if name in inits:
+                    ti = inits[name]
+                    shape = tuple(int(d) for d in ti.dims)
+                    dtype = _ONNX_DTYPES.get(ti.data_type)
+                    numel = 1
+                    for d in shape:
+                        numel *= d
+                    if (op_type, idx) in _BN_STATS:
+                        role = "buffer"
+                    elif dtype in ("float32", "float16", "float64", "bfloat16") and numel > 1:
+                        role = "param"
+                    else:
+                        role = "constant"
                 else:
-                    role = "constant"
-            else:
-                shape, dtype, role = None, None, "constant"
-            t.add(WeightRef(name, name, shape, dtype, role))
-        return t
+                    shape, dtype, role = None, None, "constant"
+                t.add(WeightRef(name, name, shape, dtype, role))
+
+        return WeightTable(load, source="onnx", fill=fill)

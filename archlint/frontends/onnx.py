@@ -292,20 +292,61 @@ def _module_class(meta: dict[str, str]) -> str | None:
 
 def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
     """The nodes in topological order over value names, by the standard
-    library's :class:`graphlib.TopologicalSorter`; raises on a cycle.
+    library's :class:`graphlib.TopologicalSorter` (:func:`_graphlib_order`);
+    raises on a cycle.
 
-    Taken a wave of ready nodes at a time, the first wave in file order:
-    graphlib hands out each next wave in the order the nodes became ready,
-    which is Kahn's first-ready-first-out order (a node waits only for its
-    producers, branches interleave)."""
+    Most files are already in that order (an exporter writes a chain in
+    order), and one linear pass tells: the file order is the one graphlib
+    gives exactly when every producer a node reads comes before it and the
+    last of them never steps back from one node to the next (a node becomes
+    ready when its last producer is done, and ready nodes leave in the order
+    they became ready). The file order is then kept without building the sorter."""
+    producer: dict[str, int] = {}
+    unseen: set[str] = set()  # names read before any node produced them (graph inputs, or a file out of order)
+    last = -1
+    in_order = True
+    for i, n in enumerate(nodes):
+        if in_order:
+            key = -1
+            for x in n.input:
+                if x and x not in produced_outside:
+                    p = producer.get(x)
+                    if p is None:
+                        unseen.add(x)
+                    elif p > key:
+                        key = p
+            if key < last:
+                in_order = False
+            last = key
+        for o in n.output:
+            if o:
+                producer.setdefault(o, i)
+    if in_order and unseen.isdisjoint(producer):
+        return list(nodes)
+    return _graphlib_order(nodes, _producers_read(nodes, produced_outside))
+
+
+def _producers_read(nodes: list[Any], produced_outside: set[str]) -> list[set[int]]:
+    """For each node, the positions of the nodes whose outputs it reads."""
     producer: dict[str, int] = {}
     for i, n in enumerate(nodes):
         for o in n.output:
             if o:
                 producer.setdefault(o, i)
+    return [{producer[x] for x in n.input if x and x in producer and x not in produced_outside} for n in nodes]
+
+
+def _graphlib_order(nodes: list[Any], deps: list[set[int]]) -> list[Any]:
+    """Kahn's first-ready-first-out order by :class:`graphlib.TopologicalSorter` (``deps[i]``: the
+    positions node ``i`` waits for); raises on a cycle.
+
+    Taken a wave of ready nodes at a time, the first wave in file order:
+    graphlib hands out each next wave in the order the nodes became ready,
+    which is Kahn's first-ready-first-out order (a node waits only for its
+    producers, branches interleave)."""
     sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
-    for i, n in enumerate(nodes):
-        sorter.add(i, *{producer[x] for x in n.input if x and x in producer and x not in produced_outside})
+    for i, d in enumerate(deps):
+        sorter.add(i, *d)
     try:
         sorter.prepare()
     except graphlib.CycleError:
@@ -420,13 +461,15 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
     notes: list[ExportNote] = []
     from archlint.frontends._onnx_exec import Recorder
 
-    kept = {id(n) for n in ordered if id(n) not in skip and n.op_type not in _SHAPE_OPS
-            and (not data_vals or any(x and x in data_vals for x in n.input))}
-    recorder = Recorder(g, ordered, data_vals)
+    kept: set[int] = set()  # the nodes that become graph nodes (filled below; the impls read it when built)
+    recorder = Recorder(g, ordered, data_vals, kept)
     for n in ordered:
-        if id(n) not in kept:
+        if id(n) in skip or n.op_type in _SHAPE_OPS:
             continue
         data_in = [x for x in n.input if x and x in data_vals]
+        if not data_in and data_vals:
+            continue
+        kept.add(id(n))
         meta = {p.key: p.value for p in n.metadata_props}
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
@@ -449,7 +492,7 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
-        node.impl = recorder.impl(n, data_in, kept, fused_add.get(id(n)))  # how to run it (archlint.execute)
+        node.impl = recorder.defer(n, fused_add.get(id(n)))  # how to run it (archlint.execute), built when first read
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]

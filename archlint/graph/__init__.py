@@ -75,6 +75,7 @@ from __future__ import annotations
 
 from archlint.graph.attrs import ATTRS, Attrs, attrs_for
 from archlint.graph.core import (
+    Deferred,
     ExportNote,
     Graph,
     GraphBuilder,
@@ -98,6 +99,7 @@ __all__ = [
     "SPATIAL_LAYOUTS",
     "WEIGHT_KINDS",
     "Attrs",
+    "Deferred",
     "ExportNote",
     "Graph",
     "GraphBuilder",

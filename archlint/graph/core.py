@@ -17,7 +17,7 @@ the contract every frontend keeps is written in :mod:`archlint.graph`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,8 +66,8 @@ class Node:
     attrs: Attrs = field(default_factory=dict)  # type: ignore[assignment]
     source: SourceLocation | None = None
     index: int = -1
-    #: how to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and weight references
-    impl: Any = field(default=None, repr=False)
+    #: where :attr:`impl` is kept (a :class:`Deferred` until first read)
+    _impl = None
 
     def __init__(
         self,
@@ -95,6 +95,19 @@ class Node:
         self.attrs = attrs if type(attrs) is cls else cls(attrs or ())  # type: ignore[assignment]
         self.source = source
         self.index = index
+
+    @property
+    def impl(self) -> Any:
+        """How to execute it (:mod:`archlint.execute.spec`): the file's own op(s) and
+        weight references; a :class:`Deferred` record is computed here, on first read."""
+        v = self._impl
+        if type(v) is Deferred:
+            v = self._impl = v.resolve()
+        return v
+
+    @impl.setter
+    def impl(self, value: Any) -> None:
+        self._impl = value
 
     def relabel(self, kind: OpKind, **attrs: Any) -> None:
         """Give the node another kind, its attributes carried into that kind's
@@ -177,6 +190,22 @@ class ExportNote:
     layer: str | None = None
     node: Node | None = None
     certain: bool = True
+
+
+class Deferred:
+    """A node's :attr:`Node.impl` computed when first read, as ``fn(arg)``: the ONNX
+    frontend's records (each op with its attributes and the constant arithmetic
+    before it) cost more to build than the graph, and a run that only lints
+    never reads them."""
+
+    __slots__ = ("_arg", "_fn")
+
+    def __init__(self, fn: Callable[[Any], Any], arg: Any = None) -> None:
+        self._fn = fn
+        self._arg = arg
+
+    def resolve(self) -> Any:
+        return self._fn(self._arg)
 
 
 @dataclass
@@ -292,7 +321,7 @@ class Graph:
             source=last.source,
             index=pos,
         )
-        if any(n.impl is not None for n in group):
+        if any(n._impl is not None for n in group):  # (a deferred record stays deferred)
             node.impl = Fused(members=ordered)  # the executor runs what was fused
         seen: set[int] = set()
         for v in inputs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from archlint.graph import ATTRS, Graph, GraphBuilder, GraphError, Node, OpKind
+from archlint.graph import ATTRS, Deferred, Graph, GraphBuilder, GraphError, Node, OpKind
 from archlint.graph.attrs import ConvAttrs, FlattenAttrs, ReshapeAttrs
 
 
@@ -70,6 +70,25 @@ def test_fuse_replaces_a_group_with_one_node() -> None:
     assert conv.output.consumers == [fused] and fused.output.producer is fused
     assert fused.attrs.activation == "gelu"
     g.lint()
+
+
+def test_a_deferred_impl_is_built_once_when_first_read_and_fusion_keeps_it_deferred() -> None:
+    b = chain()
+    g = b.graph
+    conv, relu, add = g.nodes[1:4]
+    built: list[str] = []
+
+    def build(name: str) -> str:
+        built.append(name)
+        return f"impl of {name}"
+
+    relu.impl = Deferred(build, "relu")
+    add.impl = Deferred(build, "add")
+    fused = g.fuse([relu, add], OpKind.ACTIVATION, "Fused", [conv.output], {"activation": "gelu"})
+    assert built == []  # fusing asked only whether the members have impls
+    assert [m.name for m in fused.impl.members] == ["relu", "add"]
+    assert relu.impl == "impl of relu" and relu.impl == "impl of relu" and built == ["relu"]
+    assert conv.impl is None and add.impl == "impl of add" and built == ["relu", "add"]
 
 
 def test_fuse_refuses_nodes_not_in_the_graph() -> None:

@@ -181,6 +181,92 @@ def test_the_onnx_toposort_orders_a_file_written_out_of_order() -> None:
     g.lint()
 
 
+def test_a_file_in_order_but_not_in_kahn_order_is_still_reordered() -> None:
+    # topological as written, but the second reader of x is ready before 'late': the linear
+    # in-order check must not keep the file order here
+    nodes = [
+        helper.make_node("Relu", ["x"], ["r"], name="early"),
+        helper.make_node("Sigmoid", ["r"], ["s"], name="late"),
+        helper.make_node("Tanh", ["x"], ["t"], name="side"),
+        helper.make_node("Add", ["s", "t"], ["y"], name="join"),
+    ]
+    g = onnx_frontend.from_model(onnx_model(nodes, out_shape=[1, 2, 4, 4]))
+    assert [n.name for n in g.nodes[1:5]] == ["early", "side", "late", "join"]
+
+
+def _kahn_fifo(nodes: list, outside: set[str]) -> list:
+    """Textbook Kahn with a FIFO queue: the order the ONNX frontend promises."""
+    from collections import deque
+
+    producer: dict[str, int] = {}
+    for i, n in enumerate(nodes):
+        for o in n.output:
+            producer.setdefault(o, i)
+    users: list[list[int]] = [[] for _ in nodes]
+    indeg = [0] * len(nodes)
+    for i, n in enumerate(nodes):
+        deps = {producer[x] for x in n.input if x in producer and x not in outside}
+        for d in deps:
+            users[d].append(i)
+        indeg[i] = len(deps)
+    ready = deque(i for i in range(len(nodes)) if indeg[i] == 0)
+    order = []
+    while ready:
+        i = ready.popleft()
+        order.append(i)
+        for u in users[i]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                ready.append(u)
+    assert len(order) == len(nodes)
+    return [nodes[i] for i in order]
+
+
+def test_the_onnx_toposort_is_kahns_order_on_random_graphs_in_and_out_of_order() -> None:
+    rng = np.random.default_rng(0)
+    kept_as_written = 0
+    for trial in range(300):
+        size = int(rng.integers(1, 12))
+        nodes = []
+        for i in range(size):  # each node reads graph inputs, a weight and earlier nodes' outputs
+            pool = ["x", "x2", "w"] + [f"v{j}" for j in range(i)]
+            k = int(rng.integers(1, 4))
+            reads = list(rng.choice(pool, size=min(k, len(pool)), replace=False))
+            nodes.append(helper.make_node("Add", reads, [f"v{i}"], name=f"n{i}"))
+        if trial % 3 == 0:  # a third as written (topological), the rest shuffled
+            nodes = [nodes[i] for i in rng.permutation(size)]
+        want = [n.name for n in _kahn_fifo(nodes, {"w"})]
+        got = [n.name for n in onnx_frontend._toposort(nodes, {"w"})]
+        assert got == want, (trial, [(n.name, list(n.input)) for n in nodes])
+        kept_as_written += want == [n.name for n in nodes]
+    assert 20 < kept_as_written < 300  # both paths were taken
+
+
+def test_onnx_impls_and_weights_are_built_when_first_read_whichever_comes_first() -> None:
+    path = ROOT / "fixtures" / "onnx" / "article_bn_before_act_dense.onnx"
+
+    def refs(g: Graph) -> dict:
+        return {k: (r.role, r.shape) for k, r in g.meta["weights"].refs.items()}
+
+    def ops(g: Graph) -> list:
+        return [n.impl.ops() for n in g.nodes if n.impl is not None]
+
+    table_first = load_graph(path)
+    r1 = refs(table_first)
+    o1 = ops(table_first)
+    impls_first = load_graph(path)
+    o2 = ops(impls_first)
+    assert o1 == o2 and refs(impls_first) == r1
+    assert "onnx:BatchNormalization" in [op for calls in o1 for op in calls]
+    assert {"buffer", "param"} <= {role for role, _ in r1.values()}  # BN statistics are buffers
+
+
+def test_a_node_reading_its_own_output_is_a_cycle() -> None:
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="one"), helper.make_node("Add", ["a", "b"], ["b"], name="self")]
+    with pytest.raises(ValueError, match="cycle \\(through node 'self'\\)"):
+        onnx_frontend._toposort(nodes, set())
+
+
 def test_an_onnx_cycle_is_one_clear_error(tmp_path: Path) -> None:
     nodes = [helper.make_node("Relu", ["x", "b"], ["a"], name="one"), helper.make_node("Relu", ["a"], ["b"], name="two"),
              helper.make_node("Relu", ["b"], ["y"], name="three")]
