@@ -10,10 +10,12 @@ tensors are read when an executor first asks (external data included).
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from archlint.execute.spec import Call, Impl, In, T, V, W, WeightRef, WeightTable
-from archlint.graph import Deferred
+from archlint.graph import Deferred, Node
 
 _UNRUNNABLE = {"If", "Loop", "Scan"}
 _BN_STATS = {("BatchNormalization", 3), ("BatchNormalization", 4)}
@@ -43,49 +45,64 @@ def attrs_of(n: Any) -> dict[str, Any]:
 
 
 class Recorder:
-    """Builds the impls of one ONNX graph's kept nodes."""
+    """Builds the impls of one ONNX graph's kept nodes, when the first is read.
 
-    def __init__(self, g: Any, ordered: list[Any], data_vals: set[str], kept: set[int]) -> None:
-        """``kept``: ids of the nodes that become graph nodes (complete by the time an impl is built)."""
+    The frontend hands each graph node over with :meth:`defer`; the first read of
+    any node's ``impl`` (or of the weight table) builds them all, in the order
+    they were handed over, so each weight's first reader is the same as if they
+    had been built at once. Until then the recorder holds positions, not the
+    protobuf nodes: a graph that is only linted keeps no record per node."""
+
+    def __init__(self, g: Any, order: Sequence[int], data_vals: set[str]) -> None:
+        """``order``: positions in ``g``'s non-Constant nodes, in topological order."""
         self._g = g
-        self._ordered = ordered
+        self._order = array("q", order)
         self.inits = {t.name: t for t in g.initializer}
         self.consts: dict[str, Any] = {}
         self.producer: dict[str, tuple[int, Any]] = {}
         self.data_vals = data_vals
         self.used: dict[str, tuple[str, int]] = {}  # weight name -> (op type, input index) of a reader
-        self._kept = kept
-        self._pending: list[Any] = []  # the kept nodes whose impls are deferred, in graph order
-        self._adds: dict[int, Any] = {}  # position in _pending -> the bias Add fused into it
-        self._impls: list[Impl] | None = None
+        self._kept = bytearray(len(order))  # 1 at the (topological) position of each node that became a graph node
+        self._nodes: list[Node] = []  # the graph nodes handed over, in order
+        self._at = array("q")  # ... and their positions in the topological order
+        self._adds: dict[int, Any] = {}  # index in _nodes -> the bias Add fused into that node
+        self._done = False
+        self._deferred = Deferred(self._impl_of)
 
-    def defer(self, n: Any, add: Any = None) -> Deferred:
-        """``n``'s impl, computed when first read: then every deferred impl is
-        built at once, in the order they were deferred (the order they were
-        built in when eager, so each weight's first reader is the same)."""
-        i = len(self._pending)
-        self._pending.append(n)
+    def defer(self, node: Node, pos: int, add: Any = None) -> None:
+        """Give ``node`` the impl of the ONNX node at topological position ``pos``
+        (and of ``add``, a bias Add fused into it), built when first read."""
+        self._kept[pos] = 1
         if add is not None:
-            self._adds[i] = add
-        return Deferred(self._impl_at, i)
+            self._adds[len(self._nodes)] = add
+        self._nodes.append(node)
+        self._at.append(pos)
+        node.impl = self._deferred
 
-    def _impl_at(self, i: int) -> Impl:
-        return self._resolve()[i]
+    def _impl_of(self, node: Node) -> Impl | None:
+        if self._done:
+            return None  # not a node this recorder was handed (each of those has its impl by now)
+        self._resolve()
+        return node.impl
 
-    def _resolve(self) -> list[Impl]:
-        if self._impls is None:
-            self.consts = {n.output[0]: n for n in self._g.node if n.op_type == "Constant" and n.output}
-            for pos, n in enumerate(self._ordered):
-                for o in n.output:
-                    if o:
-                        self.producer.setdefault(o, (pos, n))
-            data_vals, kept, adds = self.data_vals, self._kept, self._adds
-            self._impls = [self.impl(n, [x for x in n.input if x and x in data_vals], kept, adds.get(i))
-                           for i, n in enumerate(self._pending)]
-            self._pending = []
-        return self._impls
+    def _resolve(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        nonconst = [n for n in self._g.node if n.op_type != "Constant"]
+        ordered = [nonconst[i] for i in self._order]
+        self.consts = {n.output[0]: n for n in self._g.node if n.op_type == "Constant" and n.output}
+        for pos, n in enumerate(ordered):
+            for o in n.output:
+                if o:
+                    self.producer.setdefault(o, (pos, n))
+        data_vals, kept, adds = self.data_vals, self._kept, self._adds
+        for i, (node, pos) in enumerate(zip(self._nodes, self._at)):
+            n = ordered[pos]
+            node.impl = self.impl(n, [x for x in n.input if x and x in data_vals], kept, adds.get(i))
+        self._nodes, self._at, self._adds = [], array("q"), {}
 
-    def impl(self, n: Any, data_in: list[str], kept: set[int], add: Any = None) -> Impl:
+    def impl(self, n: Any, data_in: list[str], kept: bytearray, add: Any = None) -> Impl:
         needed: dict[int, tuple[int, Any]] = {}
 
         def need(p: Any, pos: int) -> None:
@@ -105,7 +122,7 @@ class Recorder:
                 return W(x)
             if x in self.data_vals and (prelude or x not in data_in):
                 pp = self.producer.get(x)
-                if pp is None or id(pp[1]) in kept:
+                if pp is None or kept[pp[0]]:
                     return V(x)
             pp = self.producer.get(x)
             if pp is None:

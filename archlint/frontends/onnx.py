@@ -290,8 +290,8 @@ def _module_class(meta: dict[str, str]) -> str | None:
     return mods[-1] if mods else None
 
 
-def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
-    """The nodes in topological order over value names, by the standard
+def _topological_positions(nodes: list[Any], produced_outside: set[str]) -> list[int]:
+    """The positions of the nodes in topological order over value names, by the standard
     library's :class:`graphlib.TopologicalSorter` (:func:`_graphlib_order`);
     raises on a cycle.
 
@@ -322,8 +322,13 @@ def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
             if o:
                 producer.setdefault(o, i)
     if in_order and unseen.isdisjoint(producer):
-        return list(nodes)
+        return list(range(len(nodes)))
     return _graphlib_order(nodes, _producers_read(nodes, produced_outside))
+
+
+def _toposort(nodes: list[Any], produced_outside: set[str]) -> list[Any]:
+    """The nodes in topological order (:func:`_topological_positions`); raises on a cycle."""
+    return [nodes[i] for i in _topological_positions(nodes, produced_outside)]
 
 
 def _producers_read(nodes: list[Any], produced_outside: set[str]) -> list[set[int]]:
@@ -336,7 +341,7 @@ def _producers_read(nodes: list[Any], produced_outside: set[str]) -> list[set[in
     return [{producer[x] for x in n.input if x and x in producer and x not in produced_outside} for n in nodes]
 
 
-def _graphlib_order(nodes: list[Any], deps: list[set[int]]) -> list[Any]:
+def _graphlib_order(nodes: list[Any], deps: list[set[int]]) -> list[int]:
     """Kahn's first-ready-first-out order by :class:`graphlib.TopologicalSorter` (``deps[i]``: the
     positions node ``i`` waits for); raises on a cycle.
 
@@ -361,7 +366,7 @@ def _graphlib_order(nodes: list[Any], deps: list[set[int]]) -> list[Any]:
         placed = set(order)
         stuck = next(nodes[i] for i in range(len(nodes)) if i not in placed)
         raise ValueError(f"the graph has a cycle (through node {stuck.name or stuck.op_type!r})")
-    return [nodes[i] for i in order]
+    return order
 
 
 def _shape_of(vi: Any) -> tuple[int | None, ...] | None:
@@ -400,10 +405,13 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
         t = inits.get(vname)
         return _static_value(t) if t is not None else None
 
+    nonconst = [n for n in g.node if n.op_type != "Constant"]
     try:
-        ordered = _toposort([n for n in g.node if n.op_type != "Constant"], static)
+        order = _topological_positions(nonconst, static)
     except ValueError as e:
         raise LoadError(name, str(e)) from None
+    ordered = [nonconst[i] for i in order]
+    del nonconst
     # weights that pass through Transpose / Cast / Identity on their way to a
     # MatMul (the dynamo exporter writes W^T as Transpose(W)) are still weights
     weight_of: dict[str, str] = {t: t for t in inits}
@@ -461,15 +469,13 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
     notes: list[ExportNote] = []
     from archlint.frontends._onnx_exec import Recorder
 
-    kept: set[int] = set()  # the nodes that become graph nodes (filled below; the impls read it when built)
-    recorder = Recorder(g, ordered, data_vals, kept)
-    for n in ordered:
+    recorder = Recorder(g, order, data_vals)
+    for pos, n in enumerate(ordered):
         if id(n) in skip or n.op_type in _SHAPE_OPS:
             continue
         data_in = [x for x in n.input if x and x in data_vals]
         if not data_in and data_vals:
             continue
-        kept.add(id(n))
         meta = {p.key: p.value for p in n.metadata_props}
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
@@ -492,7 +498,7 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
-        node.impl = recorder.defer(n, fused_add.get(id(n)))  # how to run it (archlint.execute), built when first read
+        recorder.defer(node, pos, fused_add.get(id(n)))  # how to run it (archlint.execute), built when first read
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]

@@ -102,7 +102,7 @@ class Node:
         weight references; a :class:`Deferred` record is computed here, on first read."""
         v = self._impl
         if type(v) is Deferred:
-            v = self._impl = v.resolve()
+            v = self._impl = v.resolve(self)
         return v
 
     @impl.setter
@@ -193,19 +193,18 @@ class ExportNote:
 
 
 class Deferred:
-    """A node's :attr:`Node.impl` computed when first read, as ``fn(arg)``: the ONNX
-    frontend's records (each op with its attributes and the constant arithmetic
-    before it) cost more to build than the graph, and a run that only lints
-    never reads them."""
+    """:attr:`Node.impl` computed when first read, as ``fn(node)``; one record may
+    stand for many nodes. The ONNX frontend's records (each op with its
+    attributes and the constant arithmetic before it) cost more to build than
+    the graph, and a run that only lints never reads them."""
 
-    __slots__ = ("_arg", "_fn")
+    __slots__ = ("_fn",)
 
-    def __init__(self, fn: Callable[[Any], Any], arg: Any = None) -> None:
+    def __init__(self, fn: Callable[[Node], Any]) -> None:
         self._fn = fn
-        self._arg = arg
 
-    def resolve(self) -> Any:
-        return self._fn(self._arg)
+    def resolve(self, node: Node) -> Any:
+        return self._fn(node)
 
 
 @dataclass

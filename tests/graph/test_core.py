@@ -78,12 +78,11 @@ def test_a_deferred_impl_is_built_once_when_first_read_and_fusion_keeps_it_defer
     conv, relu, add = g.nodes[1:4]
     built: list[str] = []
 
-    def build(name: str) -> str:
-        built.append(name)
-        return f"impl of {name}"
+    def build(node: Node) -> str:
+        built.append(node.name)
+        return f"impl of {node.name}"
 
-    relu.impl = Deferred(build, "relu")
-    add.impl = Deferred(build, "add")
+    relu.impl = add.impl = Deferred(build)  # one record for both
     fused = g.fuse([relu, add], OpKind.ACTIVATION, "Fused", [conv.output], {"activation": "gelu"})
     assert built == []  # fusing asked only whether the members have impls
     assert [m.name for m in fused.impl.members] == ["relu", "add"]
