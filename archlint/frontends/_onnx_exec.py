@@ -62,22 +62,16 @@ class Recorder:
         self.producer: dict[str, tuple[int, Any]] = {}
         self.data_vals = data_vals
         self.used: dict[str, tuple[str, int]] = {}  # weight name -> (op type, input index) of a reader
-        self._kept = bytearray(len(order))  # 1 at the (topological) position of each node that became a graph node
         self._nodes: list[Node] = []  # the graph nodes handed over, in order
-        self._at = array("q")  # ... and their positions in the topological order
+        self._at: Sequence[int] = ()  # ... and their positions in the topological order
         self._adds: dict[int, Any] = {}  # index in _nodes -> the bias Add fused into that node
         self._done = False
-        self._deferred = Deferred(self._impl_of)
 
-    def defer(self, node: Node, pos: int, add: Any = None) -> None:
-        """Give ``node`` the impl of the ONNX node at topological position ``pos``
-        (and of ``add``, a bias Add fused into it), built when first read."""
-        self._kept[pos] = 1
-        if add is not None:
-            self._adds[len(self._nodes)] = add
-        self._nodes.append(node)
-        self._at.append(pos)
-        node.impl = self._deferred
+    def defer(self, nodes: list[Node], at: Sequence[int], adds: dict[int, Any]) -> None:
+        """Give each of ``nodes`` the impl of the ONNX node at topological position
+        ``at[i]`` (and of ``adds[i]``, a bias Add fused into it), built when first read."""
+        self._nodes, self._at, self._adds = nodes, at, adds
+        Deferred(self._impl_of).attach(nodes)
 
     def _impl_of(self, node: Node) -> Impl | None:
         if self._done:
@@ -96,11 +90,14 @@ class Recorder:
             for o in n.output:
                 if o:
                     self.producer.setdefault(o, (pos, n))
-        data_vals, kept, adds = self.data_vals, self._kept, self._adds
+        data_vals, adds = self.data_vals, self._adds
+        kept = bytearray(len(ordered))  # 1 at the position of each node that became a graph node
+        for pos in self._at:
+            kept[pos] = 1
         for i, (node, pos) in enumerate(zip(self._nodes, self._at)):
             n = ordered[pos]
             node.impl = self.impl(n, [x for x in n.input if x and x in data_vals], kept, adds.get(i))
-        self._nodes, self._at, self._adds = [], array("q"), {}
+        self._nodes, self._at, self._adds = [], (), {}
 
     def impl(self, n: Any, data_in: list[str], kept: bytearray, add: Any = None) -> Impl:
         needed: dict[int, tuple[int, Any]] = {}

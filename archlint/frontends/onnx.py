@@ -13,11 +13,12 @@ import graphlib
 import math
 import re
 import threading
+from array import array
 from pathlib import Path
 from typing import Any
 
 from archlint.errors import LoadError
-from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, OpKind, SourceLocation, names
+from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, Node, OpKind, SourceLocation, names
 from archlint.graph.passes import FunctionPass, finish
 
 _ACTIVATIONS = names.activations("onnx")
@@ -470,6 +471,9 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
     from archlint.frontends._onnx_exec import Recorder
 
     recorder = Recorder(g, order, data_vals)
+    built: list[Node] = []  # the graph nodes, with their positions in ``ordered`` and fused bias adds
+    built_at = array("q")
+    built_adds: dict[int, Any] = {}
     for pos, n in enumerate(ordered):
         if id(n) in skip or n.op_type in _SHAPE_OPS:
             continue
@@ -498,7 +502,10 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
             attrs["bias"] = True
             attrs["params"] = attrs.get("params", 0) + math.prod(const_dims.get(bias, [0]) or [1])
         node = b.add(kind, n.op_type, layer, inputs=data_in, outputs=outs, attrs=attrs, source=source, name=n.name or None)
-        recorder.defer(node, pos, fused_add.get(id(n)))  # how to run it (archlint.execute), built when first read
+        if id(n) in fused_add:
+            built_adds[len(built)] = fused_add[id(n)]
+        built.append(node)
+        built_at.append(pos)
         for o in outs[:1]:
             if known_shapes.get(o) is not None:
                 node.outputs[0].shape = known_shapes[o]
@@ -523,6 +530,7 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
         b.mark_output(o.name)
     graph = b.finish()
     graph.notes = notes
+    recorder.defer(built, built_at, built_adds)  # how to run each node (archlint.execute), built when first read
     graph.meta["weights"] = recorder.table(base_dir)
     return graph
 

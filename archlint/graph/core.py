@@ -206,6 +206,11 @@ class Deferred:
     def resolve(self, node: Node) -> Any:
         return self._fn(node)
 
+    def attach(self, nodes: Iterable[Node]) -> None:
+        """Make this the (unread) impl of each of ``nodes``."""
+        for n in nodes:
+            n._impl = self
+
 
 @dataclass
 class Fused:

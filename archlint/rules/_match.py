@@ -60,10 +60,12 @@ def stopped_by(*groups: frozenset[OpKind], norm: str | None = None) -> WalkSet:
 
 
 def _checked(skip: Iterable[OpKind]) -> frozenset[OpKind]:
+    # called once per walk, so per node in many rules: a skip-set already checked is returned
+    # as it is (no copy, its hash cached for the memo lookup), and the check allocates nothing
     kinds = skip if isinstance(skip, frozenset) else frozenset(skip)
-    if kinds & NORMALISATIONS and not getattr(skip, "norm", None):
+    if not kinds.isdisjoint(NORMALISATIONS) and not getattr(skip, "norm", None):
         raise ValueError("a walk through a normalisation must be built with through(..., norm=why)")
-    return frozenset(kinds)
+    return kinds
 
 
 #: what "looking through activations, normalisation and pooling" means
