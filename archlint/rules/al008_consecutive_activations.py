@@ -72,7 +72,7 @@ class ConsecutiveActivations(Rule):
             first = activation_of(prev) if prev is not None else None
             if prev is None or first is None:
                 continue
-            if any(_rescales(p) for p in path):
+            if path and any(_rescales(p) for p in path):
                 continue  # cap * tanh(x / cap) -> softmax: logit soft-capping (Gemma 2), not a duplicate
             if any(s.kind is OpKind.MUL for s in node.successors()):
                 continue  # a gate: x * f(g(x))
