@@ -443,21 +443,23 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
     known_shapes = {vi.name: _shape_of(vi) for vi in list(g.value_info) + list(g.output)}
 
     # MatMul followed by a bias Add with a constant: one dense layer
-    consumers: dict[str, list[Any]] = {}
-    for n in ordered:
-        for x in n.input:
-            consumers.setdefault(x, []).append(n)
+    matmuls = [n for n in ordered if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in static and n.output]
+    consumers: dict[str, list[Any]] = {n.output[0]: [] for n in matmuls}  # the readers of those MatMuls only
+    if consumers:
+        for n in ordered:
+            for x in n.input:
+                if x in consumers:
+                    consumers[x].append(n)
     fused_add: dict[int, Any] = {}  # id(matmul) -> add node
     skip: set[int] = set()
-    for n in ordered:
-        if n.op_type == "MatMul" and len(n.input) == 2 and n.input[1] in static and n.output:
-            users = consumers.get(n.output[0], [])
-            if len(users) == 1 and users[0].op_type == "Add":
-                add = users[0]
-                others = [x for x in add.input if x != n.output[0]]
-                if len(others) == 1 and others[0] in static:
-                    fused_add[id(n)] = add
-                    skip.add(id(add))
+    for n in matmuls:
+        users = consumers[n.output[0]]
+        if len(users) == 1 and users[0].op_type == "Add":
+            add = users[0]
+            others = [x for x in add.input if x != n.output[0]]
+            if len(others) == 1 and others[0] in static:
+                fused_add[id(n)] = add
+                skip.add(id(add))
 
     # values computed from the graph inputs; nodes reading none of them (random
     # masks, shape constants) are constant subgraphs, not layers
