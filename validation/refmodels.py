@@ -73,7 +73,8 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
             double_bn: bool = False, head: str = "dense", head_units: int = 128, stem: str = "seed",
             grow: bool = False, downsample: str = "pool", kernels: tuple[int, ...] | None = None,
             last_kernel: int = 3, big_kernel_at: tuple[int, ...] = (), in_ch: int = 3,
-            image: int = 16, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
+            image: int = 16, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM,
+            pool_dropout: str = "", pool_dropout_rate: float = 0.25) -> nn.Sequential:
     """The reduced seed network. ``bn``: none | before (Conv-BN-ReLU) | after (Conv-ReLU-BN);
     ``dropout``: rate of dropout inserted at every convolution (``dropout_where`` before/after the
     activation; ``before`` with ``bn="before"`` is Conv-Dropout-BN-ReLU); ``head``: dense (Flatten-Dense(head_units)-
@@ -83,7 +84,10 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
     instead of each pool) | stride3x3; ``kernels``: kernel size per convolution of the blocks;
     ``last_kernel``: kernel of the two wide convolutions; ``big_kernel_at``: indices of block
     convolutions that get a 7x7 kernel; ``bn_momentum``: PyTorch momentum of the BatchNorm running
-    statistics (0.01 = Keras' 0.99, the seed network's; 0.1 = PyTorch's default)."""
+    statistics (0.01 = Keras' 0.99, the seed network's; 0.1 = PyTorch's default); ``pool_dropout``:
+    "" (none) | before | after: a 2x2 max-pool after the wide convolutions, with a dropout of
+    ``pool_dropout_rate`` before it (ReLU-Dropout-MaxPool, AL033's anti-pattern) or after it
+    (ReLU-MaxPool-Dropout, the fix), then the head."""
     layers: list[nn.Module] = []
     ch = in_ch
     size = image
@@ -132,6 +136,10 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
     for _ in range(2):
         conv(ch, wide, last_kernel)
         ch = wide
+    if pool_dropout:
+        drop, pool = nn.Dropout(pool_dropout_rate), nn.MaxPool2d(2)
+        layers += [drop, pool] if pool_dropout == "before" else [pool, drop]
+        size //= 2
     if head == "gap":
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, num_classes)]
     else:
