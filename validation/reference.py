@@ -23,7 +23,7 @@ of the pair: the anti-pattern must trigger the rule and the fix must not (``targ
 results), so an experiment cannot drift away from the rule it grades.
 
 Scales (``--scale``): ``tiny`` (a few steps, the test suite), ``cpu`` (the graded CPU runs, seconds
-per run), ``gpu`` (full length, the GPU preset ``scripts/gpu_evidence.sh``).
+per run), ``cpu-long`` (the same, 4x the steps), ``gpu`` (full length, the GPU preset ``scripts/gpu_evidence.sh``).
 
     python -m archlint_validation.reference --scale cpu --out OUT [--rule AL012]... [--seeds 6]
     python -m archlint_validation.bundle NAME OUT
@@ -65,6 +65,9 @@ SCALES = {
                   {"image": 8, "flat": 16, "binary": 16, "text": 4, "mlm": 4, "lstm": 4}, 200, 100, 2, 2),
     "cpu": Scale("cpu", {"image": 150, "flat": 250, "binary": 250, "text": 200, "mlm": 200, "lstm": 120},
                  {"image": 32, "flat": 64, "binary": 64, "text": 16, "mlm": 16, "lstm": 16}, 12000, 2000, 6, 20),
+    # the cpu scale trained 4x longer (same batches, data and seeds): does a CPU-scale verdict survive longer training?
+    "cpu-long": Scale("cpu-long", {"image": 600, "flat": 1000, "binary": 1000, "text": 800, "mlm": 800, "lstm": 480},
+                      {"image": 32, "flat": 64, "binary": 64, "text": 16, "mlm": 16, "lstm": 16}, 12000, 2000, 6, 20),
     "gpu": Scale("gpu", {"image": 3000, "flat": 3000, "binary": 3000, "text": 3000, "mlm": 3000, "lstm": 2000},
                  {"image": 128, "flat": 128, "binary": 128, "text": 64, "mlm": 64, "lstm": 64}, None, None, 10, 200),
 }

@@ -25,7 +25,7 @@ GRADES = ("measured", "published", "convention")
 #: against the claim (the other direction, or an effect smaller than the one that matters)
 VERDICTS = ("supported", "null", "contradicted")
 #: the verdict as a reader should read it, beside the grade
-VERDICT_WORDS = {"supported": "supported", "null": "no effect detectable", "contradicted": "contradicted"}
+VERDICT_WORDS = {"supported": "supported", "null": "null result", "contradicted": "contradicted"}
 
 
 class EvidenceError(ValueError):
