@@ -89,9 +89,21 @@ def _task_of(res: dict, exp: dict) -> str:
 MIN_SEEDS = 5
 #: the run's verdict -> the evidence file's
 VERDICT = {"supported": "supported", "inconclusive": "null", "contradicted": "contradicted"}
-#: the note an earlier grading left on a rule whose pair was not trained
-_NOT_RUN = re.compile(r" ?Its reference pair \([^)]*\) was not trained in the bundled [\w.-]+ run "
-                      r"\(the shared CPU ran out of time\); the GPU preset scripts/gpu_evidence\.py runs it\.")
+#: the note grading leaves on a rule none of whose bundled experiments can grade it (always the
+#: last sentence of ``notes``), and the form an earlier version left
+_NOTE = "Not measured by archlint's runs: "
+_OLD_NOTE = re.compile(r" ?Its reference pair \([^)]*\) was not trained in the bundled [\w.-]+ run "
+                       r"\(the shared CPU ran out of time\); the GPU preset scripts/gpu_evidence\.py runs it\.")
+
+
+def at_floor(res: dict, exp: dict) -> bool:
+    """Neither arm's mean beats the majority-class rate by the experiment's minimum effect of
+    interest: the networks did not learn (they predict about one class), so the pair cannot test
+    the claim either way; its interval would read as a null or contrary result that it is not."""
+    if exp["logic"] == "faster" or exp.get("anti_mean") is None or exp.get("fix_mean") is None:
+        return False
+    chance = res["provenance"]["tasks"][_task_of(res, exp)].get("chance")
+    return chance is not None and max(exp["anti_mean"], exp["fix_mean"]) < chance + exp["min_effect"]
 
 
 def _ci(exp: dict) -> str:
@@ -151,9 +163,66 @@ def _put_entries(text: str, run: str, blocks: list[str]) -> str:
     return "".join(out).rstrip() + "\n"
 
 
-def _strip_not_run(text: str) -> str:
-    text = re.sub(r'(?m)^notes = "(.*)"$', lambda m: 'notes = "' + _NOT_RUN.sub("", m.group(1)).strip() + '"', text)
-    return re.sub(r'(?m)^notes = ""\n', "", text)
+def _set_note(text: str, note: str) -> str:
+    """Replace grading's note (the last sentence of ``notes``, or an earlier version's) by ``note``."""
+    def clean(body: str) -> str:
+        body = _OLD_NOTE.sub("", body)
+        return body.split(" " + _NOTE)[0] if not body.startswith(_NOTE) else ""
+
+    m = re.search(r'(?m)^notes = "(.*)"$', text)
+    body = clean(m.group(1)).strip() if m else ""
+    body = (body + " " + _q(note)[1:-1]).strip() if note else body
+    line = f'notes = "{body}"\n' if body else ""
+    if m:
+        return text[:m.start()] + line + text[m.end() + 1:]
+    return re.sub(r'(?m)^(summary = ".*"\n)', lambda s_: s_.group(1) + line, text, count=1)
+
+
+def _why_not(res: dict, exp: dict) -> str | None:
+    """Why an experiment of a run cannot grade its rules (None: it can)."""
+    if exp["n"] == 0:
+        return "not trained"
+    if exp["n"] < MIN_SEEDS or exp["detectable"] is None or not math.isfinite(exp["detectable"]):
+        return f"trained with {exp['n']} paired seeds, fewer than {MIN_SEEDS}"
+    if at_floor(res, exp):
+        return (f"trained with {exp['n']} paired seeds, but neither arm beat the majority-class rate "
+                f"({res['provenance']['tasks'][_task_of(res, exp)]['chance']:.3f}) by {exp['min_effect']} (anti-pattern "
+                f"{exp['anti_mean']:.3f}, fix {exp['fix_mean']:.3f}): the networks did not learn, so the pair cannot test "
+                "the claim either way")
+    return None
+
+
+def notes(results: Path = RESULTS, evidence_dir: Path = EVIDENCE, dry_run: bool = False) -> list[tuple[str, str, str]]:
+    """For every rule that no bundled reference run grades, one note saying what each of its
+    experiments did (not trained, too few seeds, both arms at the majority-class floor); removed
+    once a run grades the rule. Derived from all bundled runs at once, so grading order does not matter."""
+    from archlint.evidence import parse
+
+    why: dict[str, list[str]] = {}
+    for path in sorted(Path(results).glob("*.json")):
+        res = json.loads(path.read_text())
+        if res.get("kind") != "reference":
+            continue
+        for exp in res["experiments"]:
+            w = _why_not(res, exp)
+            if w is not None:
+                for code in exp["rules"]:
+                    why.setdefault(code, []).append(f"{exp['experiment']} in the bundled {path.stem} run was {w}")
+    changes = []
+    for code, reasons in sorted(why.items()):
+        path = Path(evidence_dir) / f"{code}.toml"
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        if parse(text, code, path).measured:
+            continue  # graded by another run
+        note = (_NOTE + "; ".join(reasons) + ". The GPU preset scripts/gpu_evidence.py runs the pair at full length.")
+        new = _set_note(text, note)
+        parse(new, code, path)
+        changes.append((code, "not graded", "unchanged" if new == text else "note"))
+        if not dry_run and new != text:
+            path.write_text(new, encoding="utf-8")
+    return changes
 
 
 def _experiment(path: Path, name: str) -> dict | None:
@@ -171,13 +240,10 @@ def grade(name: str, dry_run: bool = False, results: Path = RESULTS,
 
     res = json.loads((Path(results) / f"{name}.json").read_text())
     per_rule: dict[str, list[dict]] = {}
-    not_run: dict[str, list[str]] = {}
     for exp in res["experiments"]:
         for code in exp["rules"]:
-            if exp["n"] < MIN_SEEDS or not (exp["detectable"] is not None and math.isfinite(exp["detectable"])):
-                not_run.setdefault(code, []).append(exp["experiment"])
-                continue
-            per_rule.setdefault(code, []).append(exp)
+            if _why_not(res, exp) is None:
+                per_rule.setdefault(code, []).append(exp)
     changes = []
     for code, exps in sorted(per_rule.items()):
         path = Path(evidence_dir) / f"{code}.toml"
@@ -187,7 +253,7 @@ def grade(name: str, dry_run: bool = False, results: Path = RESULTS,
             blocks.append(f"[[measured]]\nrun = {_q(name)}\nexperiment = {_q(exp['experiment'])}\n"
                           f"verdict = {_q(VERDICT[exp['verdict']])}\ncomparison = {_q(comparison)}\n"
                           f"result = {_q(result)}\n")
-        text = _strip_not_run(_put_entries(path.read_text(encoding="utf-8"), name, blocks))
+        text = _set_note(_put_entries(path.read_text(encoding="utf-8"), name, blocks), "")
         ev = parse(text, code, path)
         text = re.sub(r'(?m)^grade = ".*"$', 'grade = "measured"', text, count=1)
         last = ev.measured[-1]  # the last entry decides
@@ -201,25 +267,7 @@ def grade(name: str, dry_run: bool = False, results: Path = RESULTS,
         changes.append((code, ", ".join(m.verdict for m in ev.measured), f"{ev.grade} ({ev.verdict})"))
         if not dry_run:
             path.write_text(text, encoding="utf-8")
-    for code, names in sorted(not_run.items()):
-        if code in per_rule:
-            continue
-        path = Path(evidence_dir) / f"{code}.toml"
-        text = path.read_text(encoding="utf-8")
-        if parse(text, code, path).measured:
-            continue  # measured by another run
-        note = (f" Its reference pair ({', '.join(names)} in validation/reference.py) was not trained in the bundled "
-                f"{name} run (the shared CPU ran out of time); the GPU preset scripts/gpu_evidence.py runs it.")
-        if note.strip() in text:
-            continue
-        if re.search(r'(?m)^notes = ".*"$', text):
-            text = re.sub(r'(?m)^notes = "(.*)"$', lambda m: 'notes = "' + m.group(1) + _q(note)[1:-1] + '"', text, count=1)
-        else:
-            text = re.sub(r'(?m)^(summary = ".*")$', lambda m: m.group(1) + "\nnotes = " + _q(note.strip()), text, count=1)
-        ev = parse(text, code, path)
-        changes.append((code, "not run", ev.grade))
-        if not dry_run:
-            path.write_text(text, encoding="utf-8")
+    changes += notes(results, evidence_dir, dry_run)
     return changes
 
 

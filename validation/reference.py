@@ -257,6 +257,11 @@ EXPERIMENTS += [
        "A second normalisation directly after the first buys nothing (non-inferior).",
        "seednet", "image", {"bn": "before", "double_bn": True, "bn_momentum": 0.1}, {"bn": "before", "bn_momentum": 0.1},
        "noninferior", 0.01),
+    _e("al017-narrow-residual-m01", ("AL017",), "ReLU after the narrow projection of inverted residuals vs linear, "
+       + _M01.replace("the seed network's", "the network's"),
+       "A ReLU on the narrow (4x reduced) output of an inverted residual block lowers test accuracy against a "
+       "linear bottleneck.",
+       "invres", "image", {"relu_out": True, "bn_momentum": 0.1}, {"relu_out": False, "bn_momentum": 0.1}),
     _e("al013-deep-plain-bn", ("AL013",), "24 ReLU layers with BatchNorm, plain vs with skip connections (round 2: "
        "round 1's residual arm had no normalisation, so its activations grew with depth; ResNets pair skips "
        "with BatchNorm)",

@@ -304,20 +304,21 @@ class CharLSTM(nn.Module):
 
 
 def invres(*, num_classes: int = 10, width: int = 32, expand: int = 4, stages: int = 3, per_stage: int = 2,
-           relu_out: bool = False, init_seed: int | None = None) -> nn.Sequential:
+           relu_out: bool = False, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
     """A small MobileNetV2-style network: a 3x3 stem, then per stage ``per_stage`` inverted residual
     blocks x + BN(Conv1x1(ReLU(BN(DWConv3x3(ReLU(BN(Conv1x1(x)))))))) (expansion ``expand``, so the
     projection reduces by ``expand``x) and a max-pool; GAP head. ``relu_out`` adds a ReLU after the
-    projection's BN, on the narrow residual stream (AL017's anti-pattern)."""
+    projection's BN, on the narrow residual stream (AL017's anti-pattern); ``bn_momentum`` as in
+    :func:`seednet`."""
 
     class InvRes(nn.Module):
         def __init__(self, c: int) -> None:
             super().__init__()
             e = c * expand
-            body = [nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU(),
+            body = [nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e, eps=BN_EPS, momentum=bn_momentum), nn.ReLU(),
                     nn.Conv2d(e, e, 3, padding=1, groups=e, bias=False),
-                    nn.BatchNorm2d(e, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU(),
-                    nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)]
+                    nn.BatchNorm2d(e, eps=BN_EPS, momentum=bn_momentum), nn.ReLU(),
+                    nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c, eps=BN_EPS, momentum=bn_momentum)]
             if relu_out:
                 body.append(nn.ReLU())
             self.body = nn.Sequential(*body)
@@ -326,7 +327,7 @@ def invres(*, num_classes: int = 10, width: int = 32, expand: int = 4, stages: i
             return x + self.body(x)
 
     layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False),
-                               nn.BatchNorm2d(width, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU()]
+                               nn.BatchNorm2d(width, eps=BN_EPS, momentum=bn_momentum), nn.ReLU()]
     for s in range(stages):
         layers += [InvRes(width) for _ in range(per_stage)]
         if s < stages - 1:

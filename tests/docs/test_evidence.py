@@ -86,6 +86,15 @@ def test_a_measured_rule_is_graded_measured_and_its_summary_says_the_verdict(rul
     assert ev.to_dict()["verdict"] == ev.verdict and ev.label == f"measured, {evidence.VERDICT_WORDS[ev.verdict]}"
 
 
+@pytest.mark.parametrize("rule", ALL_RULES, ids=lambda r: r.code)
+def test_a_rule_that_is_not_measured_says_why(rule) -> None:
+    """Every rule is either graded measured or says in its notes why it is not (no experiment, a
+    GPU-only claim, a pair that did not train or did not learn)."""
+    ev = evidence.for_rule(rule.code)
+    assert ev.grade == "measured" or re.search(r"\bnot measured\b", ev.notes, re.IGNORECASE), \
+        f"{rule.code}: grade {ev.grade}; say in notes why it is not measured"
+
+
 @pytest.mark.parametrize("text, problem", [
     ('schema = 1\nrule = "AL001"\ngrade = "strong"\nsummary = "x"', "grade must be one of"),
     ('schema = 1\nrule = "AL002"\ngrade = "convention"\nsummary = "x"', "rule must be 'AL001'"),
