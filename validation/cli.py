@@ -68,7 +68,7 @@ def validate(
     primary_only: Annotated[bool, typer.Option("--primary-only", help="Train only the runs of the pre-registered primary comparisons.")] = False,
     placement: Annotated[Optional[list[PlacementName]], typer.Option(help="Restrict the placements of the variant grid; repeatable.")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per configuration (default 3).")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000).")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000). MODEL: steps per run (default: as many as fit 10 minutes on a CPU, at most 300; 300 on a GPU).")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs (default 10).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size (default 80, as the original).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many training images (balanced for image folders).")] = None,
@@ -165,11 +165,17 @@ def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device,
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
-    dev = "cpu" if device == "auto" else device
+    dev = device
     if dev == "auto" or dev.startswith("cuda"):
         import torch
 
-        dev = "cuda" if torch.cuda.is_available() and dev != "cpu" else "cpu"
+        if not torch.cuda.is_available():
+            if dev != "auto":
+                _err(f"--device {dev}: no CUDA device is available to this torch build")
+                raise typer.Exit(code=2)
+            dev = "cpu"
+        elif dev == "auto":
+            dev = "cuda"
     try:
         res = validate_model(model, rules=rule, data=str(data) if data else None, steps=steps, seeds=seeds,
                              batch=batch_size or 64, device=dev, out=out, yes=yes, log=log)

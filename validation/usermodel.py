@@ -39,7 +39,7 @@ import numpy as np
 from . import stats
 from .errors import DataError, ValidationError
 from .io import write_json_atomic
-from .progress import CPU_LIMIT_S, fmt_duration
+from .progress import CPU_BUDGET_S, CPU_LIMIT_S, fmt_duration
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MAX_IMAGES = 200_000
@@ -528,14 +528,33 @@ def compare(variants: list[Variant], runs: list[dict], seeds: list[int], finding
 # ----------------------------------------------------------------------------------------------
 # the runner
 
-def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: int, batch: int, out: Path,
+DEFAULT_STEPS = 300
+MIN_AUTO_STEPS = 30
+
+
+def auto_steps(step_s: float, runs: int, n_test: int, batch: int, budget_s: float) -> int:
+    """The most steps per run (at most DEFAULT_STEPS, at least MIN_AUTO_STEPS) whose projected
+    total, as the plan projects it, fits ``budget_s`` for ``runs`` runs."""
+    if not (math.isfinite(step_s) and step_s > 0) or runs <= 0:
+        return DEFAULT_STEPS
+    per_run = budget_s / runs - step_s * 11 * min(1000, n_test) / batch / 3
+    fit = int(per_run / (step_s * 1.15)) // 10 * 10
+    return max(MIN_AUTO_STEPS, min(DEFAULT_STEPS, fit))
+
+
+def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: int | None, batch: int, out: Path,
                  device: str = "cpu", yes: bool = False, findings: list[dict] | None = None, model: str = "",
-                 log=print, settings: dict | None = None) -> dict:
+                 log=print, settings: dict | None = None, budget_s: float = CPU_BUDGET_S) -> dict:
     """Train every variant with every seed (resuming finished runs), compare, write results.json,
-    results.md and accuracy.png in ``out``."""
+    results.md and accuracy.png in ``out``. ``steps=None`` picks the steps: DEFAULT_STEPS on a GPU;
+    on a CPU as many as fit ``budget_s`` by the warm-up timing (recorded in ``out`` so that a resume
+    keeps them)."""
     import torch
 
     out = Path(out)
+    if steps is None:
+        steps = _pick_steps(variants, data, seeds=seeds, batch=batch, out=out, device=device, model=model,
+                            budget_s=budget_s, log=log)
     h = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "steps": steps,
                                    "batch": batch, "data": data.identity, "n": [len(data.x_train), len(data.x_test)],
                                    "device": device, "torch": torch.__version__, **(settings or {})},
@@ -771,6 +790,29 @@ def variants_for_model(target: str, rules: list[str] | None, out: Path, log=prin
     return variants, fdicts, graph
 
 
+def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, log) -> int:
+    if str(device) != "cpu":
+        return DEFAULT_STEPS
+    key = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "seeds": seeds,
+                                     "batch": batch, "data": data.identity, "budget_s": budget_s},
+                                    sort_keys=True, default=str).encode()).hexdigest()[:12]
+    memo = out / "auto-steps.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), int) and known[key] >= 1:
+        log(f"plan: --steps not given: {known[key]} steps per run, as chosen when this run started")
+        return known[key]
+    step_s = _time_steps(variants[0], data, batch, device)
+    steps = auto_steps(step_s, len(variants) * seeds, len(data.x_test), batch, budget_s)
+    log(f"plan: --steps not given: {steps} steps per run fit the {fmt_duration(budget_s)} CPU budget "
+        f"(at most {DEFAULT_STEPS}; --steps N sets them)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(memo, {**(known if isinstance(known, dict) else {}), key: steps})
+    return steps
+
+
 def validate_model(target: str, *, rules: list[str] | None = None, data: str | None = None, steps: int | None = None,
                    seeds: int | None = None, batch: int = 64, device: str = "cpu", out: Path = Path("archlint-validate"),
                    yes: bool = False, log=print) -> dict:
@@ -784,7 +826,6 @@ def validate_model(target: str, *, rules: list[str] | None = None, data: str | N
     dtype = getattr(graph.inputs[0], "dtype", "") or ""
     spec = input_spec(module, tuple(ishape), k, integer_input=str(dtype).startswith("int"))
     ud = load_data(data, spec)
-    steps = steps or 300
     seeds = seeds or 6
     res = run_variants(variants, ud, seeds=seeds, steps=steps, batch=batch, out=out, device=device, yes=yes,
                        findings=findings, model=Path(target).name, log=log)
