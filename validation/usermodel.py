@@ -542,13 +542,33 @@ def auto_steps(step_s: float, runs: int, n_test: int, batch: int, budget_s: floa
     return max(MIN_AUTO_STEPS, min(DEFAULT_STEPS, fit))
 
 
+@dataclass
+class _Unit:
+    """One (variant, seed) run, as a Ray task receives it."""
+
+    variant: Variant
+    seed: int
+    steps: int
+    batch: int
+    device: str
+
+    def __str__(self) -> str:
+        return f"{self.variant.label} seed {self.seed}"
+
+
+def _train_unit(data: UserData, u: _Unit) -> dict:
+    return train_variant(u.variant, data, u.seed, steps=u.steps, batch=u.batch, device=u.device)
+
+
 def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: int | None, batch: int, out: Path,
                  device: str = "cpu", yes: bool = False, findings: list[dict] | None = None, model: str = "",
-                 log=print, settings: dict | None = None, budget_s: float = CPU_BUDGET_S) -> dict:
+                 log=print, settings: dict | None = None, budget_s: float = CPU_BUDGET_S,
+                 executor=None) -> dict:
     """Train every variant with every seed (resuming finished runs), compare, write results.json,
     results.md and accuracy.png in ``out``. ``steps=None`` picks the steps: DEFAULT_STEPS on a GPU;
     on a CPU as many as fit ``budget_s`` by the warm-up timing (recorded in ``out`` so that a resume
-    keeps them)."""
+    keeps them). ``executor`` (a ``RayExecutor``) trains the pending runs as Ray tasks; the driver
+    writes each run's file as it comes back, so a resume works across executors."""
     import torch
 
     out = Path(out)
@@ -576,21 +596,31 @@ def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: 
     if str(device) == "cpu" and projected > CPU_LIMIT_S and not yes:
         raise ValidationError(f"projected {fmt_duration(projected)} on CPU, more than {fmt_duration(CPU_LIMIT_S)}: "
                               "pass --yes to run it anyway, or fewer --steps / --seeds / --rule")
-    runs = []
+    finished: dict[tuple[str, int], dict] = {}
     done = 0
     t0 = time.perf_counter()
-    for v, s in units:
-        path = run_dir / f"{v.key}-{s}.json"
-        if path.is_file():
-            runs.append(json.loads(path.read_text()))
-            continue
-        r = train_variant(v, data, s, steps=steps, batch=batch, device=device)
-        write_json_atomic(path, r)
-        runs.append(r)
+
+    def record(v: Variant, s: int, r: dict) -> None:
+        nonlocal done
+        write_json_atomic(run_dir / f"{v.key}-{s}.json", r)
+        finished[(v.key, s)] = r
         done += 1
         left = (time.perf_counter() - t0) / done * (len(pending) - done)
         log(f"[{done}/{len(pending)}] {v.label} seed {s}: test accuracy {r['accuracy']:.3f}, loss "
             f"{r['test_loss']:.3f}; about {fmt_duration(left)} left")
+
+    for v, s in units:
+        path = run_dir / f"{v.key}-{s}.json"
+        if path.is_file():
+            finished[(v.key, s)] = json.loads(path.read_text())
+    if executor is not None and pending:
+        log(f"plan: {len(pending)} runs as Ray tasks ({executor.slots()} at a time)")
+        executor.map(_train_unit, [_Unit(v, s, steps, batch, str(device)) for v, s in pending],
+                     on_done=lambda u, r: record(u.variant, u.seed, r), log=log, shared=data)
+    else:
+        for v, s in pending:
+            record(v, s, train_variant(v, data, s, steps=steps, batch=batch, device=device))
+    runs = [finished[(v.key, s)] for v, s in units]
     comps, symptoms, base = compare(variants, runs, seed_list, findings or [])
     res = {"schema": 1, "kind": "user-model", "model": model, "data": {"kind": data.kind, "label": data.label,
            "n_train": len(data.x_train), "n_test": len(data.x_test), "num_classes": data.num_classes,
@@ -815,7 +845,8 @@ def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, l
 
 def validate_model(target: str, *, rules: list[str] | None = None, data: str | None = None, steps: int | None = None,
                    seeds: int | None = None, batch: int = 64, device: str = "cpu", out: Path = Path("archlint-validate"),
-                   yes: bool = False, log=print) -> dict:
+                   yes: bool = False, log=print, executor: str = "local", ray_address: str | None = None,
+                   ray_cpus_per_task: float = 1.0, ray_gpus_per_task: float | None = None) -> dict:
     variants, findings, graph = variants_for_model(target, rules, out, log)
     module = variants[0].build(0)
     ishape = graph.inputs[0].shape if graph.inputs else None
@@ -827,6 +858,17 @@ def validate_model(target: str, *, rules: list[str] | None = None, data: str | N
     spec = input_spec(module, tuple(ishape), k, integer_input=str(dtype).startswith("int"))
     ud = load_data(data, spec)
     seeds = seeds or 6
-    res = run_variants(variants, ud, seeds=seeds, steps=steps, batch=batch, out=out, device=device, yes=yes,
-                       findings=findings, model=Path(target).name, log=log)
-    return res
+    ex = None
+    if executor == "ray":
+        from .executors import RayExecutor
+
+        gpus = ray_gpus_per_task if ray_gpus_per_task is not None else (1.0 if str(device).startswith("cuda") else 0.0)
+        ex = RayExecutor(ray_address, gpus_per_pack=gpus, cpus_per_pack=ray_cpus_per_task, log=log)
+    elif executor != "local":
+        raise ValidationError(f"unknown executor {executor!r}; use local or ray")
+    try:
+        return run_variants(variants, ud, seeds=seeds, steps=steps, batch=batch, out=out, device=device, yes=yes,
+                            findings=findings, model=Path(target).name, log=log, executor=ex)
+    finally:
+        if ex is not None:
+            ex.close()
