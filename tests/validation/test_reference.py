@@ -49,10 +49,11 @@ def test_pairs_isolate_their_rule():
         assert t["checked"] and t["ok"], (name, t)
 
 
-def test_bundled_cpu_run_names_its_targets():
-    """Every experiment of the bundled CPU run was linted (ok) or says why it could not be."""
-    res = json.loads((RESULTS / "cpu-reference.json").read_text())
-    assert res["settings"]["seeds"] >= 6 and not res["synthetic"]
+@pytest.mark.parametrize("name", ["cpu-reference", "cpu-reference-2", "cpu-long-al003"])
+def test_bundled_cpu_runs_name_their_targets(name):
+    """Every experiment of each bundled CPU run was linted (ok) or says why it could not be."""
+    res = json.loads((RESULTS / f"{name}.json").read_text())
+    assert res["kind"] == "reference" and res["settings"]["seeds"] >= 6 and not res["synthetic"]
     for e in res["experiments"]:
         t = e["targets"]
         assert (t["checked"] and t["ok"]) or (not t["checked"] and t["why"]), e["experiment"]
