@@ -1,6 +1,8 @@
 """The Keras sweep (issue 23): every keras-hub backbone that builds from its constructor
-at a small size, a few keras-hub task models, all keras.applications models and
-keras.io-style models, each saved with ``model.save`` and linted from its own file.
+at a small size (arguments by name, ``SPECIAL``, or transcribed from keras-hub's own
+tests, ``keras_hub_small.py``), every keras-hub task model on such a backbone
+(``preprocessor=None``), all keras.applications models and keras.io-style models, each
+saved with ``model.save`` and linted from its own file.
 
 Per model: does it load, the coverage (share of nodes understood, nodes without a
 shape), whether archlint's parameter total (trainable plus Keras's non-trainable
@@ -63,13 +65,8 @@ SPECIAL = {
     "ViTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
     "DeiTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                          intermediate_dim=64),
-    "XceptionBackbone": dict(stackwise_conv_filters=[[16, 32], [32, 32], [64, 64]], stackwise_pooling=[False, True, False],
-                             image_shape=(64, 64, 3)),
     "SwinTransformerBackbone": dict(image_shape=(32, 32, 3), patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
                                     window_size=4),
-    "CSPNetBackbone": dict(stem_filters=16, stem_kernel_size=3, stem_strides=2, stackwise_depth=[1, 1],
-                           stackwise_strides=[2, 2], stackwise_num_filters=[32, 64], block_type="bottleneck_block",
-                           image_shape=(32, 32, 3)),
     "GPT2Backbone": dict(vocabulary_size=128, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
                          max_sequence_length=32),
 }
@@ -145,8 +142,12 @@ def backbone_names() -> list[str]:
 
 
 def _small_kwargs(cls: type) -> dict[str, object] | None:
+    from keras_hub_small import CONSTRUCTIONS  # transcribed from keras-hub's own backbone tests
+
     if cls.__name__ in SPECIAL:
         return dict(SPECIAL[cls.__name__])
+    if cls.__name__ in CONSTRUCTIONS:
+        return CONSTRUCTIONS[cls.__name__]()
     kw: dict[str, object] = {}
     for name, p in inspect.signature(cls.__init__).parameters.items():
         if name in ("self", "kwargs", "args", "dtype", "name"):
@@ -183,14 +184,37 @@ def build(name: str):
         task, _, bb = what.partition("@")
         backbone = build(f"hub:{bb}")
         cls = getattr(keras_hub.models, task)
-        if "num_classes" in inspect.signature(cls.__init__).parameters:
-            return cls(backbone=backbone, num_classes=4, preprocessor=None)
-        return cls(backbone=backbone, preprocessor=None)
+        kw: dict[str, object] = {"backbone": backbone}
+        for pname, p in inspect.signature(cls.__init__).parameters.items():
+            if pname in ("self", "backbone", "kwargs", "args", "dtype", "name") or p.kind is p.VAR_KEYWORD:
+                continue
+            if pname == "preprocessor":
+                kw[pname] = None
+            elif pname in TASK_SMALL:
+                kw[pname] = TASK_SMALL[pname]
+            elif p.default is inspect.Parameter.empty:
+                raise RuntimeError(f"no small construction known (required argument {pname!r})")
+        return cls(**kw)
     raise ValueError(name)
 
 
-TASKS = ["BertTextClassifier@BertBackbone", "GPT2CausalLM@GPT2Backbone", "ViTImageClassifier@ViTBackbone",
-         "ResNetImageClassifier@ResNetBackbone", "RobertaTextClassifier@RobertaBackbone"]
+#: small values for task constructor arguments, by name
+TASK_SMALL: dict[str, object] = {"num_classes": 4}
+
+
+def task_names() -> list[str]:
+    """Every keras-hub task class that names its backbone class, as ``Task@Backbone``."""
+    import keras_hub
+
+    out = []
+    for n in sorted(dir(keras_hub.models)):
+        cls = getattr(keras_hub.models, n)
+        if not isinstance(cls, type) or not issubclass(cls, keras_hub.models.Task):
+            continue
+        bb = getattr(cls, "backbone_cls", None)
+        if isinstance(bb, type) and cls.__module__.startswith("keras_hub.src.models.") and bb.__name__ != "Backbone":
+            out.append(f"{n}@{bb.__name__}")
+    return out
 
 
 def child(name: str, out: Path) -> dict[str, object]:
@@ -313,7 +337,7 @@ def main() -> int:
     if not args.skip_applications:
         names += [f"app:{n}" for n in application_names()]
     try:
-        names += [f"hub:{n}" for n in backbone_names()] + [f"hubtask:{t}" for t in TASKS]
+        names += [f"hub:{n}" for n in backbone_names()] + [f"hubtask:{t}" for t in task_names()]
     except ImportError:
         print("keras-hub is not installed: its models are left out", file=sys.stderr)
     if args.only:

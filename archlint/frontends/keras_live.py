@@ -33,6 +33,7 @@ from typing import Any
 
 from archlint.errors import LoadError
 from archlint.graph import Graph, OpKind
+from archlint.graph.attrs import matmul_attrs
 
 #: torch function names (``torch.add``, ``Tensor.__add__`` ...) -> the kind of a glue op
 _ADD = {"add", "__add__", "__radd__", "add_", "sub", "__sub__", "__rsub__", "subtract", "__iadd__"}
@@ -58,6 +59,13 @@ _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bo
          "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any",
          "__get__", "complex", "real", "imag", "view_as_real", "view_as_complex"}
 _MATMUL = {"matmul", "__matmul__", "einsum", "bmm", "mm", "linear", "dot", "tensordot", "inner"}
+#: element-wise arithmetic by its canonical op name (what the pattern pass reads)
+_ARITH = {"add": "add", "__add__": "add", "__radd__": "add", "add_": "add", "__iadd__": "add", "sub": "sub",
+          "__sub__": "sub", "__rsub__": "sub", "subtract": "sub", "mul": "mul", "__mul__": "mul", "__rmul__": "mul",
+          "multiply": "mul", "mul_": "mul", "div": "div", "__truediv__": "div", "__rtruediv__": "div",
+          "true_divide": "div", "divide": "div"}
+#: Fourier transforms: a product with a constant (DFT) matrix, FNet's token mixing
+_FOURIER = {"fft", "fft2", "fftn", "rfft", "rfft2", "rfftn", "ifft", "ifft2", "ifftn", "irfft", "irfft2", "irfftn"}
 
 #: default lengths for a model input's unknown dimensions
 SEQ_LEN = 16
@@ -158,18 +166,20 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
         Layer.__call__ = orig  # type: ignore[method-assign]
 
 
-def example_inputs(model: Any, length: int = SEQ_LEN) -> Any:
+def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = None) -> Any:
     """Inputs for one run: each model input at its declared shape, unknown dimensions
     filled (batch 1, a length of ``length``, an image side of 64), integer inputs as ones
-    (a valid token id and an all-ones padding mask)."""
+    (a valid token id and an all-ones padding mask). With ``grow``, only the inputs of
+    those names get ``length``; the others keep :data:`SEQ_LEN`."""
     import keras
     import torch
 
     def make(t: Any) -> Any:
         shape = list(t.shape)
+        n = length if grow is None or getattr(t, "name", None) in grow else SEQ_LEN
         for i, d in enumerate(shape):
             if d is None:
-                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else length)
+                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else n)
         dtype = str(getattr(t, "dtype", "float32"))
         if "int" in dtype or "bool" in dtype:
             return torch.ones(shape, dtype=getattr(torch, dtype if "int" in dtype else "bool"))
@@ -177,6 +187,22 @@ def example_inputs(model: Any, length: int = SEQ_LEN) -> Any:
         return torch.rand(shape, generator=gen)
 
     return keras.tree.map_structure(make, model.input)
+
+
+def _signal_inputs(model: Any) -> set[str] | None:
+    """The inputs that may need more than :data:`SEQ_LEN` steps: float sequences of
+    unknown length (audio samples, feature frames) and the inputs named with the same
+    prefix (``encoder_input_values`` and ``encoder_padding_mask``); token inputs of
+    another part (``decoder_token_ids``) keep a short length. None when there are none
+    or when that is every input."""
+    import keras
+
+    ts = [t for t in keras.tree.flatten(model.input) if getattr(t, "name", None)]
+    signal = {t.name for t in ts if len(t.shape) == 3 and t.shape[1] is None
+              and "int" not in str(t.dtype) and "bool" not in str(t.dtype)}
+    prefixes = {n.split("_", 1)[0] for n in signal if "_" in n}
+    grow = signal | {t.name for t in ts if "_" in t.name and t.name.split("_", 1)[0] in prefixes}
+    return grow if grow and len(grow) < len(ts) else None
 
 
 def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "", inputs: Any = None) -> Graph:
@@ -190,11 +216,17 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
         raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
     from archlint.graph.passes import finish
 
-    tries = [inputs] if inputs is not None else None
-    lengths = (SEQ_LEN, 256, 4096, 16000)  # an audio model's convolutions need more than 16 samples
-    for attempt in range(len(lengths) if tries is None else 1):
-        if tries is None:
-            inputs = example_inputs(model, lengths[attempt])
+    # an audio model's convolutions need more than 16 samples, while its decoder's tokens
+    # must stay within its position table: the audio inputs grow first, then every input
+    grow = _signal_inputs(model) if inputs is None else None
+    tries: list[tuple[int, set[str] | None]] = [(SEQ_LEN, None)]
+    for n in (256, 4096, 16000):
+        tries += [(n, grow), (n, None)] if grow else [(n, None)]
+    if inputs is not None:
+        tries = tries[:1]
+    given = inputs
+    for attempt, (length, names_) in enumerate(tries):
+        inputs = given if given is not None else example_inputs(model, length, names_)
         rec = _Recorder()
         try:
             with _recording(rec, converter):
@@ -203,7 +235,7 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
         except LoadError:
             raise
         except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
-            if tries is None and attempt + 1 < len(lengths):
+            if attempt + 1 < len(tries):
                 continue
             raise LoadError(path or name, "the Keras model did not run on inputs of its declared shapes "
                                           f"({type(e).__name__}: {str(e)[:200]})") from None
@@ -225,7 +257,7 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
             known = [vals[id(t)] for t in ins if id(t) in vals]
             if not known:
                 continue  # a layer run on constants only (a mask built from nothing)
-            cfg = layer.get_config()
+            cfg = _layer_config(layer)
             spec = {"kwargs": {k: v for k, v in kwargs.items() if isinstance(v, (bool, int, float, str))}}
             in_shapes = [list(t.shape) for t in ins if id(t) in vals]
             made = loader._call({"class_name": cls, "config": cfg}, cls, cfg, full, known, "", counts.get(full, 0), spec, in_shapes)
@@ -242,11 +274,26 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
             continue  # constant arithmetic (positions, masks of fixed shape)
         weights = [t for t in ins if id(t) not in vals and t.dim() >= 2 and t.requires_grad]
         kind, attrs = _glue_kind(fname, outs, weights)
+        if kind is OpKind.UNKNOWN and fname in _MATMUL:
+            # no weight of a layer: a product of activations (scores, a recurrent state), or of an
+            # activation and a table computed from weights or constants (relative positions)
+            eq = args[0] if fname == "einsum" and args and isinstance(args[0], str) else None
+            kind, attrs = OpKind.MATMUL, matmul_attrs([list(t.shape) for t in ins], eq)
+        elif kind is OpKind.UNKNOWN and fname.removeprefix("fft_") in _FOURIER:  # torch.fft.fft2 is "fft_fft2"
+            kind, attrs = OpKind.MATMUL, {}
+        op_type = fname
+        if kind in (OpKind.ADD, OpKind.MUL) and len(known) == 1 and fname in _ARITH:
+            scalar = _scalar_operand(fname, args, vals)
+            if scalar is not None:  # x / 4.0, x + eps: arithmetic with a constant, as the other frontends record it
+                op_type = _ARITH[fname]
+                kind, attrs = OpKind.IDENTITY, {f"constant_{op_type}": True, "scalar": scalar[0]}
+                if scalar[1]:
+                    attrs["scalar_first"] = True
         base = re.sub(r"^_+|_+$", "", fname) or "op"
         lname = f"{scope}/{base}" if scope else base
         v = loader._fresh(lname)
         more = [(loader._fresh(f"{lname}:{i}"), None) for i in range(1, len(outs))]
-        node = loader._add(kind, fname, lname, known, v, attrs, shape=None, more=more)
+        node = loader._add(kind, op_type, lname, known, v, attrs, shape=None, more=more)
         for t, val in zip(outs, node.outputs, strict=False):
             vals[id(t)] = val.name
             _set_shape(b, val.name, t, loader)
@@ -282,6 +329,21 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     return graph
 
 
+def _layer_config(layer: Any) -> dict[str, Any]:
+    """The layer's ``get_config()``; for a layer that cannot give one (keras-hub's Gemma
+    ``RMSNormalization`` is built with a dtype-policy object and does not override
+    ``get_config``, so Keras's automatic config refuses), its plain attributes
+    (``epsilon`` ...): the converter reads only such fields, and the parameter count
+    comes from the layer's own weights either way."""
+    try:
+        return dict(layer.get_config())
+    except NotImplementedError:
+        cfg = {k: v for k, v in vars(layer).items()
+               if not k.startswith("_") and isinstance(v, (bool, int, float, str, type(None)))}
+        cfg["name"] = layer.name
+        return cfg
+
+
 def _size(w: Any) -> int:
     shape = getattr(w, "shape", None) or ()
     return int(math.prod(int(d) for d in shape)) if shape else 1
@@ -314,6 +376,25 @@ def _exact_params(nodes: list[Any], layer: Any, seen: dict[int, str], full: str)
             n.attrs["non_trainable"] = 0
     if frozen:
         host.attrs["non_trainable"] = frozen
+
+
+def _scalar_operand(fname: str, args: Any, vals: dict[int, str]) -> tuple[float, bool] | None:
+    """The one-element constant operand of an add/sub/mul/div (a Python number, or a
+    tensor of one element that no model value is), and whether it comes first
+    (``1 / x``; a reflected ``__rtruediv__`` has it second in ``args``)."""
+    import torch
+
+    for i, a in enumerate(args if isinstance(args, (list, tuple)) else ()):
+        if isinstance(a, bool):
+            continue
+        if isinstance(a, (int, float)):
+            value = float(a)
+        elif isinstance(a, torch.Tensor) and id(a) not in vals and a.numel() == 1 and not a.is_complex():
+            value = float(a.item())
+        else:
+            continue
+        return value, i == 0 or fname.startswith("__r")
+    return None
 
 
 def _set_shape(b: Any, vname: str, t: Any, loader: Any) -> None:
