@@ -48,7 +48,7 @@ def _blip2() -> dict[str, Any]:
                            vision_dim=8, cross_attention_frequency=1, dropout=0.0, layer_norm_epsilon=1e-6,
                            dtype="float32")
     lm = BLIP2CustomOPT(vocabulary_size=14, num_layers=2, num_heads=2, hidden_dim=4, intermediate_dim=8,
-                        num_query_tokens=2, qformer_hidden_dim=4, max_sequence_length=10, dropout=0.0,
+                        num_query_tokens=2, qformer_hidden_dim=4, max_sequence_length=32, dropout=0.0,
                         language_projection=None, dtype="float32")
     return {"vision_encoder": vision, "qformer": qformer, "language_model": lm}
 
@@ -187,7 +187,7 @@ def _segformer() -> dict[str, Any]:
 
 
 def _sd3() -> dict[str, Any]:
-    from keras_hub.models import VAEBackbone
+    from keras_hub.src.models.vae.vae_backbone import VAEBackbone
     from keras_hub.src.models.clip.clip_text_encoder import CLIPTextEncoder
 
     vae = VAEBackbone([32, 32, 32, 32], [1, 1, 1, 1], [32, 32, 32, 32], [1, 1, 1, 1], sampler_method="mode", name="vae")

@@ -199,7 +199,7 @@ def build(name: str):
 
 
 #: small values for task constructor arguments, by name
-TASK_SMALL: dict[str, object] = {"num_classes": 4}
+TASK_SMALL: dict[str, object] = {"num_classes": 4, "depth_estimation_type": "relative"}
 
 
 def task_names() -> list[str]:

@@ -1325,7 +1325,9 @@ class Loader:
             shape = None
             if xs is not None and len(xs) == rank + 2:
                 shape = (xs[0], xs[1], *(None if d is None else d * s for d, s in zip(xs[2:], size, strict=False)))
-            return self._add(OpKind.UNKNOWN, cls, full, ins, out, {"size": size}, shape=shape)
+            # repeats each pixel (or interpolates): a resize, read as Resizing is
+            return self._add(OpKind.RESHAPE, cls, full, ins, out,
+                             {"view": "upsample", "size": size, "interpolation": cfg.get("interpolation")}, shape=shape)
         if cls == "Normalization" and cin and (cfg.get("mean") is None or cfg.get("variance") is None):
             # feature-wise standardisation adapted to data: its mean, variance and count are
             # non-trainable weights (given as constants in the config, they are not weights)

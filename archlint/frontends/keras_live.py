@@ -43,7 +43,7 @@ _VIEW = {"reshape", "view", "transpose", "permute", "squeeze", "unsqueeze", "exp
          "__getitem__", "narrow", "split", "chunk", "movedim", "moveaxis", "broadcast_to", "repeat", "tile",
          "unbind", "swapaxes", "select", "index_select", "take", "gather", "contiguous_view", "unflatten", "roll",
          "flip", "pad", "repeat_interleave", "tril", "triu", "take_along_dim", "index", "slice", "diagonal",
-         "as_strided", "unfold", "gather_nd"}
+         "as_strided", "unfold", "gather_nd", "topk", "sort", "interpolate"}
 _ACT = {"softmax": "softmax", "log_softmax": "log_softmax", "relu": "relu", "gelu": "gelu", "tanh": "tanh",
         "sigmoid": "sigmoid", "silu": "swish", "elu": "elu", "selu": "selu", "softplus": "softplus",
         "leaky_relu": "leaky_relu", "relu6": "relu6", "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid",
@@ -51,10 +51,10 @@ _ACT = {"softmax": "softmax", "log_softmax": "log_softmax", "relu": "relu", "gel
 #: value-preserving or mask arithmetic (casts, copies, comparisons, selections)
 _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bool", "clone", "contiguous",
          "detach", "__neg__", "neg", "abs", "lt", "le", "gt", "ge", "eq", "ne", "__lt__", "__le__", "__gt__",
-         "__ge__", "__eq__", "__ne__", "logical_and", "logical_or", "logical_not", "__and__", "__or__",
+         "__ge__", "__eq__", "__ne__", "not_equal", "equal", "greater", "less", "logical_and", "logical_or", "logical_not", "__and__", "__or__",
          "__invert__", "where", "masked_fill", "minimum", "maximum", "clamp", "clip", "sqrt", "rsqrt", "pow",
          "__pow__", "square", "exp", "log", "cumsum", "mean", "sum", "amax", "amin", "max", "min", "var", "std",
-         "round", "floor", "ceil", "sign", "reciprocal", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
+         "round", "floor", "ceil", "sign", "reciprocal", "argsort", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
          "ones_like", "full_like", "cast", "as_tensor", "convert_to_tensor", "dropout", "argmax", "__floordiv__",
          "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any",
          "__get__", "complex", "real", "imag", "view_as_real", "view_as_complex"}
@@ -155,7 +155,7 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
                 if outs:
                     name = getattr(func, "__name__", None) or str(func)
                     rec.events.append(("op", name, "/".join(rec.scope), rec.hold(_tensors(args, []) + _tensors(kwargs, [])),
-                                       rec.hold(outs), args))
+                                       rec.hold(outs), args, kwargs))
             return out
 
     Layer.__call__ = hooked  # type: ignore[method-assign]
@@ -189,6 +189,32 @@ def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = No
     return keras.tree.map_structure(make, model.input)
 
 
+def _declared_lengths(model: Any) -> set[int]:
+    """The sequence lengths a model's config declares (``max_sequence_length`` ... of its
+    nested encoders, keras-hub's names), at most 4096."""
+    out: set[int] = set()
+
+    def walk(obj: Any, depth: int = 0) -> None:
+        if depth > 12:
+            return
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if isinstance(k, str) and "sequence_length" in k and isinstance(v, int) and not isinstance(v, bool) \
+                        and 1 < v <= 4096:
+                    out.add(v)
+                else:
+                    walk(v, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for v in obj:
+                walk(v, depth + 1)
+
+    try:
+        walk(model.get_config())
+    except Exception:  # noqa: BLE001 - a model without a config has no declared lengths
+        pass
+    return out
+
+
 def _signal_inputs(model: Any) -> set[str] | None:
     """The inputs that may need more than :data:`SEQ_LEN` steps: float sequences of
     unknown length (audio samples, feature frames) and the inputs named with the same
@@ -220,6 +246,8 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     # must stay within its position table: the audio inputs grow first, then every input
     grow = _signal_inputs(model) if inputs is None else None
     tries: list[tuple[int, set[str] | None]] = [(SEQ_LEN, None)]
+    # a text tower that adds its whole position table needs exactly its declared length (SigLIP: 64)
+    tries += [(n, None) for n in sorted(_declared_lengths(model)) if n != SEQ_LEN]
     for n in (256, 4096, 16000):
         tries += [(n, grow), (n, None)] if grow else [(n, None)]
     if inputs is not None:
@@ -268,7 +296,7 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
                 vals[id(t)] = v
                 _set_shape(b, v, t, loader)
             continue
-        _, fname, scope, ins, outs, args = ev
+        _, fname, scope, ins, outs, args, fkwargs = ev
         known = [vals[id(t)] for t in ins if id(t) in vals]
         if not known:
             continue  # constant arithmetic (positions, masks of fixed shape)
@@ -281,6 +309,8 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
             kind, attrs = OpKind.MATMUL, matmul_attrs([list(t.shape) for t in ins], eq)
         elif kind is OpKind.UNKNOWN and fname.removeprefix("fft_") in _FOURIER:  # torch.fft.fft2 is "fft_fft2"
             kind, attrs = OpKind.MATMUL, {}
+        elif fname == "scaled_dot_product_attention":  # keras.ops.dot_product_attention on torch
+            kind, attrs = OpKind.ATTENTION, _sdpa_attrs(args, fkwargs)
         op_type = fname
         if kind in (OpKind.ADD, OpKind.MUL) and len(known) == 1 and fname in _ARITH:
             scalar = _scalar_operand(fname, args, vals)
@@ -378,6 +408,24 @@ def _exact_params(nodes: list[Any], layer: Any, seen: dict[int, str], full: str)
         host.attrs["non_trainable"] = frozen
 
 
+def _sdpa_attrs(args: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """torch's ``scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal, scale)``,
+    queries ``(N, heads, L, head_dim)``: the attention's attributes, as the torch frontend reads them."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale")
+    a = {**dict(zip(names, args if isinstance(args, (list, tuple)) else (), strict=False)), **kwargs}
+    q = tuple(getattr(a.get("query"), "shape", ()) or ())
+    attrs: dict[str, Any] = {"heads": int(q[1]) if len(q) == 4 else None, "head_dim": int(q[-1]) if q else None,
+                             "causal": bool(a.get("is_causal")) or None, "masked": a.get("attn_mask") is not None,
+                             "dropout": float(a.get("dropout_p") or 0.0)}
+    scale = a.get("scale")
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        attrs["scale"] = float(scale)
+    else:  # the op's default, 1/sqrt(head_dim)
+        attrs["scale"] = 1 / math.sqrt(int(q[-1])) if q and q[-1] else None
+        attrs["scale_default"] = True
+    return attrs
+
+
 def _scalar_operand(fname: str, args: Any, vals: dict[int, str]) -> tuple[float, bool] | None:
     """The one-element constant operand of an add/sub/mul/div (a Python number, or a
     tensor of one element that no model value is), and whether it comes first
@@ -415,6 +463,11 @@ def _glue_kind(fname: str, outs: list[Any], weights: list[Any]) -> tuple[OpKind,
         return OpKind.RESHAPE, {"view": base}
     if fname in _ACT:
         return OpKind.ACTIVATION, {"activation": _ACT[fname]}
+    if fname == "embedding":  # F.embedding(ids, table): a lookup in a weight, or a gather from an activation
+        if weights:
+            w = weights[0]
+            return OpKind.EMBEDDING, {"vocab": int(w.shape[0]), "dim": int(w.shape[-1])}
+        return OpKind.RESHAPE, {"view": "gather"}
     if fname in _MATMUL and weights:  # x @ W with a layer's own weight: a dense layer written out
         w = weights[0]
         units = int(w.shape[-1])

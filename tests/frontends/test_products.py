@@ -140,6 +140,20 @@ out["scores"] = summary(m, from_model(m, Loader, name="scores"))
 m = keras.Model(x, Attend()(x))
 out["attend"] = summary(m, from_model(m, Loader, name="attend"))
 
+class Fused(layers.Layer):
+    """keras.ops.dot_product_attention (torch's scaled_dot_product_attention underneath)."""
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.q, self.k, self.v = layers.Dense(16), layers.Dense(16), layers.Dense(16)
+    def call(self, x):
+        split = lambda t: ops.reshape(t, (-1, 8, 2, 8))
+        y = ops.dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), is_causal=True)
+        return ops.reshape(y, (-1, 8, 16))
+m = keras.Model(x, Fused()(x))
+g = from_model(m, Loader, name="fused")
+out["fused"] = summary(m, g)
+out["fused"]["attention"] = [dict(n.attrs) for n in g.nodes if n.kind.value == "attention"]
+
 # a layer whose get_config() Keras refuses (built with a dtype-policy object, no get_config
 # override, as keras-hub's Gemma RMSNormalization), under the name of a layer archlint reads
 class RMSNormalization(layers.Layer):
@@ -217,6 +231,14 @@ def test_keras_live_written_out_attention_is_still_fused(live) -> None:
     res = live["attend"]
     assert res["kinds"].get("attention") == 1 and "matmul" not in res["kinds"]
     assert res["coverage"]["share"] == 1.0
+
+
+def test_keras_live_dot_product_attention_is_attention(live) -> None:
+    res = live["fused"]
+    assert res["kinds"].get("attention") == 1 and res["coverage"]["share"] == 1.0
+    (att,) = res["attention"]
+    assert (att["heads"], att["head_dim"], att["causal"], att["scale_default"]) == (2, 8, True, True)
+    assert abs(att["scale"] - 8 ** -0.5) < 1e-9
 
 
 def test_keras_live_reads_a_layer_whose_get_config_keras_refuses(live) -> None:
