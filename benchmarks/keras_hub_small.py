@@ -166,16 +166,17 @@ def _retinanet() -> dict[str, Any]:
 
 
 def _sam() -> dict[str, Any]:
+    """keras-hub's SAMImageSegmenter test: 128x128 images, 8x8 embeddings (4 encoder layers, not 16)."""
     from keras_hub.models import ViTDetBackbone
     from keras_hub.src.models.sam.sam_mask_decoder import SAMMaskDecoder
     from keras_hub.src.models.sam.sam_prompt_encoder import SAMPromptEncoder
 
     enc = ViTDetBackbone(hidden_size=16, num_layers=4, intermediate_dim=64, num_heads=2,
-                         global_attention_layer_indices=[1, 3], patch_size=16, num_output_channels=8, window_size=2,
-                         image_shape=(16, 16, 3))
-    prompt = SAMPromptEncoder(hidden_size=8, image_embedding_size=(8, 8), input_image_size=(16, 16),
+                         global_attention_layer_indices=[1, 3], patch_size=16, num_output_channels=32, window_size=2,
+                         image_shape=(128, 128, 3))
+    prompt = SAMPromptEncoder(hidden_size=32, image_embedding_size=(8, 8), input_image_size=(128, 128),
                               mask_in_channels=16)
-    decoder = SAMMaskDecoder(num_layers=2, hidden_size=16, intermediate_dim=32, num_heads=8, embedding_dim=8,
+    decoder = SAMMaskDecoder(num_layers=2, hidden_size=32, intermediate_dim=32, num_heads=8, embedding_dim=32,
                              num_multimask_outputs=3, iou_head_depth=3, iou_head_hidden_dim=8)
     return dict(image_encoder=enc, prompt_encoder=prompt, mask_decoder=decoder)
 
@@ -196,6 +197,27 @@ def _sd3() -> dict[str, Any]:
     return dict(mmdit_patch_size=2, mmdit_hidden_dim=32, mmdit_num_layers=2, mmdit_num_heads=2,
                 mmdit_position_size=192, mmdit_qk_norm=None, mmdit_dual_attention_indices=None, vae=vae,
                 clip_l=clip_l, clip_g=clip_g, image_shape=(64, 64, 3))
+
+
+def _sam3() -> dict[str, Any]:
+    from keras_hub.src.models.sam3.sam3_detr_decoder import SAM3DetrDecoder
+    from keras_hub.src.models.sam3.sam3_detr_encoder import SAM3DetrEncoder
+    from keras_hub.src.models.sam3.sam3_geometry_encoder import SAM3GeometryEncoder
+    from keras_hub.src.models.sam3.sam3_mask_decoder import SAM3MaskDecoder
+    from keras_hub.src.models.sam3.sam3_text_encoder import SAM3TextEncoder
+    from keras_hub.src.models.sam3.sam3_vision_encoder import SAM3VisionEncoder
+
+    small = dict(hidden_dim=16, intermediate_dim=32, num_heads=2, num_layers=2)
+    return dict(
+        vision_encoder=SAM3VisionEncoder(image_shape=(28, 28, 3), patch_size=14, fpn_hidden_dim=16,
+                                         fpn_scale_factors=[4.0, 2.0, 1.0, 0.5], pretrain_image_shape=(42, 42, 3),
+                                         window_size=2, global_attn_indexes=[1, 2], **small),
+        text_encoder=SAM3TextEncoder(vocabulary_size=32, embedding_dim=16, **small),
+        geometry_encoder=SAM3GeometryEncoder(roi_size=7, **small),
+        detr_encoder=SAM3DetrEncoder(**small),
+        detr_decoder=SAM3DetrDecoder(image_shape=(28, 28, 3), patch_size=14, num_queries=8, **small),
+        mask_decoder=SAM3MaskDecoder(num_upsampling_stages=3, hidden_dim=16, num_heads=2),
+    )
 
 
 #: backbone class name -> a function building its small keyword arguments
@@ -227,6 +249,14 @@ CONSTRUCTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "PaliGemmaBackbone": _pali_gemma,
     "RetinaNetBackbone": _retinanet,
     "SAMBackbone": _sam,
+    "SAM3PromptableConceptBackbone": _sam3,
+    # the text-only form of keras-hub's test (no vision or audio encoder)
+    "Gemma3nBackbone": lambda: dict(text_vocab_size=10, text_hidden_size=4, num_hidden_layers=1, pad_token_id=0,
+                                    num_attention_heads=1, num_key_value_heads=1, head_dim=4, intermediate_size=[8],
+                                    hidden_activation="gelu_approximate", layer_types=["full_attention"],
+                                    sliding_window=4, rope_theta=10000.0, max_position_embeddings=32,
+                                    vocab_size_per_layer_input=10, hidden_size_per_layer_input=2, altup_num_inputs=2,
+                                    laurel_rank=1),
     "SegFormerBackbone": _segformer,
     "StableDiffusion3Backbone": _sd3,
     "XceptionBackbone": lambda: dict(stackwise_conv_filters=[[32, 64], [128, 128], [256, 256]],

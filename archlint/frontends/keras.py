@@ -211,7 +211,10 @@ def _load_through_keras(path: Path, config: dict[str, Any], package: str) -> Gra
     import importlib.util
 
     cls = config.get("class_name")
-    foreign = foreign_modules(config)
+    # Keras drops the top-level compile_config when it loads with compile=False (as here), so
+    # the loss a task model compiled itself with (keras-hub's DepthAnything: a plain function
+    # Keras writes as module "builtins") is never deserialised: it is not read here either
+    foreign = foreign_modules({k: v for k, v in config.items() if k != "compile_config"})
     if foreign:
         raise LoadError(path, f"the {cls!r} model names code outside Keras and {package} "
                               f"({', '.join(sorted(foreign)[:3])}): archlint builds registered models only "

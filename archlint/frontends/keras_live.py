@@ -57,7 +57,7 @@ _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bo
          "round", "floor", "ceil", "sign", "reciprocal", "argsort", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
          "ones_like", "full_like", "cast", "as_tensor", "convert_to_tensor", "dropout", "argmax", "__floordiv__",
          "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any",
-         "__get__", "complex", "real", "imag", "view_as_real", "view_as_complex"}
+         "__get__", "complex", "real", "imag", "view_as_real", "view_as_complex", "one_hot"}
 _MATMUL = {"matmul", "__matmul__", "einsum", "bmm", "mm", "linear", "dot", "tensordot", "inner"}
 #: element-wise arithmetic by its canonical op name (what the pattern pass reads)
 _ARITH = {"add": "add", "__add__": "add", "__radd__": "add", "add_": "add", "__iadd__": "add", "sub": "sub",

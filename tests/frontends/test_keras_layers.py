@@ -295,3 +295,12 @@ def test_channels_first_models_keep_their_layout() -> None:
 def test_empty_sequential_is_a_load_error() -> None:
     with pytest.raises(LoadError, match="Sequential model has no layers"):
         from_config({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+
+
+def test_upsampling_is_a_resize_with_its_shape() -> None:
+    g = graph(inp("x", 8, 8, 4), L("UpSampling2D", "up", "x", size=[2, 3], interpolation="bilinear"),
+              L("Conv2D", "c", "up", filters=2, kernel_size=[3, 3], padding="same"))
+    up = node(g, "up")
+    assert up.kind is OpKind.RESHAPE and up.attrs["view"] == "upsample" and up.attrs["size"] == (2, 3)
+    assert up.output.shape == (None, 4, 16, 24) and node(g, "c").output.shape == (None, 2, 16, 24)
+    assert g.coverage()["share"] == 1.0
