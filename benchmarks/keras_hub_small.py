@@ -262,3 +262,29 @@ CONSTRUCTIONS: dict[str, Callable[[], dict[str, Any]]] = {
     "XceptionBackbone": lambda: dict(stackwise_conv_filters=[[32, 64], [128, 128], [256, 256]],
                                      stackwise_pooling=[False, True, False], image_shape=(None, None, 3)),
 }
+
+
+def _blip2_flan_t5() -> dict[str, Any]:
+    """keras-hub's BLIP2Seq2SeqLM test: a BLIP-2 backbone whose language model is Flan-T5."""
+    from keras_hub.models import BLIP2Backbone
+    from keras_hub.src.models.blip2.blip2_flan_t5_lm import BLIP2FlanT5
+    from keras_hub.src.models.blip2.blip2_qformer import BLIP2QFormer
+    from keras_hub.src.models.blip2.blip2_vision_encoder import BLIP2VisionEncoder
+
+    vision = BLIP2VisionEncoder(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16,
+                                intermediate_dim=32, use_patch_bias=True, use_class_token=True, use_mha_bias=True,
+                                use_mlp_bias=True, dropout_rate=0.0, layer_norm_epsilon=1e-5, initializer_range=0.02)
+    qformer = BLIP2QFormer(num_query_tokens=4, num_layers=2, num_heads=2, hidden_dim=8, intermediate_dim=16,
+                           vision_dim=16, cross_attention_frequency=2, dropout=0.0, layer_norm_epsilon=1e-5)
+    lm = BLIP2FlanT5(vocabulary_size=128, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                     key_value_dim=8, num_query_tokens=4, qformer_hidden_dim=8, dropout=0.0)
+    return {"backbone": BLIP2Backbone(vision_encoder=vision, qformer=qformer, language_model=lm)}
+
+
+#: task class name -> its extra keyword arguments (and its own backbone, where the task needs
+#: another than the backbone class's small construction), from keras-hub's task tests
+TASK_CONSTRUCTIONS: dict[str, Callable[[], dict[str, Any]]] = {
+    "BLIP2Seq2SeqLM": _blip2_flan_t5,
+    "Gemma4AssistantCausalLM": lambda: dict(backbone_hidden_size=16, num_centroids=4, centroid_intermediate_top_k=2,
+                                            use_ordered_embeddings=True),
+}

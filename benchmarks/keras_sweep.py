@@ -181,12 +181,15 @@ def build(name: str):
             raise RuntimeError("no small construction known (required constructor arguments)")
         return cls(**kw)
     if kind == "hubtask":
+        from keras_hub_small import TASK_CONSTRUCTIONS
+
         task, _, bb = what.partition("@")
-        backbone = build(f"hub:{bb}")
+        kw: dict[str, object] = TASK_CONSTRUCTIONS[task]() if task in TASK_CONSTRUCTIONS else {}
+        if "backbone" not in kw:
+            kw["backbone"] = build(f"hub:{bb}")
         cls = getattr(keras_hub.models, task)
-        kw: dict[str, object] = {"backbone": backbone}
         for pname, p in inspect.signature(cls.__init__).parameters.items():
-            if pname in ("self", "backbone", "kwargs", "args", "dtype", "name") or p.kind is p.VAR_KEYWORD:
+            if pname in ("self", "kwargs", "args", "dtype", "name") or pname in kw or p.kind is p.VAR_KEYWORD:
                 continue
             if pname == "preprocessor":
                 kw[pname] = None

@@ -70,6 +70,8 @@ _FOURIER = {"fft", "fft2", "fftn", "rfft", "rfft2", "rfftn", "ifft", "ifft2", "i
 #: default lengths for a model input's unknown dimensions
 SEQ_LEN = 16
 IMAGE_SIDE = 64
+#: the largest generated input (elements): a longer try is skipped, not allocated
+MAX_INPUT_ELEMENTS = 1 << 24
 
 
 def _leaf_class(layer: Any, converter: Any) -> str | None:
@@ -180,6 +182,8 @@ def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = No
         for i, d in enumerate(shape):
             if d is None:
                 shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else n)
+        if math.prod(shape) > MAX_INPUT_ELEMENTS:  # a rank-5 input with every free axis at 16000 steps
+            raise ValueError(f"an input of shape {tuple(shape)} is too large to generate")
         dtype = str(getattr(t, "dtype", "float32"))
         if "int" in dtype or "bool" in dtype:
             return torch.ones(shape, dtype=getattr(torch, dtype if "int" in dtype else "bool"))
@@ -253,20 +257,22 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     if inputs is not None:
         tries = tries[:1]
     given = inputs
+    first: Exception | None = None
     for attempt, (length, names_) in enumerate(tries):
-        inputs = given if given is not None else example_inputs(model, length, names_)
         rec = _Recorder()
         try:
+            inputs = given if given is not None else example_inputs(model, length, names_)
             with _recording(rec, converter):
                 out = model(inputs, training=False)
             break
         except LoadError:
             raise
         except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
+            first = first or e  # the standard try's error says most: later tries only guess lengths
             if attempt + 1 < len(tries):
                 continue
             raise LoadError(path or name, "the Keras model did not run on inputs of its declared shapes "
-                                          f"({type(e).__name__}: {str(e)[:200]})") from None
+                                          f"({type(first).__name__}: {str(first)[:200]})") from None
     loader = converter(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
