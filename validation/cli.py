@@ -68,7 +68,7 @@ def validate(
     primary_only: Annotated[bool, typer.Option("--primary-only", help="Train only the runs of the pre-registered primary comparisons.")] = False,
     placement: Annotated[Optional[list[PlacementName]], typer.Option(help="Restrict the placements of the variant grid; repeatable.")] = None,
     seeds: Annotated[Optional[int], typer.Option(min=1, help="Seeds per configuration (default 3).")] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000).")] = None,
+    steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per epoch (default 1000). MODEL: steps per run (default: as many as fit 10 minutes on a CPU, at most 300; 300 on a GPU).")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs (default 10).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Batch size (default 80, as the original).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=10, help="Use only this many training images (balanced for image folders).")] = None,
@@ -87,7 +87,7 @@ def validate(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Start a CPU job projected to take more than an hour.")] = False,
     trainer: Annotated[TrainerName, typer.Option(help="fast: every run in one union pack, counter-based dropout, CUDA graphs; classic: the packed trainer; auto: fast on cuda, classic on cpu.")] = TrainerName.auto,
     precision: Annotated[PrecisionName, typer.Option(help="fast trainer: fp32, or bf16 autocast with fp32 master weights.")] = PrecisionName.fp32,
-    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; needs archlint\\[ray]).")] = ExecutorName.local,
+    executor: Annotated[ExecutorName, typer.Option(help="local (this process) or ray (packs as Ray tasks; with MODEL, one task per run; needs archlint\\[ray]).")] = ExecutorName.local,
     ray_address: Annotated[Optional[str], typer.Option(help="Ray cluster to join ('auto' or host:port; its own security applies, see docs/security.md); default: start a local Ray instance bound to 127.0.0.1 with token auth.")] = None,
     ray_gpus_per_pack: Annotated[Optional[float], typer.Option(min=0.0, help="GPUs per Ray task (default 1 when the cluster has GPUs).")] = None,
     ray_cpus_per_pack: Annotated[float, typer.Option(min=0.0, help="CPUs per Ray task.")] = 1.0,
@@ -103,7 +103,8 @@ def validate(
 
     if model is not None:
         _validate_model(model, rule=rule, data=data, steps=steps, seeds=seeds, batch_size=batch_size, device=device,
-                        out=out, yes=yes)
+                        out=out, yes=yes, executor=executor.value, ray_address=ray_address,
+                        ray_cpus=ray_cpus_per_pack, ray_gpus=ray_gpus_per_pack)
         return
     q = QUICK if quick else {}
     if quick and dataset is None and data is None and not os.environ.get("ARCHLINT_DATA"):
@@ -154,7 +155,8 @@ def validate(
     typer.echo(f"results: {Path(out) / 'results.md'}")
 
 
-def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device, out, yes) -> None:
+def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device, out, yes, executor="local",
+                    ray_address=None, ray_cpus=1.0, ray_gpus=None) -> None:
     """``archlint validate MODEL``: the user's model as read vs with each finding's fix."""
     from archlint.errors import ArchlintError
 
@@ -165,14 +167,21 @@ def _validate_model(model: str, *, rule, data, steps, seeds, batch_size, device,
         sys.stderr.write(msg + "\n")
         sys.stderr.flush()
 
-    dev = "cpu" if device == "auto" else device
+    dev = device
     if dev == "auto" or dev.startswith("cuda"):
         import torch
 
-        dev = "cuda" if torch.cuda.is_available() and dev != "cpu" else "cpu"
+        if not torch.cuda.is_available():
+            if dev != "auto":
+                _err(f"--device {dev}: no CUDA device is available to this torch build")
+                raise typer.Exit(code=2)
+            dev = "cpu"
+        elif dev == "auto":
+            dev = "cuda"
     try:
         res = validate_model(model, rules=rule, data=str(data) if data else None, steps=steps, seeds=seeds,
-                             batch=batch_size or 64, device=dev, out=out, yes=yes, log=log)
+                             batch=batch_size or 64, device=dev, out=out, yes=yes, log=log, executor=executor,
+                             ray_address=ray_address, ray_cpus_per_task=ray_cpus, ray_gpus_per_task=ray_gpus)
     except (ValidationError, DataError, ArchlintError, ValueError) as e:
         _err(str(e))
         raise typer.Exit(code=2) from None

@@ -362,6 +362,36 @@ class RayExecutor:
             raise ValidationError(f"{len(failures)} of {len(jobs)} packs failed (finished runs are kept; rerun to "
                                   f"resume): " + "; ".join(failures))
 
+    def map(self, fn: Callable, items: Sequence, *, on_done: Callable[[object, object], None],
+            log: Callable[[str], None] = lambda s: None, shared=None) -> None:
+        """Run ``fn(shared, item)`` for every item as Ray tasks (one CPU each, or ``gpus_per_pack``
+        GPUs) and call ``on_done(item, result)`` on the driver as each finishes; ``shared`` (the
+        data) is put in the object store once. Failed tasks are collected and raised together after
+        the others finished, so every finished result has been handed to ``on_done``."""
+        ray = self.ray
+        if not items:
+            return
+        shared_ref = ray.put(shared)
+        task = ray.remote(fn).options(num_gpus=self.gpus_per_pack, num_cpus=self.cpus_per_pack,
+                                      max_retries=self.max_retries, retry_exceptions=False)
+        refs = {task.remote(shared_ref, item): item for item in items}
+        failures = []
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+            for ref in ready:
+                try:
+                    result = ray.get(ref)
+                except (ray.exceptions.RayError, ValidationError) as e:
+                    cause = getattr(e, "cause", None) or e
+                    text = (str(cause).strip().splitlines() or [""])[0]
+                    failures.append(f"{refs[ref]}: {type(cause).__name__}: {text}")
+                    continue
+                on_done(refs[ref], result)
+        if failures:
+            raise ValidationError(f"{len(failures)} of {len(items)} Ray tasks failed (finished runs are kept; rerun "
+                                  f"to resume): " + "; ".join(failures))
+
     def close(self) -> None:
         if self.local is not None:
             self.local.shutdown()

@@ -15,6 +15,8 @@ from typing import Callable
 
 #: a CPU job projected longer than this needs --yes
 CPU_LIMIT_S = 3600.0
+# what `validate MODEL` aims at on a CPU when --steps is not given
+CPU_BUDGET_S = 600.0
 
 
 def fmt_duration(seconds: float) -> str:

@@ -39,7 +39,7 @@ import numpy as np
 from . import stats
 from .errors import DataError, ValidationError
 from .io import write_json_atomic
-from .progress import CPU_LIMIT_S, fmt_duration
+from .progress import CPU_BUDGET_S, CPU_LIMIT_S, fmt_duration
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MAX_IMAGES = 200_000
@@ -528,14 +528,53 @@ def compare(variants: list[Variant], runs: list[dict], seeds: list[int], finding
 # ----------------------------------------------------------------------------------------------
 # the runner
 
-def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: int, batch: int, out: Path,
+DEFAULT_STEPS = 300
+MIN_AUTO_STEPS = 30
+
+
+def auto_steps(step_s: float, runs: int, n_test: int, batch: int, budget_s: float) -> int:
+    """The most steps per run (at most DEFAULT_STEPS, at least MIN_AUTO_STEPS) whose projected
+    total, as the plan projects it, fits ``budget_s`` for ``runs`` runs."""
+    if not (math.isfinite(step_s) and step_s > 0) or runs <= 0:
+        return DEFAULT_STEPS
+    per_run = budget_s / runs - step_s * 11 * min(1000, n_test) / batch / 3
+    fit = int(per_run / (step_s * 1.15)) // 10 * 10
+    return max(MIN_AUTO_STEPS, min(DEFAULT_STEPS, fit))
+
+
+@dataclass
+class _Unit:
+    """One (variant, seed) run, as a Ray task receives it."""
+
+    variant: Variant
+    seed: int
+    steps: int
+    batch: int
+    device: str
+
+    def __str__(self) -> str:
+        return f"{self.variant.label} seed {self.seed}"
+
+
+def _train_unit(data: UserData, u: _Unit) -> dict:
+    return train_variant(u.variant, data, u.seed, steps=u.steps, batch=u.batch, device=u.device)
+
+
+def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: int | None, batch: int, out: Path,
                  device: str = "cpu", yes: bool = False, findings: list[dict] | None = None, model: str = "",
-                 log=print, settings: dict | None = None) -> dict:
+                 log=print, settings: dict | None = None, budget_s: float = CPU_BUDGET_S,
+                 executor=None) -> dict:
     """Train every variant with every seed (resuming finished runs), compare, write results.json,
-    results.md and accuracy.png in ``out``."""
+    results.md and accuracy.png in ``out``. ``steps=None`` picks the steps: DEFAULT_STEPS on a GPU;
+    on a CPU as many as fit ``budget_s`` by the warm-up timing (recorded in ``out`` so that a resume
+    keeps them). ``executor`` (a ``RayExecutor``) trains the pending runs as Ray tasks; the driver
+    writes each run's file as it comes back, so a resume works across executors."""
     import torch
 
     out = Path(out)
+    if steps is None:
+        steps = _pick_steps(variants, data, seeds=seeds, batch=batch, out=out, device=device, model=model,
+                            budget_s=budget_s, log=log)
     h = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "steps": steps,
                                    "batch": batch, "data": data.identity, "n": [len(data.x_train), len(data.x_test)],
                                    "device": device, "torch": torch.__version__, **(settings or {})},
@@ -557,21 +596,31 @@ def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: 
     if str(device) == "cpu" and projected > CPU_LIMIT_S and not yes:
         raise ValidationError(f"projected {fmt_duration(projected)} on CPU, more than {fmt_duration(CPU_LIMIT_S)}: "
                               "pass --yes to run it anyway, or fewer --steps / --seeds / --rule")
-    runs = []
+    finished: dict[tuple[str, int], dict] = {}
     done = 0
     t0 = time.perf_counter()
-    for v, s in units:
-        path = run_dir / f"{v.key}-{s}.json"
-        if path.is_file():
-            runs.append(json.loads(path.read_text()))
-            continue
-        r = train_variant(v, data, s, steps=steps, batch=batch, device=device)
-        write_json_atomic(path, r)
-        runs.append(r)
+
+    def record(v: Variant, s: int, r: dict) -> None:
+        nonlocal done
+        write_json_atomic(run_dir / f"{v.key}-{s}.json", r)
+        finished[(v.key, s)] = r
         done += 1
         left = (time.perf_counter() - t0) / done * (len(pending) - done)
         log(f"[{done}/{len(pending)}] {v.label} seed {s}: test accuracy {r['accuracy']:.3f}, loss "
             f"{r['test_loss']:.3f}; about {fmt_duration(left)} left")
+
+    for v, s in units:
+        path = run_dir / f"{v.key}-{s}.json"
+        if path.is_file():
+            finished[(v.key, s)] = json.loads(path.read_text())
+    if executor is not None and pending:
+        log(f"plan: {len(pending)} runs as Ray tasks ({executor.slots()} at a time)")
+        executor.map(_train_unit, [_Unit(v, s, steps, batch, str(device)) for v, s in pending],
+                     on_done=lambda u, r: record(u.variant, u.seed, r), log=log, shared=data)
+    else:
+        for v, s in pending:
+            record(v, s, train_variant(v, data, s, steps=steps, batch=batch, device=device))
+    runs = [finished[(v.key, s)] for v, s in units]
     comps, symptoms, base = compare(variants, runs, seed_list, findings or [])
     res = {"schema": 1, "kind": "user-model", "model": model, "data": {"kind": data.kind, "label": data.label,
            "n_train": len(data.x_train), "n_test": len(data.x_test), "num_classes": data.num_classes,
@@ -771,9 +820,33 @@ def variants_for_model(target: str, rules: list[str] | None, out: Path, log=prin
     return variants, fdicts, graph
 
 
+def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, log) -> int:
+    if str(device) != "cpu":
+        return DEFAULT_STEPS
+    key = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "seeds": seeds,
+                                     "batch": batch, "data": data.identity, "budget_s": budget_s},
+                                    sort_keys=True, default=str).encode()).hexdigest()[:12]
+    memo = out / "auto-steps.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if isinstance(known, dict) and isinstance(known.get(key), int) and known[key] >= 1:
+        log(f"plan: --steps not given: {known[key]} steps per run, as chosen when this run started")
+        return known[key]
+    step_s = _time_steps(variants[0], data, batch, device)
+    steps = auto_steps(step_s, len(variants) * seeds, len(data.x_test), batch, budget_s)
+    log(f"plan: --steps not given: {steps} steps per run fit the {fmt_duration(budget_s)} CPU budget "
+        f"(at most {DEFAULT_STEPS}; --steps N sets them)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(memo, {**(known if isinstance(known, dict) else {}), key: steps})
+    return steps
+
+
 def validate_model(target: str, *, rules: list[str] | None = None, data: str | None = None, steps: int | None = None,
                    seeds: int | None = None, batch: int = 64, device: str = "cpu", out: Path = Path("archlint-validate"),
-                   yes: bool = False, log=print) -> dict:
+                   yes: bool = False, log=print, executor: str = "local", ray_address: str | None = None,
+                   ray_cpus_per_task: float = 1.0, ray_gpus_per_task: float | None = None) -> dict:
     variants, findings, graph = variants_for_model(target, rules, out, log)
     module = variants[0].build(0)
     ishape = graph.inputs[0].shape if graph.inputs else None
@@ -784,8 +857,18 @@ def validate_model(target: str, *, rules: list[str] | None = None, data: str | N
     dtype = getattr(graph.inputs[0], "dtype", "") or ""
     spec = input_spec(module, tuple(ishape), k, integer_input=str(dtype).startswith("int"))
     ud = load_data(data, spec)
-    steps = steps or 300
     seeds = seeds or 6
-    res = run_variants(variants, ud, seeds=seeds, steps=steps, batch=batch, out=out, device=device, yes=yes,
-                       findings=findings, model=Path(target).name, log=log)
-    return res
+    ex = None
+    if executor == "ray":
+        from .executors import RayExecutor
+
+        gpus = ray_gpus_per_task if ray_gpus_per_task is not None else (1.0 if str(device).startswith("cuda") else 0.0)
+        ex = RayExecutor(ray_address, gpus_per_pack=gpus, cpus_per_pack=ray_cpus_per_task, log=log)
+    elif executor != "local":
+        raise ValidationError(f"unknown executor {executor!r}; use local or ray")
+    try:
+        return run_variants(variants, ud, seeds=seeds, steps=steps, batch=batch, out=out, device=device, yes=yes,
+                            findings=findings, model=Path(target).name, log=log, executor=ex)
+    finally:
+        if ex is not None:
+            ex.close()

@@ -89,13 +89,13 @@ def test_fixture_figures() -> None:
 def test_bias_dropout_bn_rewrites(tmp_path: Path) -> None:
     out = fix_model(str(ROOT / "fixtures/faults/onnx/bias_dropout_bn.onnx"), Config())
     assert [(r.code, r.summary) for r in out.applied] == [
-        ("AL004", "remove 'dropout_1'"),
+        ("AL001", "remove 'dropout_1'"),  # AL001 and AL004 both remove it; the first rule's rewrite applies
         ("AL005", "drop the bias of 'conv2d_1' (folded into 'batch_normalization_1')"),
     ]
     assert (out.params_before, out.params_after) == (20_170, 20_138)
     assert sorted(f.code for f in out.fixed) == ["AL001", "AL004", "AL005"] and not out.after
     text = diff_text(out)
-    assert "  AL004 - remove 'dropout_1' (Dropout(0.2))" in text
+    assert "  AL001 - remove 'dropout_1' (Dropout(0.2))" in text
     assert "parameters: 20,170 -> 20,138 (-32)" in text
     assert "layers: 12 -> 11 (1 removed, 0 added, 0 moved, 1 changed)" in text
 
@@ -157,7 +157,7 @@ def test_select_limits_the_rewrites() -> None:
     out = fix_model(str(ROOT / "fixtures/faults/onnx/bias_dropout_bn.onnx"), Config(select=["AL005"]))
     assert [r.code for r in out.applied] == ["AL005"]
     out = fix_model(str(ROOT / "fixtures/faults/onnx/bias_dropout_bn.onnx"), Config(ignore=["AL004", "AL005"]))
-    # AL001 makes the dropout channel-wise instead; AL004 is ignored, so that stays
+    # AL001 removes the dropout too; AL004 and AL005 are ignored
     assert [r.code for r in out.applied] == ["AL001"]
 
 
@@ -218,7 +218,8 @@ keras.utils.set_random_seed(0)
 m = keras.Sequential([keras.Input((16, 16, 3)), kl.Conv2D(8, 3, activation="relu", name="c1"),
                       kl.Dropout(0.7, name="drop"), kl.Conv2D(8, 3, name="c2"), kl.Conv2D(8, 3, name="c3"),
                       kl.Activation("relu", name="r3"), kl.Conv2D(16, 1, strides=2, activation="relu", name="proj"),
-                      kl.GlobalAveragePooling2D(name="gap"), kl.Dense(10, activation="softmax", name="out")])
+                      kl.GlobalAveragePooling2D(name="gap"), kl.Dense(32, activation="relu", name="fc"),
+                      kl.Dropout(0.7, name="head_drop"), kl.Dense(10, activation="softmax", name="out")])
 m.compile(loss="categorical_crossentropy", optimizer="adam")
 m.save(sys.argv[1])
 """
@@ -253,7 +254,8 @@ def test_fixed_keras_models_load_and_run_in_keras(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", KERAS_BUILD, str(src)], capture_output=True, text=True, timeout=300)
     assert src.exists(), r.stderr[-2000:]
     out = fix_model(str(src), Config())
-    # AL006 (rate 0.7) and AL001 on the dropout, AL009 between c2 and c3, AL023 on the strided 1x1 'proj'
+    # AL001 removes the dropout between the convolutions, AL006 lowers the head dropout's rate 0.7,
+    # AL009 merges c2 and c3, AL023 fixes the strided 1x1 'proj'
     assert sorted(r.code for r in out.applied) == ["AL001", "AL006", "AL009", "AL023"]
     paths = out.save(tmp_path / "weighted.keras")
     for rel in FIXTURES:
@@ -265,9 +267,9 @@ def test_fixed_keras_models_load_and_run_in_keras(tmp_path: Path) -> None:
     kept, classes = result.pop("kept"), result.pop("classes")
     assert len(result) == 63  # 31 fault models as .keras and .h5, and the weighted one
     assert {p: v for p, v in result.items() if v is not True} == {}
-    assert kept == {"c1": True, "c2": True, "c3": True, "proj": True, "out": True}
-    assert classes == ["Conv2D", "SpatialDropout2D", "Conv2D", "Activation", "Conv2D", "Activation",
-                       "AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "Dense"]
+    assert kept == {"c1": True, "c2": True, "c3": True, "proj": True, "fc": True, "out": True}
+    assert classes == ["Conv2D", "Conv2D", "Activation", "Conv2D", "Activation",
+                       "AveragePooling2D", "Conv2D", "GlobalAveragePooling2D", "Dense", "Dropout", "Dense"]
 
 
 def test_docs_table_lists_exactly_the_rules_with_a_rewrite() -> None:

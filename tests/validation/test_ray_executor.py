@@ -221,3 +221,27 @@ def test_a_failing_pack_fails_alone(cluster):
     with pytest.raises(R.ValidationError, match=r"1 of 2 packs failed .*pack 0 .*unknown trainer 'bogus'"):
         RayExecutor(gpus_per_pack=0).run(jobs, split, on_done=lambda job, recs: landed.append((job.index, recs)) or "ok")
     assert [i for i, _ in landed] == [1] and landed[0][1][0]["key"] == spec.key
+
+
+def test_validate_model_runs_as_ray_tasks_and_resumes_locally(local_ray, tmp_path):
+    """``validate MODEL --executor ray``: every (variant, seed) run is a Ray task built from the
+    model file's graph on the worker; the driver writes the run files, so a local rerun resumes."""
+    pytest.importorskip("archlint.execute")
+    pytest.importorskip("archlint.fixes")
+    from archlint_validation.usermodel import validate_model
+
+    model = str(REPO / "fixtures" / "faults" / "onnx" / "softmax_single_unit.onnx")
+    lines: list[str] = []
+    res = validate_model(model, steps=3, seeds=2, out=tmp_path, executor="ray", log=lines.append)
+    assert any(ln == "plan: 4 runs as Ray tasks (2 at a time)" for ln in lines), lines
+    assert sum(ln.startswith("[") for ln in lines) == 4 and any(ln.startswith("[4/4]") for ln in lines)
+    assert sorted((r["variant"], r["seed"]) for r in res["runs"]) == [
+        ("fix-AL026", 0), ("fix-AL026", 1), ("original", 0), ("original", 1)]
+    (c,) = res["comparisons"]
+    assert c["code"] == "AL026" and c["n"] == 2
+    # the original cannot learn (one-unit categorical loss): exactly 0 on the worker as in-process
+    assert all(r["test_loss"] == 0.0 for r in res["runs"] if r["variant"] == "original")
+    again: list[str] = []
+    res2 = validate_model(model, steps=3, seeds=2, out=tmp_path, executor="local", log=again.append)
+    assert any("(4 already finished)" in ln for ln in again) and not any(ln.startswith("[") for ln in again)
+    assert [r["accuracy"] for r in res2["runs"]] == [r["accuracy"] for r in res["runs"]]

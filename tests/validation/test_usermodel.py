@@ -100,6 +100,37 @@ def test_paired_run_reports_effect_interval_verdict_and_symptoms(tmp_path):
     assert "(12 already finished)" in again[0] and not any(ln.startswith("[") for ln in again)
 
 
+def test_auto_steps_fit_the_budget_and_are_bounded():
+    # 10 ms a step, 12 runs, 500 test images at batch 64: 600 s leave ~49 s a run -> ~4,300 steps, capped at 300
+    assert U.auto_steps(0.01, 12, 500, 64, 600.0) == U.DEFAULT_STEPS
+    # 300 ms a step (the article's network on this CPU), 10 runs: 60 s a run minus the evaluations
+    per_run = 600.0 / 10 - 0.3 * 11 * 500 / 64 / 3
+    assert U.auto_steps(0.3, 10, 500, 64, 600.0) == int(per_run / (0.3 * 1.15)) // 10 * 10 == 140
+    # a budget nothing fits still trains the floor, and an untimed step falls back to the default
+    assert U.auto_steps(5.0, 10, 500, 64, 60.0) == U.MIN_AUTO_STEPS
+    assert U.auto_steps(float("nan"), 10, 500, 64, 600.0) == U.DEFAULT_STEPS
+
+
+def test_steps_not_given_are_chosen_once_and_kept_on_resume(tmp_path):
+    from archlint_validation import refmodels as rm
+
+    spec = _spec("vector", (20,), 3)
+    data = U.load_data(None, spec, n_train=120, n_test=40)
+    loss = U.LossSpec("categorical_crossentropy", True, "test")
+    variants = [U.Variant("original", "original", lambda s: rm.mlp(in_features=20, num_classes=3, hidden=(8,), init_seed=s), loss)]
+    lines = []
+    res = U.run_variants(variants, data, seeds=2, steps=None, batch=16, out=tmp_path, model="toy",
+                         log=lines.append, budget_s=0.01)
+    assert lines[0] == (f"plan: --steps not given: {U.MIN_AUTO_STEPS} steps per run fit the 0 s CPU budget "
+                        f"(at most {U.DEFAULT_STEPS}; --steps N sets them)")
+    assert res["settings"]["steps"] == U.MIN_AUTO_STEPS and len(res["runs"]) == 2
+    again = []
+    U.run_variants(variants, data, seeds=2, steps=None, batch=16, out=tmp_path, model="toy",
+                   log=again.append, budget_s=0.01)
+    assert again[0] == f"plan: --steps not given: {U.MIN_AUTO_STEPS} steps per run, as chosen when this run started"
+    assert "(2 already finished)" in again[1]
+
+
 def test_keras_loss_semantics():
     y = torch.tensor([0, 1, 1])
     one_unit = U.LossSpec("categorical_crossentropy", False, "compile").fn()
