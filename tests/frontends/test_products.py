@@ -192,6 +192,23 @@ dec = Positions()(layers.Embedding(50, 8)(ids))
 m = keras.Model([audio, audio_mask, ids], layers.Add()([dec, ops.expand_dims(enc, 1)]))
 out["audio"] = summary(m, from_model(m, Loader, name="audio"))
 
+# a text tower that adds its whole position table (SigLIP): it runs only at its declared length
+class FullTable(layers.Layer):
+    def __init__(self, max_sequence_length, **kw):
+        super().__init__(**kw)
+        self.max_sequence_length = max_sequence_length
+    def build(self, shape):
+        self.table = self.add_weight(shape=(self.max_sequence_length, shape[-1]))
+    def call(self, x):
+        return x + self.table
+    def compute_output_shape(self, shape):
+        return shape
+    def get_config(self):
+        return {**super().get_config(), "max_sequence_length": self.max_sequence_length}
+ids = keras.Input((None,), dtype="int32", name="token_ids")
+m = keras.Model(ids, FullTable(24)(layers.Embedding(50, 8)(ids)))
+out["full_table"] = summary(m, from_model(m, Loader, name="full_table"))
+
 # the same products in a functional model, read from its saved config
 import sys
 from archlint.frontends import load_graph
@@ -263,3 +280,8 @@ def test_keras_saved_config_products_are_matmul_with_shapes(live) -> None:
     assert all(a["shape"] == [None, 8, 8] for a in res["matmul"])
     assert sorted(a.get("contracted") for a in res["matmul"]) == [12, 16]
     assert res["total"] == res["count"] and res["coverage"]["share"] == 1.0
+
+
+def test_keras_live_tries_the_declared_sequence_length(live) -> None:
+    res = live["full_table"]
+    assert res["inputs"] == [[1, 24]] and res["total"] == res["count"]
