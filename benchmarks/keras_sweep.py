@@ -278,6 +278,8 @@ def relint(args: argparse.Namespace) -> int:
         path = cache.with_suffix(".keras")
         if "count_params" not in row or not path.exists():
             continue
+        if args.only and not any(o in str(row["model"]) for o in args.only):
+            continue
         row = lint_saved(row, path)
         cache.write_text(json.dumps(row, indent=1))
         print(f"{row['model']}: {row.get('status')} {row.get('coverage', '')} match={row.get('params_match', '')} "
@@ -317,7 +319,9 @@ def table(rows: list[dict[str, object]]) -> str:
         if r.get("status") != "loaded":
             detail = " ".join(str(r.get("detail", "")).replace("|", "/").split())  # one table row, whatever Keras printed
             detail = re.sub(r"\x1b\[[0-9;]*m|\[[0-9;]*m", "", detail)
-            lines.append(f"| {r['model']} | {r.get('status')}: {detail[:150]} | | | | | | |")
+            detail = re.sub(r"\S*/([^/\s]+\.keras)", r"\1", detail)  # the saved file by name, not by path
+            detail = detail.replace("the Keras model did not run on inputs of its declared shapes", "did not run")
+            lines.append(f"| {r['model']} | {r.get('status')}: {detail[:200]} | | | | | | |")
             continue
         fs = ", ".join(sorted({f"{f['code']}" for f in r["findings"]})) or "-"  # type: ignore[union-attr]
         lines.append(

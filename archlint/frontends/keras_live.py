@@ -193,6 +193,16 @@ def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = No
     return keras.tree.map_structure(make, model.input)
 
 
+def _reason(e: BaseException) -> str:
+    """An exception in one line: Keras's ``Exception encountered when calling X.call().``
+    preamble becomes ``in X``, its message kept, its formatting and argument list dropped."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    m = re.match(r"\s*Exception encountered when calling (\S+?)\.call\(\)\.\s*(.*?)(\n\s*Arguments received|$)", text, re.S)
+    if m:
+        text = f"in {m.group(1)}: {m.group(2)}"
+    return f"{type(e).__name__}: {' '.join(text.split())[:240]}"
+
+
 def _declared_lengths(model: Any) -> set[int]:
     """The sequence lengths a model's config declares (``max_sequence_length`` ... of its
     nested encoders, keras-hub's names), at most 4096."""
@@ -272,7 +282,7 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
             if attempt + 1 < len(tries):
                 continue
             raise LoadError(path or name, "the Keras model did not run on inputs of its declared shapes "
-                                          f"({type(first).__name__}: {str(first)[:200]})") from None
+                                          f"({_reason(first)})") from None
     loader = converter(name, path or name, channels_last=True)
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}

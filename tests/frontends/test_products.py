@@ -285,3 +285,12 @@ def test_keras_saved_config_products_are_matmul_with_shapes(live) -> None:
 def test_keras_live_tries_the_declared_sequence_length(live) -> None:
     res = live["full_table"]
     assert res["inputs"] == [[1, 24]] and res["total"] == res["count"]
+
+
+def test_a_keras_run_error_is_one_line_naming_the_layer() -> None:
+    from archlint.frontends.keras_live import _reason
+
+    e = RuntimeError("Exception encountered when calling Cond.call().\n\n\x1b[1moperator torchvision::nms does not "
+                     "exist\x1b[0m\n\nArguments received by Cond.call():\n  \u2022 args=(1,)")
+    assert _reason(e) == "RuntimeError: in Cond: operator torchvision::nms does not exist"
+    assert _reason(ValueError("two\n  lines")) == "ValueError: two lines"
