@@ -246,6 +246,7 @@ def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
     """Read a saved model with archlint: the row's load, coverage, parameter and finding fields."""
     from archlint.api import lint
     from archlint.config import Config
+    from archlint.findings import Severity
     from archlint.frontends import load_graph
 
     t1 = time.perf_counter()
@@ -262,11 +263,12 @@ def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
                unknown=cov["unknown"], params=total, params_match=total == row["count_params"],
                route=graph.meta.get("capture", "config"))
     findings = lint(str(path), Config())
+    # Severity is an IntEnum: compared as such (its .value is 1, 2, 3, never "warning")
     row["findings"] = [
-        {"code": f.code, "severity": f.severity.value, "layer": f.layer, "message": f.message[:200]}
-        for f in findings if f.severity.value in ("warning", "error")
+        {"code": f.code, "severity": f.severity.label, "layer": f.layer, "message": f.message[:200]}
+        for f in findings if f.severity >= Severity.WARNING
     ]
-    row["infos"] = sum(1 for f in findings if f.severity.value == "info")
+    row["infos"] = sum(1 for f in findings if f.severity == Severity.INFO)
     return row
 
 
