@@ -162,7 +162,7 @@ def _pali_gemma() -> dict[str, Any]:
 def _retinanet() -> dict[str, Any]:
     enc = _resnet(stackwise_num_filters=[64, 128, 256, 512], stackwise_num_blocks=[1, 1, 1, 1],
                   stackwise_num_strides=[1, 2, 2, 2], block_type="bottleneck_block", use_pre_activation=False)
-    return dict(image_encoder=enc, min_level=3, max_level=7, use_p5=True, image_shape=(64, 64, 3))
+    return dict(image_encoder=enc, min_level=3, max_level=7, use_p5=True, image_shape=(256, 256, 3))
 
 
 def _sam() -> dict[str, Any]:
@@ -246,6 +246,10 @@ CONSTRUCTIONS: dict[str, Callable[[], dict[str, Any]]] = {
                                       hidden_dim=32, intermediate_dim=64, encoder_num_heads=2, decoder_num_heads=2,
                                       max_position_embeddings=64),
     "PARSeqBackbone": _parseq,
+    # LoRA ranks below the width, as in every published RWKV-7 (the defaults, 32-128, exceed a
+    # 32-wide model and turn each low-rank pair into an expansion AL009 rightly flags)
+    "RWKV7Backbone": lambda: dict(hidden_size=32, head_size=16, num_layers=2, vocabulary_size=128,
+                                  intermediate_dim=64, gate_lora=16, mv_lora=8, aaa_lora=16, decay_lora=16),
     "PaliGemmaBackbone": _pali_gemma,
     "RetinaNetBackbone": _retinanet,
     "SAMBackbone": _sam,

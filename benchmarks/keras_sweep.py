@@ -36,8 +36,8 @@ SMALL = {
     "vocabulary_size": 128, "num_layers": 2, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64,
     "max_sequence_length": 32, "num_query_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
     "num_segments": 2, "embedding_dim": 32, "num_groups": 1, "num_inner_repetitions": 1,
-    "num_encoder_layers": 2, "num_decoder_layers": 2, "key_value_dim": 16, "num_experts": 2,
-    "top_k": 1, "num_experts_per_tok": 1, "moe_intermediate_dim": 32, "shared_expert_intermediate_dim": 32,
+    "num_encoder_layers": 2, "num_decoder_layers": 2, "key_value_dim": 16, "num_experts": 4,
+    "top_k": 2, "num_experts_per_tok": 2, "moe_intermediate_dim": 32, "shared_expert_intermediate_dim": 32,
     "num_classes": 4, "dropout": 0.1, "image_shape": (32, 32, 3), "patch_size": 8, "image_size": 32,
     "mlp_dim": 64, "num_channels": 3, "max_source_sequence_length": 32, "max_target_sequence_length": 32,
     "num_key_value_groups": 1, "layer_norm_epsilon": 1e-6, "query_head_dim_normalize": True,
@@ -58,11 +58,12 @@ SMALL = {
 
 #: hand-written small constructions where the generic filler cannot guess
 SPECIAL = {
+    # ImageNet stems (7x7/2 convolution, 3x3/2 pooling) at ImageNet's 224x224: on 32x32 AL015 rightly fires
     "ResNetBackbone": dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128],
                            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
-                           image_shape=(32, 32, 3)),
+                           image_shape=(224, 224, 3)),
     "VGGBackbone": dict(stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=(32, 32, 3)),
-    "DenseNetBackbone": dict(stackwise_num_repeats=[1, 1], image_shape=(32, 32, 3)),
+    "DenseNetBackbone": dict(stackwise_num_repeats=[1, 1], image_shape=(224, 224, 3)),
     "ViTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
     "DeiTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                          intermediate_dim=64),

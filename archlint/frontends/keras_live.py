@@ -123,6 +123,7 @@ class _Recorder:
 @contextlib.contextmanager
 def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
     import torch
+    from keras import Model
     from keras.src.layers.layer import Layer
     from torch.overrides import TorchFunctionMode
 
@@ -144,9 +145,12 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
             return out
         rec.scope.append(layer.name)
         try:
-            return orig(layer, *args, **kwargs)
+            out = orig(layer, *args, **kwargs)
         finally:
             rec.scope.pop()
+        if rec.scope and isinstance(layer, Model):  # a nested model: what it returns, its caller may drop
+            rec.events.append(("nested", layer.name, rec.hold(_tensors(out, []))))
+        return out
 
     class Mode(TorchFunctionMode):
         def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
@@ -296,6 +300,12 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     counted: set[int] = set()  # the variables whose sizes are on a node
     for ev in rec.events:
         first = len(b.graph.nodes)
+        if ev[0] == "nested":  # the outputs of a nested model (a task's backbone) say so
+            for t in ev[2]:
+                val = b.value(vals[id(t)]) if id(t) in vals else None
+                if val is not None and val.producer is not None:
+                    val.producer.attrs.setdefault("nested_output", ev[1])
+            continue
         if ev[0] == "leaf":
             _, layer, cls, full, ins, outs, kwargs = ev
             known = [vals[id(t)] for t in ins if id(t) in vals]

@@ -209,6 +209,29 @@ ids = keras.Input((None,), dtype="int32", name="token_ids")
 m = keras.Model(ids, FullTable(24)(layers.Embedding(50, 8)(ids)))
 out["full_table"] = summary(m, from_model(m, Loader, name="full_table"))
 
+# a task on a shared backbone that drops one of the backbone's outputs (BERT's pooler under a
+# masked-LM head): a dead branch archlint reports as info, naming the nested model
+from archlint.api import check_graph
+from archlint.config import Config
+seq = keras.Input((8, 12))
+backbone = keras.Model(seq, {"sequence": layers.Dense(12)(seq),
+                             "pooled": layers.Dense(12, activation="tanh")(layers.GlobalAveragePooling1D()(seq))},
+                       name="backbone")
+m = keras.Model(seq, layers.Dense(3)(backbone(seq)["sequence"]))
+g = from_model(m, Loader, name="task")
+out["task"] = [(f.code, f.severity.label, f.message) for f in check_graph(g, Config(select=["AL021"]))]
+plain = keras.Input((8, 12))
+class Drop(layers.Layer):
+    """A layer computed and never used, no nested model: still a warning."""
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.a, self.b = layers.Dense(12), layers.Dense(12, activation="tanh")
+    def call(self, x):
+        self.b(x)
+        return self.a(x)
+m = keras.Model(plain, Drop()(plain))
+out["plain"] = [(f.code, f.severity.label) for f in check_graph(from_model(m, Loader, name="plain"), Config(select=["AL021"]))]
+
 # the same products in a functional model, read from its saved config
 import sys
 from archlint.frontends import load_graph
@@ -294,3 +317,9 @@ def test_a_keras_run_error_is_one_line_naming_the_layer() -> None:
                      "exist\x1b[0m\n\nArguments received by Cond.call():\n  \u2022 args=(1,)")
     assert _reason(e) == "RuntimeError: in Cond: operator torchvision::nms does not exist"
     assert _reason(ValueError("two\n  lines")) == "ValueError: two lines"
+
+
+def test_a_dropped_output_of_a_nested_model_is_info_a_dropped_layer_a_warning(live) -> None:
+    (task,) = live["task"]
+    assert task[:2] == ["AL021", "info"] and "nested model 'backbone'" in task[2]
+    assert live["plain"] == [["AL021", "warning"]]
