@@ -43,7 +43,7 @@ _VIEW = {"reshape", "view", "transpose", "permute", "squeeze", "unsqueeze", "exp
          "__getitem__", "narrow", "split", "chunk", "movedim", "moveaxis", "broadcast_to", "repeat", "tile",
          "unbind", "swapaxes", "select", "index_select", "take", "gather", "contiguous_view", "unflatten", "roll",
          "flip", "pad", "repeat_interleave", "tril", "triu", "take_along_dim", "index", "slice", "diagonal",
-         "as_strided", "unfold", "gather_nd", "topk", "sort", "interpolate"}
+         "as_strided", "unfold", "gather_nd", "topk", "sort", "interpolate", "setitem"}
 _ACT = {"softmax": "softmax", "log_softmax": "log_softmax", "relu": "relu", "gelu": "gelu", "tanh": "tanh",
         "sigmoid": "sigmoid", "silu": "swish", "elu": "elu", "selu": "selu", "softplus": "softplus",
         "leaky_relu": "leaky_relu", "relu6": "relu6", "hardswish": "hard_swish", "hardsigmoid": "hard_sigmoid",
@@ -158,6 +158,8 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
             out = func(*args, **kwargs)
             if rec.leaf_depth == 0:
                 outs = _tensors(out, [])
+                if not outs and getattr(func, "__name__", "") == "__setitem__" and args and isinstance(args[0], torch.Tensor):
+                    outs = [args[0]]  # x[i] = y writes into x (keras.ops.slice_update): x's value is new from here on
                 if outs:
                     name = getattr(func, "__name__", None) or str(func)
                     rec.events.append(("op", name, "/".join(rec.scope), rec.hold(_tensors(args, []) + _tensors(kwargs, [])),

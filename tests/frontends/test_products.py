@@ -232,6 +232,20 @@ class Drop(layers.Layer):
 m = keras.Model(plain, Drop()(plain))
 out["plain"] = [(f.code, f.severity.label) for f in check_graph(from_model(m, Loader, name="plain"), Config(select=["AL021"]))]
 
+# a scan that writes each step into its output (keras.ops.slice_update, RWKV-7's recurrence):
+# the writes carry the data, so nothing computed is dead
+class Scan(layers.Layer):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.step = layers.Dense(12)
+    def call(self, x):
+        out = ops.zeros_like(x)
+        for t in range(8):
+            out = ops.slice_update(out, (0, t, 0), self.step(x[:, t : t + 1]))
+        return out
+m = keras.Model(plain, Scan()(plain))
+out["scan"] = [(f.code, f.severity.label) for f in check_graph(from_model(m, Loader, name="scan"), Config(select=["AL021"]))]
+
 # the same products in a functional model, read from its saved config
 import sys
 from archlint.frontends import load_graph
@@ -323,3 +337,7 @@ def test_a_dropped_output_of_a_nested_model_is_info_a_dropped_layer_a_warning(li
     (task,) = live["task"]
     assert task[:2] == ["AL021", "info"] and "nested model 'backbone'" in task[2]
     assert live["plain"] == [["AL021", "warning"]]
+
+
+def test_writes_into_a_tensor_carry_the_data(live) -> None:
+    assert live["scan"] == []
