@@ -297,6 +297,10 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
         nm = names[i] if i < len(names) and names[i] else f"input_{i}"
         vals[id(t)] = loader._input(nm, list(t.shape))
     b = loader.b
+    # a model weight's tensor, and every tensor computed from weights alone, -> the weight's tensor id;
+    # that id -> the first node that reads it
+    source: dict[int, int] = {id(t): id(t) for w in model.weights for t in _tensors([w], [])}
+    reader: dict[int, Any] = {}
     seen_layers: dict[int, str] = {}
     counts: dict[str, int] = {}
     counted: set[int] = set()  # the variables whose sizes are on a node
@@ -326,8 +330,11 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
             continue
         _, fname, scope, ins, outs, args, fkwargs = ev
         known = [vals[id(t)] for t in ins if id(t) in vals]
-        if not known:
-            continue  # constant arithmetic (positions, masks of fixed shape)
+        if not known:  # constant arithmetic (positions, masks of fixed shape), or a weight transformed
+            roots = [source[id(t)] for t in ins if id(t) in source]
+            if roots:
+                source.update((id(t), roots[0]) for t in outs)
+            continue
         weights = [t for t in ins if id(t) not in vals and t.dim() >= 2 and t.requires_grad]
         kind, attrs = _glue_kind(fname, outs, weights)
         if kind is OpKind.UNKNOWN and fname in _MATMUL:
@@ -352,19 +359,23 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
         v = loader._fresh(lname)
         more = [(loader._fresh(f"{lname}:{i}"), None) for i in range(1, len(outs))]
         node = loader._add(kind, op_type, lname, known, v, attrs, shape=None, more=more)
+        for t in ins:
+            if id(t) in source:
+                reader.setdefault(source[id(t)], node)
         for t, val in zip(outs, node.outputs, strict=False):
             vals[id(t)] = val.name
             _set_shape(b, val.name, t, loader)
     # weights no converted layer accounts for: a block's own (a position table, a class
     # token), or a layer the block runs without calling it (``self.dense.call(x)``):
-    # each goes to the first node under the scope its variable path names
+    # each goes to the first node that reads it (or a tensor computed from it only), else
+    # to the first node under the scope its variable path names
     for w in model.weights:
         if id(w) in counted:
             continue
         counted.add(id(w))
         vpath = str(getattr(w, "path", "") or "")
         scope = vpath.rsplit("/", 1)[0] if "/" in vpath else ""
-        host = None
+        host = next((reader[id(t)] for t in _tensors([w], []) if id(t) in reader), None)
         while scope and host is None:
             host = next((n for n in b.graph.nodes if n.kind is not OpKind.INPUT
                          and (n.layer == scope or n.layer.endswith("/" + scope) or ("/" + scope + "/") in ("/" + n.layer + "/")

@@ -278,7 +278,8 @@ def test_keras_live_products_are_matmul_with_live_shapes(live) -> None:
         {"equation": "bld,bmd->blm", "contracted": 16, "shape": [1, 8, 8]},
         {"equation": "bld,md->blm", "contracted": 16, "shape": [1, 8, 8]}]
     assert res["coverage"]["share"] == 1.0 and res["coverage"]["shapeless"] == 0
-    assert res["total"] == res["count"]  # the table is counted, on a node of its layer
+    assert res["total"] == res["count"]
+    assert einsums[1].get("params") == 8 * 16  # the table is counted once, on the product that reads it
 
 
 def test_keras_live_written_out_attention_is_still_fused(live) -> None:
