@@ -304,3 +304,16 @@ def test_upsampling_is_a_resize_with_its_shape() -> None:
     assert up.kind is OpKind.RESHAPE and up.attrs["view"] == "upsample" and up.attrs["size"] == (2, 3)
     assert up.output.shape == (None, 4, 16, 24) and node(g, "c").output.shape == (None, 2, 16, 24)
     assert g.coverage()["share"] == 1.0
+
+
+def test_zero_kernel_whose_units_take_different_roles_is_not_flagged() -> None:
+    """AL028: zero-initialised units that reach the next weight layer as interchangeable features
+    are flagged; units that enter a product each with its own partner (a gate, Deformable DETR's
+    offsets and attention weights) are not."""
+    zeros = {"class_name": "Zeros", "config": {}}
+    plain = graph(inp("x", 8), L("Dense", "h", "x", units=4, kernel_initializer=zeros),
+                  L("Activation", "a", "h", activation="tanh"), L("Dense", "y", "a", units=2))
+    assert codes(plain, "AL028") == [("AL028", "h")]
+    gated = graph(inp("x", 8), L("Dense", "g", "x", units=8, kernel_initializer=zeros, activation="sigmoid"),
+                  L("Multiply", "gate", "g", "x"), L("Dense", "y", "gate", units=2))
+    assert codes(gated, "AL028") == []
