@@ -317,3 +317,19 @@ def test_zero_kernel_whose_units_take_different_roles_is_not_flagged() -> None:
     gated = graph(inp("x", 8), L("Dense", "g", "x", units=8, kernel_initializer=zeros, activation="sigmoid"),
                   L("Multiply", "gate", "g", "x"), L("Dense", "y", "gate", units=2))
     assert codes(gated, "AL028") == []
+
+
+def test_activation_on_a_narrow_projection_needs_a_shortcut_to_be_flagged() -> None:
+    """AL017: an inverted residual whose 1x1 projection is activated before the shortcut sum is
+    flagged; a CSP block's two halves of one input summed (RT-DETR, D-FINE) have no shortcut."""
+    def conv(name: str, src: str, filters: int, k: int = 1) -> dict[str, Any]:
+        return L("Conv2D", name, src, filters=filters, kernel_size=[k, k], padding="same")
+
+    inverted = graph(inp("x", 8, 8, 8), conv("e", "x", 32), L("Activation", "ea", "e", activation="relu"),
+                     L("DepthwiseConv2D", "d", "ea", kernel_size=[3, 3], padding="same"), conv("p", "d", 8),
+                     L("Activation", "pa", "p", activation="relu"), L("Add", "sum", "x", "pa"))
+    assert codes(inverted, "AL017") == [("AL017", "pa")]
+    csp = graph(inp("x", 8, 8, 32), conv("c1", "x", 8), L("Activation", "a1", "c1", activation="relu"),
+                conv("c1b", "a1", 8, 3), conv("c2", "x", 8), L("Activation", "a2", "c2", activation="relu"),
+                L("Add", "sum", "c1b", "a2"), conv("c3", "sum", 32))
+    assert codes(csp, "AL017") == []
