@@ -36,13 +36,17 @@ def _cell(text: str) -> str:
 
 def evidence_table(code: str) -> str:
     """The rule's evidence (``archlint/evidence/CODE.toml``) as a short Markdown table."""
-    from archlint.evidence import for_rule
+    from archlint.evidence import VERDICT_WORDS, for_rule
 
     ev = for_rule(code)
     if ev is None:
         return "No evidence recorded (add `archlint/evidence/" + code + ".toml`)."
-    rows = [("Grade", f"**{ev.grade}**"), ("Summary", ev.summary)]
-    rows += [("Measured", f"`{m.run}`: {m.comparison}: {m.result}") for m in ev.measured]
+    rows = [("Grade", f"**{ev.grade}**")]
+    if ev.verdict:
+        rows.append(("Verdict", f"**{VERDICT_WORDS[ev.verdict]}** (the last measured entry below decides)"))
+    rows.append(("Summary", ev.summary))
+    rows += [("Measured", f"`{m.run}` ({m.experiment}, verdict **{VERDICT_WORDS[m.verdict]}**): {m.comparison}: "
+              f"{m.result}") for m in ev.measured]
     rows += [("Published", f"{p.source}; {p.model}, {p.dataset}: {p.effect}") for p in ev.published]
     rows += [("Counter-evidence", f"{c.source}: {c.finding}") for c in ev.counter]
     rows += [("Does not apply", a) for a in ev.not_applicable]

@@ -66,7 +66,7 @@ class Finding:
 
     @property
     def evidence(self) -> dict[str, str] | None:
-        """``{grade, summary}`` of the rule's evidence (``archlint/evidence/CODE.toml``)."""
+        """``{grade, verdict, summary}`` of the rule's evidence (``archlint/evidence/CODE.toml``)."""
         from archlint.evidence import finding_evidence
 
         return finding_evidence(self.code)

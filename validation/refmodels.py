@@ -73,7 +73,8 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
             double_bn: bool = False, head: str = "dense", head_units: int = 128, stem: str = "seed",
             grow: bool = False, downsample: str = "pool", kernels: tuple[int, ...] | None = None,
             last_kernel: int = 3, big_kernel_at: tuple[int, ...] = (), in_ch: int = 3,
-            image: int = 16, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
+            image: int = 16, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM,
+            pool_dropout: str = "", pool_dropout_rate: float = 0.25) -> nn.Sequential:
     """The reduced seed network. ``bn``: none | before (Conv-BN-ReLU) | after (Conv-ReLU-BN);
     ``dropout``: rate of dropout inserted at every convolution (``dropout_where`` before/after the
     activation; ``before`` with ``bn="before"`` is Conv-Dropout-BN-ReLU); ``head``: dense (Flatten-Dense(head_units)-
@@ -83,7 +84,10 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
     instead of each pool) | stride3x3; ``kernels``: kernel size per convolution of the blocks;
     ``last_kernel``: kernel of the two wide convolutions; ``big_kernel_at``: indices of block
     convolutions that get a 7x7 kernel; ``bn_momentum``: PyTorch momentum of the BatchNorm running
-    statistics (0.01 = Keras' 0.99, the seed network's; 0.1 = PyTorch's default)."""
+    statistics (0.01 = Keras' 0.99, the seed network's; 0.1 = PyTorch's default); ``pool_dropout``:
+    "" (none) | before | after: a 2x2 max-pool after the wide convolutions, with a dropout of
+    ``pool_dropout_rate`` before it (ReLU-Dropout-MaxPool, AL033's anti-pattern) or after it
+    (ReLU-MaxPool-Dropout, the fix), then the head."""
     layers: list[nn.Module] = []
     ch = in_ch
     size = image
@@ -132,6 +136,10 @@ def seednet(*, num_classes: int = 10, width: int = 16, wide: int = 32, blocks: i
     for _ in range(2):
         conv(ch, wide, last_kernel)
         ch = wide
+    if pool_dropout:
+        drop, pool = nn.Dropout(pool_dropout_rate), nn.MaxPool2d(2)
+        layers += [drop, pool] if pool_dropout == "before" else [pool, drop]
+        size //= 2
     if head == "gap":
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, num_classes)]
     else:
@@ -296,20 +304,21 @@ class CharLSTM(nn.Module):
 
 
 def invres(*, num_classes: int = 10, width: int = 32, expand: int = 4, stages: int = 3, per_stage: int = 2,
-           relu_out: bool = False, init_seed: int | None = None) -> nn.Sequential:
+           relu_out: bool = False, init_seed: int | None = None, bn_momentum: float = BN_MOMENTUM) -> nn.Sequential:
     """A small MobileNetV2-style network: a 3x3 stem, then per stage ``per_stage`` inverted residual
     blocks x + BN(Conv1x1(ReLU(BN(DWConv3x3(ReLU(BN(Conv1x1(x)))))))) (expansion ``expand``, so the
     projection reduces by ``expand``x) and a max-pool; GAP head. ``relu_out`` adds a ReLU after the
-    projection's BN, on the narrow residual stream (AL017's anti-pattern)."""
+    projection's BN, on the narrow residual stream (AL017's anti-pattern); ``bn_momentum`` as in
+    :func:`seednet`."""
 
     class InvRes(nn.Module):
         def __init__(self, c: int) -> None:
             super().__init__()
             e = c * expand
-            body = [nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU(),
+            body = [nn.Conv2d(c, e, 1, bias=False), nn.BatchNorm2d(e, eps=BN_EPS, momentum=bn_momentum), nn.ReLU(),
                     nn.Conv2d(e, e, 3, padding=1, groups=e, bias=False),
-                    nn.BatchNorm2d(e, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU(),
-                    nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)]
+                    nn.BatchNorm2d(e, eps=BN_EPS, momentum=bn_momentum), nn.ReLU(),
+                    nn.Conv2d(e, c, 1, bias=False), nn.BatchNorm2d(c, eps=BN_EPS, momentum=bn_momentum)]
             if relu_out:
                 body.append(nn.ReLU())
             self.body = nn.Sequential(*body)
@@ -318,7 +327,7 @@ def invres(*, num_classes: int = 10, width: int = 32, expand: int = 4, stages: i
             return x + self.body(x)
 
     layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1, bias=False),
-                               nn.BatchNorm2d(width, eps=BN_EPS, momentum=BN_MOMENTUM), nn.ReLU()]
+                               nn.BatchNorm2d(width, eps=BN_EPS, momentum=bn_momentum), nn.ReLU()]
     for s in range(stages):
         layers += [InvRes(width) for _ in range(per_stage)]
         if s < stages - 1:

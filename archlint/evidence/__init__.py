@@ -17,9 +17,15 @@ from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
 SCHEMA = 1
-#: strongest first: a validate run that supports the claim; a paper / model card with a measured
-#: effect; neither (a design convention, a definition or a hardware rule of thumb)
+#: strongest first: a bundled archlint run (at least 5 paired seeds, power stated) measured the
+#: claim, whatever it found; a paper / model card with a measured effect; neither (a design
+#: convention, a definition or a hardware rule of thumb)
 GRADES = ("measured", "published", "convention")
+#: what a measurement found: the claim holds; no effect detectable at the stated power; the data go
+#: against the claim (the other direction, or an effect smaller than the one that matters)
+VERDICTS = ("supported", "null", "contradicted")
+#: the verdict as a reader should read it, beside the grade
+VERDICT_WORDS = {"supported": "supported", "null": "null result", "contradicted": "contradicted"}
 
 
 class EvidenceError(ValueError):
@@ -37,7 +43,9 @@ class Published:
 
 @dataclass(frozen=True)
 class Measured:
-    run: str  # a bundled `archlint validate` result: validation/results/<run>.json
+    run: str  # a bundled archlint run: validation/results/<run>.json
+    experiment: str  # the key of this rule's verdict in that run (a reference pair, a protocol)
+    verdict: str  # supported | null | contradicted (the run's verdict; its "inconclusive" is null)
     comparison: str  # what the run compared
     result: str  # effect, interval, verdict, power, as the run reports them
 
@@ -61,9 +69,22 @@ class Evidence:
     notes: str = ""
     path: Path = field(default=FOLDER, compare=False)
 
+    @property
+    def verdict(self) -> str | None:
+        """What the measurement found (a ``measured`` grade only; the last ``[[measured]]`` entry
+        decides: a later round fixes an earlier round's design or trains longer)."""
+        return self.measured[-1].verdict if self.grade == "measured" and self.measured else None
+
+    @property
+    def label(self) -> str:
+        """The grade with the verdict beside it, as the text report and the rule pages print it:
+        ``measured, no effect detectable``; other grades alone."""
+        return evidence_label(self.to_dict())
+
     def to_dict(self) -> dict:
-        """``{grade, summary}``: what every finding carries in JSON and SARIF."""
-        return {"grade": self.grade, "summary": self.summary}
+        """``{grade, verdict, summary}``: what every finding carries in JSON and SARIF (``verdict``
+        is None unless the grade is ``measured``)."""
+        return {"grade": self.grade, "verdict": self.verdict, "summary": self.summary}
 
 
 def _strs(d: dict, key: str, where: str) -> tuple[str, ...]:
@@ -111,12 +132,16 @@ def parse(text: str, code: str, path: Path = FOLDER) -> Evidence:
         raise EvidenceError(f"{where}: summary must be one non-empty line")
     ev = Evidence(
         rule=code, grade=grade, summary=summary.strip(),
-        measured=_table(Measured, d.get("measured", []), "measured", where, ("run", "comparison", "result")),
+        measured=_table(Measured, d.get("measured", []), "measured", where,
+                        ("run", "experiment", "verdict", "comparison", "result")),
         published=_table(Published, d.get("published", []), "published", where, ("source", "model", "dataset", "effect")),
         counter=_table(Counter, d.get("counter", []), "counter", where, ("source", "finding")),
         not_applicable=_strs(d, "not_applicable", where),
         notes=str(d.get("notes", "")).strip(), path=path,
     )
+    bad = [m.verdict for m in ev.measured if m.verdict not in VERDICTS]
+    if bad:
+        raise EvidenceError(f"{where}: a [[measured]] verdict must be one of {', '.join(VERDICTS)}, got {bad[0]!r}")
     if grade == "measured" and not ev.measured:
         raise EvidenceError(f"{where}: grade 'measured' needs a [[measured]] entry naming the validate run")
     if grade == "published" and not ev.published:
@@ -134,13 +159,19 @@ def for_rule(code: str) -> Evidence | None:
 
 
 def finding_evidence(code: str) -> dict | None:
-    """``{grade, summary}`` for a finding's code; None for codes without an evidence file.
+    """``{grade, verdict, summary}`` for a finding's code; None for codes without an evidence file.
     A malformed file never breaks a report: the test suite catches it instead."""
     try:
         ev = for_rule(code)
     except EvidenceError:
         return None
     return ev.to_dict() if ev else None
+
+
+def evidence_label(ev: dict) -> str:
+    """``measured, no effect detectable`` / ``published`` from a finding's evidence object."""
+    v = ev.get("verdict")
+    return f"{ev['grade']}, {VERDICT_WORDS.get(v, v)}" if v else ev["grade"]
 
 
 def codes() -> list[str]:

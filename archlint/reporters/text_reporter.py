@@ -7,6 +7,7 @@ from collections import Counter
 from typing import TextIO
 
 from archlint.api import LintResult
+from archlint.evidence import evidence_label
 from archlint.reporters import ReportOptions, Reporter
 from archlint.reporters.escape import safe_text
 
@@ -95,7 +96,7 @@ def _emit(result: LintResult, stream: TextIO, verbose: bool, color: bool | None)
             loc = "  " + st("dim", str(f.source)) if f.source else ""
             sev = f.severity.label
             ev = f.evidence
-            grade = "  " + st("dim", f"[evidence: {ev['grade']}]") if ev else ""
+            grade = "  " + st("dim", f"[evidence: {evidence_label(ev)}]") if ev else ""
             o.print(f"  {st(_STYLE[sev], f.code)} {sev:<7} {where}{loc}{grade}")
             o.print(f"      {tx(f.message)}")
             o.print(f"      {st('green', 'fix:')} {tx(f.fix)}")

@@ -48,7 +48,7 @@ class ConsecutiveNormalisation(Rule):
 
     code = "AL024"
     name = "consecutive-normalisation"
-    severity = Severity.WARNING
+    severity = Severity.INFO
     references = (
         Ref("Ioffe & Szegedy 2015, ICML",
             'S. Ioffe, C. Szegedy, "Batch Normalization", ICML 2015, Algorithm 1.'),

@@ -131,7 +131,7 @@ class NoDownsamplingBeforeHead(Rule):
 
     code = "AL032"
     name = "no-downsampling-before-head"
-    severity = Severity.WARNING
+    severity = Severity.INFO
     references = (
         Ref("LeCun et al. 1998, Proc. IEEE",
             'Y. LeCun, L. Bottou, Y. Bengio, P. Haffner, "Gradient-Based Learning Applied to Document Recognition", Proc. IEEE 1998.'),
