@@ -5,6 +5,7 @@ the memory of each node's output (activation memory).
 Counted as fvcore counts them: a convolution is ``out_elements x in_channels/groups x
 kernel``, a dense layer ``out_elements x in_features``, attention its two matrix
 products (scores and the weighted sum) plus its projections where the node holds them,
+a product of two activations (matmul, einsum) ``out_elements x`` the size it sums over,
 a norm or a pooling layer one MAC per element it reads (fvcore's batch/layer/group norm
 and adaptive pooling handles), an RNN its gate matrices per time step. Elementwise
 activations, adds and data movement count nothing (fvcore skips them too). The batch is
@@ -66,6 +67,9 @@ def node_macs(node: Node) -> int | None:
         if a.get("params"):  # the node holds its q/k/v/out projections (Keras MultiHeadAttention)
             macs += int(a["params"]) * n * length
         return macs
+    if k is OpKind.MATMUL:  # a product of two activations: each output element sums `contracted` products
+        n_out = _elems(out)
+        return None if n_out is None or not a.get("contracted") else n_out * int(a["contracted"])
     if k is OpKind.RNN:
         if not x or _elems(x) is None:
             return None

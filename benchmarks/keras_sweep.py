@@ -1,6 +1,8 @@
 """The Keras sweep (issue 23): every keras-hub backbone that builds from its constructor
-at a small size, a few keras-hub task models, all keras.applications models and
-keras.io-style models, each saved with ``model.save`` and linted from its own file.
+at a small size (arguments by name, ``SPECIAL``, or transcribed from keras-hub's own
+tests, ``keras_hub_small.py``), every keras-hub task model on such a backbone
+(``preprocessor=None``), all keras.applications models and keras.io-style models, each
+saved with ``model.save`` and linted from its own file.
 
 Per model: does it load, the coverage (share of nodes understood, nodes without a
 shape), whether archlint's parameter total (trainable plus Keras's non-trainable
@@ -21,6 +23,7 @@ import argparse
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -33,8 +36,8 @@ SMALL = {
     "vocabulary_size": 128, "num_layers": 2, "num_heads": 2, "hidden_dim": 32, "intermediate_dim": 64,
     "max_sequence_length": 32, "num_query_heads": 2, "num_key_value_heads": 1, "head_dim": 16,
     "num_segments": 2, "embedding_dim": 32, "num_groups": 1, "num_inner_repetitions": 1,
-    "num_encoder_layers": 2, "num_decoder_layers": 2, "key_value_dim": 16, "num_experts": 2,
-    "top_k": 1, "num_experts_per_tok": 1, "moe_intermediate_dim": 32, "shared_expert_intermediate_dim": 32,
+    "num_encoder_layers": 2, "num_decoder_layers": 2, "key_value_dim": 16, "num_experts": 4,
+    "top_k": 2, "num_experts_per_tok": 2, "moe_intermediate_dim": 32, "shared_expert_intermediate_dim": 32,
     "num_classes": 4, "dropout": 0.1, "image_shape": (32, 32, 3), "patch_size": 8, "image_size": 32,
     "mlp_dim": 64, "num_channels": 3, "max_source_sequence_length": 32, "max_target_sequence_length": 32,
     "num_key_value_groups": 1, "layer_norm_epsilon": 1e-6, "query_head_dim_normalize": True,
@@ -55,21 +58,17 @@ SMALL = {
 
 #: hand-written small constructions where the generic filler cannot guess
 SPECIAL = {
+    # ImageNet stems (7x7/2 convolution, 3x3/2 pooling) at ImageNet's 224x224: on 32x32 AL015 rightly fires
     "ResNetBackbone": dict(input_conv_filters=[64], input_conv_kernel_sizes=[7], stackwise_num_filters=[64, 128],
                            stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
-                           image_shape=(32, 32, 3)),
+                           image_shape=(224, 224, 3)),
     "VGGBackbone": dict(stackwise_num_repeats=[1, 1], stackwise_num_filters=[8, 16], image_shape=(32, 32, 3)),
-    "DenseNetBackbone": dict(stackwise_num_repeats=[1, 1], image_shape=(32, 32, 3)),
+    "DenseNetBackbone": dict(stackwise_num_repeats=[1, 1], image_shape=(224, 224, 3)),
     "ViTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64),
     "DeiTBackbone": dict(image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2, hidden_dim=32,
                          intermediate_dim=64),
-    "XceptionBackbone": dict(stackwise_conv_filters=[[16, 32], [32, 32], [64, 64]], stackwise_pooling=[False, True, False],
-                             image_shape=(64, 64, 3)),
     "SwinTransformerBackbone": dict(image_shape=(32, 32, 3), patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2],
                                     window_size=4),
-    "CSPNetBackbone": dict(stem_filters=16, stem_kernel_size=3, stem_strides=2, stackwise_depth=[1, 1],
-                           stackwise_strides=[2, 2], stackwise_num_filters=[32, 64], block_type="bottleneck_block",
-                           image_shape=(32, 32, 3)),
     "GPT2Backbone": dict(vocabulary_size=128, num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64,
                          max_sequence_length=32),
 }
@@ -145,8 +144,12 @@ def backbone_names() -> list[str]:
 
 
 def _small_kwargs(cls: type) -> dict[str, object] | None:
+    from keras_hub_small import CONSTRUCTIONS  # transcribed from keras-hub's own backbone tests
+
     if cls.__name__ in SPECIAL:
         return dict(SPECIAL[cls.__name__])
+    if cls.__name__ in CONSTRUCTIONS:
+        return CONSTRUCTIONS[cls.__name__]()
     kw: dict[str, object] = {}
     for name, p in inspect.signature(cls.__init__).parameters.items():
         if name in ("self", "kwargs", "args", "dtype", "name"):
@@ -180,17 +183,43 @@ def build(name: str):
             raise RuntimeError("no small construction known (required constructor arguments)")
         return cls(**kw)
     if kind == "hubtask":
+        from keras_hub_small import TASK_CONSTRUCTIONS
+
         task, _, bb = what.partition("@")
-        backbone = build(f"hub:{bb}")
+        kw: dict[str, object] = TASK_CONSTRUCTIONS[task]() if task in TASK_CONSTRUCTIONS else {}
+        if "backbone" not in kw:
+            kw["backbone"] = build(f"hub:{bb}")
         cls = getattr(keras_hub.models, task)
-        if "num_classes" in inspect.signature(cls.__init__).parameters:
-            return cls(backbone=backbone, num_classes=4, preprocessor=None)
-        return cls(backbone=backbone, preprocessor=None)
+        for pname, p in inspect.signature(cls.__init__).parameters.items():
+            if pname in ("self", "kwargs", "args", "dtype", "name") or pname in kw or p.kind is p.VAR_KEYWORD:
+                continue
+            if pname == "preprocessor":
+                kw[pname] = None
+            elif pname in TASK_SMALL:
+                kw[pname] = TASK_SMALL[pname]
+            elif p.default is inspect.Parameter.empty:
+                raise RuntimeError(f"no small construction known (required argument {pname!r})")
+        return cls(**kw)
     raise ValueError(name)
 
 
-TASKS = ["BertTextClassifier@BertBackbone", "GPT2CausalLM@GPT2Backbone", "ViTImageClassifier@ViTBackbone",
-         "ResNetImageClassifier@ResNetBackbone", "RobertaTextClassifier@RobertaBackbone"]
+#: small values for task constructor arguments, by name
+TASK_SMALL: dict[str, object] = {"num_classes": 4, "depth_estimation_type": "relative"}
+
+
+def task_names() -> list[str]:
+    """Every keras-hub task class that names its backbone class, as ``Task@Backbone``."""
+    import keras_hub
+
+    out = []
+    for n in sorted(dir(keras_hub.models)):
+        cls = getattr(keras_hub.models, n)
+        if not isinstance(cls, type) or not issubclass(cls, keras_hub.models.Task):
+            continue
+        bb = getattr(cls, "backbone_cls", None)
+        if isinstance(bb, type) and cls.__module__.startswith("keras_hub.src.models.") and bb.__name__ != "Backbone":
+            out.append(f"{n}@{bb.__name__}")
+    return out
 
 
 def child(name: str, out: Path) -> dict[str, object]:
@@ -218,13 +247,14 @@ def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
     """Read a saved model with archlint: the row's load, coverage, parameter and finding fields."""
     from archlint.api import lint
     from archlint.config import Config
+    from archlint.findings import Severity
     from archlint.frontends import load_graph
 
     t1 = time.perf_counter()
     try:
         graph = load_graph(path)
     except Exception as e:  # noqa: BLE001
-        row.update(status="load error", detail=f"{type(e).__name__}: {str(e)[:200]}")
+        row.update(status="load error", detail=f"{type(e).__name__}: {str(e).replace(str(path), path.name)[:300]}")
         return row
     row.pop("detail", None)
     row["load_s"] = round(time.perf_counter() - t1, 1)
@@ -234,11 +264,12 @@ def lint_saved(row: dict[str, object], path: Path) -> dict[str, object]:
                unknown=cov["unknown"], params=total, params_match=total == row["count_params"],
                route=graph.meta.get("capture", "config"))
     findings = lint(str(path), Config())
+    # Severity is an IntEnum: compared as such (its .value is 1, 2, 3, never "warning")
     row["findings"] = [
-        {"code": f.code, "severity": f.severity.value, "layer": f.layer, "message": f.message[:200]}
-        for f in findings if f.severity.value in ("warning", "error")
+        {"code": f.code, "severity": f.severity.label, "layer": f.layer, "message": f.message[:200]}
+        for f in findings if f.severity >= Severity.WARNING
     ]
-    row["infos"] = sum(1 for f in findings if f.severity.value == "info")
+    row["infos"] = sum(1 for f in findings if f.severity == Severity.INFO)
     return row
 
 
@@ -249,6 +280,8 @@ def relint(args: argparse.Namespace) -> int:
         row = json.loads(cache.read_text())
         path = cache.with_suffix(".keras")
         if "count_params" not in row or not path.exists():
+            continue
+        if args.only and not any(o in str(row["model"]) for o in args.only):
             continue
         row = lint_saved(row, path)
         cache.write_text(json.dumps(row, indent=1))
@@ -261,12 +294,37 @@ def relint(args: argparse.Namespace) -> int:
 TABLE_MARK = "<!-- table: python benchmarks/keras_sweep.py --table docs/keras-sweep.md -->"
 
 
+GROUPS = {"io": "keras.io-style models", "app": "keras.applications", "hub": "keras-hub backbones",
+          "hubtask": "keras-hub task models"}
+
+
+def counts(rows: list[dict[str, object]]) -> str:
+    """Per group: how many models, built, loaded, with the exact parameter total, with 95 %
+    coverage or more, and with a warning or error (generated, so the page's figures match its table)."""
+    lines = ["| group | models | built and saved | loaded | exact parameter total | coverage >= 95 % | with warnings/errors |",
+             "|---|---|---|---|---|---|---|"]
+    for key, title in GROUPS.items():
+        rs = [r for r in rows if str(r["model"]).split(":", 1)[0] == key]
+        if not rs:
+            continue
+        loaded = [r for r in rs if r.get("status") == "loaded"]
+        built = [r for r in rs if r.get("status") not in ("does not build", "does not save", "timed out", "crashed")]
+        lines.append(f"| {title} | {len(rs)} | {len(built)} | {len(loaded)} | {sum(bool(r['params_match']) for r in loaded)} | "
+                     f"{sum(float(r['coverage']) >= 0.95 for r in loaded)} | {sum(bool(r['findings']) for r in loaded)} |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict[str, object]]) -> str:
-    lines = ["| model | status | nodes | coverage | no shape | params (archlint / Keras) | match | warnings+errors |",
+    lines = [counts(rows), "",
+             "| model | status | nodes | coverage | no shape | params (archlint / Keras) | match | warnings+errors |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r.get("status") != "loaded":
-            lines.append(f"| {r['model']} | {r.get('status')}: {str(r.get('detail', ''))[:90]} | | | | | | |")
+            detail = " ".join(str(r.get("detail", "")).replace("|", "/").split())  # one table row, whatever Keras printed
+            detail = re.sub(r"\x1b\[[0-9;]*m|\[[0-9;]*m", "", detail)
+            detail = re.sub(r"\S*/([^/\s]+\.keras)", r"\1", detail)  # the saved file by name, not by path
+            detail = detail.replace("the Keras model did not run on inputs of its declared shapes", "did not run")
+            lines.append(f"| {r['model']} | {r.get('status')}: {detail[:200]} | | | | | | |")
             continue
         fs = ", ".join(sorted({f"{f['code']}" for f in r["findings"]})) or "-"  # type: ignore[union-attr]
         lines.append(
@@ -313,7 +371,7 @@ def main() -> int:
     if not args.skip_applications:
         names += [f"app:{n}" for n in application_names()]
     try:
-        names += [f"hub:{n}" for n in backbone_names()] + [f"hubtask:{t}" for t in TASKS]
+        names += [f"hub:{n}" for n in backbone_names()] + [f"hubtask:{t}" for t in task_names()]
     except ImportError:
         print("keras-hub is not installed: its models are left out", file=sys.stderr)
     if args.only:

@@ -17,6 +17,7 @@ from typing import Any
 
 from archlint.execute.spec import MODE, Call, Impl, In, T, TrainOnly, W, WeightTable
 from archlint.graph import Graph, GraphBuilder, OpKind, SourceLocation, names
+from archlint.graph.attrs import matmul_attrs
 
 Shape = tuple[int | None, ...]
 
@@ -271,6 +272,9 @@ def classify(n: ANode, data_in: list[str], cx: _Ctx) -> tuple[OpKind, dict[str, 
         return OpKind.CONV, _conv(base, a, cx)
     if base == "linear" or (base in ("addmm", "mm", "matmul") and len(data_in) == 1):
         return OpKind.DENSE, _dense(base, a, cx) or {}
+    if base in ("matmul", "bmm", "mm", "einsum") and len(data_in) == 2:  # two activations: scores, relative positions
+        eq = a.get("equation") if base == "einsum" else None
+        return OpKind.MATMUL, matmul_attrs([cx.shapes.get(x) for x in data_in], eq if isinstance(eq, str) else None)
     if base in _BN:
         c = cx.shape(a.get("weight")) or cx.shape(a.get("running_mean"))
         training = a.get("training", a.get("train"))

@@ -42,8 +42,9 @@ from typing import Any
 from archlint.errors import LoadError, plain_reason
 from archlint.frontends._keras_training import layer_init, layer_regularizers, training
 from archlint.graph import WEIGHT_KINDS, Graph, GraphBuilder, Node, OpKind, names
+from archlint.graph.attrs import matmul_attrs
 from archlint.graph.passes import finish
-from archlint.graph.shapes import output_shape
+from archlint.graph.shapes import matmul_shape, output_shape
 
 #: largest config.json archlint reads from a .keras archive (uncompressed)
 MAX_CONFIG_BYTES = 64 * 1024 * 1024
@@ -108,7 +109,7 @@ KNOWN_LAYERS = frozenset({
     "Dense", "EinsumDense", "BatchNormalization", "SyncBatchNormalization", "Embedding", "ReversibleEmbedding",
     "MultiHeadAttention", "Bidirectional", "Flatten", "Reshape", "Permute", "Activation", "ReLU", "LeakyReLU",
     "PReLU", "ELU", "Softmax", "ThresholdedReLU", "Split", "GetItem", "Pad", "Resizing", "LayerScale",
-    "CustomScaleLayer",
+    "CustomScaleLayer", "Matmul", "Einsum",
     *_NORMS, *_RNNS, *_DROPOUTS, *_MERGES, *_PASSTHROUGH,
 })
 KNOWN_LAYER_PATTERNS = (_CONV, _SEPARABLE, _DEPTHWISE, _POOL, _GLOBAL_POOL, _PADDING, _CROPPING, _UPSAMPLING)
@@ -210,7 +211,10 @@ def _load_through_keras(path: Path, config: dict[str, Any], package: str) -> Gra
     import importlib.util
 
     cls = config.get("class_name")
-    foreign = foreign_modules(config)
+    # Keras drops the top-level compile_config when it loads with compile=False (as here), so
+    # the loss a task model compiled itself with (keras-hub's DepthAnything: a plain function
+    # Keras writes as module "builtins") is never deserialised: it is not read here either
+    foreign = foreign_modules({k: v for k, v in config.items() if k != "compile_config"})
     if foreign:
         raise LoadError(path, f"the {cls!r} model names code outside Keras and {package} "
                               f"({', '.join(sorted(foreign)[:3])}): archlint builds registered models only "
@@ -1161,6 +1165,12 @@ class Loader:
             if xs is not None and len(xs) > 2:  # Dense on the channel axis of a feature map
                 shape = (xs[0], units, *xs[2:])
             return self._add(OpKind.DENSE, cls, full, ins, out, attrs, shape=shape)
+        if cls in ("Matmul", "Einsum") and len(ins) == 2:  # keras.ops.matmul / einsum of two tensors
+            eq = cfg.get("subscripts") if cls == "Einsum" else None
+            eq = eq if isinstance(eq, str) else None
+            keras_in = [tuple(s) if isinstance(s, (list, tuple)) else None for s in in_shapes[:2]]
+            return self._add(OpKind.MATMUL, cls, full, ins, out, matmul_attrs(keras_in, eq),
+                             shape=self._canon(matmul_shape(keras_in, eq)))
         if cls == "EinsumDense":
             return self._einsum_dense(cls, cfg, full, ins, out, xs, in_shapes[0] if in_shapes else None)
         if cls in ("BatchNormalization", "SyncBatchNormalization"):
@@ -1318,7 +1328,9 @@ class Loader:
             shape = None
             if xs is not None and len(xs) == rank + 2:
                 shape = (xs[0], xs[1], *(None if d is None else d * s for d, s in zip(xs[2:], size, strict=False)))
-            return self._add(OpKind.UNKNOWN, cls, full, ins, out, {"size": size}, shape=shape)
+            # repeats each pixel (or interpolates): a resize, read as Resizing is
+            return self._add(OpKind.RESHAPE, cls, full, ins, out,
+                             {"view": "upsample", "size": size, "interpolation": cfg.get("interpolation")}, shape=shape)
         if cls == "Normalization" and cin and (cfg.get("mean") is None or cfg.get("variance") is None):
             # feature-wise standardisation adapted to data: its mean, variance and count are
             # non-trainable weights (given as constants in the config, they are not weights)

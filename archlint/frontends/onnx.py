@@ -19,6 +19,7 @@ from typing import Any
 
 from archlint.errors import LoadError
 from archlint.graph import ExportNote, Graph, GraphBuilder, GraphError, Node, OpKind, SourceLocation, names
+from archlint.graph.attrs import matmul_attrs
 from archlint.graph.passes import FunctionPass, finish
 
 _ACTIVATIONS = names.activations("onnx")
@@ -486,6 +487,8 @@ def build_model(model: Any, name: str = "model", base_dir: str | None = None) ->
         layer, source = _layer_and_source(n, meta)
         outs = [o for o in n.output if o]
         kind, attrs = _classify(n, data_in, inits, const_dims, value_of)
+        if kind is OpKind.MATMUL:
+            attrs = matmul_attrs([known_shapes.get(x) for x in data_in], attrs.get("equation"))
         if kind in (OpKind.EMBEDDING, OpKind.DENSE):
             w = n.input[0] if kind is OpKind.EMBEDDING else (n.input[1] if len(n.input) > 1 else "")
             if w in weight_of:
@@ -792,6 +795,9 @@ def _classify(
         return OpKind.RNN, {"cell": cell, "units": hidden * dirs if isinstance(hidden, int) else None,
                             "hidden": hidden, "layers": 1, "bidirectional": dirs == 2, "dropout": 0.0,
                             "recurrent_dropout": 0.0, "variational": False, "params": params}
+    if op in ("MatMul", "Einsum") and len(data_in) == 2:  # two activations: scores, relative positions
+        eq = _attr(n, "equation") if op == "Einsum" else None
+        return OpKind.MATMUL, {"equation": eq.decode("utf-8", "replace") if isinstance(eq, bytes) else eq}
     if op == "Transpose":
         perm = _attr(n, "perm")
         return OpKind.RESHAPE, {"perm": [int(x) for x in perm]} if perm else {}

@@ -22,8 +22,9 @@ Markdown table of the contract (``archlint/graph/__init__.py``).
 
 from __future__ import annotations
 
+import math
 import numbers
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -361,6 +362,48 @@ class AttentionAttrs(Attrs):
     }
 
 
+class MatMulAttrs(Attrs):
+    """A product with no layer weight as an operand (MatMul, bmm, einsum): of two
+    activations (``q @ k^T`` and ``p @ v`` left outside a fused attention, a recurrent
+    state), or of an activation and a table computed from weights or constants (a
+    relative-position table gathered per position), or a Fourier transform (a product
+    with the constant DFT matrix: FNet's token mixing). A product with a weight is DENSE."""
+
+    KIND = OpKind.MATMUL
+    __slots__ = ()
+    FIELDS = {
+        "equation": _f("str", "the einsum equation, when the op is an einsum"),
+        "contracted": _f("int", "the size summed over (the shared axis of a matmul), when known"),
+    }
+
+
+def matmul_attrs(shapes: Sequence[Sequence[int | None] | None], equation: str | None = None) -> dict[str, Any]:
+    """A MATMUL's attributes from its two operands' shapes, in the framework's own axis
+    order (numpy ``matmul`` rules, or the einsum ``equation``): the size summed over,
+    when every dimension it needs is known."""
+    attrs: dict[str, Any] = {}
+    if equation is not None:
+        eq = equation.replace(" ", "")
+        attrs["equation"] = eq
+        lhs, _, rhs = eq.partition("->")
+        terms = lhs.split(",")
+        if not rhs or len(terms) != 2 or "." in lhs or len(shapes) != 2:
+            return attrs
+        sizes: dict[str, int | None] = {}
+        for term, shape in zip(terms, shapes, strict=False):
+            if shape is None or len(shape) != len(term):
+                return attrs
+            sizes.update(zip(term, shape, strict=False))
+        summed = [sizes[c] for c in set(lhs) - set(rhs) - {","}]
+        if all(isinstance(d, int) for d in summed):
+            attrs["contracted"] = math.prod(summed)  # type: ignore[arg-type]
+        return attrs
+    first = shapes[0] if shapes else None
+    if first and isinstance(first[-1], int):
+        attrs["contracted"] = int(first[-1])
+    return attrs
+
+
 class EmbeddingAttrs(Attrs):
     """A lookup in a weight table."""
 
@@ -500,7 +543,7 @@ ATTRS: dict[OpKind, type[Attrs]] = {
     cls.KIND: cls
     for cls in (
         InputAttrs, OutputAttrs, ConvAttrs, DenseAttrs, BatchNormAttrs, NormAttrs, LayerNormAttrs, RMSNormAttrs,
-        AttentionAttrs, EmbeddingAttrs, RNNAttrs, DropoutAttrs, ActivationAttrs, PoolAttrs, GlobalPoolAttrs,
+        AttentionAttrs, MatMulAttrs, EmbeddingAttrs, RNNAttrs, DropoutAttrs, ActivationAttrs, PoolAttrs, GlobalPoolAttrs,
         FlattenAttrs, ReshapeAttrs, AddAttrs, MulAttrs, ConcatAttrs, IdentityAttrs, PadAttrs, UnknownAttrs,
     )
     if cls.KIND is not None

@@ -304,8 +304,9 @@ class Graph:
         """Replace ``group`` (nodes of this graph; the last one's outputs are the
         only values used outside it) with one node reading ``inputs``. Used by
         the pattern pass to turn written-out ops (RMSNorm, attention) into one
-        node; call :meth:`reindex` once after the last fusion. Rules never call
-        this: only passes rewrite a graph."""
+        node; call :meth:`reindex` once after the last fusion. Parameters the
+        members held go to the new node unless ``attrs`` states its own. Rules
+        never call this: only passes rewrite a graph."""
         last = group[-1]
         pos = last.index
         if not (0 <= pos < len(self.nodes)) or self.nodes[pos] is not last:
@@ -325,6 +326,10 @@ class Graph:
             source=last.source,
             index=pos,
         )
+        for key in ("params", "non_trainable"):  # what the members held is not lost (a bias table read by the scores)
+            held = sum(int(n.attrs.get(key, 0) or 0) for n in group)
+            if held and key not in node.attrs:
+                node.attrs[key] = held
         if any(n._impl is not None for n in group):  # (a deferred record stays deferred)
             node.impl = Fused(members=ordered)  # the executor runs what was fused
         seen: set[int] = set()

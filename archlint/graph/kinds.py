@@ -20,6 +20,7 @@ class OpKind(str, enum.Enum):
     LAYER_NORM = "layer_norm"  # LayerNorm, incl. the written-out mean/var/rsqrt form (attrs["norm"] = "layer")
     RMS_NORM = "rms_norm"  # RMSNorm, incl. the written-out pow-mean-rsqrt-mul form (attrs["norm"] = "rms")
     ATTENTION = "attention"  # scaled dot-product attention (attrs: heads, head_dim, scale, causal)
+    MATMUL = "matmul"  # a product with no weight operand (MatMul, bmm, einsum): scores, relative positions
     EMBEDDING = "embedding"  # a lookup in a weight table (attrs: vocab, dim, tied)
     RNN = "rnn"  # LSTM / GRU / simple RNN (attrs: cell, layers, dropout, recurrent_dropout)
     DROPOUT = "dropout"  # all dropout flavours (attrs["spatial"], attrs["flavour"])

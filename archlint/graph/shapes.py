@@ -172,6 +172,28 @@ def broadcast(shapes: list[Shape | None]) -> Shape | None:
     return tuple(out)
 
 
+def matmul_shape(shapes: list[Shape | None], equation: str | None = None) -> Shape | None:
+    """The output shape of a product of two tensors in the framework's own axis order
+    (numpy ``matmul`` rules, or an einsum ``equation``); None when it cannot be told."""
+    if len(shapes) != 2 or shapes[0] is None or shapes[1] is None:
+        return None
+    a, b = tuple(shapes[0]), tuple(shapes[1])
+    if equation is not None:
+        lhs, _, rhs = equation.replace(" ", "").partition("->")
+        terms = lhs.split(",")
+        if not rhs or "." in lhs or len(terms) != 2 or len(terms[0]) != len(a) or len(terms[1]) != len(b):
+            return None
+        sizes: dict[str, int | None] = {}
+        for term, shape in zip(terms, (a, b), strict=False):
+            for c, d in zip(term, shape, strict=False):
+                sizes[c] = d if sizes.get(c) is None else sizes[c]
+        return tuple(sizes.get(c) for c in rhs)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    batch = broadcast([a[:-2], b[:-2]]) if len(a) > 2 or len(b) > 2 else ()
+    return None if batch is None else (*batch, a[-2], b[-1])
+
+
 def infer_shapes(graph: Graph) -> int:
     """Fill missing output shapes in topological order; return how many were found."""
     found = 0

@@ -4,12 +4,30 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from archlint.findings import Finding, Severity
-from archlint.graph import NORM_KINDS, Graph, OpKind
+from archlint.graph import NORM_KINDS, Graph, Node, OpKind
 from archlint.rules._match import NOT_NONLINEAR, is_depthwise_or_grouped, sole_consumer
 from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
     from archlint.fixes.edits import Rewrite
+
+
+def _is_shortcut(add: Node, branch: Node, conv: Node, limit: int = 2000) -> bool:
+    """Whether another input of ``add`` carries what the branch started from (the block's input,
+    upstream of the projection): a residual sum, not two parallel branches of one input summed
+    (a CSP block's halves)."""
+    others = {id(v.producer) for v in add.inputs if v.producer is not None and v.producer is not branch}
+    seen: set[int] = set()
+    stack = list(conv.predecessors())
+    while stack and len(seen) < limit:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        if id(n) in others:
+            return True
+        seen.add(id(n))
+        stack.extend(n.predecessors())
+    return False
 
 
 class ActivationOnNarrowResidual(Rule):
@@ -21,7 +39,9 @@ class ActivationOnNarrowResidual(Rule):
     nonlinear activation whose output is added to a shortcut: an
     inverted-residual block whose narrow output is not kept linear. ResNet
     bottlenecks (where the reducing 1x1 feeds a 3x3 convolution, and the
-    ReLU comes after the addition) are not flagged.
+    ReLU comes after the addition) are not flagged, nor are two branches
+    of one input summed (a CSP block's halves, RT-DETR's and D-FINE's
+    `CSPRepLayer`): the sum has no shortcut to keep linear.
 
     ## Why it hurts
     Sandler et al. (2018) show that ReLU on a low-dimensional manifold
@@ -65,7 +85,7 @@ class ActivationOnNarrowResidual(Rule):
                 nxt = sole_consumer(nxt)
             if nxt is None or nxt.kind is not OpKind.ACTIVATION or nxt.attrs.get("activation") in NOT_NONLINEAR:
                 continue
-            add = next((s for s in nxt.successors() if s.kind is OpKind.ADD), None)
+            add = next((s for s in nxt.successors() if s.kind is OpKind.ADD and _is_shortcut(s, nxt, conv)), None)
             if add is None:
                 continue
             yield self.finding(

@@ -63,7 +63,10 @@ class DanglingNode(Rule):
     they write into. A dead branch that holds no parameters (a view read
     only for its shape, the averaged attention weights `nn.MultiheadAttention`
     returns by default and its caller drops, a discarded slice) is a value
-    dropped, not a layer lost: it is reported as info.
+    dropped, not a layer lost: it is reported as info. So is an output of a
+    nested model that the outer model drops (a Keras task model on a shared
+    backbone: BERT's pooler under a masked-LM head, BASNet's side outputs,
+    which its training loss reads outside the forward pass).
 
     ## Why it hurts
     The layer costs compute and parameters and contributes nothing: usually
@@ -110,15 +113,18 @@ class DanglingNode(Rule):
             n = len(branch) - 1
             extra = f", with {n} layer{'s' if n > 1 else ''} that only feed{'' if n > 1 else 's'} it" if n else ""
             weighted = any(b.kind in WEIGHT_KINDS or b.params > 0 for b in branch)
+            nested = node.attrs.get("nested_output")
+            why = (f": an output of the nested model '{nested}' that this model drops (a task on a shared "
+                   "backbone; a training loss may still read it, which the forward pass does not show)" if nested
+                   else "" if weighted else ": a value computed without parameters and dropped (a view read for its "
+                   "shape, a library's secondary output such as averaged attention weights, a discarded slice)")
             yield self.finding(
                 node,
                 f"the output of '{node.layer}' ({node.describe()}) is used by nothing and is not a model "
-                f"output{extra}"
-                + ("" if weighted else ": a value computed without parameters and dropped (a view read for its "
-                   "shape, a library's secondary output such as averaged attention weights, a discarded slice)"),
+                f"output{extra}{why}",
                 f"use the result of '{node.layer}' (merge it into the main path) or delete the branch",
                 ctx,
-                severity=None if weighted else Severity.INFO,
+                severity=None if weighted and not nested else Severity.INFO,
                 dead=[n.layer for n in branch[:MAX_LISTED]],
                 weighted=weighted,
             )

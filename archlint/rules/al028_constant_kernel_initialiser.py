@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING
 from archlint.findings import Finding, Severity
 from archlint.graph import WEIGHT_KINDS, Graph, OpKind
 from archlint.rules._init import CONSTANT, kernel_init
-from archlint.rules._match import NORMALISATIONS, REGULARISERS, activation_of, feeding, nearest_downstream, through
+from archlint.rules._match import (
+    ELEMENTWISE,
+    GLOBAL_POOLING,
+    LOCAL_POOLING,
+    NORMALISATIONS,
+    REGULARISERS,
+    SHAPE_ONLY,
+    activation_of,
+    feeding,
+    nearest_downstream,
+    through,
+)
 from archlint.rules.base import Ref, Rule, RuleContext
 
 if TYPE_CHECKING:
@@ -14,6 +25,10 @@ if TYPE_CHECKING:
 
 _TO_MERGE = through(REGULARISERS, {OpKind.IDENTITY}, NORMALISATIONS, norm="normalisation does not change that the branch ends in a residual sum")
 _RELU = frozenset({"relu", "relu6"})
+#: what keeps a layer's units interchangeable on the way to the next weight layer: element-wise
+#: ops, normalisation, pooling, views and concatenation, not a product, a gate or a sampling op
+_AS_FEATURES = through(ELEMENTWISE, REGULARISERS, SHAPE_ONLY, NORMALISATIONS, LOCAL_POOLING, GLOBAL_POOLING,
+                       {OpKind.CONCAT}, norm="units that start identical stay identical through a normalisation")
 
 
 class ConstantKernelInitialiser(Rule):
@@ -26,7 +41,12 @@ class ConstantKernelInitialiser(Rule):
     (a zero-initialised classifier trains normally) and a layer whose output
     goes straight into a residual addition (zero-initialised residual
     branches, as in Fixup and SkipInit, start the block as an identity on
-    purpose). ONNX and PyTorch files do not record initialisers.
+    purpose), nor one whose units reach the next weight layer only through
+    an op that gives each unit its own role (a product, a gate, a sampling
+    step: Deformable DETR's zero-initialised sampling offsets and attention
+    weights, whose units are coordinates and per-point weights, start the
+    sampling on its reference grid on purpose). ONNX and PyTorch files do
+    not record initialisers.
 
     ## Why it hurts
     Every unit of the layer computes the same function of its input at the
@@ -74,6 +94,8 @@ class ConstantKernelInitialiser(Rule):
                 continue
             if any(n.kind is OpKind.ADD for n in nearest_downstream(node, _TO_MERGE)):
                 continue  # a zero-initialised residual branch
+            if not any(n.kind in WEIGHT_KINDS for n in nearest_downstream(node, _AS_FEATURES)):
+                continue  # its units reach the next weight layer in different roles (Deformable DETR's offsets)
             name, cfg = init
             value = {"zeros": 0.0, "ones": 1.0}.get(name, cfg.get("value"))
             after = [activation_of(n) for n in node.successors()]

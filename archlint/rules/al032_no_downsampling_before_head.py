@@ -30,7 +30,8 @@ def _downsamples(node: Node) -> bool:
         return True
     if node.kind is OpKind.CONV:
         return any(int(s) > 1 for s in (node.attrs.get("stride") or ())) or bool(node.attrs.get("transposed"))
-    return node.kind is OpKind.UNKNOWN  # resizing, custom layers: do not guess
+    # resizing, custom layers, a product of activations (it mixes positions globally): do not guess
+    return node.kind in (OpKind.UNKNOWN, OpKind.MATMUL)
 
 
 def _flattens_map(node: Node) -> bool:

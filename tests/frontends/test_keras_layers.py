@@ -295,3 +295,41 @@ def test_channels_first_models_keep_their_layout() -> None:
 def test_empty_sequential_is_a_load_error() -> None:
     with pytest.raises(LoadError, match="Sequential model has no layers"):
         from_config({"class_name": "Sequential", "config": {"name": "s", "layers": []}})
+
+
+def test_upsampling_is_a_resize_with_its_shape() -> None:
+    g = graph(inp("x", 8, 8, 4), L("UpSampling2D", "up", "x", size=[2, 3], interpolation="bilinear"),
+              L("Conv2D", "c", "up", filters=2, kernel_size=[3, 3], padding="same"))
+    up = node(g, "up")
+    assert up.kind is OpKind.RESHAPE and up.attrs["view"] == "upsample" and up.attrs["size"] == (2, 3)
+    assert up.output.shape == (None, 4, 16, 24) and node(g, "c").output.shape == (None, 2, 16, 24)
+    assert g.coverage()["share"] == 1.0
+
+
+def test_zero_kernel_whose_units_take_different_roles_is_not_flagged() -> None:
+    """AL028: zero-initialised units that reach the next weight layer as interchangeable features
+    are flagged; units that enter a product each with its own partner (a gate, Deformable DETR's
+    offsets and attention weights) are not."""
+    zeros = {"class_name": "Zeros", "config": {}}
+    plain = graph(inp("x", 8), L("Dense", "h", "x", units=4, kernel_initializer=zeros),
+                  L("Activation", "a", "h", activation="tanh"), L("Dense", "y", "a", units=2))
+    assert codes(plain, "AL028") == [("AL028", "h")]
+    gated = graph(inp("x", 8), L("Dense", "g", "x", units=8, kernel_initializer=zeros, activation="sigmoid"),
+                  L("Multiply", "gate", "g", "x"), L("Dense", "y", "gate", units=2))
+    assert codes(gated, "AL028") == []
+
+
+def test_activation_on_a_narrow_projection_needs_a_shortcut_to_be_flagged() -> None:
+    """AL017: an inverted residual whose 1x1 projection is activated before the shortcut sum is
+    flagged; a CSP block's two halves of one input summed (RT-DETR, D-FINE) have no shortcut."""
+    def conv(name: str, src: str, filters: int, k: int = 1) -> dict[str, Any]:
+        return L("Conv2D", name, src, filters=filters, kernel_size=[k, k], padding="same")
+
+    inverted = graph(inp("x", 8, 8, 8), conv("e", "x", 32), L("Activation", "ea", "e", activation="relu"),
+                     L("DepthwiseConv2D", "d", "ea", kernel_size=[3, 3], padding="same"), conv("p", "d", 8),
+                     L("Activation", "pa", "p", activation="relu"), L("Add", "sum", "x", "pa"))
+    assert codes(inverted, "AL017") == [("AL017", "pa")]
+    csp = graph(inp("x", 8, 8, 32), conv("c1", "x", 8), L("Activation", "a1", "c1", activation="relu"),
+                conv("c1b", "a1", 8, 3), conv("c2", "x", 8), L("Activation", "a2", "c2", activation="relu"),
+                L("Add", "sum", "c1b", "a2"), conv("c3", "sum", 32))
+    assert codes(csp, "AL017") == []

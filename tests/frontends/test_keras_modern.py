@@ -287,3 +287,21 @@ def test_live_model_blocks_expand_into_attention_norms_and_mlps():
     k = res["kinds"]
     assert k["attention"] == 2 and k["layer_norm"] == 5 and k["dense"] == 5 and k["add"] == 5
     assert res["layers"] == ["functional/block/multi_head_attention", "functional/block_1/multi_head_attention_1"]
+
+
+def test_registered_package_model_compile_config_is_not_read_but_nested_code_is(tmp_path):
+    """Keras drops the top-level compile_config under compile=False (a task model's loss written as
+    module "builtins"): it does not stop the build. The same module anywhere else still does."""
+    import archlint.frontends.keras as kf
+    from archlint.errors import LoadError
+
+    config = json.loads(json.dumps(HUB_CONFIG))
+    config["compile_config"] = {"loss": {"module": "builtins", "class_name": "function", "config": "silog",
+                                         "registered_name": "function"}}
+    with pytest.raises(LoadError) as e:  # reached the install check: the compile_config was not refused
+        kf._load_through_keras(_write_keras(tmp_path / "task.keras", config), config, "archlint_no_such_package")
+    assert "pip install" in str(e.value) and "builtins" not in str(e.value)
+    config["config"]["loss"] = config.pop("compile_config")["loss"]
+    with pytest.raises(LoadError) as e:
+        kf._load_through_keras(_write_keras(tmp_path / "task2.keras", config), config, "archlint_no_such_package")
+    assert "builtins" in str(e.value) and "allow-listed" in str(e.value)

@@ -123,6 +123,24 @@ def test_fuse_patterns_turns_written_out_rms_norm_into_one_node() -> None:
     g.lint()
 
 
+def test_fusing_keeps_the_parameters_the_members_held() -> None:
+    b = GraphBuilder("m", "keras")
+    b.add_input("x", (1, 4, 8))
+    b.add(OpKind.UNKNOWN, "Sqrt", "sqrt", inputs=["x"], outputs=["r"], attrs={"params": 98, "non_trainable": 2})
+    b.add(OpKind.MUL, "Mul", "norm", inputs=["x", "r"], outputs=["y"])
+    b.mark_output("y")
+    g = b.finish()
+    total = g.total_params
+    sqrt, mul = g.nodes[1], g.nodes[2]
+    node = g.fuse([sqrt, mul], OpKind.IDENTITY, "Fused", [g.nodes[0].output])
+    g.reindex()
+    assert (node.params, node.attrs["non_trainable"], g.total_params) == (98, 2, total)
+    rms = written_out_rms_norm()  # the pattern pass too: a member's parameters reach the fused norm
+    rms.nodes[1].attrs["params"] = 5
+    FusePatterns()(rms)
+    assert rms.nodes[1].kind is OpKind.RMS_NORM and rms.nodes[1].params == 5
+
+
 def test_fuse_patterns_keeps_a_pattern_whose_inner_value_is_used_outside() -> None:
     g = written_out_rms_norm(peek=True)
     assert not FusePatterns()(g).modified
