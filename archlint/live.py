@@ -14,7 +14,6 @@ on the torch backend (:mod:`archlint.frontends.keras_live`). Nothing is written 
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -51,8 +50,10 @@ class CheckResult(LintResult):
     def _repr_html_(self) -> str:
         # an iframe keeps the report's own styles, script and CSP apart from the notebook's
         # page; srcdoc keeps it self-contained (no file, no server), as JupyterLab and VS Code render it
+        from html import escape  # here: html's entity table is not worth importing for every run
+
         return (
-            f'<iframe srcdoc="{html.escape(self.html(), quote=True)}" sandbox="allow-scripts" '
+            f'<iframe srcdoc="{escape(self.html(), quote=True)}" sandbox="allow-scripts" '
             'style="width:100%;height:640px;border:1px solid #d0d7de;border-radius:6px" '
             'title="archlint report"></iframe>'
         )
