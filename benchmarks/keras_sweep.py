@@ -324,6 +324,8 @@ def table(rows: list[dict[str, object]]) -> str:
             detail = re.sub(r"\x1b\[[0-9;]*m|\[[0-9;]*m", "", detail)
             detail = re.sub(r"\S*/([^/\s]+\.keras)", r"\1", detail)  # the saved file by name, not by path
             detail = detail.replace("the Keras model did not run on inputs of its declared shapes", "did not run")
+            detail = detail.replace("the Keras model refuses to be called on its own, and archlint reads a live Keras "
+                                    "model by calling it once", "refuses to be called")
             lines.append(f"| {r['model']} | {r.get('status')}: {detail[:200]} | | | | | | |")
             continue
         fs = ", ".join(sorted({f"{f['code']}" for f in r["findings"]})) or "-"  # type: ignore[union-attr]

@@ -16,7 +16,14 @@ when that works the ops exist and nothing else is touched. When it fails, the
 two schemas are defined in a ``FRAGMENT`` library so the fake registrations
 succeed. The model definitions then import and run; the detection operators
 themselves still cannot run (they have no kernel), so ``torchvision.ops.nms``
-and the detection models' post-processing raise when called.
+and the detection models' post-processing raise when called. (A kernel
+registered here would not help: ``torchvision.ops.nms`` checks that the compiled
+library loaded before it calls the op.) ``torchvision.ops.roi_align`` does run:
+torchvision falls back to its plain-torch implementation when its ops are absent.
+
+Installed by the PyTorch frontend before it imports a model's module, and by the
+live Keras reader before it runs a model (keras-hub's SAM 3 imports torchvision
+for ``roi_align`` on the torch backend).
 """
 
 from __future__ import annotations

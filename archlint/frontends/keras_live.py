@@ -36,8 +36,9 @@ from archlint.graph import Graph, OpKind
 from archlint.graph.attrs import matmul_attrs
 
 #: torch function names (``torch.add``, ``Tensor.__add__`` ...) -> the kind of a glue op
-_ADD = {"add", "__add__", "__radd__", "add_", "sub", "__sub__", "__rsub__", "subtract", "__iadd__"}
-_MUL = {"mul", "__mul__", "__rmul__", "multiply", "mul_", "div", "__truediv__", "__rtruediv__", "true_divide", "divide"}
+_ADD = {"add", "__add__", "__radd__", "add_", "sub", "__sub__", "__rsub__", "subtract", "__iadd__", "sub_"}
+_MUL = {"mul", "__mul__", "__rmul__", "multiply", "mul_", "div", "__truediv__", "__rtruediv__", "true_divide", "divide",
+        "div_"}
 _CAT = {"cat", "concat", "concatenate", "stack", "hstack", "vstack"}
 _VIEW = {"reshape", "view", "transpose", "permute", "squeeze", "unsqueeze", "expand", "expand_as", "flatten",
          "__getitem__", "narrow", "split", "chunk", "movedim", "moveaxis", "broadcast_to", "repeat", "tile",
@@ -54,6 +55,7 @@ _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bo
          "__ge__", "__eq__", "__ne__", "not_equal", "equal", "greater", "less", "logical_and", "logical_or", "logical_not", "__and__", "__or__",
          "__invert__", "where", "masked_fill", "minimum", "maximum", "clamp", "clip", "sqrt", "rsqrt", "pow",
          "__pow__", "square", "exp", "log", "cumsum", "mean", "sum", "amax", "amin", "max", "min", "var", "std",
+         "log2", "log10", "log1p", "exp2", "expm1",
          "round", "floor", "ceil", "sign", "reciprocal", "argsort", "__rpow__", "cos", "sin", "outer", "arange", "zeros_like",
          "ones_like", "full_like", "cast", "as_tensor", "convert_to_tensor", "dropout", "argmax", "__floordiv__",
          "__mod__", "fmod", "remainder", "isnan", "isinf", "nan_to_num", "all", "any",
@@ -61,15 +63,18 @@ _SAME = {"to", "type", "float", "double", "half", "bfloat16", "int", "long", "bo
 _MATMUL = {"matmul", "__matmul__", "einsum", "bmm", "mm", "linear", "dot", "tensordot", "inner"}
 #: element-wise arithmetic by its canonical op name (what the pattern pass reads)
 _ARITH = {"add": "add", "__add__": "add", "__radd__": "add", "add_": "add", "__iadd__": "add", "sub": "sub",
-          "__sub__": "sub", "__rsub__": "sub", "subtract": "sub", "mul": "mul", "__mul__": "mul", "__rmul__": "mul",
+          "__sub__": "sub", "__rsub__": "sub", "subtract": "sub", "sub_": "sub",
+          "mul": "mul", "__mul__": "mul", "__rmul__": "mul",
           "multiply": "mul", "mul_": "mul", "div": "div", "__truediv__": "div", "__rtruediv__": "div",
-          "true_divide": "div", "divide": "div"}
+          "true_divide": "div", "divide": "div", "div_": "div"}
 #: Fourier transforms: a product with a constant (DFT) matrix, FNet's token mixing
 _FOURIER = {"fft", "fft2", "fftn", "rfft", "rfft2", "rfftn", "ifft", "ifft2", "ifftn", "irfft", "irfft2", "irfftn"}
 
 #: default lengths for a model input's unknown dimensions
 SEQ_LEN = 16
 IMAGE_SIDE = 64
+#: the other sides tried for an image input the model leaves free, when it does not run at 64
+IMAGE_SIDES = (16, 32, 128, 256)
 #: the largest generated input (elements): a longer try is skipped, not allocated
 MAX_INPUT_ELEMENTS = 1 << 24
 
@@ -174,11 +179,18 @@ def _recording(rec: _Recorder, converter: Any) -> Iterator[None]:
         Layer.__call__ = orig  # type: ignore[method-assign]
 
 
-def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = None) -> Any:
+def _image_axes(rank: int) -> tuple[int, ...]:
+    """The axes of a channels-last input that are an image's height and width: rank 4
+    ``(batch, height, width, channels)``; rank 5 ``(batch, items, height, width, channels)``
+    (frames of a video, masks of a prompt)."""
+    return (1, 2) if rank == 4 else (2, 3) if rank == 5 else ()
+
+
+def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = None, side: int = IMAGE_SIDE) -> Any:
     """Inputs for one run: each model input at its declared shape, unknown dimensions
-    filled (batch 1, a length of ``length``, an image side of 64), integer inputs as ones
-    (a valid token id and an all-ones padding mask). With ``grow``, only the inputs of
-    those names get ``length``; the others keep :data:`SEQ_LEN`."""
+    filled (batch 1, an image's height and width ``side``, other axes ``length``),
+    integer inputs as ones (a valid token id and an all-ones padding mask). With ``grow``,
+    only the inputs of those names get ``length``; the others keep :data:`SEQ_LEN`."""
     import keras
     import torch
 
@@ -187,7 +199,7 @@ def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = No
         n = length if grow is None or getattr(t, "name", None) in grow else SEQ_LEN
         for i, d in enumerate(shape):
             if d is None:
-                shape[i] = 1 if i == 0 else (IMAGE_SIDE if len(shape) == 4 and i in (1, 2) else n)
+                shape[i] = 1 if i == 0 else (side if i in _image_axes(len(shape)) else n)
         if math.prod(shape) > MAX_INPUT_ELEMENTS:  # a rank-5 input with every free axis at 16000 steps
             raise ValueError(f"an input of shape {tuple(shape)} is too large to generate")
         dtype = str(getattr(t, "dtype", "float32"))
@@ -197,6 +209,22 @@ def example_inputs(model: Any, length: int = SEQ_LEN, grow: set[str] | None = No
         return torch.rand(shape, generator=gen)
 
     return keras.tree.map_structure(make, model.input)
+
+
+def _free_image_side(model: Any) -> bool:
+    """Whether an input leaves an image's height or width free (:func:`_image_axes`)."""
+    import keras
+
+    inputs = keras.tree.flatten(model.input)
+    return any(t.shape[i] is None for t in inputs for i in _image_axes(len(t.shape)))
+
+
+def _raised_by_own_call(model: Any, e: BaseException) -> bool:
+    """Whether ``e`` was raised in the model class's own ``call`` (not in a layer or an op it ran)."""
+    tb, last = e.__traceback__, None
+    while tb is not None:
+        last, tb = tb.tb_frame.f_code, tb.tb_next
+    return last is not None and last is getattr(getattr(type(model), "call", None), "__code__", None)
 
 
 def _reason(e: BaseException) -> str:
@@ -260,30 +288,44 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
 
     if keras.backend.backend() != "torch":
         raise LoadError(path or name, "archlint reads a live Keras model on the torch backend: set KERAS_BACKEND=torch before importing keras")
+    from archlint.frontends import _torchvision_compat
     from archlint.graph.passes import finish
+
+    # a layer may import torchvision while it runs (keras-hub's SAM 3 calls its roi_align, which
+    # has a plain-torch path): let that import work where torchvision's compiled ops do not load
+    _torchvision_compat.install()
 
     # an audio model's convolutions need more than 16 samples, while its decoder's tokens
     # must stay within its position table: the audio inputs grow first, then every input
     grow = _signal_inputs(model) if inputs is None else None
-    tries: list[tuple[int, set[str] | None]] = [(SEQ_LEN, None)]
+    tries: list[tuple[int, set[str] | None, int]] = [(SEQ_LEN, None, IMAGE_SIDE)]
     # a text tower that adds its whole position table needs exactly its declared length (SigLIP: 64)
-    tries += [(n, None) for n in sorted(_declared_lengths(model)) if n != SEQ_LEN]
+    tries += [(n, None, IMAGE_SIDE) for n in sorted(_declared_lengths(model)) if n != SEQ_LEN]
+    # an image input left free whose size the model ties to another (SAM's mask prompt: four
+    # times its image embedding's side) is tried at other sides
+    if inputs is None and _free_image_side(model):
+        tries += [(SEQ_LEN, None, s) for s in IMAGE_SIDES if s != IMAGE_SIDE]
     for n in (256, 4096, 16000):
-        tries += [(n, grow), (n, None)] if grow else [(n, None)]
+        tries += [(n, grow, IMAGE_SIDE), (n, None, IMAGE_SIDE)] if grow else [(n, None, IMAGE_SIDE)]
     if inputs is not None:
         tries = tries[:1]
     given = inputs
     first: Exception | None = None
-    for attempt, (length, names_) in enumerate(tries):
+    for attempt, (length, names_, side) in enumerate(tries):
         rec = _Recorder()
         try:
-            inputs = given if given is not None else example_inputs(model, length, names_)
+            inputs = given if given is not None else example_inputs(model, length, names_, side)
             with _recording(rec, converter):
                 out = model(inputs, training=False)
             break
         except LoadError:
             raise
         except Exception as e:  # noqa: BLE001 - a model that cannot run on its declared inputs
+            if isinstance(e, NotImplementedError) and _raised_by_own_call(model, e):
+                # the model's call refuses by design (keras-hub's Gemma 4 assistant, a draft model
+                # run through its target's cache): no input size changes that
+                raise LoadError(path or name, "the Keras model refuses to be called on its own, and archlint reads "
+                                              f"a live Keras model by calling it once ({_reason(e)})") from None
             first = first or e  # the standard try's error says most: later tries only guess lengths
             if attempt + 1 < len(tries):
                 continue
@@ -293,7 +335,8 @@ def from_model(model: Any, converter: Any, *, name: str = "model", path: str = "
     loader.b.graph.format = "keras"
     vals: dict[int, str] = {}
     names = [getattr(x, "name", None) for x in keras.tree.flatten(model.input)]
-    for i, t in enumerate(_tensors(inputs, [])):
+    # both flattened by Keras (a dict in sorted key order), so each input keeps its own name
+    for i, t in enumerate(_tensors(keras.tree.flatten(inputs), [])):
         nm = names[i] if i < len(names) and names[i] else f"input_{i}"
         vals[id(t)] = loader._input(nm, list(t.shape))
     b = loader.b
