@@ -25,15 +25,30 @@ class _Stage:
     entry: int = 0  # the narrowest of the first and last widths: what the stage grew from
 
 
-def _spatial_elems(v) -> int | None:
+def _spatial_elems(v, cache: dict | None = None) -> int | None:
+    if cache is not None:
+        key = ("e", id(v))
+        if key in cache:
+            return cache[key]
     size = spatial(v.shape) if v is not None else None
-    return math.prod(size) if size else None
+    out = math.prod(size) if size else None
+    if cache is not None:
+        cache[key] = out
+    return out
 
 
-def _is_downsampler(n: Node) -> bool:
+def _is_downsampler(n: Node, cache: dict | None = None) -> bool:
     """A strided convolution or pooling that shrinks a map of more than one pixel
-    (global pooling to 1x1, as in squeeze-and-excitation, is not a stage)."""
-    if n.kind not in (OpKind.CONV, OpKind.POOL) or n.attrs.get("transposed") or not n.inputs:
+    (global pooling to 1x1, as in squeeze-and-excitation, is not a stage). ``cache``:
+    one dict per rule run, shared by these helpers (a node's answer never changes)."""
+    if n.kind not in (OpKind.CONV, OpKind.POOL):
+        return False
+    if cache is not None:
+        key = ("d", id(n))
+        if key not in cache:
+            cache[key] = _is_downsampler(n)
+        return cache[key]
+    if n.attrs.get("transposed") or not n.inputs:
         return False
     before, after = _spatial_elems(n.inputs[0]), _spatial_elems(n.outputs[0]) if n.outputs else None
     if before is None or after is None or after <= 1:
@@ -42,7 +57,7 @@ def _is_downsampler(n: Node) -> bool:
     return strided or (n.kind is OpKind.POOL and after * 2 <= before)
 
 
-def _upsampled(graph: Graph) -> set[int]:
+def _upsampled(graph: Graph, cache: dict | None = None) -> set[int]:
     """Nodes at or after an upsampling step (a decoder): their widths say nothing about the encoder.
     A merge compares its output with its largest input, so a broadcast multiply
     (squeeze-and-excitation's ``scale[1, C, 1, 1] * x``) is no upsampling."""
@@ -51,8 +66,8 @@ def _upsampled(graph: Graph) -> set[int]:
         if any(id(p) in out for p in n.predecessors()):
             out.add(id(n))
             continue
-        ins = [e for e in (_spatial_elems(v) for v in n.inputs) if e is not None]
-        after = _spatial_elems(n.outputs[0]) if n.outputs else None
+        ins = [e for e in (_spatial_elems(v, cache) for v in n.inputs) if e is not None]
+        after = _spatial_elems(n.outputs[0], cache) if n.outputs else None
         if n.attrs.get("transposed") or (ins and after and after > max(ins)):
             out.add(id(n))
     return out
@@ -62,12 +77,12 @@ _TO_DOWN = through(ELEMENTWISE, REGULARISERS, {OpKind.IDENTITY, OpKind.PAD, OpKi
                    norm="normalisation keeps a map's channels and size, which is what the rule compares")
 
 
-def _feeds_downsampler(n: Node) -> bool:
+def _feeds_downsampler(n: Node, cache: dict | None = None) -> bool:
     """Whether ``n``'s output goes, through activations and normalisation only (SiLU
     written as ``x * sigmoid(x)`` included), into strided convolutions: the expansion
     convolution of a block whose 3x3 or depthwise convolution is strided."""
     nxt = nearest_downstream(n, _TO_DOWN)
-    return bool(nxt) and all(m.kind is OpKind.CONV and _is_downsampler(m) for m in nxt)
+    return bool(nxt) and all(m.kind is OpKind.CONV and _is_downsampler(m, cache) for m in nxt)
 
 
 def _stages(graph: Graph) -> list[_Stage]:
@@ -76,18 +91,20 @@ def _stages(graph: Graph) -> list[_Stage]:
     last merge output (Add / Concat) where it has one, else its last
     convolution output, leaving out convolutions that only expand the input of
     the next stage's strided layer. Decoders and 1x1 maps are left out."""
-    decoder = _upsampled(graph)
+    cache: dict = {}
+    decoder = _upsampled(graph, cache)
     hidden = feeding(graph.nodes, WEIGHT_KINDS)
     level: dict[int, int] = {}
     depth: dict[int, int] = {}  # width-setting convolutions on the longest path within the stage
     stages: dict[int, _Stage] = {}
     for n in graph.nodes:
-        lv = max((level.get(id(p), 0) for p in n.predecessors()), default=0)
-        down = _is_downsampler(n)
+        preds = n.predecessors()
+        lv = max((level.get(id(p), 0) for p in preds), default=0)
+        down = _is_downsampler(n, cache)
         if down:
             lv += 1
         level[id(n)] = lv
-        depth[id(n)] = max((depth[id(p)] for p in n.predecessors() if level[id(p)] == lv), default=0)
+        depth[id(n)] = max((depth[id(p)] for p in preds if level[id(p)] == lv), default=0)
         if not n.outputs or id(n) in decoder or n.kind in (OpKind.INPUT, OpKind.GLOBAL_POOL):
             continue
         shape = n.outputs[0].shape
@@ -99,7 +116,7 @@ def _stages(graph: Graph) -> list[_Stage]:
             st.down = n
         if st.size is None or math.prod(size) > math.prod(st.size):
             st.size = size
-        if n.kind in (OpKind.ADD, OpKind.CONCAT) and len(n.predecessors()) > 1:
+        if n.kind in (OpKind.ADD, OpKind.CONCAT) and len(preds) > 1:
             st.trunk = int(shape[1])  # the last merge is the stage's output
             st.first_trunk = st.first_trunk or int(shape[1])
         if n.kind is OpKind.CONV and not n.attrs.get("depthwise") and not n.attrs.get("transposed"):
@@ -107,7 +124,7 @@ def _stages(graph: Graph) -> list[_Stage]:
                 continue  # the classifier convolution (NiN, SqueezeNet): its width is the class count
             st.convs.append(n)
             st.fallback = int(shape[1])
-            if not _feeds_downsampler(n):
+            if not _feeds_downsampler(n, cache):
                 st.channels = int(shape[1])  # the last convolution, when the stage has no merge
                 st.first = st.first or int(shape[1])
                 depth[id(n)] += 1
