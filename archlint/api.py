@@ -20,7 +20,6 @@ from archlint.findings import Finding
 from archlint.frontends import EXTENSIONS, LoadOptions, is_model_dir, is_torch_spec, is_zip, load_graph, parse_input, parse_shape
 from archlint.graph import Graph
 from archlint.rules.runner import INTERNAL_CODE, MAX_FINDINGS_PER_RULE, run_rules
-from archlint.view import coverage_text
 
 __all__ = [
     "INTERNAL_CODE", "MAX_FINDINGS_PER_RULE", "FileResult", "LintResult", "check_graph", "default_jobs",
@@ -32,6 +31,8 @@ COVERAGE_NOTE_BELOW = 0.8
 
 
 def coverage_note(cov: dict) -> str:
+    from archlint.view import coverage_text  # the drawing module loads only when a note is written
+
     return (
         f"only {coverage_text(cov)}: the rules cannot see inside unknown ops, so findings may be "
         "missing (please report the op types)"
