@@ -256,6 +256,13 @@ class LocalRay:
         self._restore()
 
 
+def _task_error(e: BaseException) -> str:
+    """'Type: first line' of a failed task's own exception (not Ray's wrapper around it)."""
+    cause = getattr(e, "cause", None) or e
+    text = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {text}"
+
+
 class RayExecutor:
     """Packs as Ray tasks; the driver writes the results as tasks finish."""
 
@@ -340,9 +347,7 @@ class RayExecutor:
                 try:
                     records = ray.get(ref)
                 except (ray.exceptions.RayError, ValidationError) as e:
-                    cause = getattr(e, "cause", None) or e  # a task's own exception, not Ray's wrapper
-                    text = (str(cause).strip().splitlines() or [""])[0]
-                    failures.append(f"pack {job.index} ({job.label}): {type(cause).__name__}: {text}")
+                    failures.append(f"pack {job.index} ({job.label}): {_task_error(e)}")
                     continue
                 summary = on_done(job, records)
                 runs_done += len(records)
@@ -383,9 +388,7 @@ class RayExecutor:
                 try:
                     result = ray.get(ref)
                 except (ray.exceptions.RayError, ValidationError) as e:
-                    cause = getattr(e, "cause", None) or e
-                    text = (str(cause).strip().splitlines() or [""])[0]
-                    failures.append(f"{refs[ref]}: {type(cause).__name__}: {text}")
+                    failures.append(f"{refs[ref]}: {_task_error(e)}")
                     continue
                 on_done(refs[ref], result)
         if failures:

@@ -18,12 +18,13 @@ Nothing here runs code from a data file: archives are read with ``allow_pickle=F
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .data import file_digest
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 SUBSET = ASSETS / "cifar10-subset.npz"
@@ -59,17 +60,9 @@ def load_images(path: str | os.PathLike | None = None, *, n_train: int | None = 
     itr = balanced_indices(ytr, n_train if n_train and n_train < len(ytr) else None, 10)
     ite = balanced_indices(yte, n_test if n_test and n_test < len(yte) else None, 10)
     ident = {"name": "cifar10-subset", "description": "CIFAR-10 subset shipped with archlint "
-             "(2,000 train / 500 test, balanced, from the JPEG set)", "sha256": file_sha256(SUBSET),
+             "(2,000 train / 500 test, balanced, from the JPEG set)", "sha256": file_digest(SUBSET),
              "source": "archlint_validation/assets/cifar10-subset.npz"}
     return Images(xtr[itr], ytr[itr].astype(np.int64), xte[ite], yte[ite].astype(np.int64), ident)
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _pool(x: np.ndarray, k: int) -> np.ndarray:
@@ -160,7 +153,7 @@ def text_task(ctx: int = 64) -> Task:
     xte = test[: n_test * ctx].reshape(n_test, ctx)
     yte = test[1: n_test * ctx + 1].reshape(n_test, ctx)
     ident = {"name": "licence-texts", "description": "GNU/Debian licence texts (/usr/share/common-licenses, "
-             f"{len(raw):,} characters, {len(chars)} distinct), character-level", "sha256": file_sha256(CORPUS),
+             f"{len(raw):,} characters, {len(chars)} distinct), character-level", "sha256": file_digest(CORPUS),
              "source": "archlint_validation/assets/licences.txt.gz"}
     # training "examples" are start offsets; windows are cut per batch
     return Task("licence-chars", "text", train, np.zeros(0, np.int64), xte, yte, len(chars), ident, (ctx,))

@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 
 from . import stats
+from .data import file_digest
 from .errors import DataError, ValidationError
 from .io import write_json_atomic
 from .progress import CPU_BUDGET_S, CPU_LIMIT_S, fmt_duration
@@ -182,7 +183,7 @@ def load_data(data: str | None, spec: "InputSpec", *, n_train: int | None = None
             else:
                 xtr, ytr, xte, yte = _split(x, y, seed=seed)
             desc = f"{path.name} ({len(xtr):,} train / {len(xte):,} test)"
-            ident = {"source": str(path), "sha256": _sha256(path)}
+            ident = {"source": str(path), "sha256": file_digest(path)}
             kind = "data"
         elif path.is_dir():
             size = spec.image_hw if spec.kind == "image" else None
@@ -252,14 +253,6 @@ def synthetic_task(spec: "InputSpec", *, seed: int = 0, n_train: int = 2000, n_t
             f"{n_train:,} train / {n_test:,} test")
     return UserData(x[:n_train], y[:n_train], x[n_train:], y[n_train:], k, "synthetic-teacher", "synthetic", desc,
                     {"seed": 1234 + seed})
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -532,12 +525,23 @@ DEFAULT_STEPS = 300
 MIN_AUTO_STEPS = 30
 
 
+def _eval_seconds(step_s: float, n_test: int, batch: int) -> float:
+    """A run's checkpoint evaluations (10, up to 1,000 test examples each) and its final one, in
+    seconds, priced from one training step's time (a forward pass costs about a third of it)."""
+    return step_s * 11 * min(1000, n_test) / batch / 3
+
+
+def projected_run_seconds(step_s: float, steps: int, n_test: int, batch: int) -> float:
+    """What the plan projects for one run: the steps (+15 % for the loop) and the evaluations."""
+    return step_s * steps * 1.15 + _eval_seconds(step_s, n_test, batch)
+
+
 def auto_steps(step_s: float, runs: int, n_test: int, batch: int, budget_s: float) -> int:
     """The most steps per run (at most DEFAULT_STEPS, at least MIN_AUTO_STEPS) whose projected
-    total, as the plan projects it, fits ``budget_s`` for ``runs`` runs."""
+    total, as the plan projects it (:func:`projected_run_seconds`), fits ``budget_s`` for ``runs`` runs."""
     if not (math.isfinite(step_s) and step_s > 0) or runs <= 0:
         return DEFAULT_STEPS
-    per_run = budget_s / runs - step_s * 11 * min(1000, n_test) / batch / 3
+    per_run = budget_s / runs - _eval_seconds(step_s, n_test, batch)
     fit = int(per_run / (step_s * 1.15)) // 10 * 10
     return max(MIN_AUTO_STEPS, min(DEFAULT_STEPS, fit))
 
@@ -572,9 +576,10 @@ def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: 
     import torch
 
     out = Path(out)
+    step_s = math.nan  # seconds per step, timed once: when the steps are picked, else below
     if steps is None:
-        steps = _pick_steps(variants, data, seeds=seeds, batch=batch, out=out, device=device, model=model,
-                            budget_s=budget_s, log=log)
+        steps, step_s = _pick_steps(variants, data, seeds=seeds, batch=batch, out=out, device=device, model=model,
+                                    budget_s=budget_s, log=log)
     h = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "steps": steps,
                                    "batch": batch, "data": data.identity, "n": [len(data.x_train), len(data.x_test)],
                                    "device": device, "torch": torch.__version__, **(settings or {})},
@@ -584,10 +589,9 @@ def run_variants(variants: list[Variant], data: UserData, *, seeds: int, steps: 
     seed_list = list(range(seeds))
     units = [(v, s) for s in seed_list for v in variants]
     pending = [(v, s) for v, s in units if not (run_dir / f"{v.key}-{s}.json").is_file()]
-    step_s = _time_steps(variants[0], data, batch, device) if pending else math.nan
-    # + the checkpoint evaluations (10 per run, up to 1,000 test examples each) and the final one
-    projected = (step_s * steps * 1.15 + step_s * 11 * min(1000, len(data.x_test)) / batch / 3) * len(pending) \
-        if pending else 0.0
+    if pending and not math.isfinite(step_s):
+        step_s = _time_steps(variants[0], data, batch, device)
+    projected = projected_run_seconds(step_s, steps, len(data.x_test), batch) * len(pending) if pending else 0.0
     log(f"plan: {model or 'model'}: the original and {len(variants) - 1} fixed variant(s) x {seeds} seeds = "
         f"{len(units)} runs ({len(units) - len(pending)} already finished) x {steps} steps at batch {batch} on {device}")
     log(f"plan: data: {data.label}")
@@ -820,9 +824,10 @@ def variants_for_model(target: str, rules: list[str] | None, out: Path, log=prin
     return variants, fdicts, graph
 
 
-def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, log) -> int:
+def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, log) -> tuple[int, float]:
+    """(steps, seconds per step when this call timed one, else NaN)."""
     if str(device) != "cpu":
-        return DEFAULT_STEPS
+        return DEFAULT_STEPS, math.nan
     key = hashlib.sha256(json.dumps({"model": model, "variants": [v.key for v in variants], "seeds": seeds,
                                      "batch": batch, "data": data.identity, "budget_s": budget_s},
                                     sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -833,14 +838,14 @@ def _pick_steps(variants, data, *, seeds, batch, out, device, model, budget_s, l
         known = {}
     if isinstance(known, dict) and isinstance(known.get(key), int) and known[key] >= 1:
         log(f"plan: --steps not given: {known[key]} steps per run, as chosen when this run started")
-        return known[key]
+        return known[key], math.nan
     step_s = _time_steps(variants[0], data, batch, device)
     steps = auto_steps(step_s, len(variants) * seeds, len(data.x_test), batch, budget_s)
     log(f"plan: --steps not given: {steps} steps per run fit the {fmt_duration(budget_s)} CPU budget "
         f"(at most {DEFAULT_STEPS}; --steps N sets them)")
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(memo, {**(known if isinstance(known, dict) else {}), key: steps})
-    return steps
+    return steps, step_s
 
 
 def validate_model(target: str, *, rules: list[str] | None = None, data: str | None = None, steps: int | None = None,
